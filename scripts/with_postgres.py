@@ -1,0 +1,65 @@
+"""Run a command against a throwaway PostgreSQL 15 started from the machine's binaries.
+
+    python scripts/with_postgres.py COMMAND [ARGS...]
+
+Starts a private server on a free loopback port in a temporary folder, exports
+SIMRENEW_DATABASE_URL for the command, and stops and removes the server after,
+whatever the command's outcome. The command's exit code is returned.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+PG_BIN = Path(os.environ.get("SIMRENEW_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def as_postgres(args: list[str]) -> list[str]:
+    # The server refuses to run as root; run its tools as the `postgres` user then.
+    return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
+
+
+def main(command: list[str]) -> int:
+    if not command:
+        print(__doc__, file=sys.stderr)
+        return 2
+    if not (PG_BIN / "initdb").exists():
+        print(f"PostgreSQL binaries not found in {PG_BIN}", file=sys.stderr)
+        return 2
+    folder = Path(tempfile.mkdtemp(prefix="simrenew-pg-"))
+    if os.geteuid() == 0:
+        shutil.chown(folder, "postgres", "postgres")
+    data, port = folder / "data", free_port()
+    run = subprocess.run
+    try:
+        run(as_postgres([str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres",
+                         "--no-sync", "-E", "UTF8"]), check=True, stdout=subprocess.DEVNULL)
+        options = (f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+                   "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200")
+        run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"),
+                         "-w", "start"]), check=True, stdout=subprocess.DEVNULL)
+        run(as_postgres([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+                         "simrenew"]), check=True)
+        env = dict(os.environ, SIMRENEW_DATABASE_URL=f"postgresql://postgres@127.0.0.1:{port}/simrenew")
+        print(f"PostgreSQL 15 on 127.0.0.1:{port} (data in {data})", flush=True)
+        return subprocess.call(command, env=env)
+    finally:
+        run(as_postgres([str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop"]),
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""simrenew: sell, renew and manage eSIM data plans."""

@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class InvoiceSequence(models.Model):
+    """Gapless numbering: the counter row is locked and bumped inside the
+    transaction that issues the invoice, so a rollback gives the number back."""
+
+    name = models.CharField(max_length=20, unique=True)
+    last_value = models.PositiveBigIntegerField(default=0)
+
+
+class InvoiceStatus(models.TextChoices):
+    PAID = "paid", "paid"
+    PARTIALLY_REFUNDED = "partially_refunded", "partially refunded"
+    REFUNDED = "refunded", "refunded"
+
+
+class Invoice(models.Model):
+    number = models.CharField(max_length=20, unique=True)
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="invoices")
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription", on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
+    )
+    payment_attempt = models.OneToOneField(
+        "payments.PaymentAttempt", on_delete=models.PROTECT, related_name="invoice"
+    )
+    description = models.CharField(max_length=200)
+    subtotal_minor = models.PositiveIntegerField()
+    discount_minor = models.PositiveIntegerField(default=0)
+    total_minor = models.PositiveIntegerField()
+    refunded_minor = models.PositiveIntegerField(default=0)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=20, choices=InvoiceStatus.choices, default=InvoiceStatus.PAID)
+    issued_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(total_minor=models.F("subtotal_minor") - models.F("discount_minor")),
+                name="invoice_total_is_subtotal_less_discount",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(refunded_minor__lte=models.F("total_minor")), name="invoice_refund_within_total"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class Refund(models.Model):
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="refunds")
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=200)
+    to_wallet = models.BooleanField(default=False)
+    gateway_refund_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.CheckConstraint(condition=models.Q(amount_minor__gte=1), name="refund_positive")]

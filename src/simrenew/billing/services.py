@@ -1,0 +1,101 @@
+"""Invoices with gapless numbers, and refunds. Services never commit."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import transaction
+from django.db.models import F
+
+from simrenew.billing.models import Invoice, InvoiceSequence, InvoiceStatus, Refund
+from simrenew.kit import clock
+from simrenew.kit.errors import Conflict, ValidationFailed
+from simrenew.payments.gateway import get_gateway
+from simrenew.payments.models import MethodType, PaymentAttempt
+from simrenew.payments.services import credit_wallet
+
+log = logging.getLogger(__name__)
+INVOICE_SEQUENCE = "invoice"
+
+
+def next_invoice_number() -> str:
+    """Bump the counter row inside the caller's transaction. The row stays
+    locked until commit, and a rollback returns the number: no gaps."""
+    InvoiceSequence.objects.get_or_create(name=INVOICE_SEQUENCE)
+    InvoiceSequence.objects.filter(name=INVOICE_SEQUENCE).update(last_value=F("last_value") + 1)
+    value = InvoiceSequence.objects.filter(name=INVOICE_SEQUENCE).values_list("last_value", flat=True).get()
+    return f"SR-{value:08d}"
+
+
+def issue_invoice(*, attempt: PaymentAttempt, description: str, subtotal_minor: int, discount_minor: int = 0) -> Invoice:
+    if attempt.amount_minor != subtotal_minor - discount_minor:
+        raise ValueError("invoice total must equal the amount charged")
+    return Invoice.objects.create(
+        number=next_invoice_number(),
+        customer_id=attempt.customer_id,
+        subscription_id=attempt.subscription_id,
+        payment_attempt=attempt,
+        description=description,
+        subtotal_minor=subtotal_minor,
+        discount_minor=discount_minor,
+        total_minor=attempt.amount_minor,
+        currency=attempt.currency,
+        issued_at=clock.now(),
+    )
+
+
+def _check_refund(invoice: Invoice, amount_minor: int) -> None:
+    if amount_minor <= 0:
+        raise ValidationFailed.on("amount_minor", "A refund must be a positive amount.")
+    if amount_minor > invoice.total_minor - invoice.refunded_minor:
+        raise ValidationFailed.on(
+            "amount_minor",
+            f"At most {invoice.total_minor - invoice.refunded_minor} can still be refunded on {invoice.number}.",
+        )
+
+
+def refund_invoice(*, invoice: Invoice, amount_minor: int, reason: str, to_wallet: bool = False) -> Refund:
+    """An edge helper (it owns transactions): the gateway is called between two of them.
+
+    Refunds of wallet payments, and any refund asked `to_wallet`, credit the
+    wallet; others go back through the gateway that took the money."""
+    _check_refund(invoice, amount_minor)
+    attempt = invoice.payment_attempt
+    through_gateway = not to_wallet and attempt.gateway not in ("internal", "")
+    gateway_refund_id = ""
+    if through_gateway:
+        if attempt.payment_method.type == MethodType.WALLET:
+            through_gateway = False
+        else:
+            key = f"refund:{invoice.pk}:{invoice.refunded_minor}:{amount_minor}"
+            result = get_gateway().refund(
+                charge_id=attempt.gateway_charge_id, amount_minor=amount_minor, idempotency_key=key
+            )
+            if not result.succeeded:
+                raise Conflict(f"The payment provider refused the refund: {result.failure_message}")
+            gateway_refund_id = result.refund_id
+    with transaction.atomic():
+        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
+        _check_refund(locked, amount_minor)
+        if not through_gateway:
+            credit_wallet(customer=locked.customer, amount_minor=amount_minor, reason="refund", attempt=attempt)
+        refund = Refund.objects.create(
+            invoice=locked,
+            amount_minor=amount_minor,
+            currency=locked.currency,
+            reason=reason[:200],
+            to_wallet=not through_gateway,
+            gateway_refund_id=gateway_refund_id,
+            created_at=clock.now(),
+        )
+        locked.refunded_minor += amount_minor
+        locked.status = (
+            InvoiceStatus.REFUNDED if locked.refunded_minor == locked.total_minor else InvoiceStatus.PARTIALLY_REFUNDED
+        )
+        locked.save(update_fields=["refunded_minor", "status"])
+        from simrenew.notifications.services import emit
+
+        emit("payment.refunded", customer=locked.customer, subscription=locked.subscription,
+             data={"invoice": locked.number, "amount_minor": amount_minor, "currency": locked.currency})
+    invoice.refresh_from_db()
+    return refund

@@ -1,0 +1,112 @@
+"""Customers: each tied to a Django user whose login is the email. Services never commit."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, available_timezones
+
+import phonenumbers
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+
+from simrenew.customers.models import Customer, Locale
+from simrenew.kit import clock
+from simrenew.kit.errors import Conflict, FieldError, ValidationFailed
+from simrenew.notifications.services import emit
+
+_ZONES = frozenset(available_timezones())
+
+
+def normalize_email(value: str) -> str:
+    email = value.strip()
+    try:
+        validate_email(email)
+    except DjangoValidationError:
+        raise ValidationFailed.on("email", "Enter a valid email address.") from None
+    local, _, domain = email.rpartition("@")
+    return f"{local}@{domain.lower()}"
+
+
+def validate_time_zone(value: str) -> str:
+    if value not in _ZONES:
+        raise ValidationFailed.on("time_zone", f"{value!r} is not an IANA time zone such as America/New_York.")
+    ZoneInfo(value)
+    return value
+
+
+def validate_locale(value: str) -> str:
+    if value not in Locale.values:
+        raise ValidationFailed.on("locale", f"The language must be one of {', '.join(Locale.values)}.")
+    return value
+
+
+def normalize_phone(value: str) -> str:
+    if not value:
+        return ""
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException:
+        raise ValidationFailed.on("phone", "Enter the phone number with its country code, e.g. +1 212 555 0100.") from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationFailed.on("phone", "This phone number is not valid.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def create_customer(*, email: str, name: str, locale: str = "en", time_zone: str = "UTC", phone: str = "",
+                    password: str | None = None) -> Customer:
+    errors: list[FieldError] = []
+    cleaned: dict[str, str] = {}
+    for field, check, value in (
+        ("email", normalize_email, email),
+        ("locale", validate_locale, locale),
+        ("time_zone", validate_time_zone, time_zone),
+        ("phone", normalize_phone, phone),
+    ):
+        try:
+            cleaned[field] = check(value)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    name = name.strip()
+    if not name:
+        errors.append(FieldError("name", "Enter the customer's name."))
+    if errors:
+        raise ValidationFailed("The customer details are not valid.", errors=errors)
+    email = cleaned["email"]
+    user_model = get_user_model()
+    if Customer.objects.filter(email__iexact=email).exists() or user_model.objects.filter(
+        username__iexact=email
+    ).exists():
+        raise Conflict(f"A customer with the email {email} already exists.", code="email_taken")
+    user = user_model(username=email.lower(), email=email)
+    if password:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
+    user.save()
+    customer = Customer.objects.create(
+        user=user,
+        email=email,
+        name=name[:200],
+        locale=cleaned["locale"],
+        time_zone=cleaned["time_zone"],
+        phone=cleaned["phone"],
+        created_at=clock.now(),
+    )
+    emit("customer.created", customer=customer, data={"customer_id": customer.pk, "email": email})
+    return customer
+
+
+def update_customer(customer: Customer, *, name: str | None = None, locale: str | None = None,
+                    time_zone: str | None = None, phone: str | None = None) -> Customer:
+    if name is not None:
+        if not name.strip():
+            raise ValidationFailed.on("name", "Enter the customer's name.")
+        customer.name = name.strip()[:200]
+    if locale is not None:
+        customer.locale = validate_locale(locale)
+    if time_zone is not None:
+        customer.time_zone = validate_time_zone(time_zone)
+    if phone is not None:
+        customer.phone = normalize_phone(phone)
+    customer.save()
+    return customer

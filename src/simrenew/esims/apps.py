@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class EsimsConfig(AppConfig):
+    name = "simrenew.esims"
+    label = "esims"
+    verbose_name = "eSIMs"

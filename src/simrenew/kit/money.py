@@ -1,0 +1,50 @@
+"""Money is integer minor units plus an ISO 4217 code; shown with Babel per locale."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from babel.numbers import format_currency, get_currency_precision
+
+from simrenew.kit.errors import ValidationFailed
+
+BABEL_LOCALES = {"en": "en_US", "zh-hans": "zh_Hans_CN"}
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount_minor: int
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount_minor, int) or isinstance(self.amount_minor, bool):
+            raise TypeError("amount_minor must be an int")
+        if len(self.currency) != 3 or not self.currency.isupper():
+            raise ValidationFailed.on("currency", f"{self.currency!r} is not an ISO 4217 currency code.")
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.amount_minor + other.amount_minor, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.amount_minor - other.amount_minor, self.currency)
+
+    def _same_currency(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot mix {self.currency} and {other.currency}")
+
+    def percent_off(self, percent: int) -> Money:
+        """Discount rounded half up to the minor unit, never more than the amount."""
+        off = (self.amount_minor * percent * 2 + 100) // 200
+        return Money(min(off, self.amount_minor), self.currency)
+
+    def format(self, locale: str = "en") -> str:
+        return format_money(self.amount_minor, self.currency, locale)
+
+
+def format_money(amount_minor: int, currency: str, locale: str = "en") -> str:
+    digits = get_currency_precision(currency)
+    amount = Decimal(amount_minor).scaleb(-digits)
+    return format_currency(amount, currency, locale=BABEL_LOCALES.get(locale, locale))

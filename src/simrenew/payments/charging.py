@@ -1,0 +1,222 @@
+"""The three steps of a charge (DESIGN.md §4, Payments).
+
+1. `create_attempt` writes the attempt and its idempotency key inside the
+   caller's transaction, which commits before anything else happens.
+2. `execute` calls the gateway outside any transaction.
+3. `settle` records the outcome in one transaction and, on success, hands the
+   attempt to the handler registered for its purpose (append a period, add a
+   top-up, credit the wallet), which writes invoices and outbox messages.
+
+An attempt left `pending` or `unknown` is reconciled by looking its key up at
+the gateway; it is never charged again blindly. `run_charge` and `execute` own
+their transactions: they are for the edges (requests, commands, the worker).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.db import transaction
+
+from simrenew.customers.models import Customer
+from simrenew.kit import clock
+from simrenew.kit.errors import Conflict, ValidationFailed
+from simrenew.kit.money import Money
+from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus, failure_message, get_gateway
+from simrenew.payments.models import AttemptStatus, MethodType, PaymentAttempt, PaymentMethod
+from simrenew.payments.services import debit_wallet
+
+log = logging.getLogger(__name__)
+
+FINAL_STATUSES = {AttemptStatus.SUCCEEDED, AttemptStatus.FAILED}
+# When an unanswered attempt is looked up again, counted from its creation.
+RECONCILE_SCHEDULE = (timedelta(minutes=5), timedelta(hours=1), timedelta(days=1))
+
+AttemptHandler = Callable[[PaymentAttempt], None]
+
+
+@dataclass(frozen=True, slots=True)
+class PurposeHandlers:
+    on_success: AttemptHandler
+    on_failure: AttemptHandler | None = None
+
+
+_handlers: dict[str, PurposeHandlers] = {}
+
+
+def register_purpose(purpose: str, *, on_success: AttemptHandler, on_failure: AttemptHandler | None = None) -> None:
+    """Domains that sell something say here what a settled payment means to them,
+    so payments never imports them (arrows point one way)."""
+    _handlers[purpose] = PurposeHandlers(on_success, on_failure)
+
+
+def create_attempt(
+    *,
+    customer: Customer,
+    payment_method: PaymentMethod,
+    purpose: str,
+    amount: Money,
+    idempotency_key: str,
+    purpose_data: dict[str, object],
+    subscription_id: int | None = None,
+) -> PaymentAttempt:
+    """Step 1. Reusing a key returns the attempt it made (and refuses a different purpose)."""
+    if amount.amount_minor < 0:
+        raise ValidationFailed.on("amount_minor", "An amount cannot be negative.")
+    if payment_method.customer_id != customer.pk or payment_method.removed_at is not None:
+        raise ValidationFailed.on("payment_method_id", "This payment method does not belong to the customer.")
+    existing = PaymentAttempt.objects.filter(idempotency_key=idempotency_key).first()
+    if existing is not None:
+        same = (existing.purpose, existing.customer_id, existing.subscription_id) == (
+            purpose,
+            customer.pk,
+            subscription_id if subscription_id is not None else existing.subscription_id,
+        )
+        if not same:
+            raise Conflict("This idempotency key was already used for a different payment.")
+        return existing
+    now = clock.now()
+    return PaymentAttempt.objects.create(
+        customer=customer,
+        subscription_id=subscription_id,
+        payment_method=payment_method,
+        purpose=purpose,
+        purpose_data=purpose_data,
+        amount_minor=amount.amount_minor,
+        currency=amount.currency,
+        idempotency_key=idempotency_key,
+        gateway="internal" if _is_internal(payment_method, amount.amount_minor) else payment_method.gateway,
+        created_at=now,
+        reconcile_after=now + RECONCILE_SCHEDULE[0],
+    )
+
+
+def _is_internal(method: PaymentMethod, amount_minor: int) -> bool:
+    """Wallet payments and free (fully discounted) ones never reach a gateway."""
+    return method.type == MethodType.WALLET or amount_minor == 0
+
+
+def call_gateway(attempt: PaymentAttempt) -> ChargeResult | None:
+    """Step 2, outside any transaction. None for payments settled internally."""
+    if attempt.gateway == "internal":
+        return None
+    request = ChargeRequest(
+        token=attempt.payment_method.token,
+        amount_minor=attempt.amount_minor,
+        currency=attempt.currency,
+        idempotency_key=attempt.idempotency_key,
+        description=f"simrenew {attempt.purpose} {attempt.pk}",
+    )
+    try:
+        return get_gateway().charge(request)
+    except Exception:  # any transport failure leaves the outcome unknown, to be looked up
+        log.exception("gateway charge failed for attempt %s; outcome unknown", attempt.pk)
+        return ChargeResult(ChargeStatus.UNKNOWN)
+
+
+def settle(attempt_id: int, result: ChargeResult | None) -> PaymentAttempt:
+    """Step 3, inside the caller's transaction. Settling twice is harmless."""
+    attempt = (
+        PaymentAttempt.objects.select_for_update()
+        .select_related("customer", "payment_method", "subscription")
+        .get(pk=attempt_id)
+    )
+    if attempt.status in FINAL_STATUSES:
+        return attempt
+    now = clock.now()
+    if result is None:
+        result = _settle_internally(attempt)
+    if result.status == ChargeStatus.UNKNOWN:
+        attempt.status = AttemptStatus.UNKNOWN
+        attempt.reconcile_after = _next_reconcile(attempt)
+        attempt.save(update_fields=["status", "reconcile_after"])
+        return attempt
+    attempt.status = AttemptStatus(result.status.value)
+    attempt.gateway_charge_id = result.charge_id
+    attempt.failure_code = result.failure_code
+    attempt.failure_message = (result.failure_message or failure_message(result.failure_code))[:300] if (
+        result.status == ChargeStatus.FAILED
+    ) else ""
+    attempt.completed_at = now
+    attempt.reconcile_after = None
+    attempt.save(
+        update_fields=["status", "gateway_charge_id", "failure_code", "failure_message", "completed_at",
+                       "reconcile_after"]
+    )
+    handlers = _handlers[attempt.purpose]
+    if attempt.status == AttemptStatus.SUCCEEDED:
+        handlers.on_success(attempt)
+    elif handlers.on_failure is not None:
+        handlers.on_failure(attempt)
+    return attempt
+
+
+def _settle_internally(attempt: PaymentAttempt) -> ChargeResult:
+    if attempt.amount_minor == 0:
+        return ChargeResult(ChargeStatus.SUCCEEDED, charge_id="free")
+    if debit_wallet(customer=attempt.customer, amount_minor=attempt.amount_minor, reason=attempt.purpose,
+                    attempt=attempt):
+        return ChargeResult(ChargeStatus.SUCCEEDED, charge_id=f"wallet:{attempt.pk}")
+    code = "wallet_insufficient_balance"
+    return ChargeResult(ChargeStatus.FAILED, failure_code=code, failure_message=failure_message(code))
+
+
+def _next_reconcile(attempt: PaymentAttempt) -> object:
+    index = min(attempt.reconcile_count, len(RECONCILE_SCHEDULE) - 1)
+    return max(attempt.created_at + RECONCILE_SCHEDULE[index], clock.now() + timedelta(seconds=1))
+
+
+def execute(attempt: PaymentAttempt) -> PaymentAttempt:
+    """Steps 2 and 3 for an attempt whose step 1 has committed."""
+    if attempt.status in FINAL_STATUSES:
+        return attempt
+    result = call_gateway(attempt)
+    with transaction.atomic():
+        return settle(attempt.pk, result)
+
+
+def run_charge(begin: Callable[[], PaymentAttempt]) -> PaymentAttempt:
+    """All three steps: `begin` validates and writes the attempt (step 1)."""
+    with transaction.atomic():
+        attempt = begin()
+    return execute(attempt)
+
+
+def reconcile(attempt: PaymentAttempt) -> PaymentAttempt:
+    """Ask the gateway what became of an unanswered attempt, and settle it.
+
+    If the gateway never saw the key, no money moved: the attempt fails, which
+    is safe because its key is never sent again."""
+    if attempt.status in FINAL_STATUSES:
+        return attempt
+    if attempt.gateway == "internal":
+        with transaction.atomic():
+            return settle(attempt.pk, None)
+    try:
+        result = get_gateway().lookup(attempt.idempotency_key)
+    except Exception:
+        log.exception("gateway lookup failed for attempt %s", attempt.pk)
+        result = ChargeResult(ChargeStatus.UNKNOWN)
+    if result is None:
+        code = "gateway_unreachable"
+        result = ChargeResult(ChargeStatus.FAILED, failure_code=code, failure_message=failure_message(code))
+    with transaction.atomic():
+        settled = settle(attempt.pk, result)
+        if settled.status == AttemptStatus.UNKNOWN:
+            settled.reconcile_count += 1
+            settled.reconcile_after = _next_reconcile(settled)
+            settled.save(update_fields=["reconcile_count", "reconcile_after"])
+        return settled
+
+
+def attempts_due_for_reconciliation(*, limit: int = 100) -> list[PaymentAttempt]:
+    return list(
+        PaymentAttempt.objects.filter(
+            status__in=[AttemptStatus.PENDING, AttemptStatus.UNKNOWN], reconcile_after__lte=clock.now()
+        )
+        .select_related("payment_method")
+        .order_by("reconcile_after")[:limit]
+    )

@@ -1,0 +1,116 @@
+"""The typed border to payment gateways. Amounts are minor units; every charge
+carries an idempotency key so that asking again never charges twice."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import cache
+from typing import Protocol
+
+from django.conf import settings
+
+
+class ChargeStatus(StrEnum):
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    UNKNOWN = "unknown"  # no answer (timeout, dropped connection): ask again later by key
+
+
+@dataclass(frozen=True, slots=True)
+class CardDetails:
+    number: str
+    exp_month: int
+    exp_year: int
+    cvc: str
+
+    def __repr__(self) -> str:  # never let a card number reach a log through repr()
+        return f"CardDetails(number='…{self.number[-4:]}', exp={self.exp_month}/{self.exp_year})"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenizedMethod:
+    token: str
+    brand: str
+    last4: str
+    exp_month: int | None = None
+    exp_year: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeRequest:
+    token: str
+    amount_minor: int
+    currency: str
+    idempotency_key: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    status: ChargeStatus
+    charge_id: str = ""
+    failure_code: str = ""
+    failure_message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RefundResult:
+    succeeded: bool
+    refund_id: str = ""
+    failure_message: str = ""
+
+
+class TokenizationError(Exception):
+    """The gateway refused the card or account details; `field` names what is wrong."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class PaymentGateway(Protocol):
+    name: str
+
+    def tokenize_card(self, card: CardDetails) -> TokenizedMethod: ...
+
+    def tokenize_paypal(self, email: str) -> TokenizedMethod: ...
+
+    def charge(self, request: ChargeRequest) -> ChargeResult: ...
+
+    def lookup(self, idempotency_key: str) -> ChargeResult | None:
+        """The outcome of the charge made with this key, or None if the gateway never saw it."""
+        ...
+
+    def refund(self, *, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult: ...
+
+
+# Messages a customer understands, with what to do next, per failure code.
+FAILURE_MESSAGES = {
+    "card_declined": "Your card was declined. Try another card or contact your bank.",
+    "insufficient_funds": "Your card has insufficient funds. Try another card or top up your wallet.",
+    "expired_card": "Your card has expired. Add a card with a later expiry date.",
+    "processing_error": "The card could not be charged because of a processing error. Try again in a moment.",
+    "paypal_declined": "PayPal declined the payment. Check your PayPal account or use a card.",
+    "wallet_insufficient_balance": "Your wallet balance is too low. Top up your wallet or pay by card.",
+    "gateway_unreachable": "We could not reach the payment provider, and nothing was charged.",
+}
+
+
+def failure_message(code: str) -> str:
+    return FAILURE_MESSAGES.get(code, "The payment was not accepted. Try another payment method.")
+
+
+@cache
+def get_gateway() -> PaymentGateway:
+    name = settings.SIMRENEW_PAYMENT_GATEWAY
+    if name == "sandbox":
+        from simrenew.payments.sandbox import SandboxGateway
+
+        return SandboxGateway()
+    if name == "stripe":
+        from simrenew.payments.stripe import StripeGateway
+
+        return StripeGateway(api_key=settings.SIMRENEW_STRIPE_API_KEY)
+    raise ValueError(f"unknown payment gateway {name!r}")

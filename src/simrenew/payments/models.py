@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class MethodType(models.TextChoices):
+    CARD = "card", "credit card"
+    DEBIT = "debit", "debit card"
+    PAYPAL = "paypal", "PayPal"
+    WALLET = "wallet", "wallet balance"
+
+
+class PaymentMethod(models.Model):
+    """A gateway token with what a customer needs to recognise it. Never a card number."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="payment_methods")
+    type = models.CharField(max_length=8, choices=MethodType.choices)
+    gateway = models.CharField(max_length=16, blank=True)
+    token = models.CharField(max_length=100, blank=True)
+    brand = models.CharField(max_length=20, blank=True)
+    last4 = models.CharField(max_length=4, blank=True)
+    exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    paypal_email = models.EmailField(blank=True)
+    is_default = models.BooleanField(default=False)
+    created_at = models.DateTimeField()
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["customer"],
+                condition=models.Q(is_default=True, removed_at__isnull=True),
+                name="payment_method_one_default",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        if self.type == MethodType.WALLET:
+            return "wallet balance"
+        if self.type == MethodType.PAYPAL:
+            return f"PayPal {self.paypal_email}"
+        return f"{self.brand} •••• {self.last4}"
+
+
+class AttemptStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+    UNKNOWN = "unknown", "unknown"
+
+
+class AttemptPurpose(models.TextChoices):
+    FIRST_PERIOD = "first_period", "first period"
+    RENEWAL = "renewal", "renewal"
+    TOP_UP = "top_up", "data top-up"
+    WALLET_TOP_UP = "wallet_top_up", "wallet top-up"
+
+
+class PaymentAttempt(models.Model):
+    """Step (1) of a charge, written and committed before the gateway is called.
+
+    Its `idempotency_key` goes to the gateway, so a lost answer is recovered by
+    asking the gateway about that key, never by charging again."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="payment_attempts")
+    subscription = models.ForeignKey(
+        "subscriptions.Subscription",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="payment_attempts",
+    )
+    payment_method = models.ForeignKey(PaymentMethod, on_delete=models.PROTECT, related_name="attempts")
+    purpose = models.CharField(max_length=16, choices=AttemptPurpose.choices)
+    # What to do when the charge succeeds (plan version, promotion, top-up pack, …).
+    purpose_data = models.JSONField(default=dict)
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    status = models.CharField(max_length=10, choices=AttemptStatus.choices, default=AttemptStatus.PENDING)
+    failure_code = models.CharField(max_length=40, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    gateway = models.CharField(max_length=16, blank=True)
+    gateway_charge_id = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    reconcile_after = models.DateTimeField(null=True, blank=True)
+    reconcile_count = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["status", "reconcile_after"], name="attempt_reconcile_due"),
+            models.Index(fields=["subscription", "status"], name="attempt_subscription_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.pk} {self.status}"
+
+
+class Wallet(models.Model):
+    customer = models.OneToOneField("customers.Customer", on_delete=models.PROTECT, related_name="wallet")
+    currency = models.CharField(max_length=3, default="USD")
+    balance_minor = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(condition=models.Q(balance_minor__gte=0), name="wallet_balance_not_negative")
+        ]
+
+    def __str__(self) -> str:
+        return f"wallet of customer {self.customer_id}"
+
+
+class WalletEntry(models.Model):
+    """The wallet's ledger: the balance is always the sum of its entries."""
+
+    wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, related_name="entries")
+    amount_minor = models.BigIntegerField(help_text="Positive: credit; negative: debit.")
+    reason = models.CharField(max_length=40)
+    payment_attempt = models.ForeignKey(
+        PaymentAttempt, on_delete=models.PROTECT, null=True, blank=True, related_name="wallet_entries"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+
+class SandboxToken(models.Model):
+    """The sandbox gateway's vault: what a real gateway would keep on its side.
+    It records how a test card behaves, never the card number itself."""
+
+    token = models.CharField(max_length=100, unique=True)
+    behaviour = models.CharField(max_length=32)
+    brand = models.CharField(max_length=20)
+    last4 = models.CharField(max_length=4)
+    created_at = models.DateTimeField()
+
+
+class SandboxCharge(models.Model):
+    """The sandbox gateway's own ledger of charges, keyed by idempotency key like a real gateway's."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    charge_id = models.CharField(max_length=100, unique=True)
+    token = models.CharField(max_length=100)
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=10)
+    failure_code = models.CharField(max_length=40, blank=True)
+    refunded_minor = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()

@@ -1,0 +1,188 @@
+"""The sandbox gateway: behaves like a real one (test cards, latency, an
+idempotency cache and a lookup by key) and keeps its own ledger
+(`SandboxCharge`), never a card number."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from datetime import date
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from stdnum import luhn
+
+from simrenew.kit import clock
+from simrenew.payments.gateway import (
+    CardDetails,
+    ChargeRequest,
+    ChargeResult,
+    ChargeStatus,
+    RefundResult,
+    TokenizationError,
+    TokenizedMethod,
+    failure_message,
+)
+from simrenew.payments.models import SandboxCharge, SandboxToken
+
+# Test card numbers and how they behave (Stripe's numbers where Stripe has one).
+TEST_CARDS: dict[str, str] = {
+    "4242424242424242": "succeed",
+    "5555555555554444": "succeed",
+    "4000056655665556": "succeed",  # Visa debit
+    "4000000000000002": "card_declined",
+    "4000000000009995": "insufficient_funds",
+    "4000000000000069": "expired_card",
+    "4000000000000119": "processing_error",
+    # The gateway charges the card but the answer never arrives: the outcome is unknown
+    # to us until we look the charge up by its idempotency key.
+    "4000000000000408": "timeout_after_charge",
+    # The request never reaches the gateway: unknown to us, and the lookup finds nothing.
+    "4000000000000416": "timeout_before_charge",
+}
+DECLINE_BEHAVIOURS = {"card_declined", "insufficient_funds", "expired_card", "processing_error"}
+
+
+def card_brand(number: str) -> str:
+    if number.startswith("4"):
+        return "visa"
+    if number[:2] in {"34", "37"}:
+        return "amex"
+    if number[:2] in {"51", "52", "53", "54", "55"} or 2221 <= int(number[:4]) <= 2720:
+        return "mastercard"
+    if number.startswith(("6011", "65")):
+        return "discover"
+    return "card"
+
+
+class SandboxGateway:
+    name = "sandbox"
+
+    def __init__(self, latency_ms: int | None = None):
+        self._latency_ms = latency_ms
+
+    @property
+    def latency_seconds(self) -> float:
+        ms = settings.SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS if self._latency_ms is None else self._latency_ms
+        return ms / 1000
+
+    def _wait(self) -> None:
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds)
+
+    def tokenize_card(self, card: CardDetails) -> TokenizedMethod:
+        number = "".join(card.number.split())
+        if not number.isdigit() or not 12 <= len(number) <= 19 or not luhn.is_valid(number):
+            raise TokenizationError("number", "The card number is not valid.")
+        if not 1 <= card.exp_month <= 12:
+            raise TokenizationError("exp_month", "The expiry month must be between 1 and 12.")
+        today = clock.now().date()
+        if (card.exp_year, card.exp_month) < (today.year, today.month) or card.exp_year > today.year + 30:
+            raise TokenizationError("exp_year", "The card's expiry date has passed or is not valid.")
+        if not (card.cvc.isdigit() and len(card.cvc) in (3, 4)):
+            raise TokenizationError("cvc", "The security code must be 3 or 4 digits.")
+        behaviour = TEST_CARDS.get(number, "succeed")
+        token = SandboxToken.objects.create(
+            token=f"tok_sandbox_{secrets.token_hex(12)}",
+            behaviour=behaviour,
+            brand=card_brand(number),
+            last4=number[-4:],
+            created_at=clock.now(),
+        )
+        return TokenizedMethod(token.token, token.brand, token.last4, card.exp_month, card.exp_year)
+
+    def tokenize_paypal(self, email: str) -> TokenizedMethod:
+        # In the sandbox a PayPal account whose address starts with "declined" refuses payments.
+        behaviour = "paypal_declined" if email.lower().startswith("declined") else "succeed"
+        token = SandboxToken.objects.create(
+            token=f"ba_sandbox_{secrets.token_hex(12)}",
+            behaviour=behaviour,
+            brand="paypal",
+            last4="",
+            created_at=clock.now(),
+        )
+        return TokenizedMethod(token.token, "paypal", "")
+
+    def charge(self, request: ChargeRequest) -> ChargeResult:
+        self._wait()
+        existing = SandboxCharge.objects.filter(idempotency_key=request.idempotency_key).first()
+        if existing is not None:
+            return self._replay(existing, request)
+        behaviour = (
+            SandboxToken.objects.filter(token=request.token).values_list("behaviour", flat=True).first()
+            or "no_such_token"
+        )
+        if behaviour == "timeout_before_charge":
+            return ChargeResult(ChargeStatus.UNKNOWN)
+        if behaviour == "no_such_token":
+            status, code = ChargeStatus.FAILED, "card_declined"
+        elif behaviour in DECLINE_BEHAVIOURS or behaviour == "paypal_declined":
+            status, code = ChargeStatus.FAILED, behaviour
+        else:
+            status, code = ChargeStatus.SUCCEEDED, ""
+        try:
+            # The gateway's own ledger commits on its own, whatever our transaction does.
+            with transaction.atomic():
+                charge = SandboxCharge.objects.create(
+                    idempotency_key=request.idempotency_key,
+                    charge_id=f"ch_sandbox_{secrets.token_hex(12)}",
+                    token=request.token,
+                    amount_minor=request.amount_minor,
+                    currency=request.currency,
+                    status=status.value,
+                    failure_code=code,
+                    created_at=clock.now(),
+                )
+        except IntegrityError:
+            # A concurrent request with the same key won the race: answer as it did.
+            return self._replay(SandboxCharge.objects.get(idempotency_key=request.idempotency_key), request)
+        if behaviour == "timeout_after_charge":
+            return ChargeResult(ChargeStatus.UNKNOWN)
+        return self._result(charge)
+
+    def _replay(self, charge: SandboxCharge, request: ChargeRequest) -> ChargeResult:
+        if (charge.amount_minor, charge.currency, charge.token) != (
+            request.amount_minor,
+            request.currency,
+            request.token,
+        ):
+            return ChargeResult(
+                ChargeStatus.FAILED,
+                failure_code="idempotency_key_reused",
+                failure_message="This idempotency key was used for a different charge.",
+            )
+        return self._result(charge)
+
+    @staticmethod
+    def _result(charge: SandboxCharge) -> ChargeResult:
+        if charge.status == ChargeStatus.SUCCEEDED:
+            return ChargeResult(ChargeStatus.SUCCEEDED, charge_id=charge.charge_id)
+        return ChargeResult(
+            ChargeStatus.FAILED,
+            charge_id=charge.charge_id,
+            failure_code=charge.failure_code,
+            failure_message=failure_message(charge.failure_code),
+        )
+
+    def lookup(self, idempotency_key: str) -> ChargeResult | None:
+        self._wait()
+        charge = SandboxCharge.objects.filter(idempotency_key=idempotency_key).first()
+        return None if charge is None else self._result(charge)
+
+    def refund(self, *, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
+        self._wait()
+        charge = SandboxCharge.objects.filter(charge_id=charge_id, status=ChargeStatus.SUCCEEDED).first()
+        if charge is None:
+            return RefundResult(False, failure_message="No such successful charge.")
+        updated = SandboxCharge.objects.filter(
+            pk=charge.pk, refunded_minor__lte=charge.amount_minor - amount_minor
+        ).update(refunded_minor=F("refunded_minor") + amount_minor)
+        if not updated:
+            return RefundResult(False, failure_message="The refund is larger than what is left of the charge.")
+        return RefundResult(True, refund_id=f"re_sandbox_{secrets.token_hex(12)}")
+
+
+def card_expires_before(exp_month: int, exp_year: int, day: date) -> bool:
+    """A card is valid through the last day of its expiry month."""
+    return (exp_year, exp_month) < (day.year, day.month)

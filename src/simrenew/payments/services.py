@@ -1,0 +1,141 @@
+"""Payment methods and the wallet. Services never commit; the caller owns the transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db.models import F
+
+from simrenew.customers.models import Customer
+from simrenew.kit import clock
+from simrenew.kit.errors import Conflict, NotFound, ValidationFailed
+from simrenew.payments.gateway import CardDetails, TokenizationError, get_gateway
+from simrenew.payments.models import MethodType, PaymentAttempt, PaymentMethod, Wallet, WalletEntry
+
+
+@dataclass(frozen=True, slots=True)
+class NewMethod:
+    type: str
+    number: str | None = None
+    exp_month: int | None = None
+    exp_year: int | None = None
+    cvc: str | None = None
+    paypal_email: str | None = None
+
+
+def add_payment_method(*, customer: Customer, method: NewMethod, make_default: bool = False) -> PaymentMethod:
+    if method.type not in MethodType.values:
+        raise ValidationFailed.on("type", f"Unknown payment method type; use one of {', '.join(MethodType.values)}.")
+    if method.type == MethodType.WALLET:
+        return wallet_method(customer)
+    gateway = get_gateway()
+    now = clock.now()
+    try:
+        if method.type == MethodType.PAYPAL:
+            email = (method.paypal_email or "").strip()
+            try:
+                validate_email(email)
+            except DjangoValidationError:
+                raise ValidationFailed.on("paypal_email", "Enter the email address of your PayPal account.") from None
+            tokenized = gateway.tokenize_paypal(email)
+        else:
+            missing = [f for f in ("number", "exp_month", "exp_year", "cvc") if getattr(method, f) in (None, "")]
+            if missing:
+                raise ValidationFailed(
+                    "Card details are incomplete.",
+                    errors=[ValidationFailed.on(f, "This field is required for a card.").errors[0] for f in missing],
+                )
+            card = CardDetails(str(method.number), int(method.exp_month or 0), int(method.exp_year or 0),
+                               str(method.cvc))
+            tokenized = gateway.tokenize_card(card)
+            email = ""
+    except TokenizationError as exc:
+        raise ValidationFailed.on(exc.field, exc.message) from None
+    has_default = PaymentMethod.objects.filter(customer=customer, is_default=True, removed_at__isnull=True).exists()
+    if make_default and has_default:
+        PaymentMethod.objects.filter(customer=customer, is_default=True).update(is_default=False)
+    return PaymentMethod.objects.create(
+        customer=customer,
+        type=method.type,
+        gateway=gateway.name,
+        token=tokenized.token,
+        brand=tokenized.brand,
+        last4=tokenized.last4,
+        exp_month=tokenized.exp_month,
+        exp_year=tokenized.exp_year,
+        paypal_email=email,
+        is_default=make_default or not has_default,
+        created_at=now,
+    )
+
+
+def wallet_method(customer: Customer) -> PaymentMethod:
+    """The customer's wallet as a payment method (one per customer)."""
+    ensure_wallet(customer)
+    existing = PaymentMethod.objects.filter(customer=customer, type=MethodType.WALLET, removed_at__isnull=True).first()
+    if existing is not None:
+        return existing
+    has_default = PaymentMethod.objects.filter(customer=customer, is_default=True, removed_at__isnull=True).exists()
+    return PaymentMethod.objects.create(
+        customer=customer, type=MethodType.WALLET, brand="wallet", is_default=not has_default, created_at=clock.now()
+    )
+
+
+def get_method(*, customer: Customer, method_id: int, field: str = "payment_method_id") -> PaymentMethod:
+    method = PaymentMethod.objects.filter(pk=method_id, customer=customer, removed_at__isnull=True).first()
+    if method is None:
+        raise NotFound(f"Payment method {method_id} not found for this customer.", code=field)
+    return method
+
+
+def remove_payment_method(method: PaymentMethod) -> None:
+    if method.removed_at is not None:
+        return
+    method.removed_at = clock.now()
+    method.is_default = False
+    method.save(update_fields=["removed_at", "is_default"])
+
+
+def make_default(method: PaymentMethod) -> PaymentMethod:
+    if method.removed_at is not None:
+        raise Conflict("A removed payment method cannot be the default.")
+    PaymentMethod.objects.filter(customer_id=method.customer_id, is_default=True).exclude(pk=method.pk).update(
+        is_default=False
+    )
+    method.is_default = True
+    method.save(update_fields=["is_default"])
+    return method
+
+
+def ensure_wallet(customer: Customer) -> Wallet:
+    wallet, _ = Wallet.objects.get_or_create(customer=customer, defaults={"currency": "USD"})
+    return wallet
+
+
+def credit_wallet(*, customer: Customer, amount_minor: int, reason: str,
+                  attempt: PaymentAttempt | None = None) -> Wallet:
+    if amount_minor <= 0:
+        raise ValidationFailed.on("amount_minor", "A wallet credit must be a positive amount.")
+    wallet = ensure_wallet(customer)
+    Wallet.objects.filter(pk=wallet.pk).update(balance_minor=F("balance_minor") + amount_minor)
+    WalletEntry.objects.create(
+        wallet=wallet, amount_minor=amount_minor, reason=reason, payment_attempt=attempt, created_at=clock.now()
+    )
+    wallet.refresh_from_db(fields=["balance_minor"])
+    return wallet
+
+
+def debit_wallet(*, customer: Customer, amount_minor: int, reason: str, attempt: PaymentAttempt | None) -> bool:
+    """Take `amount_minor` from the wallet if the balance covers it; False (and nothing changed) if not."""
+    wallet = ensure_wallet(customer)
+    taken = Wallet.objects.filter(pk=wallet.pk, balance_minor__gte=amount_minor).update(
+        balance_minor=F("balance_minor") - amount_minor
+    )
+    if not taken:
+        return False
+    WalletEntry.objects.create(
+        wallet=wallet, amount_minor=-amount_minor, reason=reason, payment_attempt=attempt, created_at=clock.now()
+    )
+    return True

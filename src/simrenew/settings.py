@@ -1,0 +1,171 @@
+"""Settings come from the environment; safe defaults exist only in sandbox mode."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+# Runtime files (SQLite database, screenshots, collected static) live under ./var
+# of the directory the command runs in, so a checkout is self-contained.
+VAR_DIR = Path(os.environ.get("SIMRENEW_VAR_DIR", Path.cwd() / "var")).resolve()
+
+
+def _flag(name: str, default: str = "0") -> bool:
+    return os.environ.get(name, default).strip().lower() in {"1", "true", "yes", "on"}
+
+
+SIMRENEW_SANDBOX = _flag("SIMRENEW_SANDBOX")
+DEFAULT_SECRET_KEY = "simrenew-sandbox-only-secret-key-do-not-use-in-production"  # noqa: S105
+SECRET_KEY = os.environ.get("SIMRENEW_SECRET_KEY", DEFAULT_SECRET_KEY)
+if SECRET_KEY == DEFAULT_SECRET_KEY and not SIMRENEW_SANDBOX:
+    raise ImproperlyConfigured(
+        "SIMRENEW_SECRET_KEY must be set outside sandbox mode (SIMRENEW_SANDBOX=1 allows the default)."
+    )
+
+DEBUG = _flag("SIMRENEW_DEBUG")
+ALLOWED_HOSTS = [h for h in os.environ.get("SIMRENEW_ALLOWED_HOSTS", "*").split(",") if h]
+# Public base URL used to build absolute links (QR codes, receipts) in API answers.
+SIMRENEW_PUBLIC_URL = os.environ.get("SIMRENEW_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "simrenew.kit",
+    "simrenew.catalog",
+    "simrenew.customers",
+    "simrenew.esims",
+    "simrenew.payments",
+    "simrenew.billing",
+    "simrenew.subscriptions",
+    "simrenew.usage",
+    "simrenew.notifications",
+    "simrenew.api",
+    "simrenew",  # the `simrenew` CLI verbs in simrenew/management/commands
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "simrenew.urls"
+WSGI_APPLICATION = "simrenew.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database(url: str) -> dict[str, Any]:
+    config: dict[str, Any] = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        name = Path(config["NAME"])
+        if str(name) != ":memory:":
+            name.parent.mkdir(parents=True, exist_ok=True)
+        config["CONN_MAX_AGE"] = 0 if str(name) == ":memory:" else 60
+        config["OPTIONS"] = {
+            # IMMEDIATE takes the write lock at BEGIN, so two writers queue
+            # instead of deadlocking on a lock upgrade; WAL lets readers go on.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 30,
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+                "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;"
+            ),
+        }
+    return config
+
+
+DATABASE_URL = os.environ.get("SIMRENEW_DATABASE_URL", f"sqlite:///{VAR_DIR / 'simrenew.sqlite3'}")
+DATABASES = {"default": _database(DATABASE_URL)}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [PACKAGE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = not (SIMRENEW_SANDBOX or DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# Outbound email: smtp://host:port; unset means the console.
+EMAIL_URL = os.environ.get("SIMRENEW_EMAIL_URL", "")
+if EMAIL_URL:
+    from urllib.parse import urlparse
+
+    _email = urlparse(EMAIL_URL)
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _email.hostname or "127.0.0.1"
+    EMAIL_PORT = _email.port or 25
+    EMAIL_HOST_USER = _email.username or ""
+    EMAIL_HOST_PASSWORD = _email.password or ""
+    EMAIL_USE_TLS = _email.scheme == "smtp+tls"
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("SIMRENEW_FROM_EMAIL", "simrenew <no-reply@simrenew.localhost>")
+
+# Payment gateway: the sandbox unless a real one is configured.
+SIMRENEW_PAYMENT_GATEWAY = os.environ.get("SIMRENEW_PAYMENT_GATEWAY", "sandbox")
+SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS = int(os.environ.get("SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS", "0"))
+SIMRENEW_STRIPE_API_KEY = os.environ.get("SIMRENEW_STRIPE_API_KEY", "")
+if SIMRENEW_PAYMENT_GATEWAY == "sandbox" and not SIMRENEW_SANDBOX:
+    raise ImproperlyConfigured("The sandbox payment gateway runs only in sandbox mode (SIMRENEW_SANDBOX=1).")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("SIMRENEW_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

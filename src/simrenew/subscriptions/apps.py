@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+
+
+class SubscriptionsConfig(AppConfig):
+    name = "simrenew.subscriptions"
+    label = "subscriptions"
+    verbose_name = "Subscriptions"
+
+    def ready(self) -> None:
+        from simrenew.subscriptions import renewals, topups
+
+        renewals.register()
+        topups.register()

@@ -1,0 +1,97 @@
+"""Cancel (at period end, reversible until then; or now), resume, and how a subscription renews."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from simrenew.kit import clock
+from simrenew.kit.errors import ValidationFailed
+from simrenew.notifications.services import emit
+from simrenew.payments.models import PaymentMethod
+from simrenew.subscriptions.errors import CancellationNotAllowed
+from simrenew.subscriptions.models import Subscription, SubscriptionState
+
+CancelWhen = Literal["period_end", "now"]
+
+
+def _locked(subscription: Subscription) -> Subscription:
+    return Subscription.objects.select_for_update().select_related("customer").get(pk=subscription.pk)
+
+
+def cancel(subscription: Subscription, *, when: CancelWhen) -> Subscription:
+    if when not in ("period_end", "now"):
+        raise ValidationFailed.on("when", "Say when to cancel: period_end or now.")
+    subscription = _locked(subscription)
+    if subscription.state in (SubscriptionState.INCOMPLETE, SubscriptionState.TERMINATED):
+        raise CancellationNotAllowed(f"A {subscription.state} subscription cannot be cancelled.")
+    now = clock.now()
+    already_ended = subscription.ended_at is not None
+    if subscription.state == SubscriptionState.CANCELLED and (when == "period_end" or already_ended):
+        return subscription  # cancelling twice changes nothing
+    subscription.state = SubscriptionState.CANCELLED
+    subscription.cancelled_at = subscription.cancelled_at or now
+    if when == "now" and (subscription.paid_through is None or subscription.paid_through > now):
+        subscription.ended_at = now
+    subscription.sequence += 1
+    subscription.save(update_fields=["state", "cancelled_at", "ended_at", "sequence"])
+    emit(
+        "subscription.cancelled",
+        customer=subscription.customer,
+        subscription=subscription,
+        data={
+            "subscription_id": subscription.pk,
+            "when": when,
+            "service_ends_at": subscription.ended_at or subscription.paid_through,
+        },
+    )
+    return subscription
+
+
+def resume(subscription: Subscription) -> Subscription:
+    """Undo a cancellation at period end, while the period still runs."""
+    subscription = _locked(subscription)
+    if subscription.state == SubscriptionState.LIVE:
+        return subscription
+    now = clock.now()
+    resumable = (
+        subscription.state == SubscriptionState.CANCELLED
+        and subscription.ended_at is None
+        and subscription.paid_through is not None
+        and subscription.paid_through > now
+    )
+    if not resumable:
+        raise CancellationNotAllowed(
+            "Only a subscription cancelled at period end can be resumed, and only before that period ends."
+        )
+    if Subscription.objects.filter(esim_id=subscription.esim_id, state__in=["incomplete", "live"]).exists():
+        raise CancellationNotAllowed("This eSIM has another subscription now.")
+    subscription.state = SubscriptionState.LIVE
+    subscription.cancelled_at = None
+    subscription.sequence += 1
+    subscription.save(update_fields=["state", "cancelled_at", "sequence"])
+    emit("subscription.resumed", customer=subscription.customer, subscription=subscription,
+         data={"subscription_id": subscription.pk, "paid_through": subscription.paid_through})
+    return subscription
+
+
+def update_renewal(
+    subscription: Subscription, *, auto_renew: bool | None = None, payment_method: PaymentMethod | None = None
+) -> Subscription:
+    subscription = _locked(subscription)
+    fields = []
+    if payment_method is not None:
+        if payment_method.customer_id != subscription.customer_id or payment_method.removed_at is not None:
+            raise ValidationFailed.on("payment_method_id", "This payment method does not belong to the customer.")
+        subscription.payment_method = payment_method
+        fields.append("payment_method")
+    if auto_renew is not None:
+        if auto_renew and subscription.state in (SubscriptionState.CANCELLED, SubscriptionState.TERMINATED):
+            raise CancellationNotAllowed("Resume the subscription before turning auto-renew on.")
+        if auto_renew and subscription.payment_method is None:
+            raise ValidationFailed.on("payment_method_id", "Auto-renew needs a payment method.")
+        subscription.auto_renew = auto_renew
+        fields.append("auto_renew")
+    if fields:
+        subscription.sequence += 1
+        subscription.save(update_fields=[*fields, "sequence"])
+    return subscription

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class SubscriptionState(models.TextChoices):
+    """What the operator or customer decided; the status a customer sees is
+    derived from this, the periods and the time (see subscriptions.status)."""
+
+    INCOMPLETE = "incomplete", "incomplete"  # first payment still pending or unknown
+    LIVE = "live", "live"
+    CANCELLED = "cancelled", "cancelled"
+    TERMINATED = "terminated", "terminated"
+
+
+class Subscription(models.Model):
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="subscriptions")
+    esim = models.ForeignKey("esims.EsimProfile", on_delete=models.PROTECT, related_name="subscriptions")
+    plan = models.ForeignKey(
+        "catalog.Plan", on_delete=models.PROTECT, related_name="+", help_text="The plan version renewals buy."
+    )
+    payment_method = models.ForeignKey(
+        "payments.PaymentMethod", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    auto_renew = models.BooleanField(default=True)
+    state = models.CharField(max_length=12, choices=SubscriptionState.choices, default=SubscriptionState.INCOMPLETE)
+    # End of the last paid period: the moment service stops unless renewed.
+    paid_through = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    # Set when cancelled "now": service stops here even though periods ran longer.
+    ended_at = models.DateTimeField(null=True, blank=True)
+    terminated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    # Bumped on every change a partner might be told about, so events can be ordered.
+    sequence = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["state", "paid_through"], name="subscription_state_paid"),
+            models.Index(fields=["customer", "state"], name="subscription_customer_state"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["esim"],
+                condition=models.Q(state__in=["incomplete", "live"]),
+                name="subscription_one_open_per_esim",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"subscription {self.pk}"
+
+
+class Period(models.Model):
+    """A paid stretch of service: a fact that never changes once written
+    (except its usage counter)."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="periods")
+    number = models.PositiveIntegerField(help_text="1 for the first period, then 2, 3, …")
+    plan = models.ForeignKey("catalog.Plan", on_delete=models.PROTECT, related_name="+")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    # Calendar anchor: month and year periods count from here in the customer's
+    # zone, so Jan 31 → Feb 28 → Mar 31 rather than drifting to the 28th.
+    anchor_at = models.DateTimeField()
+    anchor_offset = models.PositiveIntegerField(help_text="Units from the anchor to this period's start.")
+    time_zone = models.CharField(max_length=64)
+    data_mb = models.PositiveIntegerField(help_text="Allowance, with any promotion bonus.")
+    top_up_mb = models.PositiveIntegerField(default=0, help_text="Data added by top-ups in this period.")
+    used_bytes = models.PositiveBigIntegerField(default=0)
+    invoice = models.OneToOneField("billing.Invoice", on_delete=models.PROTECT, related_name="period")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["subscription_id", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "number"], name="period_number_unique"),
+            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")), name="period_ends_after_start"),
+        ]
+        indexes = [models.Index(fields=["subscription", "starts_at", "ends_at"], name="period_time_range")]
+
+    def __str__(self) -> str:
+        return f"period {self.number} of subscription {self.subscription_id}"
+
+
+class TopUp(models.Model):
+    period = models.ForeignKey(Period, on_delete=models.PROTECT, related_name="top_ups")
+    pack = models.ForeignKey("catalog.TopUpPack", on_delete=models.PROTECT, related_name="+")
+    data_mb = models.PositiveIntegerField()
+    invoice = models.OneToOneField("billing.Invoice", on_delete=models.PROTECT, related_name="top_up")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]

@@ -1,0 +1,255 @@
+"""Buying periods: the first one, renewals (same or another plan), and what a
+successful or failed payment does to the subscription. Services never commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from simrenew.billing.services import issue_invoice
+from simrenew.catalog.models import Plan
+from simrenew.catalog.services import PriceQuote, quote, redeem, release_redemption
+from simrenew.customers.models import Customer
+from simrenew.esims.models import EsimProfile, ProfileStatus
+from simrenew.kit import clock
+from simrenew.kit.errors import ValidationFailed
+from simrenew.notifications.services import emit
+from simrenew.payments.charging import create_attempt, register_purpose
+from simrenew.payments.models import AttemptPurpose, PaymentAttempt, PaymentMethod
+from simrenew.payments.services import credit_wallet
+from simrenew.subscriptions.errors import RenewalNotAllowed
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
+from simrenew.subscriptions.periods import PeriodSpan, PreviousPeriod, next_period
+from simrenew.subscriptions.queries import future_periods
+
+MAX_PREPAID_PERIODS = 12
+
+
+def _check_plan_fits(plan: Plan, esim: EsimProfile) -> None:
+    if plan.carrier_id != esim.carrier_id:
+        raise ValidationFailed.on("plan_id", "This plan is for another carrier than the eSIM's.")
+    if not plan.is_current:
+        raise ValidationFailed.on("plan_id", "This plan version is no longer sold; choose the current one.")
+
+
+def _check_method(method: PaymentMethod, customer: Customer) -> None:
+    if method.customer_id != customer.pk or method.removed_at is not None:
+        raise ValidationFailed.on("payment_method_id", "This payment method does not belong to the customer.")
+
+
+def _purpose_data(plan: Plan, price: PriceQuote) -> dict[str, object]:
+    return {
+        "plan_id": plan.pk,
+        "subtotal_minor": price.subtotal.amount_minor,
+        "discount_minor": price.discount.amount_minor,
+        "bonus_data_mb": price.bonus_data_mb,
+        "promo_code": price.promotion.code if price.promotion else None,
+    }
+
+
+def _replayed(idempotency_key: str) -> PaymentAttempt | None:
+    return PaymentAttempt.objects.filter(idempotency_key=idempotency_key).first()
+
+
+def begin_subscription(
+    *,
+    esim: EsimProfile,
+    plan: Plan,
+    payment_method: PaymentMethod,
+    auto_renew: bool,
+    promo_code: str | None,
+    idempotency_key: str,
+) -> PaymentAttempt:
+    """Step 1 of buying a plan for an eSIM: an incomplete subscription and its first payment attempt."""
+    replay = _replayed(idempotency_key)
+    if replay is not None and replay.purpose == AttemptPurpose.FIRST_PERIOD:
+        return replay
+    customer = esim.customer
+    if customer is None or esim.status not in (ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED):
+        raise ValidationFailed.on("esim_id", "This eSIM is not assigned to a customer.")
+    _check_plan_fits(plan, esim)
+    _check_method(payment_method, customer)
+    if Subscription.objects.filter(esim=esim, state__in=[SubscriptionState.INCOMPLETE, SubscriptionState.LIVE]).exists():
+        raise RenewalNotAllowed("This eSIM already has a subscription; renew it instead.")
+    price = quote(plan=plan, customer=customer, promo_code=promo_code)
+    subscription = Subscription.objects.create(
+        customer=customer,
+        esim=esim,
+        plan=plan,
+        payment_method=payment_method,
+        auto_renew=auto_renew,
+        state=SubscriptionState.INCOMPLETE,
+        created_at=clock.now(),
+    )
+    attempt = create_attempt(
+        customer=customer,
+        payment_method=payment_method,
+        purpose=AttemptPurpose.FIRST_PERIOD,
+        amount=price.total,
+        idempotency_key=idempotency_key,
+        purpose_data=_purpose_data(plan, price),
+        subscription_id=subscription.pk,
+    )
+    redeem(price, customer=customer, attempt_id=attempt.pk)
+    return attempt
+
+
+def begin_renewal(
+    *,
+    subscription: Subscription,
+    idempotency_key: str,
+    plan: Plan | None = None,
+    payment_method: PaymentMethod | None = None,
+    promo_code: str | None = None,
+) -> PaymentAttempt:
+    """Step 1 of a renewal. Another plan takes effect at the next period boundary."""
+    replay = _replayed(idempotency_key)
+    if replay is not None and replay.purpose == AttemptPurpose.RENEWAL and replay.subscription_id == subscription.pk:
+        return replay
+    if subscription.state == SubscriptionState.INCOMPLETE:
+        raise RenewalNotAllowed("The first payment of this subscription has not completed yet.")
+    if subscription.state == SubscriptionState.CANCELLED:
+        raise RenewalNotAllowed("This subscription is cancelled; resume it before renewing.")
+    if subscription.state == SubscriptionState.TERMINATED:
+        raise RenewalNotAllowed("This subscription has ended and its eSIM was released; start a new one.")
+    now = clock.now()
+    if future_periods(subscription, now) >= MAX_PREPAID_PERIODS:
+        raise RenewalNotAllowed(f"At most {MAX_PREPAID_PERIODS} periods can be paid ahead.")
+    customer = subscription.customer
+    plan = plan or subscription.plan
+    # Subscribers keep their version: renewing their own plan needs no check that it is still sold.
+    if plan.pk != subscription.plan_id:
+        _check_plan_fits(plan, subscription.esim)
+    method = payment_method or subscription.payment_method
+    if method is None:
+        raise ValidationFailed.on("payment_method_id", "Choose a payment method for this renewal.")
+    _check_method(method, customer)
+    price = quote(plan=plan, customer=customer, promo_code=promo_code)
+    attempt = create_attempt(
+        customer=customer,
+        payment_method=method,
+        purpose=AttemptPurpose.RENEWAL,
+        amount=price.total,
+        idempotency_key=idempotency_key,
+        purpose_data=_purpose_data(plan, price),
+        subscription_id=subscription.pk,
+    )
+    redeem(price, customer=customer, attempt_id=attempt.pk)
+    return attempt
+
+
+def preview_next_period(subscription: Subscription, plan: Plan, *, now: datetime | None = None) -> PeriodSpan:
+    """What the next period would be if paid now (for "see the period before paying")."""
+    last = subscription.periods.select_related("plan").order_by("-number").first()
+    return next_period(
+        previous=_previous(last, subscription),
+        period_unit=plan.period_unit,
+        period_count=plan.period_count,
+        time_zone=subscription.customer.time_zone,
+        now=now or clock.now(),
+    )
+
+
+def _previous(last: Period | None, subscription: Subscription) -> PreviousPeriod | None:
+    if last is None:
+        return None
+    ends_at = last.ends_at
+    if subscription.ended_at is not None:
+        ends_at = min(ends_at, subscription.ended_at)
+    return PreviousPeriod(
+        ends_at=ends_at,
+        anchor_at=last.anchor_at,
+        anchor_offset=last.anchor_offset,
+        period_unit=last.plan.period_unit,
+        period_count=last.plan.period_count,
+        time_zone=last.time_zone,
+    )
+
+
+def on_period_paid(attempt: PaymentAttempt) -> None:
+    """Step 3 on success: append the period, issue the invoice, tell the world."""
+    subscription = Subscription.objects.select_for_update().select_related("customer").get(pk=attempt.subscription_id)
+    if subscription.state in (SubscriptionState.CANCELLED, SubscriptionState.TERMINATED):
+        # The subscription ended while this payment was in flight: keep the money for the customer.
+        credit_wallet(customer=subscription.customer, amount_minor=attempt.amount_minor,
+                      reason="renewal after cancellation", attempt=attempt)
+        return
+    data = attempt.purpose_data
+    plan = Plan.objects.get(pk=data["plan_id"])
+    invoice = issue_invoice(
+        attempt=attempt,
+        description=f"{plan.name}",
+        subtotal_minor=int(data["subtotal_minor"]),
+        discount_minor=int(data["discount_minor"]),
+    )
+    last = subscription.periods.select_related("plan").order_by("-number").first()
+    span = next_period(
+        previous=_previous(last, subscription),
+        period_unit=plan.period_unit,
+        period_count=plan.period_count,
+        time_zone=subscription.customer.time_zone,
+        now=clock.now(),
+    )
+    period = Period.objects.create(
+        subscription=subscription,
+        number=(last.number + 1) if last else 1,
+        plan=plan,
+        starts_at=span.starts_at,
+        ends_at=span.ends_at,
+        anchor_at=span.anchor_at,
+        anchor_offset=span.anchor_offset,
+        time_zone=span.time_zone,
+        data_mb=plan.data_mb + int(data.get("bonus_data_mb") or 0),
+        invoice=invoice,
+        created_at=clock.now(),
+    )
+    first = subscription.state == SubscriptionState.INCOMPLETE
+    subscription.state = SubscriptionState.LIVE
+    subscription.plan = plan
+    subscription.paid_through = span.ends_at
+    subscription.ended_at = None
+    subscription.sequence += 1
+    subscription.save(update_fields=["state", "plan", "paid_through", "ended_at", "sequence"])
+    emit(
+        "subscription.created" if first else "subscription.renewed",
+        customer=subscription.customer,
+        subscription=subscription,
+        data={
+            "subscription_id": subscription.pk,
+            "period": {"number": period.number, "starts_at": period.starts_at, "ends_at": period.ends_at},
+            "plan_id": plan.pk,
+            "invoice": invoice.number,
+            "amount_minor": attempt.amount_minor,
+            "currency": attempt.currency,
+        },
+    )
+
+
+def on_period_payment_failed(attempt: PaymentAttempt) -> None:
+    """Step 3 on failure: nothing changes but the promotion is given back; an
+    unpaid first period leaves no subscription behind."""
+    release_redemption(attempt.pk)
+    subscription = Subscription.objects.select_for_update().get(pk=attempt.subscription_id)
+    if attempt.purpose == AttemptPurpose.FIRST_PERIOD and subscription.state == SubscriptionState.INCOMPLETE:
+        attempt.subscription = None
+        attempt.save(update_fields=["subscription"])
+        subscription.delete()
+        return
+    subscription.sequence += 1
+    subscription.save(update_fields=["sequence"])
+    emit(
+        "subscription.renewal_failed",
+        customer=attempt.customer,
+        subscription=subscription,
+        data={
+            "subscription_id": subscription.pk,
+            "failure_code": attempt.failure_code,
+            "failure_message": attempt.failure_message,
+            "amount_minor": attempt.amount_minor,
+            "currency": attempt.currency,
+        },
+    )
+
+
+def register() -> None:
+    for purpose in (AttemptPurpose.FIRST_PERIOD, AttemptPurpose.RENEWAL):
+        register_purpose(purpose, on_success=on_period_paid, on_failure=on_period_payment_failed)

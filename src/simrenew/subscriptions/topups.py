@@ -1,0 +1,68 @@
+"""Extra data within a period, valid until that period ends. Services never commit."""
+
+from __future__ import annotations
+
+from simrenew.billing.services import issue_invoice
+from simrenew.catalog.models import TopUpPack
+from simrenew.kit import clock
+from simrenew.kit.errors import NotFound, ValidationFailed
+from simrenew.kit.money import Money
+from simrenew.notifications.services import emit
+from simrenew.payments.charging import create_attempt, register_purpose
+from simrenew.payments.models import AttemptPurpose, PaymentAttempt, PaymentMethod
+from simrenew.subscriptions.errors import TopUpNotAllowed
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState, TopUp
+from simrenew.subscriptions.queries import current_period
+
+
+def top_up_options(subscription: Subscription) -> list[TopUpPack]:
+    return list(TopUpPack.objects.filter(carrier_id=subscription.esim.carrier_id, is_active=True))
+
+
+def begin_top_up(
+    *, subscription: Subscription, pack_id: int, payment_method: PaymentMethod | None, idempotency_key: str
+) -> PaymentAttempt:
+    pack = TopUpPack.objects.filter(pk=pack_id).first()
+    if pack is None:
+        raise NotFound(f"Top-up pack {pack_id} does not exist.", code="data_mb_pack_id")
+    if pack.carrier_id != subscription.esim.carrier_id or not pack.is_active:
+        raise ValidationFailed.on("data_mb_pack_id", "This top-up pack is not offered for this eSIM's carrier.")
+    if subscription.state not in (SubscriptionState.LIVE, SubscriptionState.CANCELLED):
+        raise TopUpNotAllowed("Data can only be added to a subscription with a running period.")
+    period = current_period(subscription, clock.now())
+    if period is None:
+        raise TopUpNotAllowed("There is no running period to add data to; renew the plan first.")
+    method = payment_method or subscription.payment_method
+    if method is None:
+        raise ValidationFailed.on("payment_method_id", "Choose a payment method for this top-up.")
+    return create_attempt(
+        customer=subscription.customer,
+        payment_method=method,
+        purpose=AttemptPurpose.TOP_UP,
+        amount=Money(pack.price_minor, pack.currency),
+        idempotency_key=idempotency_key,
+        purpose_data={"pack_id": pack.pk, "period_id": period.pk},
+        subscription_id=subscription.pk,
+    )
+
+
+def on_top_up_paid(attempt: PaymentAttempt) -> None:
+    pack = TopUpPack.objects.get(pk=attempt.purpose_data["pack_id"])
+    period = Period.objects.select_for_update().get(pk=attempt.purpose_data["period_id"])
+    invoice = issue_invoice(attempt=attempt, description=pack.name, subtotal_minor=pack.price_minor)
+    TopUp.objects.create(period=period, pack=pack, data_mb=pack.data_mb, invoice=invoice, created_at=clock.now())
+    period.top_up_mb += pack.data_mb
+    period.save(update_fields=["top_up_mb"])
+    subscription = Subscription.objects.select_for_update().get(pk=period.subscription_id)
+    subscription.sequence += 1
+    subscription.save(update_fields=["sequence"])
+    emit(
+        "subscription.topped_up",
+        customer=attempt.customer,
+        subscription=subscription,
+        data={"subscription_id": subscription.pk, "data_mb": pack.data_mb, "invoice": invoice.number},
+    )
+
+
+def register() -> None:
+    register_purpose(AttemptPurpose.TOP_UP, on_success=on_top_up_paid)
