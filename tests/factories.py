@@ -57,7 +57,11 @@ def make_top_up_pack(*, carrier: str = "att", data_mb: int = 1024, price_minor: 
 
 
 def make_customer(
-    *, email: str | None = None, name: str = "Ada Lovelace", time_zone: str = "America/New_York", locale: str = "en"
+    *,
+    email: str | None = None,
+    name: str = "Ada Lovelace",
+    time_zone: str = "America/New_York",
+    locale: str = "en",
 ) -> Customer:
     return create_customer(
         email=email or f"customer{next(_serial)}@example.com", name=name, locale=locale, time_zone=time_zone
@@ -149,3 +153,64 @@ def make_subscription(
 def renew(subscription: Subscription, **kwargs: object) -> PaymentAttempt:
     key = str(kwargs.pop("idempotency_key", f"test-renewal-{next(_serial)}"))
     return run_charge(lambda: begin_renewal(subscription=subscription, idempotency_key=key, **kwargs))  # type: ignore[arg-type]
+
+
+def make_paypal(*, customer: Customer, email: str = "buyer@example.com") -> PaymentMethod:
+    return add_payment_method(customer=customer, method=NewMethod(type="paypal", paypal_email=email))
+
+
+def make_wallet(
+    *, customer: Customer, balance_minor: int = 0, card: str = "4242424242424242"
+) -> PaymentMethod:
+    """The customer's wallet as a payment method, first topped up by card when `balance_minor` is set."""
+    from simrenew.payments.services import wallet_method
+    from simrenew.payments.wallet_top_ups import begin_wallet_top_up
+
+    if balance_minor:
+        method = make_card(customer=customer, number=card)
+        attempt = run_charge(
+            lambda: begin_wallet_top_up(
+                customer=customer,
+                payment_method=method,
+                amount_minor=balance_minor,
+                idempotency_key=f"test-wallet-{next(_serial)}",
+            )
+        )
+        assert attempt.status == "succeeded", attempt.failure_message
+    return wallet_method(customer)
+
+
+def buy_top_up(
+    subscription: Subscription, *, pack: TopUpPack, payment_method: PaymentMethod | None = None
+) -> PaymentAttempt:
+    from simrenew.subscriptions.topups import begin_top_up
+
+    key = f"test-top-up-{next(_serial)}"
+    return run_charge(
+        lambda: begin_top_up(
+            subscription=subscription, pack_id=pack.pk, payment_method=payment_method, idempotency_key=key
+        )
+    )
+
+
+def record_usage(
+    *,
+    iccid: str,
+    mb: float = 0,
+    bytes: int | None = None,
+    occurred_at: datetime | None = None,
+    source: str = "att-cdr",
+    record_id: str | None = None,
+) -> object:
+    """Ingest one usage record (`mb` in MiB unless `bytes` is given); returns the ingest report."""
+    from simrenew.usage.services import IncomingUsage, ingest
+
+    amount = bytes if bytes is not None else int(mb * 1024 * 1024)
+    record = IncomingUsage(
+        source=source,
+        record_id=record_id or f"rec-{next(_serial)}",
+        iccid=iccid,
+        bytes=amount,
+        occurred_at=occurred_at or clock.now(),
+    )
+    return ingest([record])

@@ -97,7 +97,8 @@ def _database(url: str) -> dict[str, Any]:
             "timeout": 30,
             "init_command": (
                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000;"
+                "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=30000; "
+                "PRAGMA cache_size=-65536; PRAGMA mmap_size=268435456; PRAGMA temp_store=MEMORY;"
             ),
         }
     return config

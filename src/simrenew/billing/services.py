@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from django.db import transaction
-from django.db.models import F
 
-from simrenew.billing.models import Invoice, InvoiceSequence, InvoiceStatus, Refund
-from simrenew.kit import clock
+from simrenew.billing.models import Invoice, InvoiceStatus, Refund
+from simrenew.billing.queries import bump_sequence
+from simrenew.kit import clock, rows
 from simrenew.kit.errors import Conflict, ValidationFailed
+from simrenew.notifications.services import emit
 from simrenew.payments.gateway import get_gateway
 from simrenew.payments.models import MethodType, PaymentAttempt
 from simrenew.payments.services import credit_wallet
@@ -21,16 +22,14 @@ INVOICE_SEQUENCE = "invoice"
 def next_invoice_number() -> str:
     """Bump the counter row inside the caller's transaction. The row stays
     locked until commit, and a rollback returns the number: no gaps."""
-    InvoiceSequence.objects.get_or_create(name=INVOICE_SEQUENCE)
-    InvoiceSequence.objects.filter(name=INVOICE_SEQUENCE).update(last_value=F("last_value") + 1)
-    value = InvoiceSequence.objects.filter(name=INVOICE_SEQUENCE).values_list("last_value", flat=True).get()
-    return f"SR-{value:08d}"
+    return f"SR-{bump_sequence(INVOICE_SEQUENCE):08d}"
 
 
 def issue_invoice(*, attempt: PaymentAttempt, description: str, subtotal_minor: int, discount_minor: int = 0) -> Invoice:
     if attempt.amount_minor != subtotal_minor - discount_minor:
         raise ValueError("invoice total must equal the amount charged")
-    return Invoice.objects.create(
+    return rows.create(
+        Invoice,
         number=next_invoice_number(),
         customer_id=attempt.customer_id,
         subscription_id=attempt.subscription_id,
@@ -93,8 +92,6 @@ def refund_invoice(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
             InvoiceStatus.REFUNDED if locked.refunded_minor == locked.total_minor else InvoiceStatus.PARTIALLY_REFUNDED
         )
         locked.save(update_fields=["refunded_minor", "status"])
-        from simrenew.notifications.services import emit
-
         emit("payment.refunded", customer=locked.customer, subscription=locked.subscription,
              data={"invoice": locked.number, "amount_minor": amount_minor, "currency": locked.currency})
     invoice.refresh_from_db()

@@ -7,9 +7,14 @@ the database so every process sees the same time.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.utils.dateparse import parse_datetime
 
 from simrenew.kit.errors import Forbidden, ValidationFailed
 from simrenew.kit.models import TestClock
@@ -24,9 +29,45 @@ def system_now() -> datetime:
     return datetime.now(UTC)
 
 
+def _frozen_at() -> datetime | None:
+    # Plain SQL: "now" is asked for many times per use case, and this is its hot path.
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT frozen_at FROM kit_testclock WHERE id = 1")
+        row = cursor.fetchone()
+    if row is None or row[0] is None:
+        return None
+    value = row[0]
+    if isinstance(value, str):  # SQLite hands back text
+        value = parse_datetime(value)
+    if value is None:
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+_instant: ContextVar[datetime | None] = ContextVar("simrenew_instant", default=None)
+
+
+@contextmanager
+def one_instant() -> Iterator[datetime]:
+    """Within the block every `now()` is the same instant: one unit of work
+    (a transaction) stamps all its rows alike, and asks the clock once."""
+    outer = _instant.get()
+    if outer is not None:
+        yield outer
+        return
+    token = _instant.set(now())
+    try:
+        yield _instant.get() or now()
+    finally:
+        _instant.reset(token)
+
+
 def now() -> datetime:
+    pinned = _instant.get()
+    if pinned is not None:
+        return pinned
     if settings.SIMRENEW_SANDBOX:
-        frozen = TestClock.objects.filter(pk=1).values_list("frozen_at", flat=True).first()
+        frozen = _frozen_at()
         if frozen is not None:
             return frozen
     return system_now()

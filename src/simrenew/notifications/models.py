@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 
@@ -24,7 +25,7 @@ class OutboxMessage(models.Model):
         "subscriptions.Subscription", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     sequence = models.PositiveBigIntegerField(default=0, help_text="Per-subscription order.")
-    payload = models.JSONField(default=dict)
+    payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
     status = models.CharField(max_length=8, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField()

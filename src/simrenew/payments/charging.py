@@ -17,17 +17,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from simrenew.customers.models import Customer
-from simrenew.kit import clock
+from simrenew.kit import clock, rows
 from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.kit.money import Money
 from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus, failure_message, get_gateway
 from simrenew.payments.models import AttemptStatus, MethodType, PaymentAttempt, PaymentMethod
 from simrenew.payments.services import debit_wallet
+
+if TYPE_CHECKING:
+    from simrenew.subscriptions.models import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +51,9 @@ class PurposeHandlers:
 _handlers: dict[str, PurposeHandlers] = {}
 
 
-def register_purpose(purpose: str, *, on_success: AttemptHandler, on_failure: AttemptHandler | None = None) -> None:
+def register_purpose(
+    purpose: str, *, on_success: AttemptHandler, on_failure: AttemptHandler | None = None
+) -> None:
     """Domains that sell something say here what a settled payment means to them,
     so payments never imports them (arrows point one way)."""
     _handlers[purpose] = PurposeHandlers(on_success, on_failure)
@@ -61,37 +67,35 @@ def create_attempt(
     amount: Money,
     idempotency_key: str,
     purpose_data: dict[str, object],
-    subscription_id: int | None = None,
+    subscription: Subscription | None = None,
 ) -> PaymentAttempt:
-    """Step 1. Reusing a key returns the attempt it made (and refuses a different purpose)."""
+    """Step 1. Callers look for a replay first (`payments.queries.attempt_for_key`);
+    a key used twice still cannot make two attempts (unique constraint)."""
     if amount.amount_minor < 0:
         raise ValidationFailed.on("amount_minor", "An amount cannot be negative.")
     if payment_method.customer_id != customer.pk or payment_method.removed_at is not None:
         raise ValidationFailed.on("payment_method_id", "This payment method does not belong to the customer.")
-    existing = PaymentAttempt.objects.filter(idempotency_key=idempotency_key).first()
-    if existing is not None:
-        same = (existing.purpose, existing.customer_id, existing.subscription_id) == (
-            purpose,
-            customer.pk,
-            subscription_id if subscription_id is not None else existing.subscription_id,
-        )
-        if not same:
-            raise Conflict("This idempotency key was already used for a different payment.")
-        return existing
     now = clock.now()
-    return PaymentAttempt.objects.create(
-        customer=customer,
-        subscription_id=subscription_id,
-        payment_method=payment_method,
-        purpose=purpose,
-        purpose_data=purpose_data,
-        amount_minor=amount.amount_minor,
-        currency=amount.currency,
-        idempotency_key=idempotency_key,
-        gateway="internal" if _is_internal(payment_method, amount.amount_minor) else payment_method.gateway,
-        created_at=now,
-        reconcile_after=now + RECONCILE_SCHEDULE[0],
-    )
+    try:
+        return rows.create(
+            PaymentAttempt,
+            customer=customer,
+            subscription=subscription,
+            payment_method=payment_method,
+            purpose=purpose,
+            purpose_data=purpose_data,
+            amount_minor=amount.amount_minor,
+            currency=amount.currency,
+            idempotency_key=idempotency_key,
+            gateway="internal"
+            if _is_internal(payment_method, amount.amount_minor)
+            else payment_method.gateway,
+            created_at=now,
+            reconcile_after=now + RECONCILE_SCHEDULE[0],
+        )
+    except IntegrityError:
+        # The caller's transaction is spoiled by the failed INSERT; raising rolls it back.
+        raise Conflict("This idempotency key was already used for a different payment.") from None
 
 
 def _is_internal(method: PaymentMethod, amount_minor: int) -> bool:
@@ -117,35 +121,38 @@ def call_gateway(attempt: PaymentAttempt) -> ChargeResult | None:
         return ChargeResult(ChargeStatus.UNKNOWN)
 
 
-def settle(attempt_id: int, result: ChargeResult | None) -> PaymentAttempt:
-    """Step 3, inside the caller's transaction. Settling twice is harmless."""
-    attempt = (
-        PaymentAttempt.objects.select_for_update()
-        .select_related("customer", "payment_method", "subscription")
-        .get(pk=attempt_id)
-    )
+def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttempt:
+    """Step 3, inside the caller's transaction. Settling twice is harmless: the
+    conditional UPDATE lets exactly one settler move an open attempt on."""
     if attempt.status in FINAL_STATUSES:
         return attempt
-    now = clock.now()
     if result is None:
         result = _settle_internally(attempt)
+    open_statuses = [AttemptStatus.PENDING, AttemptStatus.UNKNOWN]
     if result.status == ChargeStatus.UNKNOWN:
         attempt.status = AttemptStatus.UNKNOWN
         attempt.reconcile_after = _next_reconcile(attempt)
-        attempt.save(update_fields=["status", "reconcile_after"])
+        PaymentAttempt.objects.filter(pk=attempt.pk, status__in=open_statuses).update(
+            status=attempt.status, reconcile_after=attempt.reconcile_after
+        )
         return attempt
-    attempt.status = AttemptStatus(result.status.value)
-    attempt.gateway_charge_id = result.charge_id
-    attempt.failure_code = result.failure_code
-    attempt.failure_message = (result.failure_message or failure_message(result.failure_code))[:300] if (
-        result.status == ChargeStatus.FAILED
-    ) else ""
-    attempt.completed_at = now
-    attempt.reconcile_after = None
-    attempt.save(
-        update_fields=["status", "gateway_charge_id", "failure_code", "failure_message", "completed_at",
-                       "reconcile_after"]
-    )
+    failed = result.status == ChargeStatus.FAILED
+    changes = {
+        "status": AttemptStatus(result.status.value),
+        "gateway_charge_id": result.charge_id,
+        "failure_code": result.failure_code,
+        "failure_message": (result.failure_message or failure_message(result.failure_code))[:300]
+        if failed
+        else "",
+        "completed_at": clock.now(),
+        "reconcile_after": None,
+    }
+    claimed = rows.update_row(PaymentAttempt, attempt.pk, where={"status": open_statuses}, **changes)
+    if not claimed:  # another process settled it first
+        attempt.refresh_from_db()
+        return attempt
+    for field, value in changes.items():
+        setattr(attempt, field, value)
     handlers = _handlers[attempt.purpose]
     if attempt.status == AttemptStatus.SUCCEEDED:
         handlers.on_success(attempt)
@@ -157,14 +164,15 @@ def settle(attempt_id: int, result: ChargeResult | None) -> PaymentAttempt:
 def _settle_internally(attempt: PaymentAttempt) -> ChargeResult:
     if attempt.amount_minor == 0:
         return ChargeResult(ChargeStatus.SUCCEEDED, charge_id="free")
-    if debit_wallet(customer=attempt.customer, amount_minor=attempt.amount_minor, reason=attempt.purpose,
-                    attempt=attempt):
+    if debit_wallet(
+        customer=attempt.customer, amount_minor=attempt.amount_minor, reason=attempt.purpose, attempt=attempt
+    ):
         return ChargeResult(ChargeStatus.SUCCEEDED, charge_id=f"wallet:{attempt.pk}")
     code = "wallet_insufficient_balance"
     return ChargeResult(ChargeStatus.FAILED, failure_code=code, failure_message=failure_message(code))
 
 
-def _next_reconcile(attempt: PaymentAttempt) -> object:
+def _next_reconcile(attempt: PaymentAttempt) -> datetime:
     index = min(attempt.reconcile_count, len(RECONCILE_SCHEDULE) - 1)
     return max(attempt.created_at + RECONCILE_SCHEDULE[index], clock.now() + timedelta(seconds=1))
 
@@ -174,13 +182,13 @@ def execute(attempt: PaymentAttempt) -> PaymentAttempt:
     if attempt.status in FINAL_STATUSES:
         return attempt
     result = call_gateway(attempt)
-    with transaction.atomic():
-        return settle(attempt.pk, result)
+    with transaction.atomic(), clock.one_instant():
+        return settle(attempt, result)
 
 
 def run_charge(begin: Callable[[], PaymentAttempt]) -> PaymentAttempt:
     """All three steps: `begin` validates and writes the attempt (step 1)."""
-    with transaction.atomic():
+    with transaction.atomic(), clock.one_instant():
         attempt = begin()
     return execute(attempt)
 
@@ -194,7 +202,7 @@ def reconcile(attempt: PaymentAttempt) -> PaymentAttempt:
         return attempt
     if attempt.gateway == "internal":
         with transaction.atomic():
-            return settle(attempt.pk, None)
+            return settle(attempt, None)
     try:
         result = get_gateway().lookup(attempt.idempotency_key)
     except Exception:
@@ -204,11 +212,13 @@ def reconcile(attempt: PaymentAttempt) -> PaymentAttempt:
         code = "gateway_unreachable"
         result = ChargeResult(ChargeStatus.FAILED, failure_code=code, failure_message=failure_message(code))
     with transaction.atomic():
-        settled = settle(attempt.pk, result)
+        settled = settle(attempt, result)
         if settled.status == AttemptStatus.UNKNOWN:
             settled.reconcile_count += 1
             settled.reconcile_after = _next_reconcile(settled)
-            settled.save(update_fields=["reconcile_count", "reconcile_after"])
+            PaymentAttempt.objects.filter(pk=settled.pk, status=AttemptStatus.UNKNOWN).update(
+                reconcile_count=settled.reconcile_count, reconcile_after=settled.reconcile_after
+            )
         return settled
 
 
@@ -217,6 +227,6 @@ def attempts_due_for_reconciliation(*, limit: int = 100) -> list[PaymentAttempt]
         PaymentAttempt.objects.filter(
             status__in=[AttemptStatus.PENDING, AttemptStatus.UNKNOWN], reconcile_after__lte=clock.now()
         )
-        .select_related("payment_method")
+        .select_related("customer", "payment_method", "subscription")
         .order_by("reconcile_after")[:limit]
     )

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from stdnum import luhn
 
-from simrenew.kit import clock
+from simrenew.kit import clock, rows
 from simrenew.payments.gateway import (
     CardDetails,
     ChargeRequest,
@@ -61,6 +61,7 @@ class SandboxGateway:
 
     def __init__(self, latency_ms: int | None = None):
         self._latency_ms = latency_ms
+        self._behaviours: dict[str, str] = {}
 
     @property
     def latency_seconds(self) -> float:
@@ -106,13 +107,7 @@ class SandboxGateway:
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
         self._wait()
-        existing = SandboxCharge.objects.filter(idempotency_key=request.idempotency_key).first()
-        if existing is not None:
-            return self._replay(existing, request)
-        behaviour = (
-            SandboxToken.objects.filter(token=request.token).values_list("behaviour", flat=True).first()
-            or "no_such_token"
-        )
+        behaviour = self._behaviour(request.token)
         if behaviour == "timeout_before_charge":
             return ChargeResult(ChargeStatus.UNKNOWN)
         if behaviour == "no_such_token":
@@ -124,7 +119,8 @@ class SandboxGateway:
         try:
             # The gateway's own ledger commits on its own, whatever our transaction does.
             with transaction.atomic():
-                charge = SandboxCharge.objects.create(
+                charge = rows.create(
+                    SandboxCharge,
                     idempotency_key=request.idempotency_key,
                     charge_id=f"ch_sandbox_{secrets.token_hex(12)}",
                     token=request.token,
@@ -140,6 +136,16 @@ class SandboxGateway:
         if behaviour == "timeout_after_charge":
             return ChargeResult(ChargeStatus.UNKNOWN)
         return self._result(charge)
+
+    def _behaviour(self, token: str) -> str:
+        # Like a real gateway's, a token's behaviour never changes: remember it.
+        behaviour = self._behaviours.get(token)
+        if behaviour is None:
+            found = SandboxToken.objects.filter(token=token).values_list("behaviour", flat=True).first()
+            if found is None:
+                return "no_such_token"
+            behaviour = self._behaviours[token] = found
+        return behaviour
 
     def _replay(self, charge: SandboxCharge, request: ChargeRequest) -> ChargeResult:
         if (charge.amount_minor, charge.currency, charge.token) != (

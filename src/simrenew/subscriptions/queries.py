@@ -78,4 +78,84 @@ def derive_status(
 
 
 def future_periods(subscription: Subscription, now: datetime) -> int:
-    return Period.objects.filter(subscription=subscription, starts_at__gt=now).count()
+    if subscription.paid_through is None or subscription.paid_through <= now:
+        return 0
+    return count_future_periods(subscription.pk, now)
+
+
+@dataclass(frozen=True, slots=True)
+class LockedSubscription:
+    state: str
+    sequence: int
+    ended_at: datetime | None
+
+
+def lock_for_change(subscription_id: int) -> LockedSubscription:
+    """Bump the subscription's event sequence and return its fresh state, in one
+    statement. The UPDATE holds the row lock (PostgreSQL) or the writer lock
+    (SQLite) until the caller's transaction ends, so period appends queue up."""
+    from django.db import connection
+    from django.utils.dateparse import parse_datetime
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE subscriptions_subscription SET sequence = sequence + 1 WHERE id = %s"
+            " RETURNING state, sequence, ended_at",
+            [subscription_id],
+        )
+        state, sequence, ended_at = cursor.fetchone()
+    if isinstance(ended_at, str):
+        ended_at = parse_datetime(ended_at)
+    return LockedSubscription(state, sequence, ended_at)
+
+
+def count_future_periods(subscription_id: int, now: datetime) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COUNT(*) FROM subscriptions_period WHERE subscription_id = %s AND starts_at > %s",
+            [subscription_id, connection.ops.adapt_datetimefield_value(now)],
+        )
+        return int(cursor.fetchone()[0])
+
+
+@dataclass(frozen=True, slots=True)
+class LastPeriod:
+    number: int
+    ends_at: datetime
+    anchor_at: datetime
+    anchor_offset: int
+    time_zone: str
+    period_unit: str
+    period_count: int
+
+
+def last_period(subscription_id: int) -> LastPeriod | None:
+    from django.db import connection
+    from django.utils.dateparse import parse_datetime
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.number, p.ends_at, p.anchor_at, p.anchor_offset, p.time_zone, c.period_unit, c.period_count"
+            " FROM subscriptions_period p JOIN catalog_plan c ON c.id = p.plan_id"
+            " WHERE p.subscription_id = %s ORDER BY p.number DESC LIMIT 1",
+            [subscription_id],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    number, ends_at, anchor_at, anchor_offset, time_zone, unit, count = row
+    return LastPeriod(number, _aware(ends_at), _aware(anchor_at), anchor_offset, time_zone, unit, count)
+
+
+def _aware(value: datetime | str) -> datetime:
+    """Plain SQL hands back text on SQLite and aware datetimes on PostgreSQL."""
+    from datetime import UTC
+
+    from django.utils.dateparse import parse_datetime
+
+    parsed = parse_datetime(value) if isinstance(value, str) else value
+    if parsed is None:
+        raise ValueError(f"not a datetime: {value!r}")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)

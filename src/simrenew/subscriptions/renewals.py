@@ -10,16 +10,17 @@ from simrenew.catalog.models import Plan
 from simrenew.catalog.services import PriceQuote, quote, redeem, release_redemption
 from simrenew.customers.models import Customer
 from simrenew.esims.models import EsimProfile, ProfileStatus
-from simrenew.kit import clock
+from simrenew.kit import clock, rows
 from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.services import emit
 from simrenew.payments.charging import create_attempt, register_purpose
 from simrenew.payments.models import AttemptPurpose, PaymentAttempt, PaymentMethod
+from simrenew.payments.queries import attempt_for_key
 from simrenew.payments.services import credit_wallet
 from simrenew.subscriptions.errors import RenewalNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.periods import PeriodSpan, PreviousPeriod, next_period
-from simrenew.subscriptions.queries import future_periods
+from simrenew.subscriptions.queries import LastPeriod, future_periods, last_period, lock_for_change
 
 MAX_PREPAID_PERIODS = 12
 
@@ -46,10 +47,6 @@ def _purpose_data(plan: Plan, price: PriceQuote) -> dict[str, object]:
     }
 
 
-def _replayed(idempotency_key: str) -> PaymentAttempt | None:
-    return PaymentAttempt.objects.filter(idempotency_key=idempotency_key).first()
-
-
 def begin_subscription(
     *,
     esim: EsimProfile,
@@ -60,7 +57,7 @@ def begin_subscription(
     idempotency_key: str,
 ) -> PaymentAttempt:
     """Step 1 of buying a plan for an eSIM: an incomplete subscription and its first payment attempt."""
-    replay = _replayed(idempotency_key)
+    replay = attempt_for_key(idempotency_key)
     if replay is not None and replay.purpose == AttemptPurpose.FIRST_PERIOD:
         return replay
     customer = esim.customer
@@ -87,7 +84,7 @@ def begin_subscription(
         amount=price.total,
         idempotency_key=idempotency_key,
         purpose_data=_purpose_data(plan, price),
-        subscription_id=subscription.pk,
+        subscription=subscription,
     )
     redeem(price, customer=customer, attempt_id=attempt.pk)
     return attempt
@@ -102,7 +99,7 @@ def begin_renewal(
     promo_code: str | None = None,
 ) -> PaymentAttempt:
     """Step 1 of a renewal. Another plan takes effect at the next period boundary."""
-    replay = _replayed(idempotency_key)
+    replay = attempt_for_key(idempotency_key)
     if replay is not None and replay.purpose == AttemptPurpose.RENEWAL and replay.subscription_id == subscription.pk:
         return replay
     if subscription.state == SubscriptionState.INCOMPLETE:
@@ -131,7 +128,7 @@ def begin_renewal(
         amount=price.total,
         idempotency_key=idempotency_key,
         purpose_data=_purpose_data(plan, price),
-        subscription_id=subscription.pk,
+        subscription=subscription,
     )
     redeem(price, customer=customer, attempt_id=attempt.pk)
     return attempt
@@ -139,9 +136,9 @@ def begin_renewal(
 
 def preview_next_period(subscription: Subscription, plan: Plan, *, now: datetime | None = None) -> PeriodSpan:
     """What the next period would be if paid now (for "see the period before paying")."""
-    last = subscription.periods.select_related("plan").order_by("-number").first()
+    last = last_period(subscription.pk)
     return next_period(
-        previous=_previous(last, subscription),
+        previous=_previous(last, subscription.ended_at),
         period_unit=plan.period_unit,
         period_count=plan.period_count,
         time_zone=subscription.customer.time_zone,
@@ -149,48 +146,61 @@ def preview_next_period(subscription: Subscription, plan: Plan, *, now: datetime
     )
 
 
-def _previous(last: Period | None, subscription: Subscription) -> PreviousPeriod | None:
+def _previous(last: LastPeriod | None, ended_at: datetime | None) -> PreviousPeriod | None:
     if last is None:
         return None
-    ends_at = last.ends_at
-    if subscription.ended_at is not None:
-        ends_at = min(ends_at, subscription.ended_at)
+    ends_at = last.ends_at if ended_at is None else min(last.ends_at, ended_at)
     return PreviousPeriod(
         ends_at=ends_at,
         anchor_at=last.anchor_at,
         anchor_offset=last.anchor_offset,
-        period_unit=last.plan.period_unit,
-        period_count=last.plan.period_count,
+        period_unit=last.period_unit,
+        period_count=last.period_count,
         time_zone=last.time_zone,
     )
 
 
+def _plan_bought(attempt: PaymentAttempt) -> Plan:
+    """The plan version the attempt paid for; usually the one the subscription
+    already holds (versions never change, so that instance is as good as a fresh read)."""
+    plan_id = int(attempt.purpose_data["plan_id"])
+    subscription = attempt.subscription
+    if subscription is not None and subscription.plan_id == plan_id:
+        return subscription.plan
+    return Plan.objects.get(pk=plan_id)
+
+
 def on_period_paid(attempt: PaymentAttempt) -> None:
     """Step 3 on success: append the period, issue the invoice, tell the world."""
-    subscription = Subscription.objects.select_for_update().select_related("customer").get(pk=attempt.subscription_id)
-    if subscription.state in (SubscriptionState.CANCELLED, SubscriptionState.TERMINATED):
+    assert attempt.subscription_id is not None
+    locked = lock_for_change(attempt.subscription_id)
+    customer = attempt.customer
+    if locked.state in (SubscriptionState.CANCELLED, SubscriptionState.TERMINATED):
         # The subscription ended while this payment was in flight: keep the money for the customer.
-        credit_wallet(customer=subscription.customer, amount_minor=attempt.amount_minor,
+        credit_wallet(customer=customer, amount_minor=attempt.amount_minor,
                       reason="renewal after cancellation", attempt=attempt)
         return
     data = attempt.purpose_data
-    plan = Plan.objects.get(pk=data["plan_id"])
+    plan = _plan_bought(attempt)
     invoice = issue_invoice(
         attempt=attempt,
-        description=f"{plan.name}",
+        description=plan.name,
         subtotal_minor=int(data["subtotal_minor"]),
         discount_minor=int(data["discount_minor"]),
     )
-    last = subscription.periods.select_related("plan").order_by("-number").first()
+    last = last_period(attempt.subscription_id)
+    previous = _previous(last, locked.ended_at)
+    now = clock.now()
     span = next_period(
-        previous=_previous(last, subscription),
+        previous=previous,
         period_unit=plan.period_unit,
         period_count=plan.period_count,
-        time_zone=subscription.customer.time_zone,
-        now=clock.now(),
+        time_zone=customer.time_zone,
+        now=now,
     )
-    period = Period.objects.create(
-        subscription=subscription,
+    period = rows.create(
+        Period,
+        subscription_id=attempt.subscription_id,
         number=(last.number + 1) if last else 1,
         plan=plan,
         starts_at=span.starts_at,
@@ -200,21 +210,20 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
         time_zone=span.time_zone,
         data_mb=plan.data_mb + int(data.get("bonus_data_mb") or 0),
         invoice=invoice,
-        created_at=clock.now(),
+        created_at=now,
     )
-    first = subscription.state == SubscriptionState.INCOMPLETE
-    subscription.state = SubscriptionState.LIVE
-    subscription.plan = plan
-    subscription.paid_through = span.ends_at
-    subscription.ended_at = None
-    subscription.sequence += 1
-    subscription.save(update_fields=["state", "plan", "paid_through", "ended_at", "sequence"])
+    first = locked.state == SubscriptionState.INCOMPLETE
+    rows.update_row(
+        Subscription, attempt.subscription_id,
+        state=SubscriptionState.LIVE, plan_id=plan.pk, paid_through=span.ends_at, ended_at=None,
+    )
     emit(
         "subscription.created" if first else "subscription.renewed",
-        customer=subscription.customer,
-        subscription=subscription,
+        customer=customer,
+        subscription_id=attempt.subscription_id,
+        sequence=locked.sequence,
         data={
-            "subscription_id": subscription.pk,
+            "subscription_id": attempt.subscription_id,
             "period": {"number": period.number, "starts_at": period.starts_at, "ends_at": period.ends_at},
             "plan_id": plan.pk,
             "invoice": invoice.number,

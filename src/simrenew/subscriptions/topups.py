@@ -42,7 +42,7 @@ def begin_top_up(
         amount=Money(pack.price_minor, pack.currency),
         idempotency_key=idempotency_key,
         purpose_data={"pack_id": pack.pk, "period_id": period.pk},
-        subscription_id=subscription.pk,
+        subscription=subscription,
     )
 
 

@@ -1,0 +1,245 @@
+"""The partner REST API: one NinjaAPI under /api/v1, Bearer API keys, problem+json errors.
+
+OpenAPI is served at /api/v1/openapi.json and interactive docs at /api/v1/docs.
+Routers live in `simrenew.api.routers`; they are thin and call domain services.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.urls import URLPattern, URLResolver
+from ninja import NinjaAPI
+from ninja.errors import ValidationError, ValidationErrorContext
+from ninja.openapi.schema import OpenAPISchema
+from ninja.operation import Operation
+from ninja.parser import Parser
+from ninja.renderers import JSONRenderer
+from ninja.responses import NinjaJSONEncoder
+from ninja.types import DictStrAny
+
+from simrenew.api.auth import ApiKeyAuth
+from simrenew.api.problems import (
+    PROBLEM_CONTENT_TYPE,
+    InternalError,
+    MalformedJsonError,
+    MethodNotAllowedError,
+    PayloadTooLargeError,
+    RouteNotFoundError,
+    UnsupportedMediaTypeError,
+    error_response,
+    field_name,
+    install_problem_handlers,
+    is_problem,
+)
+from simrenew.api.routers import customers, plans, test_clock
+from simrenew.kit.errors import ValidationFailed
+
+logger = logging.getLogger("simrenew.api")
+
+DOCS_PATH = "/api/v1/docs"
+
+
+class JsonEncoder(NinjaJSONEncoder):
+    """Timestamps as ISO 8601 with an explicit offset (`+00:00`), to the microsecond."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime):
+            return o.isoformat()
+        return super().default(o)
+
+
+class JsonRenderer(JSONRenderer):
+    encoder_class = JsonEncoder
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+class JsonBodyParser(Parser):
+    """Bodies must be JSON objects sent as `application/json` (or a `+json` type)."""
+
+    def parse_body(self, request: HttpRequest) -> DictStrAny:
+        content_type = (request.content_type or "").lower()
+        if content_type != "application/json" and not content_type.endswith("+json"):
+            raise UnsupportedMediaTypeError(
+                "Send the body as JSON with `Content-Type: application/json` "
+                f"(got {content_type or 'none'!r})."
+            )
+        try:
+            data = json.loads(request.body.decode("utf-8"), parse_constant=_reject_constant)
+        except json.JSONDecodeError as exc:
+            raise MalformedJsonError(
+                f"The body is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}."
+            ) from exc
+        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise MalformedJsonError("The body is not valid UTF-8 JSON.") from exc
+        if not isinstance(data, dict):
+            raise ValidationFailed.on("body", "The body must be a JSON object ({…}).")
+        return data
+
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "RFC 9457 problem details; every error the API returns has this shape.",
+    "type": "object",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "A stable URI reference naming the kind of problem."},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string", "description": "What went wrong, for a human."},
+        "errors": {
+            "type": "array",
+            "description": "For validation problems: one entry per field (dotted, e.g. records.0.bytes).",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "code": {"type": "string", "description": "A machine-readable reason within the type."},
+    },
+}
+
+
+def _problem_response_doc(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+class PartnerAPI(NinjaAPI):
+    def set_default_exception_handlers(self) -> None:
+        install_problem_handlers(self)
+
+    def validation_error_from_error_contexts(
+        self, error_contexts: list[ValidationErrorContext]
+    ) -> ValidationError:
+        """As ninja does, plus `field`: the dotted path the client knows (no internal parameter names)."""
+        errors: list[dict[str, Any]] = []
+        for context in error_contexts:
+            model = context.model
+            source = model.__ninja_param_source__
+            single_body = getattr(model, "__read_from_single_attr__", None)
+            for error in context.pydantic_validation_error.errors(include_url=False, include_input=False):
+                item: dict[str, Any] = dict(error)
+                loc = (source, *model.__ninja_flatten_map_reverse__.get(error["loc"], error["loc"]))
+                item["loc"] = loc
+                item["field"] = field_name(loc, single_body_param=single_body)
+                if "ctx" in item:
+                    item["ctx"] = {k: str(v) for k, v in item["ctx"].items()}
+                errors.append(item)
+        return ValidationError(errors)
+
+    def get_openapi_operation_id(self, operation: Operation) -> str:
+        return operation.view_func.__name__
+
+    def get_openapi_schema(
+        self, *, path_prefix: str | None = None, path_params: DictStrAny | None = None
+    ) -> OpenAPISchema:
+        schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
+        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                responses = operation.setdefault("responses", {})
+                if operation.get("security"):
+                    responses.setdefault("401", _problem_response_doc("Missing, unknown or revoked API key"))
+                    responses.setdefault("403", _problem_response_doc("The API key lacks the needed scope"))
+                if operation.get("parameters") or operation.get("requestBody"):
+                    responses.setdefault("422", _problem_response_doc("The request is not valid"))
+                if any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", [])):
+                    responses.setdefault("409", _problem_response_doc("Idempotency-Key reused or in use"))
+                responses.setdefault("default", _problem_response_doc("A problem (RFC 9457)"))
+        return schema
+
+    @property
+    def urls(self) -> tuple[list[URLResolver | URLPattern], str, str]:
+        patterns, app_name, namespace = super().urls
+        for pattern in patterns:
+            if isinstance(pattern, URLPattern):
+                if pattern.name == "api-root":
+                    pattern.callback = api_index
+                else:
+                    pattern.callback = problem_safe(pattern.callback)
+        return patterns, app_name, namespace
+
+
+def problem_safe(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpResponseBase]:
+    """Make sure nothing under /api/v1 answers with anything but JSON, even outside ninja's handlers."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        try:
+            response = view(request, *args, **kwargs)
+        except Http404:
+            return error_response(RouteNotFoundError("No such resource."))
+        except RequestDataTooBig:
+            return error_response(PayloadTooLargeError("The request body is too large; send less at a time."))
+        except Exception:
+            logger.exception("Unhandled error in %s %s", request.method, request.path)
+            return error_response(InternalError("Something went wrong on our side. It has been logged."))
+        if response.status_code == 405 and isinstance(response, HttpResponse) and not is_problem(response):
+            allow = str(response.get("Allow", ""))
+            return error_response(
+                MethodNotAllowedError(f"{request.method} is not allowed on {request.path}; allowed: {allow}"),
+                headers={"Allow": allow},
+            )
+        return response
+
+    return wrapped
+
+
+def api_index(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+    if request.method not in ("GET", "HEAD"):
+        return error_response(
+            MethodNotAllowedError(f"{request.method} is not allowed on {request.path}; allowed: GET."),
+            headers={"Allow": "GET"},
+        )
+    return JsonResponse(
+        {"name": api.title, "version": api.version, "docs": DOCS_PATH, "openapi": "/api/v1/openapi.json"}
+    )
+
+
+def unknown_route(request: HttpRequest, **kwargs: Any) -> HttpResponse:
+    """Anything under /api/v1 that no route matches."""
+    return error_response(RouteNotFoundError(f"There is no {request.path} in this API; see {DOCS_PATH}."))
+
+
+api = PartnerAPI(
+    title="simrenew partner API",
+    version="1",
+    description=(
+        "Sell, renew and manage eSIM data plans. Authenticate with `Authorization: Bearer <API key>`. "
+        "Every error is RFC 9457 problem+json. Writes accept an `Idempotency-Key` header "
+        "(required for renewals): a retry with the same key and body replays the first answer."
+    ),
+    urls_namespace="api",
+    auth=ApiKeyAuth(),
+    parser=JsonBodyParser(),
+    renderer=JsonRenderer(),
+)
+
+# --- routers ------------------------------------------------------------------------------------
+# Each router is thin: it parses, calls a domain service inside `transaction.atomic()` and
+# shapes the answer. Write routes take `@idempotent()` under the route decorator.
+api.add_router("/plans", plans.router)
+api.add_router("/customers", customers.router)
+api.add_router("/test-clock", test_clock.router)
+# ROUTERS TO ADD (the domain services are being written alongside):
+# api.add_router("/esims", esims.router)                      # simrenew.api.routers.esims
+# api.add_router("/payment-methods", payment_methods.router)  # simrenew.api.routers.payment_methods
+# api.add_router("/subscriptions", subscriptions.router)      # simrenew.api.routers.subscriptions
+#     POST /subscriptions/{id}/renewals takes @idempotent(required=True) and passes
+#     scoped_idempotency_key(request) ("api:<key id>:<Idempotency-Key>") to the gateway.
+# api.add_router("/usage", usage.router)                      # simrenew.api.routers.usage

@@ -1,0 +1,1 @@
+"""One router per domain; each is thin and calls that domain's services."""

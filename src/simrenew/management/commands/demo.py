@@ -1,0 +1,74 @@
+"""`simrenew demo`: seed the demo catalog, inventory, a demo customer with an
+active plan and a demo API key. Running it again changes nothing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from simrenew.api.keys import hash_key
+from simrenew.api.models import ApiKey
+from simrenew.catalog.demo import seed_catalog
+from simrenew.catalog.models import Plan
+from simrenew.customers.models import Customer
+from simrenew.customers.services import create_customer
+from simrenew.esims.services import assign_profile
+from simrenew.kit import clock
+from simrenew.payments.charging import run_charge
+from simrenew.payments.services import NewMethod, add_payment_method
+from simrenew.subscriptions.models import Subscription
+from simrenew.subscriptions.renewals import begin_subscription
+
+DEMO_EMAIL = "demo@simrenew.test"
+DEMO_PASSWORD = "simrenew-demo-2026"  # noqa: S105 - sandbox-only demo login, printed to the operator
+# A fixed key so that every run can print it; it exists only in sandbox mode.
+DEMO_API_KEY = "sr_test_demo_0123456789abcdefghijklmnopqrstuvwxyz"  # noqa: S105
+
+
+class Command(BaseCommand):
+    help = "Seed the demo catalog, inventory, a demo customer with an active plan and an API key (sandbox only)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.SIMRENEW_SANDBOX:
+            raise CommandError("The demo seeds test cards and a known API key: run it with SIMRENEW_SANDBOX=1.")
+        with transaction.atomic():
+            created = seed_catalog()
+            customer = Customer.objects.filter(email__iexact=DEMO_EMAIL).first()
+            if customer is None:
+                customer = create_customer(
+                    email=DEMO_EMAIL, name="Demo Customer", locale="en", time_zone="America/New_York",
+                    phone="+12015550123", password=DEMO_PASSWORD,
+                )
+            if not ApiKey.objects.filter(key_hash=hash_key(DEMO_API_KEY)).exists():
+                ApiKey.objects.create(
+                    name="demo", prefix=DEMO_API_KEY[:12], key_hash=hash_key(DEMO_API_KEY), scopes=["admin"],
+                    created_at=clock.system_now(),
+                )
+        self._give_demo_customer_a_plan(customer)
+        self.stdout.write(f"Demo data ready ({', '.join(f'{v} {k}' for k, v in created.items())} created).")
+        self.stdout.write(f"  URL:        {settings.SIMRENEW_PUBLIC_URL}/")
+        self.stdout.write(f"  API docs:   {settings.SIMRENEW_PUBLIC_URL}/api/v1/docs")
+        self.stdout.write(f"  Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
+        self.stdout.write(f"  API key:    {DEMO_API_KEY}")
+
+    def _give_demo_customer_a_plan(self, customer: Customer) -> None:
+        if Subscription.objects.filter(customer=customer).exists():
+            return
+        with transaction.atomic():
+            esim = assign_profile(customer=customer, carrier_code="att")
+            card = add_payment_method(
+                customer=customer,
+                method=NewMethod(type="card", number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"),
+            )
+        plan = Plan.objects.get(code="att-1m", is_current=True)
+        attempt = run_charge(
+            lambda: begin_subscription(
+                esim=esim, plan=plan, payment_method=card, auto_renew=True, promo_code=None,
+                idempotency_key=f"demo-first-period-{customer.pk}",
+            )
+        )
+        if attempt.status != "succeeded":
+            raise CommandError(f"The demo plan could not be paid: {attempt.failure_message}")

@@ -1,0 +1,201 @@
+"""Cancelling at period end (reversible until then) or now, and resuming."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from simrenew.kit.errors import ValidationFailed
+from simrenew.notifications.models import OutboxMessage
+from simrenew.payments.charging import execute, run_charge
+from simrenew.payments.models import WalletEntry
+from simrenew.subscriptions.cancellation import cancel, resume, update_renewal
+from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllowed
+from simrenew.subscriptions.models import Period, SubscriptionState
+from simrenew.subscriptions.queries import Status, view
+from simrenew.subscriptions.renewals import begin_renewal
+from tests.factories import make_card, make_customer, make_esim, make_plan, make_subscription, renew
+
+FIRST_END = datetime(2026, 2, 15, 12, 0, tzinfo=UTC)
+
+
+def events(kind: str) -> list[OutboxMessage]:
+    return list(OutboxMessage.objects.filter(event_type=kind))
+
+
+def test_cancelling_at_period_end_keeps_the_service_running_until_then(clock):
+    subscription = make_subscription(plan=make_plan(data_mb=4096))
+    clock.advance(days=10)
+
+    subscription = cancel(subscription, when="period_end")
+
+    assert subscription.state == SubscriptionState.CANCELLED
+    assert (subscription.cancelled_at, subscription.ended_at) == (clock.now(), None)
+    shown = view(subscription)
+    assert shown.status == Status.CANCELLED
+    assert (shown.days_left, shown.data_left_mb) == (21, 4096)
+    assert shown.current_period is not None
+    [event] = events("subscription.cancelled")
+    assert event.payload["when"] == "period_end"
+    assert event.payload["service_ends_at"] == FIRST_END.isoformat().replace("+00:00", "Z")
+
+
+def test_a_cancelled_subscription_is_not_renewed_until_it_is_resumed(clock):
+    subscription = cancel(make_subscription(), when="period_end")
+
+    with pytest.raises(RenewalNotAllowed):
+        renew(subscription)
+    with pytest.raises(CancellationNotAllowed):
+        update_renewal(subscription, auto_renew=True)
+
+    assert Period.objects.count() == 1
+
+
+def test_resuming_before_the_period_ends_undoes_the_cancellation(clock):
+    subscription = cancel(make_subscription(), when="period_end")
+    clock.set(FIRST_END - timedelta(minutes=1))
+
+    subscription = resume(subscription)
+
+    assert (subscription.state, subscription.cancelled_at) == (SubscriptionState.LIVE, None)
+    assert view(subscription).status == Status.EXPIRING  # one minute left: live again, and near its end
+    assert len(events("subscription.resumed")) == 1
+    assert renew(subscription).status == "succeeded"
+
+
+def test_after_the_period_has_ended_a_cancellation_cannot_be_resumed(clock):
+    subscription = cancel(make_subscription(), when="period_end")
+    clock.set(FIRST_END)
+
+    with pytest.raises(CancellationNotAllowed) as refused:
+        resume(subscription)
+
+    assert "before that period ends" in refused.value.detail
+    subscription.refresh_from_db()
+    assert subscription.state == SubscriptionState.CANCELLED
+    shown = view(subscription)
+    assert (shown.status, shown.days_left, shown.data_left_mb) == (Status.CANCELLED, 0, 0)
+
+
+def test_cancelling_now_ends_the_service_now(clock):
+    subscription = make_subscription()
+    clock.advance(days=3)
+
+    subscription = cancel(subscription, when="now")
+
+    assert subscription.ended_at == clock.now()
+    shown = view(subscription)
+    assert shown.status == Status.CANCELLED
+    assert shown.current_period is None
+    assert (shown.days_left, shown.data_left_mb) == (0, 0)
+    [event] = events("subscription.cancelled")
+    assert event.payload["when"] == "now"
+
+
+def test_a_subscription_cancelled_now_cannot_be_resumed(clock):
+    subscription = cancel(make_subscription(), when="now")
+
+    with pytest.raises(CancellationNotAllowed):
+        resume(subscription)
+
+
+def test_cancelling_now_also_ends_periods_paid_ahead(clock):
+    subscription = make_subscription()
+    renew(subscription)
+    renew(subscription)
+
+    subscription = cancel(subscription, when="now")
+    clock.advance(days=40)  # inside the second paid period
+
+    shown = view(subscription)
+    assert (shown.status, shown.current_period, shown.days_left) == (Status.CANCELLED, None, 0)
+
+
+def test_cancelling_twice_at_period_end_is_harmless(clock):
+    subscription = cancel(make_subscription(), when="period_end")
+    sequence = subscription.sequence
+    clock.advance(days=1)
+
+    again = cancel(subscription, when="period_end")
+
+    assert again.sequence == sequence
+    assert again.cancelled_at == datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+    assert len(events("subscription.cancelled")) == 1
+
+
+def test_cancelling_now_twice_keeps_the_first_end(clock):
+    subscription = cancel(make_subscription(), when="now")
+    first_end = subscription.ended_at
+    clock.advance(hours=2)
+
+    again = cancel(subscription, when="now")
+    later = cancel(again, when="period_end")
+
+    assert again.ended_at == later.ended_at == first_end
+    assert len(events("subscription.cancelled")) == 1
+
+
+def test_a_cancellation_at_period_end_can_be_brought_forward_to_now(clock):
+    subscription = cancel(make_subscription(), when="period_end")
+    clock.advance(days=2)
+
+    subscription = cancel(subscription, when="now")
+
+    assert subscription.ended_at == clock.now()
+    assert view(subscription).days_left == 0
+    assert [e.payload["when"] for e in events("subscription.cancelled")] == ["period_end", "now"]
+
+
+def test_cancelling_needs_a_when_and_a_paid_subscription(clock):
+    from simrenew.subscriptions.renewals import begin_subscription
+
+    with pytest.raises(ValidationFailed) as bad_when:
+        cancel(make_subscription(), when="tomorrow")  # type: ignore[arg-type]
+    assert bad_when.value.errors[0].field == "when"
+
+    customer = make_customer()
+    unpaid = run_charge(
+        lambda: begin_subscription(
+            esim=make_esim(customer=customer),
+            plan=make_plan(),
+            payment_method=make_card(customer=customer, number="4000000000000408"),  # outcome unknown
+            auto_renew=True,
+            promo_code=None,
+            idempotency_key="first-unknown",
+        )
+    )
+    with pytest.raises(CancellationNotAllowed):
+        cancel(unpaid.subscription, when="now")
+
+
+def test_a_renewal_paid_while_the_subscription_was_being_cancelled_goes_to_the_wallet(clock):
+    from django.db import transaction
+
+    subscription = make_subscription(plan=make_plan(price_minor=2500))
+    with transaction.atomic():
+        attempt = begin_renewal(subscription=subscription, idempotency_key="in-flight")
+
+    cancel(subscription, when="now")
+    settled = execute(attempt)
+
+    assert settled.status == "succeeded"
+    assert Period.objects.filter(subscription=subscription).count() == 1
+    entry = WalletEntry.objects.get()
+    assert (entry.amount_minor, entry.payment_attempt_id) == (2500, attempt.pk)
+    assert entry.wallet.balance_minor == 2500
+
+
+def test_auto_renew_can_be_turned_off_and_on_and_the_card_changed(clock):
+    subscription = make_subscription(auto_renew=True)
+    other = make_card(customer=subscription.customer, number="5555555555554444")
+
+    subscription = update_renewal(subscription, auto_renew=False)
+    assert subscription.auto_renew is False
+    subscription = update_renewal(subscription, auto_renew=True, payment_method=other)
+    assert (subscription.auto_renew, subscription.payment_method_id) == (True, other.pk)
+
+    stranger = make_card(customer=make_customer())
+    with pytest.raises(ValidationFailed) as refused:
+        update_renewal(subscription, payment_method=stranger)
+    assert refused.value.errors[0].field == "payment_method_id"
