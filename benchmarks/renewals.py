@@ -101,9 +101,7 @@ def renew_with_plain_sql(subscription_ids: list[int]) -> float:
                     " completed_at = %s WHERE id = %s",
                     [charge_id, now, attempt_id],
                 )
-                cursor.execute(
-                    "UPDATE billing_invoicesequence SET last_value = last_value + 1 WHERE name = 'invoice'"
-                )
+                cursor.execute("UPDATE billing_invoicesequence SET last_value = last_value + 1 WHERE name = 'invoice'")
                 cursor.execute("SELECT last_value FROM billing_invoicesequence WHERE name = 'invoice'")
                 (number,) = cursor.fetchone()
                 cursor.execute(
@@ -164,8 +162,9 @@ def renew_with_plain_sql(subscription_ids: list[int]) -> float:
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000
     setup()
-    from benchmarks.seed import seed_subscriptions
     from django.db import connection
+
+    from benchmarks.seed import seed_subscriptions
 
     seed_started = time.perf_counter()
     ids = seed_subscriptions(count)

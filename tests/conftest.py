@@ -5,10 +5,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
-os.environ.setdefault("SIMRENEW_SANDBOX", "1")
+from simrenew.kit import clock as kit_clock
 
-from simrenew.kit import clock as kit_clock  # noqa: E402
+# CI runs the same examples every time (a failure there is reproducible);
+# locally each run explores new ones.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 
 class TestClock:

@@ -159,9 +159,7 @@ def make_paypal(*, customer: Customer, email: str = "buyer@example.com") -> Paym
     return add_payment_method(customer=customer, method=NewMethod(type="paypal", paypal_email=email))
 
 
-def make_wallet(
-    *, customer: Customer, balance_minor: int = 0, card: str = "4242424242424242"
-) -> PaymentMethod:
+def make_wallet(*, customer: Customer, balance_minor: int = 0, card: str = "4242424242424242") -> PaymentMethod:
     """The customer's wallet as a payment method, first topped up by card when `balance_minor` is set."""
     from simrenew.payments.services import wallet_method
     from simrenew.payments.wallet_top_ups import begin_wallet_top_up

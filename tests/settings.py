@@ -4,4 +4,4 @@ import os
 
 os.environ.setdefault("SIMRENEW_SANDBOX", "1")
 
-from simrenew.settings import *  # noqa: E402, F403
+from simrenew.settings import *  # noqa: F403

@@ -20,7 +20,7 @@ def _flag(name: str, default: str = "0") -> bool:
 
 
 SIMRENEW_SANDBOX = _flag("SIMRENEW_SANDBOX")
-DEFAULT_SECRET_KEY = "simrenew-sandbox-only-secret-key-do-not-use-in-production"  # noqa: S105
+DEFAULT_SECRET_KEY = "simrenew-sandbox-only-secret-key-do-not-use-in-production"
 SECRET_KEY = os.environ.get("SIMRENEW_SECRET_KEY", DEFAULT_SECRET_KEY)
 if SECRET_KEY == DEFAULT_SECRET_KEY and not SIMRENEW_SANDBOX:
     raise ImproperlyConfigured(
@@ -39,6 +39,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",  # serves the API docs' assets locally
     "simrenew.kit",
     "simrenew.catalog",
     "simrenew.customers",
@@ -65,6 +66,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "simrenew.urls"
+# Usage batches of up to 10,000 records arrive in one body.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 WSGI_APPLICATION = "simrenew.wsgi.application"
 
 TEMPLATES = [
@@ -84,7 +87,7 @@ TEMPLATES = [
 
 
 def _database(url: str) -> dict[str, Any]:
-    config: dict[str, Any] = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True))
     if config["ENGINE"] == "django.db.backends.sqlite3":
         name = Path(config["NAME"])
         if str(name) != ":memory:":

@@ -1,9 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from simrenew.kit.views import healthz
+from simrenew.kit.views import healthz, home
 
 urlpatterns = [
+    path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("simrenew.api.urls")),

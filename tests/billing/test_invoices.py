@@ -7,15 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection, connections, transaction
-
-from simrenew.billing.models import Invoice, Refund
-from simrenew.billing.services import next_invoice_number, refund_invoice
-from simrenew.kit.errors import ValidationFailed
-from simrenew.notifications.models import OutboxMessage
-from simrenew.payments.charging import run_charge
-from simrenew.payments.models import PaymentAttempt, SandboxCharge, Wallet, WalletEntry
-from simrenew.payments.wallet_top_ups import begin_wallet_top_up
-from simrenew.subscriptions.renewals import begin_subscription
 from tests.factories import (
     buy_top_up,
     make_card,
@@ -28,6 +19,15 @@ from tests.factories import (
     make_wallet,
     renew,
 )
+
+from simrenew.billing.models import Invoice, Refund
+from simrenew.billing.services import next_invoice_number, refund_invoice
+from simrenew.kit.errors import ValidationFailed
+from simrenew.notifications.models import OutboxMessage
+from simrenew.payments.charging import run_charge
+from simrenew.payments.models import PaymentAttempt, SandboxCharge, Wallet, WalletEntry
+from simrenew.payments.wallet_top_ups import begin_wallet_top_up
+from simrenew.subscriptions.renewals import begin_subscription
 
 
 def numbers() -> list[str]:
@@ -199,7 +199,12 @@ def test_concurrent_first_payments_get_distinct_gapless_numbers(clock):
             gate.wait()
             attempt = run_charge(
                 lambda: begin_subscription(
-                    esim=esim, plan=plan, payment_method=card, auto_renew=True, promo_code=None, idempotency_key=f"{index}"
+                    esim=esim,
+                    plan=plan,
+                    payment_method=card,
+                    auto_renew=True,
+                    promo_code=None,
+                    idempotency_key=f"{index}",
                 )
             )
             return attempt.status

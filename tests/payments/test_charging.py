@@ -7,6 +7,17 @@ from datetime import timedelta
 
 import pytest
 from django.db import transaction
+from tests.factories import (
+    make_card,
+    make_customer,
+    make_esim,
+    make_paypal,
+    make_plan,
+    make_promotion,
+    make_subscription,
+    make_wallet,
+    renew,
+)
 
 from simrenew.billing.models import Invoice
 from simrenew.catalog.models import Promotion, PromotionRedemption
@@ -26,17 +37,6 @@ from simrenew.payments.wallet_top_ups import begin_wallet_top_up
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import Status, view
 from simrenew.subscriptions.renewals import begin_renewal, begin_subscription
-from tests.factories import (
-    make_card,
-    make_customer,
-    make_esim,
-    make_paypal,
-    make_plan,
-    make_promotion,
-    make_subscription,
-    make_wallet,
-    renew,
-)
 
 RECONCILE_AFTER = timedelta(minutes=5)
 
@@ -186,7 +186,7 @@ def test_a_first_payment_with_a_lost_answer_leaves_the_subscription_incomplete_u
 
 
 def test_a_first_payment_that_never_reached_the_gateway_leaves_no_subscription_once_reconciled(clock):
-    attempt, esim, plan, _ = start_subscription(card="4000000000000416")
+    attempt, *_ = start_subscription(card="4000000000000416")
     clock.advance(minutes=5)
 
     settled = reconcile(attempt)

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from django.apps import apps
 from django.db import connection
+from tests.factories import make_customer, make_esim, make_plan, make_promotion, make_subscription, renew
 
 from simrenew.billing.models import Invoice
 from simrenew.billing.services import refund_invoice
@@ -21,7 +22,6 @@ from simrenew.payments.sandbox import TEST_CARDS
 from simrenew.payments.services import NewMethod, add_payment_method
 from simrenew.payments.wallet_top_ups import begin_wallet_top_up
 from simrenew.subscriptions.renewals import begin_subscription
-from tests.factories import make_customer, make_esim, make_plan, make_promotion, make_subscription, renew
 
 # A well-formed number with a wrong check digit: refused, and must not be echoed anywhere either.
 BAD_LUHN = "4242424242424241"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import calendar
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo, available_timezones
 
 from hypothesis import example, given, settings
@@ -27,7 +28,9 @@ zones = st.one_of(st.sampled_from(AWKWARD_ZONES), st.sampled_from(ALL_ZONES))
 instants = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 12, 31, 23, 59), timezones=st.just(UTC)
 )
-calendar_plans = st.one_of(st.tuples(st.just("month"), st.integers(1, 12)), st.tuples(st.just("year"), st.integers(1, 2)))
+calendar_plans = st.one_of(
+    st.tuples(st.just("month"), st.integers(1, 12)), st.tuples(st.just("year"), st.integers(1, 2))
+)
 plans = st.one_of(st.tuples(st.just("day"), st.integers(1, 30)), calendar_plans)
 
 
@@ -103,7 +106,7 @@ def test_stacked_periods_are_contiguous_and_keep_their_anchor(start, zone, plan,
         assert span.anchor_at == start
         assert span.anchor_offset == (k - 1) * count
         assert span.ends_at == boundary(anchor_at=start, units=k * count, period_unit=unit, time_zone=zone)
-    for earlier, later in zip(spans, spans[1:], strict=False):
+    for earlier, later in pairwise(spans):
         assert later.starts_at == earlier.ends_at  # never a lost second, never an overlap
     assert spans[-1].ends_at - spans[0].starts_at == sum((s.ends_at - s.starts_at for s in spans), timedelta(0))
 
@@ -155,7 +158,7 @@ def test_add_calendar_months_moves_the_local_date_and_keeps_the_time(start, zone
     start=instants,
     zone=zones,
     steps=st.lists(
-        st.tuples(plans, st.sampled_from(AWKWARD_ZONES + ["UTC"]), st.integers(0, 400)), min_size=1, max_size=8
+        st.tuples(plans, st.sampled_from([*AWKWARD_ZONES, "UTC"]), st.integers(0, 400)), min_size=1, max_size=8
     ),
 )
 def test_renewals_of_any_plans_never_overlap_and_never_lose_paid_time(start, zone, steps):

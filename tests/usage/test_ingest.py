@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tests.factories import make_esim, make_plan, make_subscription, renew, valid_iccid
+
 from simrenew.subscriptions.models import Period
 from simrenew.subscriptions.queries import view
 from simrenew.usage.models import UsageRecord
 from simrenew.usage.services import IncomingUsage, ingest
-from tests.factories import make_esim, make_plan, make_subscription, renew, valid_iccid
 
 MB = 1024 * 1024
 FIRST_END = datetime(2026, 2, 15, 12, 0, tzinfo=UTC)
@@ -50,7 +51,9 @@ def test_a_record_sent_again_in_a_later_batch_counts_once(clock):
     ingest([usage(iccid, "r1", mb=300, at=clock.now())])
     clock.advance(hours=1)
 
-    report = ingest([usage(iccid, "r1", mb=300, at=clock.now() - timedelta(hours=1)), usage(iccid, "r2", at=clock.now())])
+    report = ingest(
+        [usage(iccid, "r1", mb=300, at=clock.now() - timedelta(hours=1)), usage(iccid, "r2", at=clock.now())]
+    )
 
     assert (report.accepted, report.duplicates) == (1, 1)
     assert used_mb(subscription) == [400]
@@ -61,7 +64,9 @@ def test_the_same_record_id_from_another_source_is_another_record(clock):
     subscription = make_subscription()
     iccid = subscription.esim.iccid
 
-    report = ingest([usage(iccid, "42", at=clock.now(), source="att-cdr"), usage(iccid, "42", at=clock.now(), source="sgw")])
+    report = ingest(
+        [usage(iccid, "42", at=clock.now(), source="att-cdr"), usage(iccid, "42", at=clock.now(), source="sgw")]
+    )
 
     assert (report.accepted, report.duplicates) == (2, 0)
     assert used_mb(subscription) == [200]

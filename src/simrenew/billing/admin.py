@@ -5,8 +5,16 @@ from simrenew.billing.models import Invoice, Refund
 
 @admin.register(Invoice)
 class InvoiceAdmin(admin.ModelAdmin):
-    list_display = ("number", "customer", "description", "total_minor", "refunded_minor", "currency", "status",
-                    "issued_at")
+    list_display = (
+        "number",
+        "customer",
+        "description",
+        "total_minor",
+        "refunded_minor",
+        "currency",
+        "status",
+        "issued_at",
+    )
     list_filter = ("status",)
     search_fields = ("number", "customer__email")
 

@@ -10,6 +10,9 @@ class InvoiceSequence(models.Model):
     name = models.CharField(max_length=20, unique=True)
     last_value = models.PositiveBigIntegerField(default=0)
 
+    def __str__(self) -> str:
+        return f"{self.name} at {self.last_value}"
+
 
 class InvoiceStatus(models.TextChoices):
     PAID = "paid", "paid"
@@ -23,9 +26,7 @@ class Invoice(models.Model):
     subscription = models.ForeignKey(
         "subscriptions.Subscription", on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
     )
-    payment_attempt = models.OneToOneField(
-        "payments.PaymentAttempt", on_delete=models.PROTECT, related_name="invoice"
-    )
+    payment_attempt = models.OneToOneField("payments.PaymentAttempt", on_delete=models.PROTECT, related_name="invoice")
     description = models.CharField(max_length=200)
     subtotal_minor = models.PositiveIntegerField()
     discount_minor = models.PositiveIntegerField(default=0)
@@ -43,7 +44,8 @@ class Invoice(models.Model):
                 name="invoice_total_is_subtotal_less_discount",
             ),
             models.CheckConstraint(
-                condition=models.Q(refunded_minor__lte=models.F("total_minor")), name="invoice_refund_within_total"
+                condition=models.Q(refunded_minor__lte=models.F("total_minor")),
+                name="invoice_refund_within_total",
             ),
         ]
 
@@ -63,3 +65,6 @@ class Refund(models.Model):
     class Meta:
         ordering = ["id"]
         constraints = [models.CheckConstraint(condition=models.Q(amount_minor__gte=1), name="refund_positive")]
+
+    def __str__(self) -> str:
+        return f"refund of {self.amount_minor} on invoice {self.invoice_id}"

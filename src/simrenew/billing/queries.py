@@ -10,9 +10,7 @@ def bump_sequence(name: str) -> int:
 
     The UPDATE takes the row lock (PostgreSQL) or runs under the single writer
     lock (SQLite) until the caller's transaction ends, so numbers are gapless."""
-    bump = (
-        "UPDATE billing_invoicesequence SET last_value = last_value + 1 WHERE name = %s RETURNING last_value"
-    )
+    bump = "UPDATE billing_invoicesequence SET last_value = last_value + 1 WHERE name = %s RETURNING last_value"
     with connection.cursor() as cursor:
         cursor.execute(bump, [name])
         row = cursor.fetchone()
@@ -20,8 +18,7 @@ def bump_sequence(name: str) -> int:
             # The first number ever: concurrent first invoices must not both insert the
             # counter (the loser would fail on the unique name), so insert-if-absent, then bump.
             cursor.execute(
-                "INSERT INTO billing_invoicesequence (name, last_value) VALUES (%s, 0)"
-                " ON CONFLICT (name) DO NOTHING",
+                "INSERT INTO billing_invoicesequence (name, last_value) VALUES (%s, 0) ON CONFLICT (name) DO NOTHING",
                 [name],
             )
             cursor.execute(bump, [name])

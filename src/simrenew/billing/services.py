@@ -25,7 +25,9 @@ def next_invoice_number() -> str:
     return f"SR-{bump_sequence(INVOICE_SEQUENCE):08d}"
 
 
-def issue_invoice(*, attempt: PaymentAttempt, description: str, subtotal_minor: int, discount_minor: int = 0) -> Invoice:
+def issue_invoice(
+    *, attempt: PaymentAttempt, description: str, subtotal_minor: int, discount_minor: int = 0
+) -> Invoice:
     if attempt.amount_minor != subtotal_minor - discount_minor:
         raise ValueError("invoice total must equal the amount charged")
     return rows.create(
@@ -92,7 +94,11 @@ def refund_invoice(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
             InvoiceStatus.REFUNDED if locked.refunded_minor == locked.total_minor else InvoiceStatus.PARTIALLY_REFUNDED
         )
         locked.save(update_fields=["refunded_minor", "status"])
-        emit("payment.refunded", customer=locked.customer, subscription=locked.subscription,
-             data={"invoice": locked.number, "amount_minor": amount_minor, "currency": locked.currency})
+        emit(
+            "payment.refunded",
+            customer=locked.customer,
+            subscription=locked.subscription,
+            data={"invoice": locked.number, "amount_minor": amount_minor, "currency": locked.currency},
+        )
     invoice.refresh_from_db()
     return refund

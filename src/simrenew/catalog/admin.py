@@ -10,8 +10,18 @@ class CarrierAdmin(admin.ModelAdmin):
 
 @admin.register(Plan)
 class PlanAdmin(admin.ModelAdmin):
-    list_display = ("code", "version", "name", "carrier", "period_unit", "period_count", "data_mb", "price_minor",
-                    "currency", "is_current")
+    list_display = (
+        "code",
+        "version",
+        "name",
+        "carrier",
+        "period_unit",
+        "period_count",
+        "data_mb",
+        "price_minor",
+        "currency",
+        "is_current",
+    )
     list_filter = ("carrier", "period_unit", "is_current")
     search_fields = ("code", "name")
 
@@ -28,7 +38,16 @@ class TopUpPackAdmin(admin.ModelAdmin):
 
 @admin.register(Promotion)
 class PromotionAdmin(admin.ModelAdmin):
-    list_display = ("code", "discount_kind", "percent_off", "amount_off_minor", "bonus_data_mb",
-                    "redemptions_count", "max_redemptions", "valid_until", "is_active")
+    list_display = (
+        "code",
+        "discount_kind",
+        "percent_off",
+        "amount_off_minor",
+        "bonus_data_mb",
+        "redemptions_count",
+        "max_redemptions",
+        "valid_until",
+        "is_active",
+    )
     search_fields = ("code",)
     readonly_fields = ("redemptions_count",)

@@ -52,13 +52,19 @@ def seed_catalog() -> dict[str, int]:
             plan_code = f"{code}-{plan.suffix}"
             if not Plan.objects.filter(code=plan_code).exists():
                 create_plan(
-                    carrier=carrier, code=plan_code, name=f"{name} {plan.label}", period_unit=plan.period_unit,
-                    period_count=plan.period_count, data_mb=plan.data_mb, price_minor=plan.price_minor,
+                    carrier=carrier,
+                    code=plan_code,
+                    name=f"{name} {plan.label}",
+                    period_unit=plan.period_unit,
+                    period_count=plan.period_count,
+                    data_mb=plan.data_mb,
+                    price_minor=plan.price_minor,
                 )
                 created["plans"] += 1
         for data_mb, price_minor in TOP_UPS:
             _, made = TopUpPack.objects.get_or_create(
-                carrier=carrier, data_mb=data_mb,
+                carrier=carrier,
+                data_mb=data_mb,
                 defaults={"name": f"{name} +{data_mb // 1024} GB", "price_minor": price_minor},
             )
             created["top_up_packs"] += made
@@ -79,7 +85,10 @@ def seed_catalog() -> dict[str, int]:
         created["profiles"] += len(new_profiles)
     if not Promotion.objects.filter(code__iexact="WELCOME10").exists():
         Promotion.objects.create(
-            code="WELCOME10", description="10 % off your first plan", percent_off=10, max_per_customer=1,
+            code="WELCOME10",
+            description="10 % off your first plan",
+            percent_off=10,
+            max_per_customer=1,
             created_at=now,
         )
         created["promotions"] += 1

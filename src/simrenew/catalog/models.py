@@ -116,3 +116,6 @@ class PromotionRedemption(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["promotion", "customer"], name="redemption_promo_customer")]
+
+    def __str__(self) -> str:
+        return f"redemption of promotion {self.promotion_id} by customer {self.customer_id}"

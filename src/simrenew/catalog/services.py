@@ -38,23 +38,38 @@ def create_plan(
     if Plan.objects.filter(code=code).exists():
         raise Conflict(f"A plan with code {code!r} exists; change it with a new version instead.")
     return Plan.objects.create(
-        carrier=carrier, code=code, version=1, name=name, period_unit=period_unit, period_count=period_count,
-        data_mb=data_mb, price_minor=price_minor, currency=Money(price_minor, currency).currency,
-        is_current=True, created_at=clock.now(),
+        carrier=carrier,
+        code=code,
+        version=1,
+        name=name,
+        period_unit=period_unit,
+        period_count=period_count,
+        data_mb=data_mb,
+        price_minor=price_minor,
+        currency=Money(price_minor, currency).currency,
+        is_current=True,
+        created_at=clock.now(),
     )
 
 
-def revise_plan(plan: Plan, *, price_minor: int | None = None, data_mb: int | None = None,
-                name: str | None = None) -> Plan:
+def revise_plan(
+    plan: Plan, *, price_minor: int | None = None, data_mb: int | None = None, name: str | None = None
+) -> Plan:
     """A new version of the plan for new buyers; subscribers keep the version they have."""
     current = Plan.objects.select_for_update().get(code=plan.code, is_current=True)
     Plan.objects.filter(pk=current.pk).update(is_current=False)
     return Plan.objects.create(
-        carrier_id=current.carrier_id, code=current.code, version=current.version + 1,
-        name=name or current.name, period_unit=current.period_unit, period_count=current.period_count,
+        carrier_id=current.carrier_id,
+        code=current.code,
+        version=current.version + 1,
+        name=name or current.name,
+        period_unit=current.period_unit,
+        period_count=current.period_count,
         data_mb=current.data_mb if data_mb is None else data_mb,
         price_minor=current.price_minor if price_minor is None else price_minor,
-        currency=current.currency, is_current=True, created_at=clock.now(),
+        currency=current.currency,
+        is_current=True,
+        created_at=clock.now(),
     )
 
 

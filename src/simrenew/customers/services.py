@@ -46,14 +46,23 @@ def normalize_phone(value: str) -> str:
     try:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
-        raise ValidationFailed.on("phone", "Enter the phone number with its country code, e.g. +1 212 555 0100.") from None
+        raise ValidationFailed.on(
+            "phone", "Enter the phone number with its country code, e.g. +1 212 555 0100."
+        ) from None
     if not phonenumbers.is_valid_number(number):
         raise ValidationFailed.on("phone", "This phone number is not valid.")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def create_customer(*, email: str, name: str, locale: str = "en", time_zone: str = "UTC", phone: str = "",
-                    password: str | None = None) -> Customer:
+def create_customer(
+    *,
+    email: str,
+    name: str,
+    locale: str = "en",
+    time_zone: str = "UTC",
+    phone: str = "",
+    password: str | None = None,
+) -> Customer:
     errors: list[FieldError] = []
     cleaned: dict[str, str] = {}
     for field, check, value in (
@@ -73,9 +82,10 @@ def create_customer(*, email: str, name: str, locale: str = "en", time_zone: str
         raise ValidationFailed("The customer details are not valid.", errors=errors)
     email = cleaned["email"]
     user_model = get_user_model()
-    if Customer.objects.filter(email__iexact=email).exists() or user_model.objects.filter(
-        username__iexact=email
-    ).exists():
+    if (
+        Customer.objects.filter(email__iexact=email).exists()
+        or user_model.objects.filter(username__iexact=email).exists()
+    ):
         raise Conflict(f"A customer with the email {email} already exists.", code="email_taken")
     user = user_model(username=email.lower(), email=email)
     if password:
@@ -96,8 +106,14 @@ def create_customer(*, email: str, name: str, locale: str = "en", time_zone: str
     return customer
 
 
-def update_customer(customer: Customer, *, name: str | None = None, locale: str | None = None,
-                    time_zone: str | None = None, phone: str | None = None) -> Customer:
+def update_customer(
+    customer: Customer,
+    *,
+    name: str | None = None,
+    locale: str | None = None,
+    time_zone: str | None = None,
+    phone: str | None = None,
+) -> Customer:
     if name is not None:
         if not name.strip():
             raise ValidationFailed.on("name", "Enter the customer's name.")

@@ -27,25 +27,47 @@ def _connection() -> BaseDatabaseWrapper:
 
 
 @cache
-def _fields(model: type[Model], names: tuple[str, ...], vendor: str) -> tuple[tuple[Field, ...], str]:
+def _fields(model: type[Model], names: tuple[str, ...], vendor: str) -> tuple[tuple[Field[Any, Any], ...], str]:
     quote = _connection().ops.quote_name
-    fields = tuple(model._meta.get_field(name) for name in names)
-    columns = ", ".join(quote(f.column) for f in fields)  # type: ignore[union-attr]
-    return fields, columns  # type: ignore[return-value]
+    fields = tuple(_concrete(model, name) for name in names)
+    columns = ", ".join(quote(str(f.column)) for f in fields)
+    return fields, columns
+
+
+def _concrete(model: type[Model], name: str) -> Field[Any, Any]:
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field):
+        raise TypeError(f"{model.__name__}.{name} is not a concrete field")
+    return field
 
 
 # Values of these types pass to the driver unchanged for these fields, so the
 # per-field adaptation (the costliest part of a write) is skipped for them.
 _PLAIN_FIELDS = frozenset(
-    {"CharField", "SlugField", "EmailField", "TextField", "IntegerField", "BigIntegerField", "SmallIntegerField",
-     "PositiveIntegerField", "PositiveBigIntegerField", "PositiveSmallIntegerField", "BooleanField",
-     "ForeignKey", "OneToOneField", "BigAutoField", "AutoField"}
+    {
+        "CharField",
+        "SlugField",
+        "EmailField",
+        "TextField",
+        "IntegerField",
+        "BigIntegerField",
+        "SmallIntegerField",
+        "PositiveIntegerField",
+        "PositiveBigIntegerField",
+        "PositiveSmallIntegerField",
+        "BooleanField",
+        "ForeignKey",
+        "OneToOneField",
+        "BigAutoField",
+        "AutoField",
+    }
 )
 _PLAIN_VALUES = (str, int, bool, type(None))
 
 
-def _params(fields: tuple[Field, ...], names: tuple[str, ...], values: dict[str, Any],
-            connection: BaseDatabaseWrapper) -> list[Any]:
+def _params(
+    fields: tuple[Field, ...], names: tuple[str, ...], values: dict[str, Any], connection: BaseDatabaseWrapper
+) -> list[Any]:
     params = []
     for field, name in zip(fields, names, strict=True):
         value = values[name]
@@ -75,18 +97,19 @@ def update_row(model: type[Model], pk: int, *, where: dict[str, Any] | None = No
     connection = _connection()
     names = tuple(values)
     fields, _ = _fields(model, names, connection.vendor)
-    assignments = ", ".join(f"{connection.ops.quote_name(f.column)} = %s" for f in fields)  # type: ignore[union-attr]
+    assignments = ", ".join(f"{connection.ops.quote_name(str(f.column))} = %s" for f in fields)
     params = _params(fields, names, values, connection)
     conditions = ["id = %s"]
     params.append(pk)
     for name, value in (where or {}).items():
-        field = model._meta.get_field(name)
+        field = _concrete(model, name)
+        column = connection.ops.quote_name(str(field.column))
         if isinstance(value, (list, tuple)):
-            conditions.append(f"{connection.ops.quote_name(field.column)} IN ({', '.join(['%s'] * len(value))})")  # type: ignore[union-attr]
-            params.extend(field.get_db_prep_value(v, connection) for v in value)  # type: ignore[union-attr]
+            conditions.append(f"{column} IN ({', '.join(['%s'] * len(value))})")
+            params.extend(field.get_db_prep_value(v, connection) for v in value)
         else:
-            conditions.append(f"{connection.ops.quote_name(field.column)} = %s")  # type: ignore[union-attr]
-            params.append(field.get_db_prep_value(value, connection))  # type: ignore[union-attr]
+            conditions.append(f"{column} = %s")
+            params.append(field.get_db_prep_value(value, connection))
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
         cursor.execute(f"UPDATE {table} SET {assignments} WHERE {' AND '.join(conditions)}", params)  # noqa: S608
@@ -120,5 +143,5 @@ def create(model: type[M], **values: Any) -> M:
 
 
 @cache
-def _concrete_fields(model: type[Model]) -> tuple[Field, ...]:
-    return tuple(f for f in model._meta.concrete_fields if not f.primary_key)  # type: ignore[misc]
+def _concrete_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
+    return tuple(f for f in model._meta.concrete_fields if isinstance(f, Field) and not f.primary_key)

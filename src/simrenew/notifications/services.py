@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from simrenew.customers.models import Customer
 from simrenew.kit import clock, rows
 from simrenew.notifications.models import OutboxMessage

@@ -5,7 +5,17 @@ from simrenew.payments.models import PaymentAttempt, PaymentMethod, Wallet
 
 @admin.register(PaymentMethod)
 class PaymentMethodAdmin(admin.ModelAdmin):
-    list_display = ("id", "customer", "type", "brand", "last4", "exp_month", "exp_year", "is_default", "removed_at")
+    list_display = (
+        "id",
+        "customer",
+        "type",
+        "brand",
+        "last4",
+        "exp_month",
+        "exp_year",
+        "is_default",
+        "removed_at",
+    )
     list_filter = ("type", "brand")
     search_fields = ("customer__email", "last4")
     readonly_fields = ("token",)
@@ -13,7 +23,16 @@ class PaymentMethodAdmin(admin.ModelAdmin):
 
 @admin.register(PaymentAttempt)
 class PaymentAttemptAdmin(admin.ModelAdmin):
-    list_display = ("id", "customer", "purpose", "amount_minor", "currency", "status", "failure_code", "created_at")
+    list_display = (
+        "id",
+        "customer",
+        "purpose",
+        "amount_minor",
+        "currency",
+        "status",
+        "failure_code",
+        "created_at",
+    )
     list_filter = ("status", "purpose")
     search_fields = ("customer__email", "idempotency_key", "gateway_charge_id")
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
@@ -51,9 +51,7 @@ class PurposeHandlers:
 _handlers: dict[str, PurposeHandlers] = {}
 
 
-def register_purpose(
-    purpose: str, *, on_success: AttemptHandler, on_failure: AttemptHandler | None = None
-) -> None:
+def register_purpose(purpose: str, *, on_success: AttemptHandler, on_failure: AttemptHandler | None = None) -> None:
     """Domains that sell something say here what a settled payment means to them,
     so payments never imports them (arrows point one way)."""
     _handlers[purpose] = PurposeHandlers(on_success, on_failure)
@@ -87,9 +85,7 @@ def create_attempt(
             amount_minor=amount.amount_minor,
             currency=amount.currency,
             idempotency_key=idempotency_key,
-            gateway="internal"
-            if _is_internal(payment_method, amount.amount_minor)
-            else payment_method.gateway,
+            gateway="internal" if _is_internal(payment_method, amount.amount_minor) else payment_method.gateway,
             created_at=now,
             reconcile_after=now + RECONCILE_SCHEDULE[0],
         )
@@ -141,9 +137,7 @@ def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttem
         "status": AttemptStatus(result.status.value),
         "gateway_charge_id": result.charge_id,
         "failure_code": result.failure_code,
-        "failure_message": (result.failure_message or failure_message(result.failure_code))[:300]
-        if failed
-        else "",
+        "failure_message": (result.failure_message or failure_message(result.failure_code))[:300] if failed else "",
         "completed_at": clock.now(),
         "reconcile_after": None,
     }

@@ -128,6 +128,9 @@ class WalletEntry(models.Model):
     class Meta:
         ordering = ["id"]
 
+    def __str__(self) -> str:
+        return f"{self.amount_minor:+} {self.reason}"
+
 
 class SandboxToken(models.Model):
     """The sandbox gateway's vault: what a real gateway would keep on its side.
@@ -138,6 +141,9 @@ class SandboxToken(models.Model):
     brand = models.CharField(max_length=20)
     last4 = models.CharField(max_length=4)
     created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.brand} {self.last4} ({self.behaviour})"
 
 
 class SandboxCharge(models.Model):
@@ -152,3 +158,6 @@ class SandboxCharge(models.Model):
     failure_code = models.CharField(max_length=40, blank=True)
     refunded_minor = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.charge_id} {self.status}"

@@ -47,8 +47,9 @@ def add_payment_method(*, customer: Customer, method: NewMethod, make_default: b
                     "Card details are incomplete.",
                     errors=[ValidationFailed.on(f, "This field is required for a card.").errors[0] for f in missing],
                 )
-            card = CardDetails(str(method.number), int(method.exp_month or 0), int(method.exp_year or 0),
-                               str(method.cvc))
+            card = CardDetails(
+                str(method.number), int(method.exp_month or 0), int(method.exp_year or 0), str(method.cvc)
+            )
             tokenized = gateway.tokenize_card(card)
             email = ""
     except TokenizationError as exc:
@@ -79,7 +80,11 @@ def wallet_method(customer: Customer) -> PaymentMethod:
         return existing
     has_default = PaymentMethod.objects.filter(customer=customer, is_default=True, removed_at__isnull=True).exists()
     return PaymentMethod.objects.create(
-        customer=customer, type=MethodType.WALLET, brand="wallet", is_default=not has_default, created_at=clock.now()
+        customer=customer,
+        type=MethodType.WALLET,
+        brand="wallet",
+        is_default=not has_default,
+        created_at=clock.now(),
     )
 
 
@@ -114,14 +119,19 @@ def ensure_wallet(customer: Customer) -> Wallet:
     return wallet
 
 
-def credit_wallet(*, customer: Customer, amount_minor: int, reason: str,
-                  attempt: PaymentAttempt | None = None) -> Wallet:
+def credit_wallet(
+    *, customer: Customer, amount_minor: int, reason: str, attempt: PaymentAttempt | None = None
+) -> Wallet:
     if amount_minor <= 0:
         raise ValidationFailed.on("amount_minor", "A wallet credit must be a positive amount.")
     wallet = ensure_wallet(customer)
     Wallet.objects.filter(pk=wallet.pk).update(balance_minor=F("balance_minor") + amount_minor)
     WalletEntry.objects.create(
-        wallet=wallet, amount_minor=amount_minor, reason=reason, payment_attempt=attempt, created_at=clock.now()
+        wallet=wallet,
+        amount_minor=amount_minor,
+        reason=reason,
+        payment_attempt=attempt,
+        created_at=clock.now(),
     )
     wallet.refresh_from_db(fields=["balance_minor"])
     return wallet
@@ -136,6 +146,10 @@ def debit_wallet(*, customer: Customer, amount_minor: int, reason: str, attempt:
     if not taken:
         return False
     WalletEntry.objects.create(
-        wallet=wallet, amount_minor=-amount_minor, reason=reason, payment_attempt=attempt, created_at=clock.now()
+        wallet=wallet,
+        amount_minor=-amount_minor,
+        reason=reason,
+        payment_attempt=attempt,
+        created_at=clock.now(),
     )
     return True

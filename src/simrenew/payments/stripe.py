@@ -26,13 +26,17 @@ STRIPE_API = "https://api.stripe.com"
 class StripeGateway:
     name = "stripe"
 
-    def __init__(self, *, api_key: str, base_url: str = STRIPE_API, timeout: float = 20.0,
-                 transport: httpx.BaseTransport | None = None):
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str = STRIPE_API,
+        timeout: float = 20.0,
+        transport: httpx.BaseTransport | None = None,
+    ):
         if not api_key:
             raise ValueError("SIMRENEW_STRIPE_API_KEY is required for the Stripe gateway")
-        self._client = httpx.Client(
-            base_url=base_url, auth=(api_key, ""), timeout=timeout, transport=transport
-        )
+        self._client = httpx.Client(base_url=base_url, auth=(api_key, ""), timeout=timeout, transport=transport)
 
     def tokenize_card(self, card: CardDetails) -> TokenizedMethod:
         raise TokenizationError("number", "Card details are collected by Stripe.js in the browser.")

@@ -69,8 +69,12 @@ def resume(subscription: Subscription) -> Subscription:
     subscription.cancelled_at = None
     subscription.sequence += 1
     subscription.save(update_fields=["state", "cancelled_at", "sequence"])
-    emit("subscription.resumed", customer=subscription.customer, subscription=subscription,
-         data={"subscription_id": subscription.pk, "paid_through": subscription.paid_through})
+    emit(
+        "subscription.resumed",
+        customer=subscription.customer,
+        subscription=subscription,
+        data={"subscription_id": subscription.pk, "paid_through": subscription.paid_through},
+    )
     return subscription
 
 

@@ -76,7 +76,9 @@ class Period(models.Model):
         ordering = ["subscription_id", "number"]
         constraints = [
             models.UniqueConstraint(fields=["subscription", "number"], name="period_number_unique"),
-            models.CheckConstraint(condition=models.Q(ends_at__gt=models.F("starts_at")), name="period_ends_after_start"),
+            models.CheckConstraint(
+                condition=models.Q(ends_at__gt=models.F("starts_at")), name="period_ends_after_start"
+            ),
         ]
         indexes = [models.Index(fields=["subscription", "starts_at", "ends_at"], name="period_time_range")]
 
@@ -93,3 +95,6 @@ class TopUp(models.Model):
 
     class Meta:
         ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.data_mb} MB top-up of period {self.period_id}"

@@ -133,7 +133,6 @@ class LastPeriod:
 
 def last_period(subscription_id: int) -> LastPeriod | None:
     from django.db import connection
-    from django.utils.dateparse import parse_datetime
 
     with connection.cursor() as cursor:
         cursor.execute(

@@ -65,7 +65,9 @@ def begin_subscription(
         raise ValidationFailed.on("esim_id", "This eSIM is not assigned to a customer.")
     _check_plan_fits(plan, esim)
     _check_method(payment_method, customer)
-    if Subscription.objects.filter(esim=esim, state__in=[SubscriptionState.INCOMPLETE, SubscriptionState.LIVE]).exists():
+    if Subscription.objects.filter(
+        esim=esim, state__in=[SubscriptionState.INCOMPLETE, SubscriptionState.LIVE]
+    ).exists():
         raise RenewalNotAllowed("This eSIM already has a subscription; renew it instead.")
     price = quote(plan=plan, customer=customer, promo_code=promo_code)
     subscription = Subscription.objects.create(
@@ -177,8 +179,12 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
     customer = attempt.customer
     if locked.state in (SubscriptionState.CANCELLED, SubscriptionState.TERMINATED):
         # The subscription ended while this payment was in flight: keep the money for the customer.
-        credit_wallet(customer=customer, amount_minor=attempt.amount_minor,
-                      reason="renewal after cancellation", attempt=attempt)
+        credit_wallet(
+            customer=customer,
+            amount_minor=attempt.amount_minor,
+            reason="renewal after cancellation",
+            attempt=attempt,
+        )
         return
     data = attempt.purpose_data
     plan = _plan_bought(attempt)
@@ -214,8 +220,12 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
     )
     first = locked.state == SubscriptionState.INCOMPLETE
     rows.update_row(
-        Subscription, attempt.subscription_id,
-        state=SubscriptionState.LIVE, plan_id=plan.pk, paid_through=span.ends_at, ended_at=None,
+        Subscription,
+        attempt.subscription_id,
+        state=SubscriptionState.LIVE,
+        plan_id=plan.pk,
+        paid_through=span.ends_at,
+        ended_at=None,
     )
     emit(
         "subscription.created" if first else "subscription.renewed",
@@ -237,6 +247,7 @@ def on_period_payment_failed(attempt: PaymentAttempt) -> None:
     """Step 3 on failure: nothing changes but the promotion is given back; an
     unpaid first period leaves no subscription behind."""
     release_redemption(attempt.pk)
+    assert attempt.subscription_id is not None, "period payments always belong to a subscription"
     subscription = Subscription.objects.select_for_update().get(pk=attempt.subscription_id)
     if attempt.purpose == AttemptPurpose.FIRST_PERIOD and subscription.state == SubscriptionState.INCOMPLETE:
         attempt.subscription = None

@@ -20,3 +20,6 @@ class UsageRecord(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["source", "record_id"], name="usage_record_unique")]
         indexes = [models.Index(fields=["esim", "occurred_at"], name="usage_esim_time")]
+
+    def __str__(self) -> str:
+        return f"{self.source}/{self.record_id}"

@@ -70,9 +70,7 @@ def ingest(records: list[IncomingUsage]) -> IngestReport:
             report.rejected.append(RejectedUsage(index, record.record_id, reason))
         else:
             valid.append((index, record))
-    esims = dict(
-        EsimProfile.objects.filter(iccid__in={r.iccid for _, r in valid}).values_list("iccid", "id")
-    )
+    esims = dict(EsimProfile.objects.filter(iccid__in={r.iccid for _, r in valid}).values_list("iccid", "id"))
     known: list[tuple[int, IncomingUsage]] = []
     for index, record in valid:
         if record.iccid in esims:
@@ -123,15 +121,15 @@ def _store(records: list[IncomingUsage], esims: dict[str, int], now: datetime) -
     esim_ids = {esims[r.iccid] for r in records}
     earliest = min(r.occurred_at for r in records)
     periods_by_esim: dict[int, list[tuple[datetime, datetime, int]]] = defaultdict(list)
-    for esim_id, starts_at, ends_at, period_id in Period.objects.filter(
+    for owner_esim_id, starts_at, ends_at, known_period_id in Period.objects.filter(
         subscription__esim_id__in=esim_ids, ends_at__gt=earliest
     ).values_list("subscription__esim_id", "starts_at", "ends_at", "id"):
-        periods_by_esim[esim_id].append((starts_at, ends_at, period_id))
+        periods_by_esim[owner_esim_id].append((starts_at, ends_at, known_period_id))
     added: dict[int, int] = defaultdict(int)
     rows = []
     for record in records:
         esim_id = esims[record.iccid]
-        period_id = next(
+        period_id: int | None = next(
             (pid for start, end, pid in periods_by_esim[esim_id] if start <= record.occurred_at < end), None
         )
         if period_id is not None:

@@ -23,9 +23,9 @@ from simrenew.subscriptions.models import Subscription
 from simrenew.subscriptions.renewals import begin_subscription
 
 DEMO_EMAIL = "demo@simrenew.test"
-DEMO_PASSWORD = "simrenew-demo-2026"  # noqa: S105 - sandbox-only demo login, printed to the operator
+DEMO_PASSWORD = "simrenew-demo-2026"
 # A fixed key so that every run can print it; it exists only in sandbox mode.
-DEMO_API_KEY = "sr_test_demo_0123456789abcdefghijklmnopqrstuvwxyz"  # noqa: S105
+DEMO_API_KEY = "sr_test_demo_0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 class Command(BaseCommand):
@@ -39,12 +39,19 @@ class Command(BaseCommand):
             customer = Customer.objects.filter(email__iexact=DEMO_EMAIL).first()
             if customer is None:
                 customer = create_customer(
-                    email=DEMO_EMAIL, name="Demo Customer", locale="en", time_zone="America/New_York",
-                    phone="+12015550123", password=DEMO_PASSWORD,
+                    email=DEMO_EMAIL,
+                    name="Demo Customer",
+                    locale="en",
+                    time_zone="America/New_York",
+                    phone="+12015550123",
+                    password=DEMO_PASSWORD,
                 )
             if not ApiKey.objects.filter(key_hash=hash_key(DEMO_API_KEY)).exists():
                 ApiKey.objects.create(
-                    name="demo", prefix=DEMO_API_KEY[:12], key_hash=hash_key(DEMO_API_KEY), scopes=["admin"],
+                    name="demo",
+                    prefix=DEMO_API_KEY[:12],
+                    key_hash=hash_key(DEMO_API_KEY),
+                    scopes=["admin"],
                     created_at=clock.system_now(),
                 )
         self._give_demo_customer_a_plan(customer)
@@ -66,7 +73,11 @@ class Command(BaseCommand):
         plan = Plan.objects.get(code="att-1m", is_current=True)
         attempt = run_charge(
             lambda: begin_subscription(
-                esim=esim, plan=plan, payment_method=card, auto_renew=True, promo_code=None,
+                esim=esim,
+                plan=plan,
+                payment_method=card,
+                auto_renew=True,
+                promo_code=None,
                 idempotency_key=f"demo-first-period-{customer.pk}",
             )
         )

@@ -28,13 +28,20 @@ class Command(BaseCommand):
         argv = [
             executable,
             "simrenew.wsgi:application",
-            "--bind", f"{options['host']}:{options['port']}",
-            "--workers", str(options["workers"]),
-            "--threads", str(options["threads"]),
-            "--worker-class", "gthread",
-            "--keep-alive", "30",
-            "--access-logfile", "-",
-            "--graceful-timeout", "20",
+            "--bind",
+            f"{options['host']}:{options['port']}",
+            "--workers",
+            str(options["workers"]),
+            "--threads",
+            str(options["threads"]),
+            "--worker-class",
+            "gthread",
+            "--keep-alive",
+            "30",
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "20",
         ]
         self.stdout.write(f"Serving on http://{options['host']}:{options['port']}/ (Ctrl-C stops)")
         self.stdout.flush()
