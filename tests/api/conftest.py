@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+
 from tests.api.helpers import ApiClient, make_api_key
 
 

@@ -70,9 +70,7 @@ class ApiClient:
         else:
             data = json.dumps(body)
         url = path if path.startswith("/") else f"/api/v1/{path}"
-        response: Response = self.client.generic(
-            method, url, data=data, content_type=content_type, headers=all_headers
-        )
+        response: Response = self.client.generic(method, url, data=data, content_type=content_type, headers=all_headers)
         return response
 
     def get(self, path: str, **kwargs: Any) -> Response:

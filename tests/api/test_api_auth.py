@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 from pytest_django.fixtures import Settings
-from tests.api.helpers import ApiClient, assert_problem, make_api_key
 
 from simrenew.api.keys import authenticate, create_api_key, revoke_api_key
 from simrenew.api.models import ApiKey
 from simrenew.customers.models import Customer
+from tests.api.helpers import ApiClient, assert_problem, make_api_key
 
 pytestmark = pytest.mark.django_db
 

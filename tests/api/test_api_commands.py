@@ -9,12 +9,12 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from pytest_django.fixtures import Settings
-from tests.api.helpers import ApiClient
-from tests.conftest import TestClock
 
 from simrenew.api.keys import authenticate
 from simrenew.api.models import ApiKey
 from simrenew.kit import clock as kit_clock
+from tests.api.helpers import ApiClient
+from tests.conftest import TestClock
 
 pytestmark = pytest.mark.django_db
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth import get_user_model
-from tests.api.helpers import ApiClient, assert_problem
-from tests.conftest import TestClock
 
 from simrenew.customers.models import Customer
+from tests.api.helpers import ApiClient, assert_problem
+from tests.conftest import TestClock
 
 pytestmark = pytest.mark.django_db
 
@@ -51,9 +51,7 @@ def test_defaults_are_english_utc_and_no_phone(api: ApiClient) -> None:
 
 
 def test_a_customer_is_read_back_by_id(api: ApiClient) -> None:
-    created = api.post(
-        "customers", {"email": "a@example.com", "name": "A", "time_zone": "Europe/Berlin"}
-    ).json()
+    created = api.post("customers", {"email": "a@example.com", "name": "A", "time_zone": "Europe/Berlin"}).json()
 
     fetched = api.get(f"customers/{created['id']}")
 
@@ -100,9 +98,7 @@ def test_bad_details_are_named_and_nothing_is_written(
 
 
 def test_customers_list_in_pages(api: ApiClient) -> None:
-    ids = [
-        api.post("customers", {"email": f"c{i}@example.com", "name": f"C{i}"}).json()["id"] for i in range(5)
-    ]
+    ids = [api.post("customers", {"email": f"c{i}@example.com", "name": f"C{i}"}).json()["id"] for i in range(5)]
 
     first = api.get("customers?limit=3").json()
     rest = api.get(f"customers?limit=3&starting_after={first['next_starting_after']}").json()
@@ -125,9 +121,7 @@ def test_customers_are_found_by_email_in_any_case(api: ApiClient) -> None:
 
 @pytest.mark.parametrize("limit", ["0", "101", "-5"])
 def test_a_limit_out_of_range_is_refused(api: ApiClient, limit: str) -> None:
-    assert_problem(
-        api.get(f"customers?limit={limit}"), status=422, type="/problems/validation-error", fields=["limit"]
-    )
+    assert_problem(api.get(f"customers?limit={limit}"), status=422, type="/problems/validation-error", fields=["limit"])
 
 
 def test_a_customer_changes_language_and_zone(api: ApiClient) -> None:

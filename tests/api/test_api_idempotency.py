@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.http import HttpRequest
-from tests.api import idempotency_urls
-from tests.api.helpers import ApiClient, assert_problem, make_api_key, make_pending_idempotency_record
 
 from simrenew.api.idempotency import LEASE, RETENTION, purge_expired_records
 from simrenew.api.models import IdempotencyRecord
 from simrenew.customers.models import Customer
+from tests.api import idempotency_urls
+from tests.api.helpers import ApiClient, assert_problem, make_api_key, make_pending_idempotency_record
 
 pytestmark = pytest.mark.django_db
 
@@ -116,9 +116,7 @@ def test_keys_belong_to_one_api_key(api: ApiClient) -> None:
     other = ApiClient(make_api_key(scopes=("write",), name="another partner"))
     api.post("customers", ALICE, headers={"Idempotency-Key": "shared"})
 
-    response = other.post(
-        "customers", {**ALICE, "email": "bob@example.com"}, headers={"Idempotency-Key": "shared"}
-    )
+    response = other.post("customers", {**ALICE, "email": "bob@example.com"}, headers={"Idempotency-Key": "shared"})
 
     assert response.status_code == 201
     assert Customer.objects.count() == 2
@@ -164,9 +162,7 @@ def test_a_route_that_requires_a_key_refuses_a_request_without_one(echo: ApiClie
 
 
 @pytest.mark.urls("tests.api.idempotency_urls")
-def test_the_handler_sees_the_key_and_a_gateway_key_scoped_to_the_api_key(
-    echo: ApiClient, api_key: str
-) -> None:
+def test_the_handler_sees_the_key_and_a_gateway_key_scoped_to_the_api_key(echo: ApiClient, api_key: str) -> None:
     response = echo.post("/t/charges", {"amount": 5}, headers={"Idempotency-Key": "pay-1"})
 
     assert response.status_code == 201, response.content
@@ -209,9 +205,7 @@ def test_a_request_without_a_key_on_an_optional_route_runs_every_time(echo: ApiC
 
 
 @pytest.mark.urls("tests.api.idempotency_urls")
-def test_a_claim_abandoned_by_a_crashed_request_is_taken_over_after_the_lease(
-    echo: ApiClient, api_key: str
-) -> None:
+def test_a_claim_abandoned_by_a_crashed_request_is_taken_over_after_the_lease(echo: ApiClient, api_key: str) -> None:
     from simrenew.api.idempotency import request_fingerprint
 
     record = make_pending_idempotency_record(raw_key=api_key, key="crashed", method="POST", path="/t/charges")
@@ -229,9 +223,7 @@ def test_a_claim_abandoned_by_a_crashed_request_is_taken_over_after_the_lease(
 
 @pytest.mark.urls("tests.api.idempotency_urls")
 @pytest.mark.django_db(transaction=True)
-def test_the_claim_is_committed_before_the_handler_runs(
-    api_key: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_claim_is_committed_before_the_handler_runs(api_key: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Another process (here: another thread with its own connection) sees the claim at once."""
     seen: list[tuple[bool, bool]] = []
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from tests.api.helpers import ApiClient, assert_problem
-from tests.factories import make_carrier, make_plan
 
 from simrenew.catalog.services import revise_plan
+from tests.api.helpers import ApiClient, assert_problem
+from tests.factories import make_carrier, make_plan
 
 pytestmark = pytest.mark.django_db
 

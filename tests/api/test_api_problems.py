@@ -6,10 +6,10 @@ import logging
 
 import pytest
 from django.contrib.auth import get_user_model
-from tests.api.helpers import ApiClient, assert_problem
 
 from simrenew.api.problems import field_message, field_name
 from simrenew.customers.models import Customer
+from tests.api.helpers import ApiClient, assert_problem
 
 pytestmark = pytest.mark.django_db
 
@@ -42,9 +42,7 @@ def test_a_missing_body_is_a_validation_problem(api: ApiClient) -> None:
 
 
 def test_a_form_body_is_an_unsupported_media_type(api: ApiClient) -> None:
-    response = api.post(
-        "customers", raw="email=a@example.com&name=A", content_type="application/x-www-form-urlencoded"
-    )
+    response = api.post("customers", raw="email=a@example.com&name=A", content_type="application/x-www-form-urlencoded")
 
     body = assert_problem(response, status=415, type="/problems/unsupported-media-type")
     assert "application/json" in body["detail"]
@@ -54,9 +52,7 @@ def test_a_form_body_is_an_unsupported_media_type(api: ApiClient) -> None:
 def test_wrong_types_missing_and_unknown_fields_are_each_named(api: ApiClient) -> None:
     response = api.post("customers", {"email": 42, "nmae": "Typo"})
 
-    body = assert_problem(
-        response, status=422, type="/problems/validation-error", fields=["email", "name", "nmae"]
-    )
+    body = assert_problem(response, status=422, type="/problems/validation-error", fields=["email", "name", "nmae"])
     messages = {e["field"]: e["message"] for e in body["errors"]}
     assert messages == {
         "email": "Input should be a valid string.",
@@ -148,10 +144,7 @@ def test_a_problem_carries_its_code_when_there_is_one(api: ApiClient) -> None:
 
 
 def test_nested_locations_become_dotted_field_names() -> None:
-    assert (
-        field_name(("body", "payload", "records", 0, "bytes"), single_body_param="payload")
-        == "records.0.bytes"
-    )
+    assert field_name(("body", "payload", "records", 0, "bytes"), single_body_param="payload") == "records.0.bytes"
     assert field_name(("query", "limit")) == "limit"
     assert field_name(("body", "payload"), single_body_param="payload") == "body"
     assert field_message({"type": "value_error", "msg": "Value error, bytes must be positive"}) == (

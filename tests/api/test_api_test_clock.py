@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 from pytest_django.fixtures import Settings
-from tests.api.helpers import ApiClient, assert_problem, make_api_key
-from tests.conftest import TestClock
 
 from simrenew.kit import clock as kit_clock
+from tests.api.helpers import ApiClient, assert_problem, make_api_key
+from tests.conftest import TestClock
 
 pytestmark = pytest.mark.django_db
 
@@ -39,9 +39,7 @@ def test_a_time_without_offset_is_refused(api: ApiClient, clock: TestClock) -> N
 
 @pytest.mark.parametrize("value", ["yesterday", "2026-02-30T00:00:00+00:00", None])
 def test_a_time_that_is_no_time_is_refused(api: ApiClient, value: object) -> None:
-    assert_problem(
-        api.put("test-clock", {"now": value}), status=422, type="/problems/validation-error", fields=["now"]
-    )
+    assert_problem(api.put("test-clock", {"now": value}), status=422, type="/problems/validation-error", fields=["now"])
 
 
 @pytest.mark.parametrize(
@@ -53,9 +51,7 @@ def test_a_time_that_is_no_time_is_refused(api: ApiClient, value: object) -> Non
         (3600, datetime(2026, 1, 15, 13, 0, tzinfo=UTC)),
     ],
 )
-def test_advancing_moves_time_forward(
-    api: ApiClient, clock: TestClock, by: object, expected: datetime
-) -> None:
+def test_advancing_moves_time_forward(api: ApiClient, clock: TestClock, by: object, expected: datetime) -> None:
     response = api.post("test-clock/advance", {"by": by})
 
     assert response.status_code == 200, response.content
@@ -92,9 +88,7 @@ def test_outside_the_sandbox_moving_the_clock_is_forbidden(api: ApiClient, setti
     assert kit_clock.now().year != 2030
 
 
-def test_outside_the_sandbox_reading_shows_real_time(
-    api: ApiClient, clock: TestClock, settings: Settings
-) -> None:
+def test_outside_the_sandbox_reading_shows_real_time(api: ApiClient, clock: TestClock, settings: Settings) -> None:
     settings.SIMRENEW_SANDBOX = False
 
     body = api.get("test-clock").json()

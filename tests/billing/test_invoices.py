@@ -7,6 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection, connections, transaction
+
+from simrenew.billing.models import Invoice, Refund
+from simrenew.billing.services import next_invoice_number, refund_invoice
+from simrenew.kit.errors import ValidationFailed
+from simrenew.notifications.models import OutboxMessage
+from simrenew.payments.charging import run_charge
+from simrenew.payments.models import PaymentAttempt, SandboxCharge, Wallet, WalletEntry
+from simrenew.payments.wallet_top_ups import begin_wallet_top_up
+from simrenew.subscriptions.renewals import begin_subscription
 from tests.factories import (
     buy_top_up,
     make_card,
@@ -19,15 +28,6 @@ from tests.factories import (
     make_wallet,
     renew,
 )
-
-from simrenew.billing.models import Invoice, Refund
-from simrenew.billing.services import next_invoice_number, refund_invoice
-from simrenew.kit.errors import ValidationFailed
-from simrenew.notifications.models import OutboxMessage
-from simrenew.payments.charging import run_charge
-from simrenew.payments.models import PaymentAttempt, SandboxCharge, Wallet, WalletEntry
-from simrenew.payments.wallet_top_ups import begin_wallet_top_up
-from simrenew.subscriptions.renewals import begin_subscription
 
 
 def numbers() -> list[str]:
@@ -216,3 +216,29 @@ def test_concurrent_first_payments_get_distinct_gapless_numbers(clock):
 
     assert statuses == ["succeeded"] * len(buyers)
     assert sorted(numbers()) == [f"SR-{n:08d}" for n in range(1, len(buyers) + 1)]
+
+
+def test_a_refund_in_another_currency_than_the_wallets_cannot_go_to_the_wallet(clock):
+    from simrenew.catalog.services import create_plan
+    from tests.factories import make_carrier
+
+    euro_plan = create_plan(
+        carrier=make_carrier(code="att"),
+        code="att-1m-eur",
+        name="AT&T 1 month (EUR)",
+        period_unit="month",
+        period_count=1,
+        data_mb=1024,
+        price_minor=2500,
+        currency="EUR",
+    )
+    invoice = first_invoice(make_subscription(plan=euro_plan))
+    assert invoice.currency == "EUR"
+
+    with pytest.raises(ValidationFailed) as refused:
+        refund_invoice(invoice=invoice, amount_minor=2500, reason="goodwill", to_wallet=True)
+    refund = refund_invoice(invoice=invoice, amount_minor=2500, reason="goodwill")
+
+    assert refused.value.errors[0].field == "to_wallet"
+    assert (refund.to_wallet, refund.currency) == (False, "EUR")
+    assert not WalletEntry.objects.exists()

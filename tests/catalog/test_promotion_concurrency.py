@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.db import connection, connections
-from tests.factories import make_card, make_customer, make_esim, make_plan, make_promotion, make_subscription
 
 from simrenew.catalog.models import Promotion, PromotionRedemption
 from simrenew.catalog.services import PromotionNotApplicable
@@ -19,6 +18,7 @@ from simrenew.payments.charging import run_charge
 from simrenew.payments.models import PaymentAttempt
 from simrenew.subscriptions.models import Subscription
 from simrenew.subscriptions.renewals import begin_renewal, begin_subscription
+from tests.factories import make_card, make_customer, make_esim, make_plan, make_promotion, make_subscription
 
 THREADS = 20
 

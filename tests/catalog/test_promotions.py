@@ -6,13 +6,13 @@ from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, transaction
-from tests.factories import make_card, make_customer, make_plan, make_promotion, make_subscription, renew
 
 from simrenew.catalog.models import Promotion, PromotionRedemption
 from simrenew.catalog.services import PromotionNotApplicable, quote
 from simrenew.payments.models import PaymentAttempt
 from simrenew.subscriptions.models import Period
 from simrenew.subscriptions.queries import view
+from tests.factories import make_card, make_customer, make_plan, make_promotion, make_subscription, renew
 
 
 def promotion(code: str = "WELCOME10") -> Promotion:

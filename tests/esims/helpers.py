@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from tests.factories import make_carrier, valid_iccid
-
 from simrenew.catalog.models import Carrier
 from simrenew.customers.models import Customer
 from simrenew.esims.models import EsimProfile, ProfileStatus
 from simrenew.kit import clock
+from tests.factories import make_carrier, valid_iccid
 
 
 def activation_code_for(iccid: str) -> str:

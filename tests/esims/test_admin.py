@@ -3,19 +3,17 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.test import Client
-from tests.esims.helpers import make_profile
-from tests.factories import make_carrier
 
 from simrenew.esims.models import EsimProfile, ProfileStatus
+from tests.esims.helpers import make_profile
+from tests.factories import make_carrier
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def operator(client: Client) -> Client:
-    admin = get_user_model().objects.create_superuser(
-        "operator", "operator@example.com", "correct horse battery"
-    )
+    admin = get_user_model().objects.create_superuser("operator", "operator@example.com", "correct horse battery")
     client.force_login(admin)
     return client
 

@@ -4,9 +4,6 @@ import threading
 
 import pytest
 from django.db import connection, transaction
-from tests.conftest import TestClock
-from tests.esims.helpers import make_profile
-from tests.factories import make_carrier, make_customer
 
 from simrenew.esims.models import ProfileStatus
 from simrenew.esims.services import (
@@ -17,6 +14,9 @@ from simrenew.esims.services import (
     release_profile,
 )
 from simrenew.kit.errors import ValidationFailed
+from tests.conftest import TestClock
+from tests.esims.helpers import make_profile
+from tests.factories import make_carrier, make_customer
 
 pytestmark = pytest.mark.django_db
 
@@ -41,9 +41,7 @@ def test_assign_gives_the_customer_the_oldest_available_profile_of_that_carrier(
 
 def test_assign_refuses_when_the_carrier_has_no_profile_left() -> None:
     att = make_carrier(code="att")
-    make_profile(
-        carrier=att, customer=make_customer(email="first@example.com"), status=ProfileStatus.ASSIGNED
-    )
+    make_profile(carrier=att, customer=make_customer(email="first@example.com"), status=ProfileStatus.ASSIGNED)
     make_profile(carrier=make_carrier(code="tmobile"))
 
     with pytest.raises(NoProfileAvailable) as refused:

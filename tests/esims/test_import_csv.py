@@ -5,12 +5,12 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from tests.esims.helpers import activation_code_for, make_profile
-from tests.factories import make_carrier, make_customer
-from tests.factories import valid_iccid as next_iccid
 
 from simrenew.esims.models import EsimProfile, ProfileStatus
 from simrenew.esims.services import ImportFileInvalid, ImportRowError, import_profiles_csv
+from tests.esims.helpers import activation_code_for, make_profile
+from tests.factories import make_carrier, make_customer
+from tests.factories import valid_iccid as next_iccid
 
 pytestmark = pytest.mark.django_db
 
@@ -116,11 +116,7 @@ def test_importing_the_same_file_again_changes_nothing() -> None:
     assert (second.imported, second.unchanged, second.rejected) == (0, 3, 1)
     assert second.errors == first.errors
     assert _snapshot() == before
-    writes = [
-        q["sql"]
-        for q in queries.captured_queries
-        if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))
-    ]
+    writes = [q["sql"] for q in queries.captured_queries if q["sql"].lstrip().upper().startswith(("INSERT", "UPDATE"))]
     assert writes == []
 
 

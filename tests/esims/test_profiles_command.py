@@ -10,12 +10,12 @@ import pytest
 from django import db
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from tests.esims.helpers import activation_code_for
-from tests.factories import make_carrier
-from tests.factories import valid_iccid as next_iccid
 
 from simrenew.esims.models import EsimProfile
 from simrenew.management.commands.profiles import Command
+from tests.esims.helpers import activation_code_for
+from tests.factories import make_carrier
+from tests.factories import valid_iccid as next_iccid
 
 HEADER = "iccid,carrier,msisdn,activation_code"
 BAD_ICCID = "8965880812100011145"  # the smartjac example with a wrong check digit
@@ -107,9 +107,7 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     ("lines", "exit_code"),
     [
         pytest.param([HEADER, *_good_rows(1)], 0, id="all-good"),
-        pytest.param(
-            [HEADER, *_good_rows(1), f"{BAD_ICCID},att,+12125550100,1$A.EXAMPLE$B"], 1, id="some-rejected"
-        ),
+        pytest.param([HEADER, *_good_rows(1), f"{BAD_ICCID},att,+12125550100,1$A.EXAMPLE$B"], 1, id="some-rejected"),
         pytest.param(["iccid;carrier;msisdn;activation_code"], 2, id="wrong-header"),
     ],
 )
@@ -140,6 +138,7 @@ def test_the_simrenew_program_exits_with_the_documented_codes(tmp_path: Path) ->
     """The real entry point, in its own process, against its own SQLite database."""
     env = {
         **os.environ,
+        "DJANGO_SETTINGS_MODULE": "simrenew.settings",
         "SIMRENEW_SANDBOX": "1",
         "SIMRENEW_DATABASE_URL": f"sqlite:///{tmp_path / 'simrenew.sqlite3'}",
         "SIMRENEW_VAR_DIR": str(tmp_path / "var"),
@@ -186,8 +185,7 @@ def test_the_simrenew_program_exits_with_the_documented_codes(tmp_path: Path) ->
     assert (all_good.returncode, all_good.stdout) == (0, "imported 1, unchanged 0, rejected 0\n")
     assert some_bad.returncode == 1
     assert some_bad.stdout.splitlines() == [
-        f"line 4: {BAD_ICCID}: The ICCID's last digit does not match its Luhn check digit; "
-        "look for a mistyped digit.",
+        f"line 4: {BAD_ICCID}: The ICCID's last digit does not match its Luhn check digit; look for a mistyped digit.",
         "imported 1, unchanged 1, rejected 1",
     ]
     assert bad_header.returncode == 2

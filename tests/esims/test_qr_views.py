@@ -7,8 +7,6 @@ import pytest
 from django.test import Client
 from django.urls import NoReverseMatch, include, path, reverse
 from pytest_django import Settings as SettingsWrapper
-from tests.esims.helpers import make_profile
-from tests.factories import make_customer
 
 from simrenew import urls as project_urls
 from simrenew.esims.models import EsimProfile, ProfileStatus
@@ -16,6 +14,8 @@ from simrenew.esims.qr import qr_svg
 from simrenew.esims.services import ProfileStateConflict, profile_from_qr_token, qr_token, release_profile
 from simrenew.esims.views import qr_png_url, qr_svg_url
 from simrenew.kit.errors import NotFound
+from tests.esims.helpers import make_profile
+from tests.factories import make_customer
 
 pytestmark = pytest.mark.django_db
 
@@ -53,9 +53,7 @@ def test_links_are_absolute_on_the_public_url(settings: SettingsWrapper, assigne
     assert png_url == f"https://esim.example.com/esims/qr/{token}.png"
 
 
-def test_svg_is_served_without_credentials(
-    client: Client, settings: SettingsWrapper, assigned: EsimProfile
-) -> None:
+def test_svg_is_served_without_credentials(client: Client, settings: SettingsWrapper, assigned: EsimProfile) -> None:
     settings.SIMRENEW_PUBLIC_URL = "https://esim.example.com"
 
     response = client.get(_path(qr_svg_url(assigned)))

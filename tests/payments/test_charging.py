@@ -7,17 +7,6 @@ from datetime import timedelta
 
 import pytest
 from django.db import transaction
-from tests.factories import (
-    make_card,
-    make_customer,
-    make_esim,
-    make_paypal,
-    make_plan,
-    make_promotion,
-    make_subscription,
-    make_wallet,
-    renew,
-)
 
 from simrenew.billing.models import Invoice
 from simrenew.catalog.models import Promotion, PromotionRedemption
@@ -37,6 +26,17 @@ from simrenew.payments.wallet_top_ups import begin_wallet_top_up
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import Status, view
 from simrenew.subscriptions.renewals import begin_renewal, begin_subscription
+from tests.factories import (
+    make_card,
+    make_customer,
+    make_esim,
+    make_paypal,
+    make_plan,
+    make_promotion,
+    make_subscription,
+    make_wallet,
+    renew,
+)
 
 RECONCILE_AFTER = timedelta(minutes=5)
 
@@ -492,3 +492,59 @@ def test_a_method_of_another_customer_cannot_pay(clock):
         renew(subscription, payment_method=strangers_card)
 
     assert refused.value.errors[0].field == "payment_method_id"
+
+
+def test_a_wallet_cannot_pay_a_price_in_another_currency(clock):
+    from simrenew.catalog.services import create_plan
+    from tests.factories import make_carrier
+
+    euro_plan = create_plan(
+        carrier=make_carrier(code="att"),
+        code="att-1m-eur",
+        name="AT&T 1 month (EUR)",
+        period_unit="month",
+        period_count=1,
+        data_mb=1024,
+        price_minor=2500,
+        currency="EUR",
+    )
+    subscription = make_subscription(plan=euro_plan)
+    wallet = make_wallet(customer=subscription.customer, balance_minor=5000)  # dollars
+
+    with pytest.raises(ValidationFailed) as refused:
+        renew(subscription, payment_method=wallet)
+
+    assert refused.value.errors[0].field == "payment_method_id"
+    assert Wallet.objects.get(customer=subscription.customer).balance_minor == 5000
+    assert period_count(subscription) == 1
+
+
+def test_a_first_payment_key_reused_for_another_customers_esim_is_refused_not_replayed(clock):
+    first, *_ = start_subscription(card="4242424242424242", key="shared-key")
+
+    with pytest.raises(Conflict):
+        start_subscription(card="4242424242424242", key="shared-key")
+
+    assert Subscription.objects.count() == 1
+    assert PaymentAttempt.objects.get(idempotency_key="shared-key").pk == first.pk
+
+
+def test_a_first_payment_retried_with_its_key_replays_the_same_attempt(clock):
+    customer = make_customer()
+    esim = make_esim(customer=customer)
+    card = make_card(customer=customer)
+    plan = make_plan()
+
+    def buy() -> PaymentAttempt:
+        return run_charge(
+            lambda: begin_subscription(
+                esim=esim, plan=plan, payment_method=card, auto_renew=True, promo_code=None, idempotency_key="retry"
+            )
+        )
+
+    first, again = buy(), buy()
+
+    assert first.pk == again.pk
+    assert again.status == "succeeded"
+    assert Subscription.objects.count() == 1
+    assert SandboxCharge.objects.filter(idempotency_key="retry").count() == 1

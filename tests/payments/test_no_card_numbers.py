@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 from django.apps import apps
 from django.db import connection
-from tests.factories import make_customer, make_esim, make_plan, make_promotion, make_subscription, renew
 
 from simrenew.billing.models import Invoice
 from simrenew.billing.services import refund_invoice
@@ -22,6 +21,7 @@ from simrenew.payments.sandbox import TEST_CARDS
 from simrenew.payments.services import NewMethod, add_payment_method
 from simrenew.payments.wallet_top_ups import begin_wallet_top_up
 from simrenew.subscriptions.renewals import begin_subscription
+from tests.factories import make_customer, make_esim, make_plan, make_promotion, make_subscription, renew
 
 # A well-formed number with a wrong check digit: refused, and must not be echoed anywhere either.
 BAD_LUHN = "4242424242424241"
@@ -119,3 +119,96 @@ def test_no_card_number_reaches_the_database_or_the_logs(clock, sql_logged):
             assert spelling not in dump, f"{spelling} is stored in the database"
             assert spelling not in log_text, f"{spelling} was logged"
             assert spelling not in response_text, f"{spelling} was shown back"
+
+
+def test_no_card_number_reaches_the_database_the_logs_or_an_api_response(clock, sql_logged):
+    from django.test import Client
+
+    from simrenew.api.keys import create_api_key
+
+    _, raw_key = create_api_key(name="card bar", scopes=["write"])
+    http = Client(HTTP_AUTHORIZATION=f"Bearer {raw_key}")
+    responses: list[str] = []
+    keys = iter(range(1_000_000))
+
+    def post(path: str, body: object) -> dict:
+        response = http.post(
+            f"/api/v1/{path}", body, content_type="application/json", HTTP_IDEMPOTENCY_KEY=f"k-{next(keys)}"
+        )
+        responses.append(f"{response.status_code} {response.headers!r} {response.content.decode()}")
+        assert response.status_code < 500, response.content
+        return response.json()
+
+    plan = make_plan(carrier="att", price_minor=2500)
+    for _ in range(2 * len(NUMBERS) + 1):
+        make_esim(carrier="att")  # inventory to hand out
+    customer = post("customers", {"email": "card-bar@example.com", "name": "Card Bar", "time_zone": "UTC"})
+
+    def new_esim() -> int:
+        return post("esims", {"customer_id": customer["id"], "carrier": "att"})["id"]
+
+    first_method = post(
+        "payment-methods",
+        {
+            "customer_id": customer["id"],
+            "type": "card",
+            "number": "4242424242424242",
+            "exp_month": 12,
+            "exp_year": 2040,
+            "cvc": "123",
+        },
+    )
+    subscription = post(
+        "subscriptions", {"esim_id": new_esim(), "plan_id": plan.pk, "payment_method_id": first_method["id"]}
+    )
+    assert subscription["status"] == "active"
+
+    for index, number in enumerate(NUMBERS):
+        for spelling, kind in ((spellings(number)[index % 2], "card"), (number, "debit")):
+            method = post(
+                "payment-methods",
+                {
+                    "customer_id": customer["id"],
+                    "type": kind,
+                    "number": spelling,
+                    "exp_month": 11,
+                    "exp_year": 2039,
+                    "cvc": "321",
+                },
+            )
+            if "id" not in method:
+                assert method["status"] == 422  # the refused (bad check digit) number
+                continue
+            assert method["last4"] == number[-4:]
+            post(f"subscriptions/{subscription['id']}/renewals", {"payment_method_id": method["id"]})
+            post("subscriptions", {"esim_id": new_esim(), "plan_id": plan.pk, "payment_method_id": method["id"]})
+    # Card numbers sent the wrong way round are refused without being echoed.
+    post("payment-methods", {"customer_id": customer["id"], "type": "card", "number": 4000000000000002})
+    post("payment-methods", {"customer_id": customer["id"], "type": "paypal", "number": "4000000000009995"})
+    post("payment-methods", {"customer_id": customer["id"], "type": "card", "number": "4000000000000069" * 3})
+    for path in (
+        "payment-methods",
+        f"subscriptions/{subscription['id']}",
+        f"subscriptions/{subscription['id']}/renewals",
+    ):
+        response = http.get(f"/api/v1/{path}")
+        responses.append(response.content.decode())
+    clock.advance(minutes=5)
+    for attempt in attempts_due_for_reconciliation():
+        reconcile(attempt)
+
+    outcomes = set(PaymentAttempt.objects.values_list("status", "failure_code"))
+    assert {("succeeded", ""), ("failed", "expired_card"), ("failed", "gateway_unreachable")} <= outcomes
+    log_text = "\n".join(
+        [sql_logged.text, *(f"{r.getMessage()} {r.args!r} {r.exc_text or ''}" for r in sql_logged.records)]
+    )
+    assert "api_idempotencyrecord" in log_text
+    dump = database_text()
+    response_text = "\n".join(responses)
+    assert '"last4": "0416"' in response_text
+
+    for number in NUMBERS:
+        for spelling in spellings(number):
+            assert spelling not in dump, f"{spelling} is stored in the database"
+            assert spelling not in log_text, f"{spelling} was logged"
+            assert spelling not in response_text, f"{spelling} was in an API response"

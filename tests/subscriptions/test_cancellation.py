@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.factories import make_card, make_customer, make_esim, make_plan, make_subscription, renew
 
 from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.models import OutboxMessage
@@ -16,6 +15,7 @@ from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllo
 from simrenew.subscriptions.models import Period, SubscriptionState
 from simrenew.subscriptions.queries import Status, view
 from simrenew.subscriptions.renewals import begin_renewal
+from tests.factories import make_card, make_customer, make_esim, make_plan, make_subscription, renew
 
 FIRST_END = datetime(2026, 2, 15, 12, 0, tzinfo=UTC)
 

@@ -6,7 +6,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db import transaction
-from tests.factories import make_card, make_customer, make_esim, make_plan, make_subscription, renew
 
 from simrenew.catalog.services import revise_plan
 from simrenew.kit.errors import ValidationFailed
@@ -16,6 +15,7 @@ from simrenew.subscriptions.errors import RenewalNotAllowed
 from simrenew.subscriptions.models import Period
 from simrenew.subscriptions.queries import view
 from simrenew.subscriptions.renewals import MAX_PREPAID_PERIODS, begin_subscription, preview_next_period
+from tests.factories import make_card, make_customer, make_esim, make_plan, make_subscription, renew
 
 FIRST_END = datetime(2026, 2, 15, 12, 0, tzinfo=UTC)
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from tests.factories import make_card, make_customer, make_plan, make_subscription, renew
 
 from simrenew.billing.models import Invoice
 from simrenew.notifications.models import OutboxMessage
 from simrenew.payments.models import SandboxCharge
 from simrenew.subscriptions.models import Period, Subscription
 from simrenew.subscriptions.queries import Status, view
+from tests.factories import make_card, make_customer, make_plan, make_subscription, renew
 
 
 def test_first_payment_starts_a_month_now_in_the_customers_zone(clock):
@@ -87,10 +87,9 @@ def test_a_failed_renewal_changes_nothing_but_says_why(clock, card, code):
 
 
 def test_a_failed_first_payment_leaves_no_subscription(clock):
-    from tests.factories import make_esim
-
     from simrenew.payments.charging import run_charge
     from simrenew.subscriptions.renewals import begin_subscription
+    from tests.factories import make_esim
 
     customer = make_customer()
     plan = make_plan()

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.factories import make_plan, make_subscription, record_usage, renew
 
 from simrenew.kit.errors import SimrenewError
 from simrenew.subscriptions.errors import RenewalNotAllowed
 from simrenew.subscriptions.models import SubscriptionState
 from simrenew.subscriptions.queries import Status, view
+from tests.factories import make_plan, make_subscription, record_usage, renew
 
 # The clock fixture starts at 2026-01-15 12:00 UTC; a month bought then (New York
 # time) ends on 2026-02-15 12:00 UTC.

@@ -5,6 +5,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
+from simrenew.billing.models import Invoice
+from simrenew.kit.errors import NotFound, ValidationFailed
+from simrenew.notifications.models import OutboxMessage
+from simrenew.subscriptions.cancellation import cancel
+from simrenew.subscriptions.errors import TopUpNotAllowed
+from simrenew.subscriptions.models import TopUp
+from simrenew.subscriptions.queries import Status, view
 from tests.factories import (
     buy_top_up,
     make_card,
@@ -14,14 +22,6 @@ from tests.factories import (
     record_usage,
     renew,
 )
-
-from simrenew.billing.models import Invoice
-from simrenew.kit.errors import NotFound, ValidationFailed
-from simrenew.notifications.models import OutboxMessage
-from simrenew.subscriptions.cancellation import cancel
-from simrenew.subscriptions.errors import TopUpNotAllowed
-from simrenew.subscriptions.models import TopUp
-from simrenew.subscriptions.queries import Status, view
 
 FIRST_END = datetime(2026, 2, 15, 12, 0, tzinfo=UTC)
 

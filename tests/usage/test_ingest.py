@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from tests.factories import make_esim, make_plan, make_subscription, renew, valid_iccid
-
 from simrenew.subscriptions.models import Period
 from simrenew.subscriptions.queries import view
 from simrenew.usage.models import UsageRecord
 from simrenew.usage.services import IncomingUsage, ingest
+from tests.factories import make_esim, make_plan, make_subscription, renew, valid_iccid
 
 MB = 1024 * 1024
 FIRST_END = datetime(2026, 2, 15, 12, 0, tzinfo=UTC)
@@ -166,3 +165,33 @@ def test_an_empty_batch_is_fine(clock):
     report = ingest([])
 
     assert (report.accepted, report.duplicates, report.rejected) == (0, 0, [])
+
+
+def test_after_cancelling_now_and_buying_again_on_the_same_esim_usage_counts_against_the_new_plan(clock):
+    from simrenew.payments.charging import run_charge
+    from simrenew.subscriptions.cancellation import cancel
+    from simrenew.subscriptions.models import Subscription
+    from simrenew.subscriptions.renewals import begin_subscription
+
+    old = make_subscription(plan=make_plan(data_mb=1000))
+    clock.advance(days=5)
+    cancel(old, when="now")
+    bigger = make_plan(data_mb=20_000)
+    attempt = run_charge(
+        lambda: begin_subscription(
+            esim=old.esim,
+            plan=bigger,
+            payment_method=old.payment_method,
+            auto_renew=True,
+            promo_code=None,
+            idempotency_key="second-plan",
+        )
+    )
+    new = Subscription.objects.get(pk=attempt.subscription_id)
+    clock.advance(hours=2)
+
+    ingest([usage(old.esim.iccid, "after-switch", mb=500, at=clock.now())])
+
+    assert used_mb(old) == [0]
+    assert used_mb(new) == [500]
+    assert view(new).data_left_mb == 19_500

@@ -40,7 +40,16 @@ from simrenew.api.problems import (
     install_problem_handlers,
     is_problem,
 )
-from simrenew.api.routers import customers, plans, test_clock
+from simrenew.api.routers import (
+    customers,
+    esims,
+    invoices,
+    payment_methods,
+    plans,
+    subscriptions,
+    test_clock,
+    usage,
+)
 from simrenew.kit.errors import ValidationFailed
 
 logger = logging.getLogger("simrenew.api")
@@ -72,8 +81,7 @@ class JsonBodyParser(Parser):
         content_type = (request.content_type or "").lower()
         if content_type != "application/json" and not content_type.endswith("+json"):
             raise UnsupportedMediaTypeError(
-                "Send the body as JSON with `Content-Type: application/json` "
-                f"(got {content_type or 'none'!r})."
+                f"Send the body as JSON with `Content-Type: application/json` (got {content_type or 'none'!r})."
             )
         try:
             data = json.loads(request.body.decode("utf-8"), parse_constant=_reject_constant)
@@ -123,9 +131,7 @@ class PartnerAPI(NinjaAPI):
     def set_default_exception_handlers(self) -> None:
         install_problem_handlers(self)
 
-    def validation_error_from_error_contexts(
-        self, error_contexts: list[ValidationErrorContext]
-    ) -> ValidationError:
+    def validation_error_from_error_contexts(self, error_contexts: list[ValidationErrorContext]) -> ValidationError:
         """As ninja does, plus `field`: the dotted path the client knows (no internal parameter names)."""
         errors: list[dict[str, Any]] = []
         for context in error_contexts:
@@ -235,11 +241,10 @@ api = PartnerAPI(
 # shapes the answer. Write routes take `@idempotent()` under the route decorator.
 api.add_router("/plans", plans.router)
 api.add_router("/customers", customers.router)
+api.add_router("/customers", payment_methods.wallet_router)  # /customers/{id}/wallet…
 api.add_router("/test-clock", test_clock.router)
-# ROUTERS TO ADD (the domain services are being written alongside):
-# api.add_router("/esims", esims.router)                      # simrenew.api.routers.esims
-# api.add_router("/payment-methods", payment_methods.router)  # simrenew.api.routers.payment_methods
-# api.add_router("/subscriptions", subscriptions.router)      # simrenew.api.routers.subscriptions
-#     POST /subscriptions/{id}/renewals takes @idempotent(required=True) and passes
-#     scoped_idempotency_key(request) ("api:<key id>:<Idempotency-Key>") to the gateway.
-# api.add_router("/usage", usage.router)                      # simrenew.api.routers.usage
+api.add_router("/esims", esims.router)
+api.add_router("/payment-methods", payment_methods.router)
+api.add_router("/subscriptions", subscriptions.router)
+api.add_router("/usage", usage.router)
+api.add_router("/invoices", invoices.router)

@@ -62,8 +62,7 @@ class ApiKeyAuth(HttpBearer):
         if not has_scope(key, scope):
             held = ", ".join(key.scopes) if key.scopes else "none"
             raise InsufficientScope(
-                f"This request needs an API key with the {scope!r} scope (or a broader one); "
-                f"this key has: {held}."
+                f"This request needs an API key with the {scope!r} scope (or a broader one); this key has: {held}."
             )
         return key
 

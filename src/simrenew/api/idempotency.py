@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
@@ -118,12 +120,14 @@ class Claim:
 
 
 def request_fingerprint(method: str, path: str, body: bytes) -> str:
-    """SHA-256 of the method, the path (with query) and the body; JSON bodies by value."""
+    """Keyed SHA-256 (HMAC with the secret key) of the method, the path (with query)
+    and the body; JSON bodies by value. Keyed because a body may hold a card
+    number, whose plain hash could be reversed by trying every number."""
     try:
         canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
     except (ValueError, RecursionError):
         canonical = body
-    digest = hashlib.sha256()
+    digest = hmac.new(settings.SECRET_KEY.encode(), digestmod=hashlib.sha256)
     for part in (method.encode(), b"\n", path.encode(), b"\n", canonical):
         digest.update(part)
     return digest.hexdigest()
@@ -191,10 +195,21 @@ def release(record: IdempotencyRecord) -> None:
     IdempotencyRecord.objects.filter(pk=record.pk, completed_at__isnull=True).delete()
 
 
+def _is_problem_body(body: bytes) -> bool:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and {"type", "title", "status", "detail"} <= data.keys()
+
+
 def replay(record: IdempotencyRecord) -> HttpResponse:
     status = record.response_status or 200
     body = bytes(record.response_body or b"")
-    content_type = PROBLEM_CONTENT_TYPE if status >= 400 else "application/json; charset=utf-8"
+    # Not every 4xx is a problem: a refused renewal is a 402 with the renewal as plain JSON.
+    content_type = (
+        PROBLEM_CONTENT_TYPE if status >= 400 and _is_problem_body(body) else "application/json; charset=utf-8"
+    )
     response = HttpResponse(body, status=status, content_type=content_type)
     response[REPLAYED_HEADER] = "true"
     return response

@@ -31,6 +31,4 @@ def paginate(queryset: QuerySet[M], *, limit: int, starting_after: int | None) -
     rows = list(queryset.order_by("pk")[: limit + 1])
     has_more = len(rows) > limit
     items = rows[:limit]
-    return Page(
-        items=items, has_more=has_more, next_starting_after=items[-1].pk if has_more and items else None
-    )
+    return Page(items=items, has_more=has_more, next_starting_after=items[-1].pk if has_more and items else None)

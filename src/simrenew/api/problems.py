@@ -101,9 +101,7 @@ def problem_response(
     code: str | None = None,
     headers: Mapping[str, str] | None = None,
 ) -> HttpResponse:
-    body = problem_body(
-        status=status, type_uri=type_uri, title=title, detail=detail, errors=errors, code=code
-    )
+    body = problem_body(status=status, type_uri=type_uri, title=title, detail=detail, errors=errors, code=code)
     response = HttpResponse(
         json.dumps(body, cls=DjangoJSONEncoder, ensure_ascii=False).encode(),
         status=status,
@@ -242,9 +240,7 @@ def _on_too_large(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 def _on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
     logger.exception("Unhandled error in %s %s", request.method, request.path, exc_info=exc)
-    return error_response(
-        InternalError("Something went wrong on our side. It has been logged; please retry later.")
-    )
+    return error_response(InternalError("Something went wrong on our side. It has been logged; please retry later."))
 
 
 def install_problem_handlers(api: NinjaAPI) -> None:

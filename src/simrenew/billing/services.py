@@ -13,7 +13,7 @@ from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.notifications.services import emit
 from simrenew.payments.gateway import get_gateway
 from simrenew.payments.models import MethodType, PaymentAttempt
-from simrenew.payments.services import credit_wallet
+from simrenew.payments.services import credit_wallet, ensure_wallet
 
 log = logging.getLogger(__name__)
 INVOICE_SEQUENCE = "invoice"
@@ -61,6 +61,8 @@ def refund_invoice(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
     Refunds of wallet payments, and any refund asked `to_wallet`, credit the
     wallet; others go back through the gateway that took the money."""
     _check_refund(invoice, amount_minor)
+    if to_wallet and ensure_wallet(invoice.customer).currency != invoice.currency:
+        raise ValidationFailed.on("to_wallet", f"The wallet does not hold {invoice.currency}; refund to the card.")
     attempt = invoice.payment_attempt
     through_gateway = not to_wallet and attempt.gateway not in ("internal", "")
     gateway_refund_id = ""

@@ -31,9 +31,7 @@ class EsimProfileForm(forms.ModelForm):
     # the clean_* methods store the compact form.
     iccid = forms.CharField(label="ICCID", max_length=40)
     eid = forms.CharField(label="EID", max_length=64, required=False)
-    msisdn = forms.CharField(
-        label="MSISDN", max_length=40, help_text="International format, e.g. +1 212 555 0100"
-    )
+    msisdn = forms.CharField(label="MSISDN", max_length=40, help_text="International format, e.g. +1 212 555 0100")
 
     class Meta:
         model = EsimProfile

@@ -82,9 +82,7 @@ def normalize_msisdn(value: str, *, default_region: str | None = None) -> str:
     """
     raw = value.strip()
     if not raw:
-        raise ValidationFailed.on(
-            "msisdn", "Enter the phone number in international format, e.g. +1 212 555 0100."
-        )
+        raise ValidationFailed.on("msisdn", "Enter the phone number in international format, e.g. +1 212 555 0100.")
     if not _PHONE_CHARS_RE.fullmatch(raw):
         raise ValidationFailed.on(
             "msisdn", "A phone number may contain only digits, spaces, '+', '-', '(', ')' and '.'."
@@ -170,9 +168,7 @@ def parse_activation_code(value: str) -> ActivationCode:
             "activation_code", f"An activation code starts with '1$' (SGP.22 format 1): {_AC_SHAPE}."
         )
     if len(parts) < 3:
-        raise ValidationFailed.on(
-            "activation_code", f"The activation code is incomplete; expected {_AC_SHAPE}."
-        )
+        raise ValidationFailed.on("activation_code", f"The activation code is incomplete; expected {_AC_SHAPE}.")
     if len(parts) > 5:
         raise ValidationFailed.on(
             "activation_code", f"The activation code has too many '$'-separated parts; expected {_AC_SHAPE}."
@@ -190,8 +186,7 @@ def parse_activation_code(value: str) -> ActivationCode:
         if parts[4] != "1":
             raise ValidationFailed.on(
                 "activation_code",
-                "The last part of the activation code must be '1' (confirmation code required), "
-                f"not {parts[4]!r}.",
+                f"The last part of the activation code must be '1' (confirmation code required), not {parts[4]!r}.",
             )
         confirmation_code_required = True
     code = ActivationCode(

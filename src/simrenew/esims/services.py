@@ -88,9 +88,7 @@ def _read_header(reader: Iterator[list[str]]) -> dict[str, int]:
     try:
         header = next(reader)
     except StopIteration:
-        raise ImportFileInvalid.on(
-            "file", f"The file is empty; its first line must be {HEADER_SHAPE}."
-        ) from None
+        raise ImportFileInvalid.on("file", f"The file is empty; its first line must be {HEADER_SHAPE}.") from None
     names = [name.strip().lower() for name in header]
     allowed = set(REQUIRED_COLUMNS) | set(OPTIONAL_COLUMNS)
     unknown = [name for name in names if name not in allowed]
@@ -129,9 +127,7 @@ def _parse_row(
     if carrier is None:
         known = ", ".join(sorted(carriers)) or "none defined"
         problems.append(
-            f"Unknown carrier {carrier_code!r} (known: {known})."
-            if carrier_code
-            else f"No carrier (known: {known})."
+            f"Unknown carrier {carrier_code!r} (known: {known})." if carrier_code else f"No carrier (known: {known})."
         )
     else:
         values["carrier_id"] = carrier.pk
@@ -205,9 +201,7 @@ def import_profiles_csv(text: str) -> ImportReport:
         if stored is None:
             new_profiles.append(EsimProfile(**row.values, status=ProfileStatus.AVAILABLE, created_at=now))
             continue
-        differing = [
-            name.removesuffix("_id") for name in _COMPARED_FIELDS if stored[name] != row.values[name]
-        ]
+        differing = [name.removesuffix("_id") for name in _COMPARED_FIELDS if stored[name] != row.values[name]]
         if differing:
             report.errors.append(
                 ImportRowError(
@@ -247,8 +241,7 @@ def assign_profile(*, customer: Customer, carrier_code: str) -> EsimProfile:
     )
     if profile is None:
         raise NoProfileAvailable(
-            f"No {carrier.name} eSIM is available right now. "
-            "Please try again later or choose another carrier."
+            f"No {carrier.name} eSIM is available right now. Please try again later or choose another carrier."
         )
     profile.status = ProfileStatus.ASSIGNED
     profile.customer = customer
@@ -311,9 +304,7 @@ _QR_VISIBLE_STATUSES = (ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED)
 
 def qr_token(profile: EsimProfile) -> str:
     if profile.customer_id is None or profile.status not in _QR_VISIBLE_STATUSES:
-        raise ProfileStateConflict(
-            f"eSIM {profile.iccid} is not assigned to a customer, so it has no QR code."
-        )
+        raise ProfileStateConflict(f"eSIM {profile.iccid} is not assigned to a customer, so it has no QR code.")
     return signing.Signer(salt=QR_TOKEN_SALT).sign_object([profile.pk, profile.customer_id])
 
 
@@ -324,9 +315,7 @@ def profile_from_qr_token(token: str) -> EsimProfile:
         payload = signing.Signer(salt=QR_TOKEN_SALT).unsign_object(token)
     except (signing.BadSignature, ValueError):
         raise not_found from None
-    if not (
-        isinstance(payload, list) and len(payload) == 2 and all(isinstance(item, int) for item in payload)
-    ):
+    if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(item, int) for item in payload)):
         raise not_found
     profile_id, customer_id = payload
     profile = (

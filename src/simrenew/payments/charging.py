@@ -28,7 +28,7 @@ from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.kit.money import Money
 from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus, failure_message, get_gateway
 from simrenew.payments.models import AttemptStatus, MethodType, PaymentAttempt, PaymentMethod
-from simrenew.payments.services import debit_wallet
+from simrenew.payments.services import debit_wallet, ensure_wallet
 
 if TYPE_CHECKING:
     from simrenew.subscriptions.models import Subscription
@@ -73,6 +73,13 @@ def create_attempt(
         raise ValidationFailed.on("amount_minor", "An amount cannot be negative.")
     if payment_method.customer_id != customer.pk or payment_method.removed_at is not None:
         raise ValidationFailed.on("payment_method_id", "This payment method does not belong to the customer.")
+    if payment_method.type == MethodType.WALLET and amount.amount_minor:
+        wallet_currency = ensure_wallet(customer).currency
+        if wallet_currency != amount.currency:
+            raise ValidationFailed.on(
+                "payment_method_id",
+                f"The wallet holds {wallet_currency} and this price is in {amount.currency}; pay by card or PayPal.",
+            )
     now = clock.now()
     try:
         return rows.create(

@@ -70,7 +70,7 @@ def next_period(
     days), else now. It keeps the previous anchor when it continues the same
     kind of calendar, so stacked months stay on the original day."""
     if previous is not None and previous.ends_at > now:
-        starts_at = previous.ends_at + timedelta(seconds=1)
+        starts_at = previous.ends_at
         continues_calendar = previous.period_unit == period_unit and previous.time_zone == time_zone
         if continues_calendar:
             anchor_at = previous.anchor_at

@@ -47,6 +47,15 @@ def _purpose_data(plan: Plan, price: PriceQuote) -> dict[str, object]:
     }
 
 
+def _same_esim(attempt: PaymentAttempt, esim: EsimProfile) -> bool:
+    """Whether a first payment was for this eSIM (a failed one has lost its subscription:
+    then it is enough that it was this customer's). Another eSIM's key is a conflict, not a replay."""
+    if attempt.customer_id != esim.customer_id:
+        return False
+    subscription = attempt.subscription
+    return subscription is None or subscription.esim_id == esim.pk
+
+
 def begin_subscription(
     *,
     esim: EsimProfile,
@@ -58,7 +67,7 @@ def begin_subscription(
 ) -> PaymentAttempt:
     """Step 1 of buying a plan for an eSIM: an incomplete subscription and its first payment attempt."""
     replay = attempt_for_key(idempotency_key)
-    if replay is not None and replay.purpose == AttemptPurpose.FIRST_PERIOD:
+    if replay is not None and replay.purpose == AttemptPurpose.FIRST_PERIOD and _same_esim(replay, esim):
         return replay
     customer = esim.customer
     if customer is None or esim.status not in (ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED):

@@ -121,10 +121,15 @@ def _store(records: list[IncomingUsage], esims: dict[str, int], now: datetime) -
     esim_ids = {esims[r.iccid] for r in records}
     earliest = min(r.occurred_at for r in records)
     periods_by_esim: dict[int, list[tuple[datetime, datetime, int]]] = defaultdict(list)
-    for owner_esim_id, starts_at, ends_at, known_period_id in Period.objects.filter(
-        subscription__esim_id__in=esim_ids, ends_at__gt=earliest
-    ).values_list("subscription__esim_id", "starts_at", "ends_at", "id"):
-        periods_by_esim[owner_esim_id].append((starts_at, ends_at, known_period_id))
+    for owner_esim_id, starts_at, ends_at, ended_at, known_period_id in (
+        Period.objects.filter(subscription__esim_id__in=esim_ids, ends_at__gt=earliest)
+        .order_by("-starts_at", "-id")
+        .values_list("subscription__esim_id", "starts_at", "ends_at", "subscription__ended_at", "id")
+    ):
+        # A subscription cancelled "now" gave no service after `ended_at`, even though its period
+        # ran on; the eSIM's usage from then on belongs to whatever plan it has next. Where two
+        # periods cover a moment, the latest started one is the plan in service.
+        periods_by_esim[owner_esim_id].append((starts_at, min(ends_at, ended_at or ends_at), known_period_id))
     added: dict[int, int] = defaultdict(int)
     rows = []
     for record in records:

@@ -59,9 +59,7 @@ class CustomerList(Schema):
 
 
 class CustomerQuery(PageQuery):
-    email: str | None = Field(
-        None, max_length=254, description="Only the customer with this email (any case)."
-    )
+    email: str | None = Field(None, max_length=254, description="Only the customer with this email (any case).")
 
 
 def _customer(customer_id: int) -> Customer:
@@ -98,9 +96,7 @@ def get_customer(request: HttpRequest, customer_id: CustomerId) -> Customer:
     return _customer(customer_id)
 
 
-@router.patch(
-    "/{customer_id}", response=CustomerOut, summary="Change a customer's name, language, zone or phone"
-)
+@router.patch("/{customer_id}", response=CustomerOut, summary="Change a customer's name, language, zone or phone")
 @idempotent()
 def update_customer(request: HttpRequest, customer_id: CustomerId, payload: CustomerPatch) -> Customer:
     with transaction.atomic():

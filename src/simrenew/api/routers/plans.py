@@ -52,9 +52,7 @@ def list_plans(request: HttpRequest, query: Query[PlanQuery]) -> Page[Plan]:
         code = query.carrier.strip().lower()
         if not Carrier.objects.filter(code=code).exists():
             known = ", ".join(Carrier.objects.order_by("code").values_list("code", flat=True)) or "none yet"
-            raise ValidationFailed.on(
-                "carrier", f"Unknown carrier {query.carrier!r}; known carriers: {known}."
-            )
+            raise ValidationFailed.on("carrier", f"Unknown carrier {query.carrier!r}; known carriers: {known}.")
         plans = plans.filter(carrier__code=code)
     return paginate(plans, limit=query.limit, starting_after=query.starting_after)
 

@@ -71,9 +71,7 @@ class Command(BaseCommand):
             raise CommandError(f"No active API key has the prefix {prefix!r}; see `simrenew apikey list`.")
         if len(matches) > 1:
             names = ", ".join(repr(k.name) for k in matches)
-            raise CommandError(
-                f"{len(matches)} active keys share the prefix {prefix!r} ({names}); none revoked."
-            )
+            raise CommandError(f"{len(matches)} active keys share the prefix {prefix!r} ({names}); none revoked.")
         with transaction.atomic():
             key = revoke_api_key(matches[0])
         self.stdout.write(f"Revoked API key {key.name!r} ({key.prefix}); it no longer authenticates.")

@@ -61,9 +61,7 @@ class Command(BaseCommand):
         try:
             when = datetime.fromisoformat(text.strip())
         except ValueError:
-            raise CommandError(
-                f"{text!r} is not an ISO 8601 time; write e.g. 2026-01-31T09:00:00+00:00."
-            ) from None
+            raise CommandError(f"{text!r} is not an ISO 8601 time; write e.g. 2026-01-31T09:00:00+00:00.") from None
         if when.tzinfo is None:
             raise CommandError(f"{text!r} has no UTC offset; add one, e.g. {text.strip()}+00:00.")
         return when

@@ -46,9 +46,7 @@ class Command(BaseCommand):
         except FileNotFoundError:
             raise CommandError(f"No such file: {path}", returncode=EXIT_FILE_UNUSABLE) from None
         except IsADirectoryError:
-            raise CommandError(
-                f"{path} is a directory, not a CSV file.", returncode=EXIT_FILE_UNUSABLE
-            ) from None
+            raise CommandError(f"{path} is a directory, not a CSV file.", returncode=EXIT_FILE_UNUSABLE) from None
         except UnicodeDecodeError as exc:
             raise CommandError(
                 f"{path} is not UTF-8 text (byte {exc.start}); save the CSV as UTF-8 and try again.",
@@ -61,15 +59,11 @@ class Command(BaseCommand):
             with transaction.atomic():
                 report = import_profiles_csv(text)
         except ImportFileInvalid as exc:
-            raise CommandError(
-                f"{path}: {exc.detail} Nothing was imported.", returncode=EXIT_FILE_UNUSABLE
-            ) from None
+            raise CommandError(f"{path}: {exc.detail} Nothing was imported.", returncode=EXIT_FILE_UNUSABLE) from None
 
         for error in report.errors:
             self.stdout.write(f"line {error.line}: {error.iccid or '(no ICCID)'}: {error.reason}")
-        self.stdout.write(
-            f"imported {report.imported}, unchanged {report.unchanged}, rejected {report.rejected}"
-        )
+        self.stdout.write(f"imported {report.imported}, unchanged {report.unchanged}, rejected {report.rejected}")
         if report.errors:
             raise CommandError(
                 f"{report.rejected} row(s) rejected; the other rows were imported. "

@@ -1,0 +1,582 @@
+"""Subscriptions: buy a plan for an eSIM, renew it, top it up, change how it renews, cancel, resume.
+
+Routes that take money call `run_charge`, which owns its transactions (the attempt
+is committed before the gateway is called outside any transaction); every other
+write runs inside `transaction.atomic()` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Annotated, Any, Literal, cast
+
+from django.core.exceptions import ObjectDoesNotExist
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.http import HttpRequest
+from ninja import Field, Path, Query, Router, Schema
+from ninja.responses import Status
+from pydantic import AfterValidator, AwareDatetime
+
+from simrenew.api.idempotency import idempotent
+from simrenew.api.pagination import MAX_LIMIT, Page, paginate
+from simrenew.api.routers.inputs import Text, in_utc_range
+from simrenew.api.routers.payment_methods import (
+    PaymentOutcome,
+    gateway_idempotency_key,
+    invoice_of,
+    payment_http_status,
+    payment_method_ref,
+    payment_outcome,
+    replayed_attempt,
+)
+from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
+from simrenew.billing.models import Invoice
+from simrenew.catalog.models import Carrier, Plan, TopUpPack
+from simrenew.catalog.services import get_plan, quote
+from simrenew.esims.models import EsimProfile
+from simrenew.kit import clock
+from simrenew.kit.errors import NotFound, PaymentFailed, ValidationFailed
+from simrenew.payments.charging import run_charge
+from simrenew.payments.gateway import failure_message
+from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
+from simrenew.subscriptions import cancellation, topups
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
+from simrenew.subscriptions.queries import EXPIRING_WITHIN, SubscriptionView, view
+from simrenew.subscriptions.queries import Status as DerivedStatus
+from simrenew.subscriptions.renewals import begin_renewal, begin_subscription, preview_next_period
+
+router = Router(tags=["subscriptions"])
+
+SubscriptionId = Annotated[int, Path(ge=1, le=ID_MAX, description="The subscription's id.")]
+RenewalId = Annotated[int, Path(ge=1, le=ID_MAX, description="The renewal's (payment's) id.")]
+SubscriptionStatus = Literal["incomplete", "active", "expiring", "suspended", "cancelled", "terminated"]
+PROMO_CODE_MAX = 40
+# A status filter that depends on data used is checked row by row; one request reads at most this many.
+STATUS_SCAN_BUDGET = 10 * MAX_LIMIT
+
+
+# --- shapes -------------------------------------------------------------------------------------
+
+
+class SubscriptionIn(InputSchema):
+    esim_id: int = Field(..., ge=1, le=ID_MAX)
+    plan_id: int = Field(..., ge=1, le=ID_MAX)
+    payment_method_id: int = Field(..., ge=1, le=ID_MAX)
+    auto_renew: bool = Field(True, description="Renew by itself before each period ends.")
+    promo_code: Text | None = Field(None, max_length=PROMO_CODE_MAX)
+
+
+class SubscriptionPatch(InputSchema):
+    auto_renew: bool | None = None
+    payment_method_id: int | None = Field(None, ge=1, le=ID_MAX, description="Pays future renewals.")
+
+
+class RenewalIn(InputSchema):
+    plan_id: int | None = Field(
+        None, ge=1, le=ID_MAX, description="Another plan of the same carrier; from the next period on."
+    )
+    payment_method_id: int | None = Field(None, ge=1, le=ID_MAX, description="Default: the subscription's.")
+    promo_code: Text | None = Field(None, max_length=PROMO_CODE_MAX)
+
+
+class TopUpIn(InputSchema):
+    data_mb_pack_id: int = Field(..., ge=1, le=ID_MAX, description="One of GET …/top-up-options.")
+    payment_method_id: int | None = Field(None, ge=1, le=ID_MAX, description="Default: the subscription's.")
+
+
+class CancelIn(InputSchema):
+    when: Literal["period_end", "now"] = Field(
+        "period_end",
+        description="period_end: service runs to the end of what is paid (reversible until then); "
+        "now: service stops at once.",
+    )
+
+
+class SubscriptionOut(Schema):
+    id: int
+    customer_id: int
+    esim_id: int
+    status: SubscriptionStatus = Field(
+        ...,
+        description="active; expiring (3 days or 10 % of data left, or less); suspended (nothing paid "
+        "for now); cancelled (runs to its end, no renewals); terminated; incomplete (first payment "
+        "not settled yet).",
+    )
+    plan_id: int = Field(..., description="The plan version renewals buy.")
+    auto_renew: bool
+    payment_method_id: int | None
+    current_period_start: datetime | None
+    current_period_end: datetime | None
+    paid_through: datetime | None = Field(..., description="The end of the last paid period.")
+    data_total_mb: int = Field(..., description="This period's allowance with bonus and top-ups.")
+    data_left_mb: int
+    days_left: int
+    cancelled_at: datetime | None
+    ended_at: datetime | None = Field(..., description="Set when cancelled now: service stopped here.")
+
+
+class SubscriptionList(Schema):
+    items: list[SubscriptionOut]
+    has_more: bool
+    next_starting_after: int | None
+
+
+class SubscriptionQuery(PageQuery):
+    customer_id: int | None = Field(None, ge=1, le=ID_MAX)
+    status: SubscriptionStatus | None = Field(
+        None,
+        description="active and expiring depend on data used, so they are checked row by row: a page "
+        "may then hold fewer than `limit` items while `has_more` is true; follow `next_starting_after`.",
+    )
+    carrier: Text | None = Field(None, max_length=32, description="Carrier code of the eSIM.")
+    expiring_before: Annotated[AwareDatetime, AfterValidator(in_utc_range)] | None = Field(
+        None, description="Only those whose service ends before this instant (ISO 8601 with offset)."
+    )
+
+
+class RenewalOut(Schema):
+    id: int
+    subscription_id: int | None
+    status: PaymentOutcome = Field(..., description="pending: the gateway's answer is not known yet.")
+    failure_code: str | None
+    failure_message: str | None
+    period_start: datetime | None = Field(..., description="The period paid for (once paid).")
+    period_end: datetime | None
+    amount_minor: int
+    currency: str
+    invoice_id: int | None
+    invoice_number: str | None
+
+
+class RenewalList(Schema):
+    items: list[RenewalOut]
+    has_more: bool
+    next_starting_after: int | None
+
+
+class TopUpOut(RenewalOut):
+    data_mb: int = Field(..., description="The data this top-up adds to the period.")
+
+
+class PreviewQuery(Schema):
+    plan_id: int | None = Field(None, ge=1, le=ID_MAX, description="Default: the subscription's plan.")
+    promo_code: Text | None = Field(None, max_length=PROMO_CODE_MAX)
+
+
+class RenewalPreviewOut(Schema):
+    plan_id: int
+    period_start: datetime
+    period_end: datetime
+    subtotal_minor: int
+    discount_minor: int
+    total_minor: int
+    currency: str
+    bonus_data_mb: int
+
+
+class TopUpOptionOut(Schema):
+    id: int
+    name: str
+    data_mb: int
+    price_minor: int
+    currency: str
+
+
+class TopUpOptionList(Schema):
+    items: list[TopUpOptionOut]
+    has_more: bool
+    next_starting_after: int | None
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def _subscription(subscription_id: int) -> Subscription:
+    subscription = (
+        Subscription.objects.select_related("customer", "esim", "plan", "payment_method")
+        .filter(pk=subscription_id)
+        .first()
+    )
+    if subscription is None:
+        raise NotFound(f"No subscription with id {subscription_id}.")
+    return subscription
+
+
+def _out(seen: SubscriptionView) -> SubscriptionOut:
+    subscription, period = seen.subscription, seen.current_period
+    return SubscriptionOut(
+        id=subscription.pk,
+        customer_id=subscription.customer_id,
+        esim_id=subscription.esim_id,
+        status=cast(SubscriptionStatus, seen.status),
+        plan_id=subscription.plan_id,
+        auto_renew=subscription.auto_renew,
+        payment_method_id=subscription.payment_method_id,
+        current_period_start=period.starts_at if period else None,
+        current_period_end=period.ends_at if period else None,
+        paid_through=subscription.paid_through,
+        data_total_mb=seen.data_total_mb,
+        data_left_mb=seen.data_left_mb,
+        days_left=seen.days_left,
+        cancelled_at=subscription.cancelled_at,
+        ended_at=subscription.ended_at,
+    )
+
+
+def _subscription_out(subscription_id: int) -> SubscriptionOut:
+    return _out(view(_subscription(subscription_id)))
+
+
+def _period_of(invoice: Invoice | None) -> Period | None:
+    try:
+        return invoice.period if invoice is not None else None
+    except ObjectDoesNotExist:
+        return None
+
+
+def _renewal_out(attempt: PaymentAttempt) -> RenewalOut:
+    invoice = invoice_of(attempt)
+    period = _period_of(invoice)
+    return RenewalOut(
+        id=attempt.pk,
+        subscription_id=attempt.subscription_id,
+        status=payment_outcome(attempt),
+        failure_code=attempt.failure_code or None,
+        failure_message=attempt.failure_message or None,
+        period_start=period.starts_at if period else None,
+        period_end=period.ends_at if period else None,
+        amount_minor=attempt.amount_minor,
+        currency=attempt.currency,
+        invoice_id=invoice.pk if invoice else None,
+        invoice_number=invoice.number if invoice else None,
+    )
+
+
+def _top_up_out(attempt: PaymentAttempt) -> TopUpOut:
+    invoice = invoice_of(attempt)
+    period = Period.objects.filter(pk=attempt.purpose_data.get("period_id")).first()
+    pack = TopUpPack.objects.filter(pk=attempt.purpose_data.get("pack_id")).first()
+    return TopUpOut(
+        id=attempt.pk,
+        subscription_id=attempt.subscription_id,
+        status=payment_outcome(attempt),
+        failure_code=attempt.failure_code or None,
+        failure_message=attempt.failure_message or None,
+        period_start=period.starts_at if period else None,
+        period_end=period.ends_at if period else None,
+        amount_minor=attempt.amount_minor,
+        currency=attempt.currency,
+        invoice_id=invoice.pk if invoice else None,
+        invoice_number=invoice.number if invoice else None,
+        data_mb=pack.data_mb if pack else 0,
+    )
+
+
+def _settled(attempt: PaymentAttempt) -> PaymentAttempt:
+    """The attempt as stored after the charge, with its invoice (if any) in the same read."""
+    return PaymentAttempt.objects.select_related("invoice__period").get(pk=attempt.pk)
+
+
+def _carrier_code(value: str) -> str:
+    code = value.strip().lower()
+    if not Carrier.objects.filter(code=code).exists():
+        known = ", ".join(Carrier.objects.order_by("code").values_list("code", flat=True)) or "none yet"
+        raise ValidationFailed.on("carrier", f"Unknown carrier {value!r}; known carriers: {known}.")
+    return code
+
+
+def _narrow_to_status(subscriptions: QuerySet[Subscription], status: str, now: datetime) -> QuerySet[Subscription]:
+    """What the database can tell of a derived status; rows are still checked one by one after."""
+    stored = {
+        DerivedStatus.INCOMPLETE: SubscriptionState.INCOMPLETE,
+        DerivedStatus.CANCELLED: SubscriptionState.CANCELLED,
+        DerivedStatus.TERMINATED: SubscriptionState.TERMINATED,
+    }
+    if status in stored:
+        return subscriptions.filter(state=stored[status])
+    live = subscriptions.filter(state=SubscriptionState.LIVE)
+    running = Q(paid_through__gt=now) & (Q(ended_at__isnull=True) | Q(ended_at__gt=now))
+    if status == DerivedStatus.SUSPENDED:
+        return live.exclude(running)
+    if status == DerivedStatus.ACTIVE:
+        return live.filter(running, paid_through__gt=now + EXPIRING_WITHIN)
+    return live.filter(running)  # expiring: by time or by data
+
+
+def _page_where(
+    subscriptions: QuerySet[Subscription],
+    *,
+    limit: int,
+    starting_after: int | None,
+    keep: Callable[[SubscriptionView], bool],
+    now: datetime,
+) -> dict[str, Any]:
+    """A page of the rows whose view passes `keep`, reading at most STATUS_SCAN_BUDGET rows."""
+    kept: list[SubscriptionOut] = []
+    cursor = starting_after
+    scanned = 0
+    while True:
+        batch = paginate(subscriptions, limit=MAX_LIMIT, starting_after=cursor)
+        for index, subscription in enumerate(batch.items):
+            cursor = subscription.pk
+            scanned += 1
+            seen = view(subscription, now=now)
+            if keep(seen):
+                kept.append(_out(seen))
+                if len(kept) == limit:
+                    more = batch.has_more or index < len(batch.items) - 1
+                    return {"items": kept, "has_more": more, "next_starting_after": cursor if more else None}
+        if not batch.has_more:
+            return {"items": kept, "has_more": False, "next_starting_after": None}
+        if scanned >= STATUS_SCAN_BUDGET:
+            return {"items": kept, "has_more": True, "next_starting_after": cursor}
+
+
+# --- buying and reading -------------------------------------------------------------------------
+
+
+@router.post(
+    "",
+    response={201: SubscriptionOut, 202: SubscriptionOut},
+    summary="Buy a plan for an eSIM (pays the first period)",
+    openapi_extra={
+        "responses": {
+            "402": {
+                "description": "The first payment was refused; `code` says why. No subscription was made.",
+                "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            }
+        }
+    },
+)
+@idempotent()
+def create_subscription(request: HttpRequest, payload: SubscriptionIn) -> Status:
+    """201 when the first period is paid. A refused payment is a 402 problem (`code` says why) and
+    leaves no subscription behind. 202 when the gateway's answer is not known yet: the subscription is
+    `incomplete` until the payment is looked up (it is never charged twice)."""
+    key = gateway_idempotency_key(request)
+
+    def begin() -> PaymentAttempt:
+        esim = EsimProfile.objects.select_related("customer").filter(pk=payload.esim_id).first()
+        if esim is None:
+            raise NotFound(f"No eSIM with id {payload.esim_id}.", code="esim_id")
+        return begin_subscription(
+            esim=esim,
+            plan=get_plan(payload.plan_id),
+            payment_method=payment_method_ref(payload.payment_method_id),
+            auto_renew=payload.auto_renew,
+            promo_code=payload.promo_code,
+            idempotency_key=key,
+        )
+
+    attempt = run_charge(begin)
+    if attempt.status == AttemptStatus.FAILED or attempt.subscription_id is None:
+        raise PaymentFailed(attempt.failure_message or failure_message(attempt.failure_code), code=attempt.failure_code)
+    return Status(payment_http_status(attempt), _subscription_out(attempt.subscription_id))
+
+
+@router.get("", response=SubscriptionList, summary="List subscriptions")
+def list_subscriptions(request: HttpRequest, query: Query[SubscriptionQuery]) -> dict[str, Any]:
+    now = clock.now()
+    subscriptions = Subscription.objects.select_related("customer", "esim", "plan", "payment_method")
+    if query.customer_id is not None:
+        subscriptions = subscriptions.filter(customer_id=query.customer_id)
+    if query.carrier is not None:
+        subscriptions = subscriptions.filter(esim__carrier__code=_carrier_code(query.carrier))
+    if query.expiring_before is not None:
+        subscriptions = subscriptions.filter(
+            Q(ended_at__isnull=True, paid_through__lt=query.expiring_before) | Q(ended_at__lt=query.expiring_before)
+        )
+    if query.status is None:
+        page = paginate(subscriptions, limit=query.limit, starting_after=query.starting_after)
+        return {
+            "items": [_out(view(subscription, now=now)) for subscription in page.items],
+            "has_more": page.has_more,
+            "next_starting_after": page.next_starting_after,
+        }
+    wanted = query.status
+    return _page_where(
+        _narrow_to_status(subscriptions, wanted, now),
+        limit=query.limit,
+        starting_after=query.starting_after,
+        keep=lambda seen: seen.status == wanted,
+        now=now,
+    )
+
+
+@router.get("/{subscription_id}", response=SubscriptionOut, summary="Get a subscription")
+def get_subscription(request: HttpRequest, subscription_id: SubscriptionId) -> SubscriptionOut:
+    return _subscription_out(subscription_id)
+
+
+@router.patch("/{subscription_id}", response=SubscriptionOut, summary="Change how a subscription renews")
+@idempotent()
+def update_subscription(
+    request: HttpRequest, subscription_id: SubscriptionId, payload: SubscriptionPatch
+) -> SubscriptionOut:
+    with transaction.atomic():
+        subscription = _subscription(subscription_id)
+        method = payment_method_ref(payload.payment_method_id) if payload.payment_method_id is not None else None
+        cancellation.update_renewal(subscription, auto_renew=payload.auto_renew, payment_method=method)
+    return _subscription_out(subscription_id)
+
+
+# --- renewals -----------------------------------------------------------------------------------
+
+
+@router.post(
+    "/{subscription_id}/renewals",
+    response={201: RenewalOut, 202: RenewalOut, 402: RenewalOut},
+    summary="Renew: pay for the next period",
+)
+@idempotent(required=True)
+def renew_subscription(request: HttpRequest, subscription_id: SubscriptionId, payload: RenewalIn) -> Status:
+    """Needs an `Idempotency-Key`. 201 when paid (the new period starts where the paid time ends, or
+    now if it already ended). 402 when the payment was refused: the renewal is recorded with
+    `failure_code` and `failure_message`, and nothing else changes. 202 when the gateway's answer is
+    not known yet (`status: pending`); it is looked up later, never charged twice."""
+    key = gateway_idempotency_key(request)  # the client's, scoped: @idempotent(required=True) demands one
+
+    def begin() -> PaymentAttempt:
+        return begin_renewal(
+            subscription=_subscription(subscription_id),
+            idempotency_key=key,
+            plan=get_plan(payload.plan_id) if payload.plan_id is not None else None,
+            payment_method=(
+                payment_method_ref(payload.payment_method_id) if payload.payment_method_id is not None else None
+            ),
+            promo_code=payload.promo_code,
+        )
+
+    attempt = _settled(run_charge(begin))
+    return Status(payment_http_status(attempt), _renewal_out(attempt))
+
+
+@router.get("/{subscription_id}/renewals", response=RenewalList, summary="List a subscription's renewals")
+def list_renewals(request: HttpRequest, subscription_id: SubscriptionId, query: Query[PageQuery]) -> dict[str, Any]:
+    """Every renewal payment, paid, refused or pending, oldest first (the first period is not one)."""
+    subscription = _subscription(subscription_id)
+    attempts = PaymentAttempt.objects.filter(subscription=subscription, purpose=AttemptPurpose.RENEWAL).select_related(
+        "invoice"
+    )
+    page: Page[PaymentAttempt] = paginate(attempts, limit=query.limit, starting_after=query.starting_after)
+    return {
+        "items": [_renewal_out(attempt) for attempt in page.items],
+        "has_more": page.has_more,
+        "next_starting_after": page.next_starting_after,
+    }
+
+
+@router.get("/{subscription_id}/renewals/{renewal_id}", response=RenewalOut, summary="Get a renewal")
+def get_renewal(request: HttpRequest, subscription_id: SubscriptionId, renewal_id: RenewalId) -> RenewalOut:
+    """Poll a `pending` renewal here until the gateway's answer is known."""
+    attempt = (
+        PaymentAttempt.objects.select_related("invoice__period")
+        .filter(pk=renewal_id, subscription_id=subscription_id, purpose=AttemptPurpose.RENEWAL)
+        .first()
+    )
+    if attempt is None:
+        raise NotFound(f"Subscription {subscription_id} has no renewal with id {renewal_id}.")
+    return _renewal_out(attempt)
+
+
+@router.get(
+    "/{subscription_id}/renewal-preview",
+    response=RenewalPreviewOut,
+    summary="What the next period would be and cost, before paying",
+)
+def preview_renewal(
+    request: HttpRequest, subscription_id: SubscriptionId, query: Query[PreviewQuery]
+) -> RenewalPreviewOut:
+    subscription = _subscription(subscription_id)
+    plan: Plan = subscription.plan
+    if query.plan_id is not None and query.plan_id != subscription.plan_id:
+        plan = get_plan(query.plan_id)
+        # The rules begin_renewal applies to another plan, so the preview never promises what it refuses.
+        if plan.carrier_id != subscription.esim.carrier_id:
+            raise ValidationFailed.on("plan_id", "This plan is for another carrier than the eSIM's.")
+        if not plan.is_current:
+            raise ValidationFailed.on("plan_id", "This plan version is no longer sold; choose the current one.")
+    price = quote(plan=plan, customer=subscription.customer, promo_code=query.promo_code)
+    span = preview_next_period(subscription, plan)
+    return RenewalPreviewOut(
+        plan_id=plan.pk,
+        period_start=span.starts_at,
+        period_end=span.ends_at,
+        subtotal_minor=price.subtotal.amount_minor,
+        discount_minor=price.discount.amount_minor,
+        total_minor=price.total.amount_minor,
+        currency=price.total.currency,
+        bonus_data_mb=price.bonus_data_mb,
+    )
+
+
+# --- top-ups ------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/{subscription_id}/top-ups",
+    response={201: TopUpOut, 202: TopUpOut, 402: TopUpOut},
+    summary="Buy extra data for the current period",
+)
+@idempotent()
+def top_up_subscription(request: HttpRequest, subscription_id: SubscriptionId, payload: TopUpIn) -> Status:
+    """The data is valid until the current period ends. Statuses as for renewals: 201 paid,
+    402 refused (nothing added), 202 pending."""
+    key = gateway_idempotency_key(request)
+
+    def begin() -> PaymentAttempt:
+        subscription = _subscription(subscription_id)
+        method = payment_method_ref(payload.payment_method_id) if payload.payment_method_id is not None else None
+
+        def same(attempt: PaymentAttempt) -> bool:
+            return (
+                attempt.subscription_id == subscription.pk
+                and attempt.purpose_data.get("pack_id") == payload.data_mb_pack_id
+                and (method is None or attempt.payment_method_id == method.pk)
+            )
+
+        replayed = replayed_attempt(key, purpose=AttemptPurpose.TOP_UP, customer_id=subscription.customer_id, same=same)
+        if replayed is not None:
+            return replayed
+        return topups.begin_top_up(
+            subscription=subscription,
+            pack_id=payload.data_mb_pack_id,
+            payment_method=method,
+            idempotency_key=key,
+        )
+
+    attempt = _settled(run_charge(begin))
+    return Status(payment_http_status(attempt), _top_up_out(attempt))
+
+
+@router.get(
+    "/{subscription_id}/top-up-options",
+    response=TopUpOptionList,
+    summary="The data packs this subscription can buy",
+)
+def list_top_up_options(request: HttpRequest, subscription_id: SubscriptionId) -> dict[str, Any]:
+    packs = topups.top_up_options(_subscription(subscription_id))
+    return {"items": packs, "has_more": False, "next_starting_after": None}
+
+
+# --- cancelling ---------------------------------------------------------------------------------
+
+
+@router.post("/{subscription_id}/cancel", response=SubscriptionOut, summary="Cancel a subscription")
+@idempotent()
+def cancel_subscription(request: HttpRequest, subscription_id: SubscriptionId, payload: CancelIn) -> SubscriptionOut:
+    """`period_end`: no more renewals, service runs to the end of what is paid, and POST …/resume
+    undoes it until then. `now`: service stops at once."""
+    with transaction.atomic():
+        cancellation.cancel(_subscription(subscription_id), when=payload.when)
+    return _subscription_out(subscription_id)
+
+
+@router.post("/{subscription_id}/resume", response=SubscriptionOut, summary="Undo a cancellation at period end")
+@idempotent()
+def resume_subscription(request: HttpRequest, subscription_id: SubscriptionId) -> SubscriptionOut:
+    with transaction.atomic():
+        cancellation.resume(_subscription(subscription_id))
+    return _subscription_out(subscription_id)

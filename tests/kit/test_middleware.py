@@ -1,0 +1,37 @@
+"""A NUL character anywhere in a request is refused before it reaches a view."""
+
+from __future__ import annotations
+
+import pytest
+
+from simrenew.customers.models import Customer
+from tests.api.helpers import make_api_key
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/api/v1/customers", '{"email": "a@example.com", "name": "A\\u0000B"}'),
+        ("get", "/api/v1/customers?email=%00", None),
+        ("get", "/api/v1/plans?carrier=%00", None),
+    ],
+)
+def test_a_nul_character_is_a_400_problem_and_writes_nothing(client, method, path, body):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {make_api_key(scopes=('write',))}"}
+    if body is None:
+        response = getattr(client, method)(path, **headers)
+    else:
+        response = getattr(client, method)(path, data=body, content_type="application/json", **headers)
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/nul-character"
+    assert Customer.objects.count() == 0
+
+
+def test_pages_outside_the_api_get_a_plain_400(client):
+    response = client.get("/healthz?x=%00")
+
+    assert response.status_code == 400
+    assert b"NUL" in response.content
