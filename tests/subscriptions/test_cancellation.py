@@ -12,9 +12,9 @@ from simrenew.payments.charging import execute, run_charge
 from simrenew.payments.models import WalletEntry
 from simrenew.subscriptions.cancellation import cancel, resume, update_renewal
 from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllowed
-from simrenew.subscriptions.models import Period, SubscriptionState
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import Status, view
-from simrenew.subscriptions.renewals import begin_renewal
+from simrenew.subscriptions.renewals import begin_renewal, begin_subscription
 from tests.factories import make_card, make_customer, make_esim, make_plan, make_subscription, renew
 
 FIRST_END = datetime(2026, 2, 15, 12, 0, tzinfo=UTC)
@@ -199,3 +199,21 @@ def test_auto_renew_can_be_turned_off_and_on_and_the_card_changed(clock):
     with pytest.raises(ValidationFailed) as refused:
         update_renewal(subscription, payment_method=stranger)
     assert refused.value.errors[0].field == "payment_method_id"
+
+
+def test_an_esim_whose_cancelled_plan_still_runs_cannot_be_sold_a_second_plan(clock):
+    subscription = make_subscription()
+    cancel(subscription, when="period_end")
+
+    with pytest.raises(RenewalNotAllowed):
+        run_charge(
+            lambda: begin_subscription(
+                esim=subscription.esim,
+                plan=subscription.plan,
+                payment_method=subscription.payment_method,
+                auto_renew=True,
+                promo_code=None,
+                idempotency_key="second-plan",
+            )
+        )
+    assert Subscription.objects.count() == 1

@@ -78,29 +78,40 @@ def refund_invoice(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
                 raise Conflict(f"The payment provider refused the refund: {result.failure_message}")
             gateway_refund_id = result.refund_id
     with transaction.atomic():
-        locked = Invoice.objects.select_for_update().get(pk=invoice.pk)
-        _check_refund(locked, amount_minor)
-        if not through_gateway:
-            credit_wallet(customer=locked.customer, amount_minor=amount_minor, reason="refund", attempt=attempt)
-        refund = Refund.objects.create(
-            invoice=locked,
-            amount_minor=amount_minor,
-            currency=locked.currency,
-            reason=reason[:200],
-            to_wallet=not through_gateway,
-            gateway_refund_id=gateway_refund_id,
-            created_at=clock.now(),
-        )
-        locked.refunded_minor += amount_minor
-        locked.status = (
-            InvoiceStatus.REFUNDED if locked.refunded_minor == locked.total_minor else InvoiceStatus.PARTIALLY_REFUNDED
-        )
-        locked.save(update_fields=["refunded_minor", "status"])
-        emit(
-            "payment.refunded",
-            customer=locked.customer,
-            subscription=locked.subscription,
-            data={"invoice": locked.number, "amount_minor": amount_minor, "currency": locked.currency},
+        refund = record_refund(
+            invoice=invoice, amount_minor=amount_minor, reason=reason, gateway_refund_id=gateway_refund_id
         )
     invoice.refresh_from_db()
+    return refund
+
+
+def record_refund(*, invoice: Invoice, amount_minor: int, reason: str, gateway_refund_id: str = "") -> Refund:
+    """Record a refund inside the caller's transaction. Without a gateway refund
+    id the money goes to the customer's wallet (no outside call is needed)."""
+    locked = Invoice.objects.select_for_update().select_related("customer").get(pk=invoice.pk)
+    _check_refund(locked, amount_minor)
+    to_wallet = not gateway_refund_id
+    if to_wallet:
+        credit_wallet(
+            customer=locked.customer, amount_minor=amount_minor, reason="refund", attempt=locked.payment_attempt
+        )
+    refund = Refund.objects.create(
+        invoice=locked,
+        amount_minor=amount_minor,
+        currency=locked.currency,
+        reason=reason[:200],
+        to_wallet=to_wallet,
+        gateway_refund_id=gateway_refund_id,
+        created_at=clock.now(),
+    )
+    locked.refunded_minor += amount_minor
+    fully = locked.refunded_minor == locked.total_minor
+    locked.status = InvoiceStatus.REFUNDED if fully else InvoiceStatus.PARTIALLY_REFUNDED
+    locked.save(update_fields=["refunded_minor", "status"])
+    emit(
+        "payment.refunded",
+        customer=locked.customer,
+        subscription_id=locked.subscription_id,
+        data={"invoice": locked.number, "amount_minor": amount_minor, "currency": locked.currency},
+    )
     return refund

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from simrenew.billing.services import issue_invoice
+from django.db.models import Q
+
+from simrenew.billing.services import issue_invoice, record_refund
 from simrenew.catalog.models import Plan
 from simrenew.catalog.services import PriceQuote, quote, redeem, release_redemption
 from simrenew.customers.models import Customer
@@ -16,7 +18,6 @@ from simrenew.notifications.services import emit
 from simrenew.payments.charging import create_attempt, register_purpose
 from simrenew.payments.models import AttemptPurpose, PaymentAttempt, PaymentMethod
 from simrenew.payments.queries import attempt_for_key
-from simrenew.payments.services import credit_wallet
 from simrenew.subscriptions.errors import RenewalNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.periods import PeriodSpan, PreviousPeriod, next_period
@@ -56,6 +57,17 @@ def _same_esim(attempt: PaymentAttempt, esim: EsimProfile) -> bool:
     return subscription is None or subscription.esim_id == esim.pk
 
 
+def _has_running_subscription(esim: EsimProfile) -> bool:
+    """Open, or cancelled at period end but still giving service: either way the
+    eSIM has a plan, which is renewed (or resumed) rather than bought again."""
+    now = clock.now()
+    return Subscription.objects.filter(
+        Q(state__in=[SubscriptionState.INCOMPLETE, SubscriptionState.LIVE])
+        | Q(state=SubscriptionState.CANCELLED, ended_at__isnull=True, paid_through__gt=now),
+        esim=esim,
+    ).exists()
+
+
 def begin_subscription(
     *,
     esim: EsimProfile,
@@ -74,9 +86,7 @@ def begin_subscription(
         raise ValidationFailed.on("esim_id", "This eSIM is not assigned to a customer.")
     _check_plan_fits(plan, esim)
     _check_method(payment_method, customer)
-    if Subscription.objects.filter(
-        esim=esim, state__in=[SubscriptionState.INCOMPLETE, SubscriptionState.LIVE]
-    ).exists():
+    if _has_running_subscription(esim):
         raise RenewalNotAllowed("This eSIM already has a subscription; renew it instead.")
     price = quote(plan=plan, customer=customer, promo_code=promo_code)
     subscription = Subscription.objects.create(
@@ -186,15 +196,6 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
     assert attempt.subscription_id is not None
     locked = lock_for_change(attempt.subscription_id)
     customer = attempt.customer
-    if locked.state in (SubscriptionState.CANCELLED, SubscriptionState.TERMINATED):
-        # The subscription ended while this payment was in flight: keep the money for the customer.
-        credit_wallet(
-            customer=customer,
-            amount_minor=attempt.amount_minor,
-            reason="renewal after cancellation",
-            attempt=attempt,
-        )
-        return
     data = attempt.purpose_data
     plan = _plan_bought(attempt)
     invoice = issue_invoice(
@@ -203,6 +204,13 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
         subtotal_minor=int(data["subtotal_minor"]),
         discount_minor=int(data["discount_minor"]),
     )
+    if locked.state in (SubscriptionState.CANCELLED, SubscriptionState.TERMINATED):
+        # The subscription ended while this payment was in flight: the money was
+        # taken, so it is invoiced and given back to the wallet, with the promotion.
+        if invoice.total_minor:
+            record_refund(invoice=invoice, amount_minor=invoice.total_minor, reason="paid after cancellation")
+        release_redemption(attempt.pk)
+        return
     last = last_period(attempt.subscription_id)
     previous = _previous(last, locked.ended_at)
     now = clock.now()

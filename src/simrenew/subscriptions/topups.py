@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from simrenew.billing.services import issue_invoice
+from simrenew.billing.services import issue_invoice, record_refund
 from simrenew.catalog.models import TopUpPack
 from simrenew.kit import clock
 from simrenew.kit.errors import NotFound, ValidationFailed
@@ -48,12 +48,19 @@ def begin_top_up(
 
 def on_top_up_paid(attempt: PaymentAttempt) -> None:
     pack = TopUpPack.objects.get(pk=attempt.purpose_data["pack_id"])
-    period = Period.objects.select_for_update().get(pk=attempt.purpose_data["period_id"])
     invoice = issue_invoice(attempt=attempt, description=pack.name, subtotal_minor=pack.price_minor)
+    assert attempt.subscription_id is not None, "a top-up always belongs to a subscription"
+    subscription = Subscription.objects.select_for_update().get(pk=attempt.subscription_id)
+    # Data is added to the period running when the payment lands (normally the one
+    # it was bought in); if none runs any more, the customer gets the money back.
+    period = current_period(subscription, clock.now())
+    if period is None:
+        record_refund(invoice=invoice, amount_minor=invoice.total_minor, reason="top-up paid after the period ended")
+        return
+    period = Period.objects.select_for_update().get(pk=period.pk)
     TopUp.objects.create(period=period, pack=pack, data_mb=pack.data_mb, invoice=invoice, created_at=clock.now())
     period.top_up_mb += pack.data_mb
     period.save(update_fields=["top_up_mb"])
-    subscription = Subscription.objects.select_for_update().get(pk=period.subscription_id)
     subscription.sequence += 1
     subscription.save(update_fields=["sequence"])
     emit(
