@@ -57,6 +57,23 @@ def _same_esim(attempt: PaymentAttempt, esim: EsimProfile) -> bool:
     return subscription is None or subscription.esim_id == esim.pk
 
 
+def _pay_for_period(
+    purpose: str, subscription: Subscription, *, plan: Plan, price: PriceQuote, method: PaymentMethod, key: str
+) -> PaymentAttempt:
+    """The attempt that buys one period of `plan`, with its promotion counted."""
+    attempt = create_attempt(
+        customer=subscription.customer,
+        payment_method=method,
+        purpose=purpose,
+        amount=price.total,
+        idempotency_key=key,
+        purpose_data=_purpose_data(plan, price),
+        subscription=subscription,
+    )
+    redeem(price, customer=subscription.customer, attempt_id=attempt.pk)
+    return attempt
+
+
 def _has_running_subscription(esim: EsimProfile) -> bool:
     """Open, or cancelled at period end but still giving service: either way the
     eSIM has a plan, which is renewed (or resumed) rather than bought again."""
@@ -98,17 +115,9 @@ def begin_subscription(
         state=SubscriptionState.INCOMPLETE,
         created_at=clock.now(),
     )
-    attempt = create_attempt(
-        customer=customer,
-        payment_method=payment_method,
-        purpose=AttemptPurpose.FIRST_PERIOD,
-        amount=price.total,
-        idempotency_key=idempotency_key,
-        purpose_data=_purpose_data(plan, price),
-        subscription=subscription,
+    return _pay_for_period(
+        AttemptPurpose.FIRST_PERIOD, subscription, plan=plan, price=price, method=payment_method, key=idempotency_key
     )
-    redeem(price, customer=customer, attempt_id=attempt.pk)
-    return attempt
 
 
 def begin_renewal(
@@ -142,17 +151,9 @@ def begin_renewal(
         raise ValidationFailed.on("payment_method_id", "Choose a payment method for this renewal.")
     _check_method(method, customer)
     price = quote(plan=plan, customer=customer, promo_code=promo_code)
-    attempt = create_attempt(
-        customer=customer,
-        payment_method=method,
-        purpose=AttemptPurpose.RENEWAL,
-        amount=price.total,
-        idempotency_key=idempotency_key,
-        purpose_data=_purpose_data(plan, price),
-        subscription=subscription,
+    return _pay_for_period(
+        AttemptPurpose.RENEWAL, subscription, plan=plan, price=price, method=method, key=idempotency_key
     )
-    redeem(price, customer=customer, attempt_id=attempt.pk)
-    return attempt
 
 
 def preview_next_period(subscription: Subscription, plan: Plan, *, now: datetime | None = None) -> PeriodSpan:
