@@ -11,7 +11,7 @@ import pytest
 from django.db import connection
 from django.http import HttpRequest
 
-from simrenew.api.idempotency import LEASE, RETENTION, purge_expired_records
+from simrenew.api.idempotency import LEASE, RETENTION, purge_expired_records, scope_key
 from simrenew.api.models import IdempotencyRecord
 from simrenew.customers.models import Customer
 from tests.api import idempotency_urls
@@ -170,7 +170,7 @@ def test_the_handler_sees_the_key_and_a_gateway_key_scoped_to_the_api_key(echo: 
 
     key = authenticate(api_key)
     assert key is not None
-    assert response.json() == {"run": 1, "amount": 5, "key": "pay-1", "gateway_key": f"api:{key.pk}:pay-1"}
+    assert response.json() == {"run": 1, "amount": 5, "key": "pay-1", "gateway_key": scope_key(key.pk, "pay-1")}
 
 
 @pytest.mark.urls("tests.api.idempotency_urls")

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.db import transaction
 
+from simrenew.api.idempotency import scope_key
 from simrenew.api.keys import authenticate
 from simrenew.billing.models import Invoice
 from simrenew.customers.models import Customer
@@ -313,7 +314,10 @@ def test_a_retried_wallet_top_up_settles_the_payment_its_first_try_wrote(
     assert api_key_row is not None
     with transaction.atomic():  # step 1 committed, then the process died: no answer was kept
         begun = begin_wallet_top_up(
-            customer=customer, payment_method=method, amount_minor=1000, idempotency_key=f"api:{api_key_row.pk}:lost"
+            customer=customer,
+            payment_method=method,
+            amount_minor=1000,
+            idempotency_key=scope_key(api_key_row.pk, "lost"),
         )
 
     response = api.post(
@@ -337,7 +341,10 @@ def test_a_lost_wallet_top_up_key_reused_for_another_amount_is_refused(
     assert api_key_row is not None
     with transaction.atomic():
         begin_wallet_top_up(
-            customer=customer, payment_method=method, amount_minor=1000, idempotency_key=f"api:{api_key_row.pk}:lost"
+            customer=customer,
+            payment_method=method,
+            amount_minor=1000,
+            idempotency_key=scope_key(api_key_row.pk, "lost"),
         )
 
     response = api.post(

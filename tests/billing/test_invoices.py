@@ -9,7 +9,8 @@ import pytest
 from django.db import connection, connections, transaction
 
 from simrenew.billing.models import Invoice, Refund
-from simrenew.billing.services import next_invoice_number, refund_invoice
+from simrenew.billing.refunds import refund_invoice
+from simrenew.billing.services import next_invoice_number
 from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.models import OutboxMessage
 from simrenew.payments.charging import run_charge
@@ -108,7 +109,13 @@ def test_a_partial_refund_goes_back_to_the_card(clock):
     assert SandboxCharge.objects.get(charge_id=invoice.payment_attempt.gateway_charge_id).refunded_minor == 1000
     assert not WalletEntry.objects.exists()
     [event] = OutboxMessage.objects.filter(event_type="payment.refunded")
-    assert event.payload == {"invoice": invoice.number, "amount_minor": 1000, "currency": "USD"}
+    assert event.payload == {
+        "invoice": invoice.number,
+        "refund_id": refund.pk,
+        "amount_minor": 1000,
+        "currency": "USD",
+        "to_wallet": False,
+    }
 
 
 def test_refunding_the_rest_makes_the_invoice_fully_refunded(clock):

@@ -13,7 +13,7 @@ from django.apps import apps
 from django.db import connection
 
 from simrenew.billing.models import Invoice
-from simrenew.billing.services import refund_invoice
+from simrenew.billing.refunds import refund_invoice
 from simrenew.kit.errors import SimrenewError
 from simrenew.payments.charging import attempts_due_for_reconciliation, reconcile, run_charge
 from simrenew.payments.models import PaymentAttempt, PaymentMethod

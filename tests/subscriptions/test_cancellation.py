@@ -6,10 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from simrenew.billing.models import Invoice, Refund
+from simrenew.billing.refunds import execute_refund
 from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.models import OutboxMessage
 from simrenew.payments.charging import execute, run_charge
-from simrenew.payments.models import WalletEntry
+from simrenew.payments.models import SandboxRefund, WalletEntry
 from simrenew.subscriptions.cancellation import cancel, resume, update_renewal
 from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
@@ -169,7 +171,7 @@ def test_cancelling_needs_a_when_and_a_paid_subscription(clock):
         cancel(unpaid.subscription, when="now")
 
 
-def test_a_renewal_paid_while_the_subscription_was_being_cancelled_goes_to_the_wallet(clock):
+def test_a_renewal_paid_while_the_subscription_was_being_cancelled_is_paid_back_to_the_card(clock):
     from django.db import transaction
 
     subscription = make_subscription(plan=make_plan(price_minor=2500))
@@ -181,9 +183,16 @@ def test_a_renewal_paid_while_the_subscription_was_being_cancelled_goes_to_the_w
 
     assert settled.status == "succeeded"
     assert Period.objects.filter(subscription=subscription).count() == 1
-    entry = WalletEntry.objects.get()
-    assert (entry.amount_minor, entry.payment_attempt_id) == (2500, attempt.pk)
-    assert entry.wallet.balance_minor == 2500
+    refund = Refund.objects.get(invoice__payment_attempt=attempt)
+    assert (refund.amount_minor, refund.status, refund.to_wallet) == (2500, "pending", False)
+    assert not WalletEntry.objects.exists()
+
+    clock.advance(minutes=2)
+    refund = execute_refund(refund)
+
+    assert refund.status == "succeeded"
+    assert SandboxRefund.objects.get().amount_minor == 2500
+    assert Invoice.objects.get(payment_attempt=attempt).status == "refunded"
 
 
 def test_auto_renew_can_be_turned_off_and_on_and_the_card_changed(clock):

@@ -1,17 +1,21 @@
-"""Payments that land after the world moved on: the money is never lost."""
+"""Payments that land after the world moved on: the money is never lost, it goes back the way it came."""
 
 from __future__ import annotations
+
+import io
+
+from django.core.management import call_command
 
 from simrenew.billing.models import Invoice, Refund
 from simrenew.catalog.models import Promotion
 from simrenew.payments.charging import reconcile
-from simrenew.payments.models import Wallet
+from simrenew.payments.models import SandboxRefund
 from simrenew.subscriptions.cancellation import cancel
 from simrenew.subscriptions.models import TopUp
 from tests.factories import buy_top_up, make_card, make_promotion, make_subscription, make_top_up_pack, renew
 
 
-def test_a_renewal_settled_after_the_customer_cancelled_is_invoiced_and_refunded_to_the_wallet(clock):
+def test_a_renewal_settled_after_the_customer_cancelled_is_invoiced_and_paid_back_to_the_card(clock):
     subscription = make_subscription()
     make_promotion(code="LATE20", percent_off=20, max_redemptions=1)
     lost_answer = make_card(customer=subscription.customer, number="4000000000000408")
@@ -24,14 +28,22 @@ def test_a_renewal_settled_after_the_customer_cancelled_is_invoiced_and_refunded
 
     assert attempt.status == "succeeded"
     assert subscription.periods.count() == 1  # no period for a cancelled subscription
-    invoice = Invoice.objects.get(payment_attempt=attempt)
-    assert invoice.total_minor == 2000 and invoice.status == "refunded"
-    assert Refund.objects.get(invoice=invoice).to_wallet
-    assert Wallet.objects.get(customer=subscription.customer).balance_minor == 2000
     assert Promotion.objects.get(code="LATE20").redemptions_count == 0
+    invoice = Invoice.objects.get(payment_attempt=attempt)
+    assert (invoice.total_minor, invoice.status) == (2000, "paid")
+    assert Refund.objects.get(invoice=invoice).status == "pending"
+
+    clock.advance(minutes=2)
+    call_command("reconcile", stdout=io.StringIO())
+
+    invoice.refresh_from_db()
+    assert invoice.status == "refunded"
+    refund = Refund.objects.get(invoice=invoice)
+    assert (refund.status, refund.to_wallet) == ("succeeded", False)
+    assert SandboxRefund.objects.get(idempotency_key=refund.idempotency_key).amount_minor == 2000
 
 
-def test_a_top_up_settled_after_its_period_ended_goes_back_to_the_wallet(clock):
+def test_a_top_up_settled_after_its_period_ended_is_paid_back(clock):
     subscription = make_subscription()
     pack = make_top_up_pack(data_mb=1024, price_minor=500)
     lost_answer = make_card(customer=subscription.customer, number="4000000000000408")
@@ -43,8 +55,10 @@ def test_a_top_up_settled_after_its_period_ended_goes_back_to_the_wallet(clock):
 
     assert attempt.status == "succeeded"
     assert TopUp.objects.count() == 0
+    clock.advance(minutes=2)
+    call_command("reconcile", stdout=io.StringIO())
     assert Invoice.objects.get(payment_attempt=attempt).status == "refunded"
-    assert Wallet.objects.get(customer=subscription.customer).balance_minor == 500
+    assert SandboxRefund.objects.get().amount_minor == 500
 
 
 def test_a_top_up_settled_late_but_within_a_running_period_adds_the_data(clock):

@@ -102,12 +102,17 @@ def idempotency_key(request: HttpRequest) -> str | None:
 
 def scoped_idempotency_key(request: HttpRequest) -> str | None:
     """The client's key made unique across API keys, e.g. for the payment gateway:
-    `api:<api key id>:<Idempotency-Key>`."""
+    `api:<api key id>:<SHA-256 of the Idempotency-Key>`. Hashed so that it has a
+    fixed length and only safe characters, whatever the client sent."""
     value = idempotency_key(request)
     api_key = api_key_from_request(request)
     if value is None or api_key is None:
         return None
-    return f"api:{api_key.pk}:{value}"
+    return scope_key(api_key.pk, value)
+
+
+def scope_key(api_key_id: int, client_key: str) -> str:
+    return f"api:{api_key_id}:{hashlib.sha256(client_key.encode()).hexdigest()}"
 
 
 # --- the record ---------------------------------------------------------------------------------

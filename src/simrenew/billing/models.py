@@ -53,18 +53,33 @@ class Invoice(models.Model):
         return self.number
 
 
+class RefundStatus(models.TextChoices):
+    PENDING = "pending", "pending"
+    SUCCEEDED = "succeeded", "succeeded"
+    FAILED = "failed", "failed"
+
+
 class Refund(models.Model):
+    """Money given back on an invoice. A refund through the gateway is written
+    `pending` and committed before the gateway is asked (like a charge), so a
+    lost answer is recovered by asking again with the same key."""
+
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="refunds")
     amount_minor = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
     reason = models.CharField(max_length=200)
     to_wallet = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=RefundStatus.choices, default=RefundStatus.PENDING)
+    idempotency_key = models.CharField(max_length=64, unique=True)
     gateway_refund_id = models.CharField(max_length=100, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
         constraints = [models.CheckConstraint(condition=models.Q(amount_minor__gte=1), name="refund_positive")]
+        indexes = [models.Index(fields=["status", "created_at"], name="refund_status_created")]
 
     def __str__(self) -> str:
         return f"refund of {self.amount_minor} on invoice {self.invoice_id}"

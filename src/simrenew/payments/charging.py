@@ -129,9 +129,18 @@ def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttem
     conditional UPDATE lets exactly one settler move an open attempt on."""
     if attempt.status in FINAL_STATUSES:
         return attempt
-    if result is None:
-        result = _settle_internally(attempt)
     open_statuses = [AttemptStatus.PENDING, AttemptStatus.UNKNOWN]
+    if result is None:
+        # Internal settlement moves money itself (the wallet debit), so it must
+        # first be sure no one settled the attempt meanwhile: the row lock
+        # (PostgreSQL) or the writer lock (SQLite) holds until commit.
+        current = (
+            PaymentAttempt.objects.select_for_update().filter(pk=attempt.pk).values_list("status", flat=True).get()
+        )
+        if current not in open_statuses:
+            attempt.refresh_from_db()
+            return attempt
+        result = _settle_internally(attempt)
     if result.status == ChargeStatus.UNKNOWN:
         attempt.status = AttemptStatus.UNKNOWN
         attempt.reconcile_after = _next_reconcile(attempt)
@@ -174,8 +183,12 @@ def _settle_internally(attempt: PaymentAttempt) -> ChargeResult:
 
 
 def _next_reconcile(attempt: PaymentAttempt) -> datetime:
-    index = min(attempt.reconcile_count, len(RECONCILE_SCHEDULE) - 1)
-    return max(attempt.created_at + RECONCILE_SCHEDULE[index], clock.now() + timedelta(seconds=1))
+    """The next look-up: on the schedule counted from creation, and once the
+    schedule is behind us, one step (at most a day) after now."""
+    step = RECONCILE_SCHEDULE[min(attempt.reconcile_count, len(RECONCILE_SCHEDULE) - 1)]
+    due = attempt.created_at + step
+    now = clock.now()
+    return due if due > now else now + step
 
 
 def execute(attempt: PaymentAttempt) -> PaymentAttempt:

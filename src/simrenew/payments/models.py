@@ -146,6 +146,19 @@ class SandboxToken(models.Model):
         return f"{self.brand} {self.last4} ({self.behaviour})"
 
 
+class SandboxRefund(models.Model):
+    """The sandbox gateway's ledger of refunds, keyed by idempotency key."""
+
+    idempotency_key = models.CharField(max_length=200, unique=True)
+    refund_id = models.CharField(max_length=100, unique=True)
+    charge_id = models.CharField(max_length=100)
+    amount_minor = models.PositiveIntegerField()
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.refund_id} of {self.charge_id}"
+
+
 class SandboxCharge(models.Model):
     """The sandbox gateway's own ledger of charges, keyed by idempotency key like a real gateway's."""
 

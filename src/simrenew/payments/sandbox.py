@@ -24,7 +24,7 @@ from simrenew.payments.gateway import (
     TokenizedMethod,
     failure_message,
 )
-from simrenew.payments.models import SandboxCharge, SandboxToken
+from simrenew.payments.models import SandboxCharge, SandboxRefund, SandboxToken
 
 # Test card numbers and how they behave (Stripe's numbers where Stripe has one).
 TEST_CARDS: dict[str, str] = {
@@ -178,15 +178,31 @@ class SandboxGateway:
 
     def refund(self, *, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
         self._wait()
+        done = SandboxRefund.objects.filter(idempotency_key=idempotency_key).first()
+        if done is not None:
+            if (done.charge_id, done.amount_minor) != (charge_id, amount_minor):
+                return RefundResult(False, failure_message="This idempotency key was used for a different refund.")
+            return RefundResult(True, refund_id=done.refund_id)
         charge = SandboxCharge.objects.filter(charge_id=charge_id, status=ChargeStatus.SUCCEEDED).first()
         if charge is None:
             return RefundResult(False, failure_message="No such successful charge.")
-        updated = SandboxCharge.objects.filter(
-            pk=charge.pk, refunded_minor__lte=charge.amount_minor - amount_minor
-        ).update(refunded_minor=F("refunded_minor") + amount_minor)
-        if not updated:
-            return RefundResult(False, failure_message="The refund is larger than what is left of the charge.")
-        return RefundResult(True, refund_id=f"re_sandbox_{secrets.token_hex(12)}")
+        try:
+            with transaction.atomic():  # the gateway's own books, committed on their own
+                updated = SandboxCharge.objects.filter(
+                    pk=charge.pk, refunded_minor__lte=charge.amount_minor - amount_minor
+                ).update(refunded_minor=F("refunded_minor") + amount_minor)
+                if not updated:
+                    return RefundResult(False, failure_message="The refund is larger than what is left of the charge.")
+                refund = SandboxRefund.objects.create(
+                    idempotency_key=idempotency_key,
+                    refund_id=f"re_sandbox_{secrets.token_hex(12)}",
+                    charge_id=charge_id,
+                    amount_minor=amount_minor,
+                    created_at=clock.now(),
+                )
+        except IntegrityError:  # a concurrent request with the same key won
+            refund = SandboxRefund.objects.get(idempotency_key=idempotency_key)
+        return RefundResult(True, refund_id=refund.refund_id)
 
 
 def card_expires_before(exp_month: int, exp_year: int, day: date) -> bool:

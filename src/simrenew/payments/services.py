@@ -10,8 +10,8 @@ from django.db.models import F
 
 from simrenew.customers.models import Customer
 from simrenew.kit import clock
-from simrenew.kit.errors import Conflict, NotFound, ValidationFailed
-from simrenew.payments.gateway import CardDetails, TokenizationError, get_gateway
+from simrenew.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
+from simrenew.payments.gateway import CardDetails, TokenizationError, TokenizedMethod, get_gateway
 from simrenew.payments.models import MethodType, PaymentAttempt, PaymentMethod, Wallet, WalletEntry
 
 
@@ -25,13 +25,24 @@ class NewMethod:
     paypal_email: str | None = None
 
 
-def add_payment_method(*, customer: Customer, method: NewMethod, make_default: bool = False) -> PaymentMethod:
+@dataclass(frozen=True, slots=True)
+class TokenizedNewMethod:
+    """What the gateway gave back for new card or PayPal details: nothing secret."""
+
+    type: str
+    gateway: str
+    tokenized: TokenizedMethod
+    paypal_email: str = ""
+
+
+def tokenize(method: NewMethod) -> TokenizedNewMethod | None:
+    """Hand card or PayPal details to the gateway (an outside call: keep it out of
+    transactions). None for the wallet, which needs no token."""
     if method.type not in MethodType.values:
         raise ValidationFailed.on("type", f"Unknown payment method type; use one of {', '.join(MethodType.values)}.")
     if method.type == MethodType.WALLET:
-        return wallet_method(customer)
+        return None
     gateway = get_gateway()
-    now = clock.now()
     try:
         if method.type == MethodType.PAYPAL:
             email = (method.paypal_email or "").strip()
@@ -39,37 +50,47 @@ def add_payment_method(*, customer: Customer, method: NewMethod, make_default: b
                 validate_email(email)
             except DjangoValidationError:
                 raise ValidationFailed.on("paypal_email", "Enter the email address of your PayPal account.") from None
-            tokenized = gateway.tokenize_paypal(email)
-        else:
-            missing = [f for f in ("number", "exp_month", "exp_year", "cvc") if getattr(method, f) in (None, "")]
-            if missing:
-                raise ValidationFailed(
-                    "Card details are incomplete.",
-                    errors=[ValidationFailed.on(f, "This field is required for a card.").errors[0] for f in missing],
-                )
-            card = CardDetails(
-                str(method.number), int(method.exp_month or 0), int(method.exp_year or 0), str(method.cvc)
+            return TokenizedNewMethod(method.type, gateway.name, gateway.tokenize_paypal(email), email)
+        missing = [f for f in ("number", "exp_month", "exp_year", "cvc") if getattr(method, f) in (None, "")]
+        if missing:
+            raise ValidationFailed(
+                "Card details are incomplete.",
+                errors=[FieldError(f, "This field is required for a card.") for f in missing],
             )
-            tokenized = gateway.tokenize_card(card)
-            email = ""
+        card = CardDetails(str(method.number), int(method.exp_month or 0), int(method.exp_year or 0), str(method.cvc))
+        return TokenizedNewMethod(method.type, gateway.name, gateway.tokenize_card(card))
     except TokenizationError as exc:
         raise ValidationFailed.on(exc.field, exc.message) from None
+
+
+def save_payment_method(
+    *, customer: Customer, tokenized: TokenizedNewMethod | None, make_default: bool = False
+) -> PaymentMethod:
+    """Keep a tokenized method (or the wallet, for None) for the customer."""
+    if tokenized is None:
+        return wallet_method(customer)
     has_default = PaymentMethod.objects.filter(customer=customer, is_default=True, removed_at__isnull=True).exists()
     if make_default and has_default:
         PaymentMethod.objects.filter(customer=customer, is_default=True).update(is_default=False)
+    token = tokenized.tokenized
     return PaymentMethod.objects.create(
         customer=customer,
-        type=method.type,
-        gateway=gateway.name,
-        token=tokenized.token,
-        brand=tokenized.brand,
-        last4=tokenized.last4,
-        exp_month=tokenized.exp_month,
-        exp_year=tokenized.exp_year,
-        paypal_email=email,
+        type=tokenized.type,
+        gateway=tokenized.gateway,
+        token=token.token,
+        brand=token.brand,
+        last4=token.last4,
+        exp_month=token.exp_month,
+        exp_year=token.exp_year,
+        paypal_email=tokenized.paypal_email,
         is_default=make_default or not has_default,
-        created_at=now,
+        created_at=clock.now(),
     )
+
+
+def add_payment_method(*, customer: Customer, method: NewMethod, make_default: bool = False) -> PaymentMethod:
+    """Tokenize and keep, for callers outside a transaction (the gateway is called first)."""
+    return save_payment_method(customer=customer, tokenized=tokenize(method), make_default=make_default)
 
 
 def wallet_method(customer: Customer) -> PaymentMethod:

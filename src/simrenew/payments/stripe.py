@@ -78,7 +78,9 @@ class StripeGateway:
         return ChargeResult(ChargeStatus.FAILED, body.get("id", ""), "card_declined", failure_message("card_declined"))
 
     def lookup(self, idempotency_key: str) -> ChargeResult | None:
-        query = f"metadata['idempotency_key']:'{idempotency_key}'"
+        # Stripe's search language quotes with ' and escapes with \: never let a key end the string.
+        quoted = idempotency_key.replace("\\", "\\\\").replace("'", "\\'")
+        query = f"metadata['idempotency_key']:'{quoted}'"
         response = self._client.get("/v1/payment_intents/search", params={"query": query})
         response.raise_for_status()
         found = response.json().get("data", [])

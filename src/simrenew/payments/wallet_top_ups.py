@@ -32,8 +32,9 @@ def begin_wallet_top_up(
 
 
 def on_wallet_top_up_paid(attempt: PaymentAttempt) -> None:
-    issue_invoice(attempt=attempt, description="Wallet top-up", subtotal_minor=attempt.amount_minor)
+    # Lock order everywhere: wallet, subscription, invoice counter (no deadlocks between settlers).
     credit_wallet(customer=attempt.customer, amount_minor=attempt.amount_minor, reason="top_up", attempt=attempt)
+    issue_invoice(attempt=attempt, description="Wallet top-up", subtotal_minor=attempt.amount_minor)
 
 
 def register() -> None:

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from django.db.models import Q
 
-from simrenew.billing.services import issue_invoice, record_refund
+from simrenew.billing.refunds import request_refund
+from simrenew.billing.services import issue_invoice
 from simrenew.catalog.models import Plan
 from simrenew.catalog.services import PriceQuote, quote, redeem, release_redemption
 from simrenew.customers.models import Customer
@@ -207,9 +208,9 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
     )
     if locked.state in (SubscriptionState.CANCELLED, SubscriptionState.TERMINATED):
         # The subscription ended while this payment was in flight: the money was
-        # taken, so it is invoiced and given back to the wallet, with the promotion.
+        # taken, so it is invoiced and given back the way it came, with the promotion.
         if invoice.total_minor:
-            record_refund(invoice=invoice, amount_minor=invoice.total_minor, reason="paid after cancellation")
+            request_refund(invoice=invoice, amount_minor=invoice.total_minor, reason="paid after cancellation")
         release_redemption(attempt.pk)
         return
     last = last_period(attempt.subscription_id)

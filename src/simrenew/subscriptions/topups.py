@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from simrenew.billing.services import issue_invoice, record_refund
+from simrenew.billing.refunds import request_refund
+from simrenew.billing.services import issue_invoice
 from simrenew.catalog.models import TopUpPack
 from simrenew.kit import clock
 from simrenew.kit.errors import NotFound, ValidationFailed
@@ -41,25 +42,29 @@ def begin_top_up(
         purpose=AttemptPurpose.TOP_UP,
         amount=Money(pack.price_minor, pack.currency),
         idempotency_key=idempotency_key,
-        purpose_data={"pack_id": pack.pk, "period_id": period.pk},
+        purpose_data={"pack_id": pack.pk, "period_id": period.pk, "name": pack.name, "data_mb": pack.data_mb},
         subscription=subscription,
     )
 
 
 def on_top_up_paid(attempt: PaymentAttempt) -> None:
-    pack = TopUpPack.objects.get(pk=attempt.purpose_data["pack_id"])
-    invoice = issue_invoice(attempt=attempt, description=pack.name, subtotal_minor=pack.price_minor)
+    # Lock order everywhere: wallet, subscription, invoice counter (no deadlocks between settlers).
     assert attempt.subscription_id is not None, "a top-up always belongs to a subscription"
     subscription = Subscription.objects.select_for_update().get(pk=attempt.subscription_id)
+    bought = attempt.purpose_data  # what was sold at step 1, whatever the pack costs now
+    invoice = issue_invoice(attempt=attempt, description=str(bought["name"]), subtotal_minor=attempt.amount_minor)
     # Data is added to the period running when the payment lands (normally the one
     # it was bought in); if none runs any more, the customer gets the money back.
     period = current_period(subscription, clock.now())
     if period is None:
-        record_refund(invoice=invoice, amount_minor=invoice.total_minor, reason="top-up paid after the period ended")
+        request_refund(invoice=invoice, amount_minor=invoice.total_minor, reason="top-up paid after the period ended")
         return
     period = Period.objects.select_for_update().get(pk=period.pk)
-    TopUp.objects.create(period=period, pack=pack, data_mb=pack.data_mb, invoice=invoice, created_at=clock.now())
-    period.top_up_mb += pack.data_mb
+    data_mb = int(bought["data_mb"])
+    TopUp.objects.create(
+        period=period, pack_id=int(bought["pack_id"]), data_mb=data_mb, invoice=invoice, created_at=clock.now()
+    )
+    period.top_up_mb += data_mb
     period.save(update_fields=["top_up_mb"])
     subscription.sequence += 1
     subscription.save(update_fields=["sequence"])
@@ -67,7 +72,7 @@ def on_top_up_paid(attempt: PaymentAttempt) -> None:
         "subscription.topped_up",
         customer=attempt.customer,
         subscription=subscription,
-        data={"subscription_id": subscription.pk, "data_mb": pack.data_mb, "invoice": invoice.number},
+        data={"subscription_id": subscription.pk, "data_mb": data_mb, "invoice": invoice.number},
     )
 
 

@@ -15,7 +15,7 @@ from simrenew.api.pagination import Page, paginate
 from simrenew.api.routers.inputs import Text
 from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
 from simrenew.billing.models import Invoice, InvoiceStatus, Refund
-from simrenew.billing.services import refund_invoice
+from simrenew.billing.refunds import refund_invoice
 from simrenew.kit.errors import NotFound
 
 router = Router(tags=["invoices"])

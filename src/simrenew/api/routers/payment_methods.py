@@ -188,20 +188,21 @@ def create_payment_method(request: HttpRequest, payload: PaymentMethodIn) -> Sta
     misplaced = payload.misplaced_fields()
     if misplaced:
         raise ValidationFailed(f"{misplaced[0].field}: {misplaced[0].message}", errors=misplaced)
+    customer = customer_or_404(payload.customer_id)
+    # The gateway call happens before the transaction opens, never inside it.
+    tokenized = services.tokenize(
+        NewMethod(
+            type=payload.type,
+            number=payload.number,
+            exp_month=payload.exp_month,
+            exp_year=payload.exp_year,
+            cvc=payload.cvc,
+            paypal_email=payload.paypal_email,
+        )
+    )
     with transaction.atomic():
         customer = customer_or_404(payload.customer_id)
-        method = services.add_payment_method(
-            customer=customer,
-            method=NewMethod(
-                type=payload.type,
-                number=payload.number,
-                exp_month=payload.exp_month,
-                exp_year=payload.exp_year,
-                cvc=payload.cvc,
-                paypal_email=payload.paypal_email,
-            ),
-            make_default=payload.make_default,
-        )
+        method = services.save_payment_method(customer=customer, tokenized=tokenized, make_default=payload.make_default)
         if payload.make_default and not method.is_default:
             method = services.make_default(method)
     return Status(201, method)

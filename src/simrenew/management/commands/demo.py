@@ -18,7 +18,7 @@ from simrenew.customers.services import create_customer
 from simrenew.esims.services import assign_profile
 from simrenew.kit import clock
 from simrenew.payments.charging import run_charge
-from simrenew.payments.services import NewMethod, add_payment_method
+from simrenew.payments.services import NewMethod, save_payment_method, tokenize
 from simrenew.subscriptions.models import Subscription
 from simrenew.subscriptions.renewals import begin_subscription
 
@@ -64,12 +64,12 @@ class Command(BaseCommand):
     def _give_demo_customer_a_plan(self, customer: Customer) -> None:
         if Subscription.objects.filter(customer=customer).exists():
             return
+        card_token = tokenize(  # the gateway is called outside the transaction
+            NewMethod(type="card", number="4242424242424242", exp_month=12, exp_year=2035, cvc="123")
+        )
         with transaction.atomic():
             esim = assign_profile(customer=customer, carrier_code="att")
-            card = add_payment_method(
-                customer=customer,
-                method=NewMethod(type="card", number="4242424242424242", exp_month=12, exp_year=2035, cvc="123"),
-            )
+            card = save_payment_method(customer=customer, tokenized=card_token)
         plan = Plan.objects.get(code="att-1m", is_current=True)
         attempt = run_charge(
             lambda: begin_subscription(

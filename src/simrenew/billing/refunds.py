@@ -1,0 +1,153 @@
+"""Refunds, in the same three steps as charges (DESIGN.md §4, Payments).
+
+1. `request_refund` locks the invoice, checks what is left to refund (counting
+   refunds still pending) and writes the refund, inside the caller's
+   transaction. A refund to the wallet (or of a wallet payment) needs no
+   outside call and completes right there.
+2. `execute_refund` asks the gateway, outside any transaction, with the
+   refund's own idempotency key, so asking twice never pays back twice.
+3. `settle_refund` records the answer.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from django.db import transaction
+from django.db.models import Sum
+
+from simrenew.billing.models import Invoice, InvoiceStatus, Refund, RefundStatus
+from simrenew.kit import clock
+from simrenew.kit.errors import Conflict, ValidationFailed
+from simrenew.notifications.services import emit
+from simrenew.payments.gateway import RefundResult, get_gateway
+from simrenew.payments.models import MethodType
+from simrenew.payments.services import credit_wallet, ensure_wallet
+
+log = logging.getLogger(__name__)
+# A pending refund older than this is asked about again by `refunds_due` (its request was lost).
+RETRY_AFTER_SECONDS = 60
+
+
+def refundable_minor(invoice: Invoice) -> int:
+    pending = (
+        Refund.objects.filter(invoice=invoice, status=RefundStatus.PENDING).aggregate(total=Sum("amount_minor"))[
+            "total"
+        ]
+        or 0
+    )
+    return invoice.total_minor - invoice.refunded_minor - pending
+
+
+def request_refund(*, invoice: Invoice, amount_minor: int, reason: str, to_wallet: bool = False) -> Refund:
+    """Step 1, inside the caller's transaction."""
+    locked = (
+        Invoice.objects.select_for_update()
+        .select_related("customer", "payment_attempt__payment_method")
+        .get(pk=invoice.pk)
+    )
+    if amount_minor <= 0:
+        raise ValidationFailed.on("amount_minor", "A refund must be a positive amount.")
+    left = refundable_minor(locked)
+    if amount_minor > left:
+        raise ValidationFailed.on("amount_minor", f"At most {left} can still be refunded on {locked.number}.")
+    attempt = locked.payment_attempt
+    paid_internally = attempt.gateway == "internal" or attempt.payment_method.type == MethodType.WALLET
+    to_wallet = to_wallet or paid_internally
+    if to_wallet and ensure_wallet(locked.customer).currency != locked.currency:
+        raise ValidationFailed.on("to_wallet", f"The wallet does not hold {locked.currency}; refund to the card.")
+    refund = Refund.objects.create(
+        invoice=locked,
+        amount_minor=amount_minor,
+        currency=locked.currency,
+        reason=reason[:200],
+        to_wallet=to_wallet,
+        idempotency_key=f"refund_{secrets.token_hex(16)}",
+        created_at=clock.now(),
+    )
+    if to_wallet:
+        credit_wallet(customer=locked.customer, amount_minor=amount_minor, reason="refund", attempt=attempt)
+        _succeed(refund, locked, gateway_refund_id="")
+    return refund
+
+
+def execute_refund(refund: Refund) -> Refund:
+    """Steps 2 and 3 for a refund whose step 1 has committed (an edge helper: it owns transactions)."""
+    if refund.status != RefundStatus.PENDING:
+        return refund
+    attempt = refund.invoice.payment_attempt
+    try:
+        result = get_gateway().refund(
+            charge_id=attempt.gateway_charge_id,
+            amount_minor=refund.amount_minor,
+            idempotency_key=refund.idempotency_key,
+        )
+    except Exception:  # no answer: the refund stays pending and is asked about again
+        log.exception("gateway refund failed for refund %s; will ask again", refund.pk)
+        return refund
+    with transaction.atomic():
+        return settle_refund(refund, result)
+
+
+def settle_refund(refund: Refund, result: RefundResult) -> Refund:
+    """Step 3, inside the caller's transaction; settling twice is harmless."""
+    invoice = Invoice.objects.select_for_update().get(pk=refund.invoice_id)
+    refund = Refund.objects.select_for_update().get(pk=refund.pk)
+    if refund.status != RefundStatus.PENDING:
+        return refund
+    if result.succeeded:
+        _succeed(refund, invoice, gateway_refund_id=result.refund_id)
+    else:
+        refund.status = RefundStatus.FAILED
+        refund.failure_message = result.failure_message[:300]
+        refund.completed_at = clock.now()
+        refund.save(update_fields=["status", "failure_message", "completed_at"])
+    return refund
+
+
+def _succeed(refund: Refund, invoice: Invoice, *, gateway_refund_id: str) -> None:
+    refund.status = RefundStatus.SUCCEEDED
+    refund.gateway_refund_id = gateway_refund_id
+    refund.completed_at = clock.now()
+    refund.save(update_fields=["status", "gateway_refund_id", "completed_at"])
+    invoice.refunded_minor += refund.amount_minor
+    fully = invoice.refunded_minor == invoice.total_minor
+    invoice.status = InvoiceStatus.REFUNDED if fully else InvoiceStatus.PARTIALLY_REFUNDED
+    invoice.save(update_fields=["refunded_minor", "status"])
+    emit(
+        "payment.refunded",
+        customer=invoice.customer,
+        subscription_id=invoice.subscription_id,
+        data={
+            "invoice": invoice.number,
+            "refund_id": refund.pk,
+            "amount_minor": refund.amount_minor,
+            "currency": refund.currency,
+            "to_wallet": refund.to_wallet,
+        },
+    )
+
+
+def refund_invoice(*, invoice: Invoice, amount_minor: int, reason: str, to_wallet: bool = False) -> Refund:
+    """All three steps (an edge helper: it owns its transactions). A refusal by
+    the gateway is an error for the caller; the refund stays recorded as failed."""
+    with transaction.atomic():
+        refund = request_refund(invoice=invoice, amount_minor=amount_minor, reason=reason, to_wallet=to_wallet)
+    refund = execute_refund(refund)
+    invoice.refresh_from_db()
+    if refund.status == RefundStatus.FAILED:
+        raise Conflict(f"The payment provider refused the refund: {refund.failure_message}")
+    return refund
+
+
+def refunds_due(*, limit: int = 100) -> list[Refund]:
+    """Pending gateway refunds whose first request is old enough to ask again."""
+    from datetime import timedelta
+
+    cutoff = clock.now() - timedelta(seconds=RETRY_AFTER_SECONDS)
+    return list(
+        Refund.objects.filter(status=RefundStatus.PENDING, to_wallet=False, created_at__lte=cutoff)
+        .select_related("invoice__payment_attempt")
+        .order_by("created_at")[:limit]
+    )
