@@ -40,6 +40,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",  # serves the API docs' assets locally
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
     "simrenew.kit",
     "simrenew.catalog",
     "simrenew.customers",
@@ -50,6 +53,7 @@ INSTALLED_APPS = [
     "simrenew.usage",
     "simrenew.notifications",
     "simrenew.api",
+    "simrenew.portal",
     "simrenew",  # the `simrenew` CLI verbs in simrenew/management/commands
 ]
 
@@ -62,11 +66,46 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "simrenew.portal.middleware.CustomerLocaleMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "simrenew.urls"
+
+# Sign-up, login, email verification, password reset, TOTP (django-allauth).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_ADAPTER = "simrenew.portal.accounts.AccountAdapter"
+ACCOUNT_SIGNUP_FORM_CLASS = "simrenew.portal.forms.SignupDetailsForm"
+ACCOUNT_LOGOUT_ON_GET = False
+ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if SIMRENEW_SANDBOX else "https"
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "portal:dashboard"
+
+# A Content-Security-Policy for the portal; the API docs and the admin bring their own scripts.
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/api/v1/docs", "/admin/"],
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "style-src": ["'self'"],
+        "script-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    },
+}
 # Usage batches of up to 10,000 records arrive in one body.
 DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 1024 * 1024
 WSGI_APPLICATION = "simrenew.wsgi.application"

@@ -1,10 +1,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from simrenew.kit.views import healthz, home
+from simrenew.kit.views import healthz
 
 urlpatterns = [
-    path("", home, name="home"),
+    path("", include("simrenew.portal.urls")),
+    path("accounts/", include("allauth.urls")),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("simrenew.api.urls")),

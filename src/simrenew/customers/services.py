@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo, available_timezones
 
 import phonenumbers
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 
@@ -93,6 +94,35 @@ def create_customer(
     else:
         user.set_unusable_password()
     user.save()
+    return _customer_for(user, email=email, name=name, cleaned=cleaned)
+
+
+def create_customer_for_user(
+    user: User, *, name: str, locale: str = "en", time_zone: str = "UTC", phone: str = ""
+) -> Customer:
+    """The customer behind a login made elsewhere (the portal's sign-up): same checks, same event."""
+    errors: list[FieldError] = []
+    cleaned: dict[str, str] = {}
+    for field, check, value in (
+        ("locale", validate_locale, locale),
+        ("time_zone", validate_time_zone, time_zone),
+        ("phone", normalize_phone, phone),
+    ):
+        try:
+            cleaned[field] = check(value)
+        except ValidationFailed as exc:
+            errors.extend(exc.errors)
+    if not name.strip():
+        errors.append(FieldError("name", "Enter the customer's name."))
+    if errors:
+        raise ValidationFailed("The customer details are not valid.", errors=errors)
+    email = normalize_email(str(getattr(user, "email", "")))
+    if Customer.objects.filter(email__iexact=email).exists():
+        raise Conflict(f"A customer with the email {email} already exists.", code="email_taken")
+    return _customer_for(user, email=email, name=name.strip(), cleaned=cleaned)
+
+
+def _customer_for(user: User, *, email: str, name: str, cleaned: dict[str, str]) -> Customer:
     customer = Customer.objects.create(
         user=user,
         email=email,

@@ -19,6 +19,7 @@ from simrenew.esims.services import assign_profile
 from simrenew.kit import clock
 from simrenew.payments.charging import run_charge
 from simrenew.payments.services import NewMethod, save_payment_method, tokenize
+from simrenew.portal.accounts import verified_login
 from simrenew.subscriptions.models import Subscription
 from simrenew.subscriptions.renewals import begin_subscription
 
@@ -46,6 +47,7 @@ class Command(BaseCommand):
                     phone="+12015550123",
                     password=DEMO_PASSWORD,
                 )
+            verified_login(customer.user)
             if not ApiKey.objects.filter(key_hash=hash_key(DEMO_API_KEY)).exists():
                 ApiKey.objects.create(
                     name="demo",
