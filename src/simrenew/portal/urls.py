@@ -1,10 +1,15 @@
+"""The portal's URLs, one module per part of the journey (each owned by its views module)."""
+
 from django.urls import path
 
-from simrenew.portal import views
+from simrenew.portal import urls_account_settings, urls_manage, urls_renewal, views
 
 app_name = "portal"
 
 urlpatterns = [
     path("", views.landing, name="landing"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    *urls_account_settings.urlpatterns,
+    *urls_renewal.urlpatterns,
+    *urls_manage.urlpatterns,
 ]
