@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SIMRENEW_SANDBOX ?= 1
 
-.PHONY: install run test lint typecheck test-sqlite test-postgres bench clean
+.PHONY: install browser-deps run test lint typecheck test-sqlite test-postgres bench clean
 
 install: $(STAMP)
 
@@ -15,6 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
+
+# The browser tests drive Debian's Chromium through Playwright (never `playwright install`:
+# the distribution's build gets the security updates), with a CJK font so that the Chinese
+# pages' screenshots show characters, not boxes. CI machines are fresh and run as root.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei
+browser-deps:
+	command -v chromium >/dev/null && dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(BROWSER_PACKAGES))
 
 run: install
 	$(BIN)/simrenew migrate --no-input
@@ -28,16 +36,30 @@ lint: install
 typecheck: install
 	$(BIN)/mypy src
 
-test-sqlite: install
+test-sqlite: install browser-deps
 	$(BIN)/pytest -p no:cacheprovider -q
 
-test-postgres: install
+test-postgres: install browser-deps
 	$(BIN)/python scripts/with_postgres.py $(BIN)/pytest -p no:cacheprovider -q
 
 # Drift checks, lint, types, then the whole suite on SQLite and again on PostgreSQL.
 test: install
 	$(BIN)/simrenew makemigrations --check --dry-run
 	$(MAKE) --no-print-directory lint typecheck test-sqlite test-postgres
+
+# Translation catalogs: extract every gettext string into the en and zh_Hans .po files, then compile
+# the .mo files, which are committed (so `make test` and CI need no GNU gettext). Needs xgettext/msgfmt
+# (apt-get install gettext). Translate what is new in src/simrenew/locale/zh_Hans/LC_MESSAGES/django.po.
+.PHONY: messages messages-check
+MESSAGES_IGNORE := --ignore=.venv --ignore=tests --ignore=benchmarks --ignore=scripts --ignore=var --ignore=build
+messages: install
+	@command -v xgettext >/dev/null || { echo "make messages needs GNU gettext (apt-get install gettext)"; exit 1; }
+	$(BIN)/simrenew makemessages -l zh_Hans -l en $(MESSAGES_IGNORE) --add-location=file --no-obsolete
+	$(BIN)/simrenew compilemessages -l zh_Hans -l en --ignore=.venv
+
+# Extract again and check every string is translated and the committed .mo files are current.
+messages-check: messages
+	$(BIN)/pytest -p no:cacheprovider -q tests/portal/test_catalogs.py
 
 bench: install
 	$(BIN)/python scripts/with_postgres.py $(BIN)/python -m benchmarks.run

@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "simrenew.notifications",
     "simrenew.api",
     "simrenew.portal",
+    "simrenew.provisioning",
     "simrenew",  # the `simrenew` CLI verbs in simrenew/management/commands
 ]
 

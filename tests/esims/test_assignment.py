@@ -128,3 +128,18 @@ def test_concurrent_assignments_take_different_profiles() -> None:
     thread.join()
 
     assert taken["first"] != taken["second"]
+
+
+def test_an_unused_profile_goes_back_to_stock_but_an_installed_one_does_not(db, clock):
+    from simrenew.esims.services import ProfileStateConflict, mark_installed, return_unused_profile
+    from tests.factories import make_customer, make_esim
+
+    unused = make_esim(customer=make_customer())
+    returned = return_unused_profile(unused)
+    assert (returned.status, returned.customer_id, returned.assigned_at) == ("available", None, None)
+
+    installed = mark_installed(make_esim(customer=make_customer()))
+    with pytest.raises(ProfileStateConflict):
+        return_unused_profile(installed)
+    installed.refresh_from_db()
+    assert installed.status == "installed"

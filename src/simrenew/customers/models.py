@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
 
 
 class Locale(models.TextChoices):
@@ -25,3 +26,40 @@ class Customer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"
+
+
+class NotificationKind(models.TextChoices):
+    """What a customer can be told about; each kind goes by email and/or SMS as they choose."""
+
+    EXPIRY_REMINDER = "expiry_reminder", _("Expiry reminders")
+    AUTO_RENEW_NOTICE = "auto_renew_notice", _("Auto-renew notices")
+    LOW_DATA = "low_data", _("Low data")
+    PAYMENT_FAILED = "payment_failed", _("Failed payments")
+    SERVICE_SUSPENDED = "service_suspended", _("Service suspended")
+    RECEIPT = "receipt", _("Receipts")
+
+
+class NotificationPreference(models.Model):
+    """A customer's channels for one kind of notice. No row means the defaults: email on, SMS off."""
+
+    DEFAULT_EMAIL = True
+    DEFAULT_SMS = False
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="notification_preferences")
+    kind = models.CharField(max_length=32, choices=NotificationKind.choices)
+    email = models.BooleanField(default=DEFAULT_EMAIL)
+    sms = models.BooleanField(default=DEFAULT_SMS)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["customer_id", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "kind"], name="notification_preference_unique_kind"),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=[kind.value for kind in NotificationKind]),
+                name="notification_preference_known_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} {self.kind}: email={self.email} sms={self.sms}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo, available_timezones
 
 import phonenumbers
@@ -9,8 +11,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
+from django.utils.translation import gettext as _
 
-from simrenew.customers.models import Customer, Locale
+from simrenew.customers.models import Customer, Locale, NotificationKind, NotificationPreference
 from simrenew.kit import clock
 from simrenew.kit.errors import Conflict, FieldError, ValidationFailed
 from simrenew.notifications.services import emit
@@ -23,21 +26,26 @@ def normalize_email(value: str) -> str:
     try:
         validate_email(email)
     except DjangoValidationError:
-        raise ValidationFailed.on("email", "Enter a valid email address.") from None
-    local, _, domain = email.rpartition("@")
+        raise ValidationFailed.on("email", _("Enter a valid email address.")) from None
+    local, _at, domain = email.rpartition("@")
     return f"{local}@{domain.lower()}"
 
 
 def validate_time_zone(value: str) -> str:
     if value not in _ZONES:
-        raise ValidationFailed.on("time_zone", f"{value!r} is not an IANA time zone such as America/New_York.")
+        raise ValidationFailed.on(
+            "time_zone",
+            _("%(zone)s is not an IANA time zone such as America/New_York.") % {"zone": repr(value)},
+        )
     ZoneInfo(value)
     return value
 
 
 def validate_locale(value: str) -> str:
     if value not in Locale.values:
-        raise ValidationFailed.on("locale", f"The language must be one of {', '.join(Locale.values)}.")
+        raise ValidationFailed.on(
+            "locale", _("The language must be one of %(languages)s.") % {"languages": ", ".join(Locale.values)}
+        )
     return value
 
 
@@ -48,10 +56,10 @@ def normalize_phone(value: str) -> str:
         number = phonenumbers.parse(value, None)
     except phonenumbers.NumberParseException:
         raise ValidationFailed.on(
-            "phone", "Enter the phone number with its country code, e.g. +1 212 555 0100."
+            "phone", _("Enter the phone number with its country code, e.g. +1 212 555 0100.")
         ) from None
     if not phonenumbers.is_valid_number(number):
-        raise ValidationFailed.on("phone", "This phone number is not valid.")
+        raise ValidationFailed.on("phone", _("This phone number is not valid."))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -78,16 +86,16 @@ def create_customer(
             errors.extend(exc.errors)
     name = name.strip()
     if not name:
-        errors.append(FieldError("name", "Enter the customer's name."))
+        errors.append(FieldError("name", _("Enter the customer's name.")))
     if errors:
-        raise ValidationFailed("The customer details are not valid.", errors=errors)
+        raise ValidationFailed(_("The customer details are not valid."), errors=errors)
     email = cleaned["email"]
     user_model = get_user_model()
     if (
         Customer.objects.filter(email__iexact=email).exists()
         or user_model.objects.filter(username__iexact=email).exists()
     ):
-        raise Conflict(f"A customer with the email {email} already exists.", code="email_taken")
+        raise Conflict(_("A customer with the email %(email)s already exists.") % {"email": email}, code="email_taken")
     user = user_model(username=email.lower(), email=email)
     if password:
         user.set_password(password)
@@ -113,12 +121,12 @@ def create_customer_for_user(
         except ValidationFailed as exc:
             errors.extend(exc.errors)
     if not name.strip():
-        errors.append(FieldError("name", "Enter the customer's name."))
+        errors.append(FieldError("name", _("Enter the customer's name.")))
     if errors:
-        raise ValidationFailed("The customer details are not valid.", errors=errors)
+        raise ValidationFailed(_("The customer details are not valid."), errors=errors)
     email = normalize_email(str(getattr(user, "email", "")))
     if Customer.objects.filter(email__iexact=email).exists():
-        raise Conflict(f"A customer with the email {email} already exists.", code="email_taken")
+        raise Conflict(_("A customer with the email %(email)s already exists.") % {"email": email}, code="email_taken")
     return _customer_for(user, email=email, name=name.strip(), cleaned=cleaned)
 
 
@@ -146,7 +154,7 @@ def update_customer(
 ) -> Customer:
     if name is not None:
         if not name.strip():
-            raise ValidationFailed.on("name", "Enter the customer's name.")
+            raise ValidationFailed.on("name", _("Enter the customer's name."))
         customer.name = name.strip()[:200]
     if locale is not None:
         customer.locale = validate_locale(locale)
@@ -156,3 +164,47 @@ def update_customer(
         customer.phone = normalize_phone(phone)
     customer.save()
     return customer
+
+
+@dataclass(frozen=True)
+class Channels:
+    """How a customer wants one kind of notice delivered."""
+
+    email: bool = NotificationPreference.DEFAULT_EMAIL
+    sms: bool = NotificationPreference.DEFAULT_SMS
+
+
+def notification_preferences(customer: Customer) -> dict[str, Channels]:
+    """Every kind of notice with the customer's channels; kinds never chosen have the defaults."""
+    chosen = {
+        row.kind: Channels(email=row.email, sms=row.sms)
+        for row in NotificationPreference.objects.filter(customer=customer)
+    }
+    return {kind: chosen.get(kind, Channels()) for kind in NotificationKind.values}
+
+
+def wants_notification(customer: Customer, kind: str, channel: str) -> bool:
+    """Whether `customer` wants notices of `kind` on `channel` ("email" or "sms")."""
+    if kind not in NotificationKind.values or channel not in ("email", "sms"):
+        raise ValueError(f"unknown notification kind or channel: {kind!r}, {channel!r}")
+    channels = notification_preferences(customer)[kind]
+    if channel == "sms":
+        return channels.sms and bool(customer.phone)
+    return channels.email
+
+
+def set_notification_preferences(customer: Customer, choices: Mapping[str, Channels]) -> dict[str, Channels]:
+    """Store the customer's channels for the kinds given (others keep theirs). SMS needs a phone number."""
+    unknown = sorted(set(choices) - set(NotificationKind.values))
+    if unknown:
+        raise ValidationFailed.on(
+            "notifications", _("Unknown kind of notification: %(kinds)s.") % {"kinds": ", ".join(unknown)}
+        )
+    if any(channels.sms for channels in choices.values()) and not customer.phone:
+        raise ValidationFailed.on("phone", _("Add a phone number to get notifications by SMS."))
+    now = clock.now()
+    for kind, channels in choices.items():
+        NotificationPreference.objects.update_or_create(
+            customer=customer, kind=kind, defaults={"email": channels.email, "sms": channels.sms, "updated_at": now}
+        )
+    return notification_preferences(customer)

@@ -293,6 +293,18 @@ def release_profile(profile: EsimProfile) -> EsimProfile:
     raise ProfileStateConflict(f"eSIM {profile.iccid} is {profile.status} and cannot be released.")
 
 
+def return_unused_profile(profile: EsimProfile) -> EsimProfile:
+    """Put back in stock a profile assigned but never paid for nor installed (its
+    activation code was never shown): the next customer may have it."""
+    if _transition(
+        profile,
+        allowed_from=[ProfileStatus.RESERVED, ProfileStatus.ASSIGNED],
+        changes={"status": ProfileStatus.AVAILABLE, "customer": None, "assigned_at": None},
+    ):
+        return profile
+    raise ProfileStateConflict(f"eSIM {profile.iccid} is {profile.status} and cannot go back to stock.")
+
+
 # ---------------------------------------------------------------------------
 # QR links: an <img> can fetch the QR code without an API key, but nobody can
 # forge a link for another profile. The token binds the profile to its current

@@ -9,6 +9,7 @@ from functools import cache
 from typing import Protocol
 
 from django.conf import settings
+from django.utils.translation import gettext_noop
 
 
 class ChargeStatus(StrEnum):
@@ -87,19 +88,22 @@ class PaymentGateway(Protocol):
 
 
 # Messages a customer understands, with what to do next, per failure code.
+# Stored and sent in English (API, database); marked so the portal's catalogs translate them on display.
 FAILURE_MESSAGES = {
-    "card_declined": "Your card was declined. Try another card or contact your bank.",
-    "insufficient_funds": "Your card has insufficient funds. Try another card or top up your wallet.",
-    "expired_card": "Your card has expired. Add a card with a later expiry date.",
-    "processing_error": "The card could not be charged because of a processing error. Try again in a moment.",
-    "paypal_declined": "PayPal declined the payment. Check your PayPal account or use a card.",
-    "wallet_insufficient_balance": "Your wallet balance is too low. Top up your wallet or pay by card.",
-    "gateway_unreachable": "We could not reach the payment provider, and nothing was charged.",
+    "card_declined": gettext_noop("Your card was declined. Try another card or contact your bank."),
+    "insufficient_funds": gettext_noop("Your card has insufficient funds. Try another card or top up your wallet."),
+    "expired_card": gettext_noop("Your card has expired. Add a card with a later expiry date."),
+    "processing_error": gettext_noop(
+        "The card could not be charged because of a processing error. Try again in a moment."
+    ),
+    "paypal_declined": gettext_noop("PayPal declined the payment. Check your PayPal account or use a card."),
+    "wallet_insufficient_balance": gettext_noop("Your wallet balance is too low. Top up your wallet or pay by card."),
+    "gateway_unreachable": gettext_noop("We could not reach the payment provider, and nothing was charged."),
 }
 
 
 def failure_message(code: str) -> str:
-    return FAILURE_MESSAGES.get(code, "The payment was not accepted. Try another payment method.")
+    return FAILURE_MESSAGES.get(code, gettext_noop("The payment was not accepted. Try another payment method."))
 
 
 @cache

@@ -7,6 +7,7 @@ from zoneinfo import available_timezones
 
 from django import forms
 from django.http import HttpRequest
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from simrenew.customers.models import Locale
@@ -19,9 +20,20 @@ TIME_ZONE_CHOICES = [(zone, zone.replace("_", " ")) for zone in sorted(available
 class SignupDetailsForm(forms.Form):
     """What allauth's sign-up asks beyond email and password."""
 
-    name = forms.CharField(label=_("Your name"), max_length=200)
-    locale = forms.ChoiceField(label=_("Language"), choices=Locale.choices, initial=Locale.EN)
+    name = forms.CharField(label=_("Your name"), max_length=200, widget=forms.TextInput(attrs={"autocomplete": "name"}))
+    locale = forms.ChoiceField(
+        label=_("Language"),
+        choices=Locale.choices,
+        initial=Locale.EN,
+        help_text=_("Pages and emails (including the one confirming your address) use this language."),
+    )
     time_zone = forms.ChoiceField(label=_("Time zone"), choices=TIME_ZONE_CHOICES, initial="America/New_York")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A visitor who switched the pages to Chinese most likely wants Chinese emails too.
+        if get_language() in Locale.values:
+            self.fields["locale"].initial = get_language()
 
     def signup(self, request: HttpRequest, user: Any) -> None:
         try:

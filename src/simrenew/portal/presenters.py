@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import calendar
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
+from django.utils.translation import gettext, gettext_noop, ngettext
+from django.utils.translation import gettext_lazy as _
 
+from simrenew.billing.models import Invoice, InvoiceStatus
+from simrenew.catalog.models import PeriodUnit, Plan
 from simrenew.customers.models import Customer
 from simrenew.esims.models import EsimProfile
-from simrenew.kit.money import BABEL_LOCALES
-from simrenew.subscriptions.models import Subscription, SubscriptionState
+from simrenew.kit import clock
+from simrenew.kit.money import BABEL_LOCALES, format_money
+from simrenew.payments.models import AttemptPurpose, AttemptStatus, MethodType, PaymentAttempt, PaymentMethod, Wallet
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import Status, view
 
 
@@ -76,3 +84,261 @@ def esim_cards(customer: Customer) -> list[EsimCard]:
             )
         )
     return cards
+
+
+# --- Renewal, payments and receipts (shared read helpers; views_renewal uses them) ---
+
+CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover"}
+EXPIRING_CARD_WINDOW = timedelta(days=60)
+
+# Messages the services speak (English, fixed text), marked here so the catalogs carry
+# them: the portal shows them through gettext, in the customer's language.
+SERVICE_MESSAGES = [
+    gettext_noop("Your card was declined. Try another card or contact your bank."),
+    gettext_noop("Your card has insufficient funds. Try another card or top up your wallet."),
+    gettext_noop("Your card has expired. Add a card with a later expiry date."),
+    gettext_noop("The card could not be charged because of a processing error. Try again in a moment."),
+    gettext_noop("PayPal declined the payment. Check your PayPal account or use a card."),
+    gettext_noop("Your wallet balance is too low. Top up your wallet or pay by card."),
+    gettext_noop("We could not reach the payment provider, and nothing was charged."),
+    gettext_noop("The payment was not accepted. Try another payment method."),
+    gettext_noop("This promotion code is no longer active."),
+    gettext_noop("This promotion code is not valid yet."),
+    gettext_noop("This promotion code has expired."),
+    gettext_noop("This promotion code does not apply to this plan."),
+    gettext_noop("This promotion code does not apply to prices in this currency."),
+    gettext_noop("This promotion code has been used up."),
+    gettext_noop("You have already used this promotion code."),
+    gettext_noop("This plan is for another carrier than the eSIM's."),
+    gettext_noop("This plan version is no longer sold; choose the current one."),
+    gettext_noop("This payment method does not belong to the customer."),
+    gettext_noop("Choose a payment method for this renewal."),
+    gettext_noop("The first payment of this subscription has not completed yet."),
+    gettext_noop("This subscription is cancelled; resume it before renewing."),
+    gettext_noop("This subscription has ended and its eSIM was released; start a new one."),
+    gettext_noop("This idempotency key was already used for a different payment."),
+    gettext_noop("The card number is not valid."),
+    gettext_noop("The expiry month must be between 1 and 12."),
+    gettext_noop("The card's expiry date has passed or is not valid."),
+    gettext_noop("The security code must be 3 or 4 digits."),
+    gettext_noop("Enter the email address of your PayPal account."),
+    gettext_noop("This field is required for a card."),
+    gettext_noop("Card details are incomplete."),
+    gettext_noop("Top up the wallet with a card or PayPal, not the wallet."),
+    gettext_noop("A wallet top-up is between 1.00 and 1,000.00."),
+    gettext_noop("A removed payment method cannot be the default."),
+]
+_NO_SUCH_PROMOTION = re.compile(r"^There is no promotion with the code '(?P<code>.*)'\.$")
+
+
+def service_message(message: str) -> str:
+    """A service's message in the active language (as it was, when no catalog has it)."""
+    no_such = _NO_SUCH_PROMOTION.match(message)
+    if no_such:
+        return gettext("There is no promotion with the code “%(code)s”.") % {"code": no_such["code"]}
+    return gettext(message)
+
+
+def money(amount_minor: int, currency: str, customer: Customer) -> str:
+    return format_money(amount_minor, currency, customer.locale)
+
+
+def period_length(unit: str, count: int) -> str:
+    """“1 month”, “7 days” is “1 week”: the length a customer thinks in."""
+    if unit == PeriodUnit.DAY and count % 7 == 0:
+        weeks = count // 7
+        return ngettext("%(count)d week", "%(count)d weeks", weeks) % {"count": weeks}
+    if unit == PeriodUnit.DAY:
+        return ngettext("%(count)d day", "%(count)d days", count) % {"count": count}
+    if unit == PeriodUnit.MONTH:
+        return ngettext("%(count)d month", "%(count)d months", count) % {"count": count}
+    return ngettext("%(count)d year", "%(count)d years", count) % {"count": count}
+
+
+def plan_kind(plan: Plan) -> str:
+    """day / week / month / year: how plans are grouped on the renew page."""
+    if plan.period_unit == PeriodUnit.DAY:
+        return "week" if plan.period_count % 7 == 0 else "day"
+    return str(plan.period_unit)
+
+
+PLAN_KIND_ORDER = {"day": 0, "week": 1, "month": 2, "year": 3}
+
+
+def plan_kind_label(kind: str) -> str:
+    labels = {
+        "day": gettext("Daily plans"),
+        "week": gettext("Weekly plans"),
+        "month": gettext("Monthly plans"),
+        "year": gettext("Yearly plans"),
+    }
+    return str(labels[kind])
+
+
+def plan_summary(plan: Plan, customer: Customer) -> str:
+    """“AT&T 1 month · 10 GB · 1 month · $25.00”."""
+    return gettext("%(name)s · %(data)s GB · %(length)s · %(price)s") % {
+        "name": plan.name,
+        "data": gigabytes(plan.data_mb, customer),
+        "length": period_length(plan.period_unit, plan.period_count),
+        "price": money(plan.price_minor, plan.currency, customer),
+    }
+
+
+def card_end(method: PaymentMethod) -> date | None:
+    """A card is good through the last day of its expiry month."""
+    if not (method.exp_month and method.exp_year):
+        return None
+    return date(method.exp_year, method.exp_month, calendar.monthrange(method.exp_year, method.exp_month)[1])
+
+
+def method_label(method: PaymentMethod, customer: Customer, *, with_balance: bool = False) -> str:
+    """Brand and last 4 only; PayPal by its email; the wallet (with today's balance when asked)."""
+    if method.type == MethodType.WALLET:
+        return wallet_label(customer) if with_balance else gettext("Wallet balance")
+    if method.type == MethodType.PAYPAL:
+        return gettext("PayPal (%(email)s)") % {"email": method.paypal_email}
+    brand = CARD_BRANDS.get(method.brand, method.brand.title() or gettext("Card"))
+    if method.type == MethodType.DEBIT:
+        return gettext("%(brand)s debit card ending %(last4)s") % {"brand": brand, "last4": method.last4}
+    return gettext("%(brand)s card ending %(last4)s") % {"brand": brand, "last4": method.last4}
+
+
+def wallet_balance(customer: Customer) -> tuple[int, str]:
+    """Balance and currency, without creating a wallet just to look at it."""
+    wallet = Wallet.objects.filter(customer=customer).first()
+    return (wallet.balance_minor, wallet.currency) if wallet else (0, "USD")
+
+
+def wallet_label(customer: Customer) -> str:
+    balance, currency = wallet_balance(customer)
+    return gettext("Wallet balance (%(balance)s available)") % {"balance": money(balance, currency, customer)}
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    method: PaymentMethod
+    label: str
+    expiry: str
+    expired: bool
+    expiring_soon: bool
+
+
+def method_rows(customer: Customer, *, now: datetime | None = None) -> list[MethodRow]:
+    """The customer's saved methods (not removed), cards expiring within 60 days flagged."""
+    today = (now or clock.now()).astimezone(ZoneInfo(customer.time_zone)).date()
+    rows = []
+    methods = PaymentMethod.objects.filter(customer=customer, removed_at__isnull=True)
+    for method in methods.order_by("-is_default", "id"):
+        ends = card_end(method)
+        rows.append(
+            MethodRow(
+                method=method,
+                label=method_label(method, customer, with_balance=True),
+                expiry=f"{method.exp_month:02d}/{method.exp_year}" if ends else "",
+                expired=ends is not None and ends < today,
+                expiring_soon=ends is not None and today <= ends <= today + EXPIRING_CARD_WINDOW,
+            )
+        )
+    return rows
+
+
+ATTEMPT_STATUS_LABELS: dict[str, object] = {
+    AttemptStatus.SUCCEEDED: _("Paid"),
+    AttemptStatus.FAILED: _("Failed"),
+    AttemptStatus.PENDING: _("Being confirmed"),
+    AttemptStatus.UNKNOWN: _("Being confirmed"),
+}
+ATTEMPT_PURPOSE_LABELS: dict[str, object] = {
+    AttemptPurpose.FIRST_PERIOD: _("New plan"),
+    AttemptPurpose.RENEWAL: _("Renewal"),
+    AttemptPurpose.TOP_UP: _("Data top-up"),
+    AttemptPurpose.WALLET_TOP_UP: _("Wallet top-up"),
+}
+
+
+@dataclass(frozen=True)
+class AttemptSummary:
+    attempt: PaymentAttempt
+    status: str
+    status_label: str
+    purpose_label: str
+    amount: str
+    method: str
+    when: str
+    failure: str
+    invoice: Invoice | None
+    period_starts: str
+    period_ends: str
+
+
+def attempt_summary(attempt: PaymentAttempt, customer: Customer) -> AttemptSummary:
+    invoice = Invoice.objects.filter(payment_attempt=attempt).first()
+    period = Period.objects.filter(invoice=invoice).first() if invoice else None
+    status = "pending" if attempt.status in (AttemptStatus.PENDING, AttemptStatus.UNKNOWN) else str(attempt.status)
+    return AttemptSummary(
+        attempt=attempt,
+        status=status,
+        status_label=str(ATTEMPT_STATUS_LABELS.get(attempt.status, attempt.status)),
+        purpose_label=str(ATTEMPT_PURPOSE_LABELS.get(attempt.purpose, attempt.purpose)),
+        amount=money(attempt.amount_minor, attempt.currency, customer),
+        method=method_label(attempt.payment_method, customer),
+        when=local_datetime(attempt.created_at, customer),
+        failure=service_message(attempt.failure_message) if attempt.status == AttemptStatus.FAILED else "",
+        invoice=invoice,
+        period_starts=local_datetime(period.starts_at, customer) if period else "",
+        period_ends=local_datetime(period.ends_at, customer) if period else "",
+    )
+
+
+@dataclass(frozen=True)
+class ReceiptLine:
+    label: str
+    amount: str
+
+
+@dataclass(frozen=True)
+class Receipt:
+    invoice: Invoice
+    number: str
+    issued: str
+    status_label: str
+    lines: list[ReceiptLine]
+    discount: str
+    total: str
+    refunded: str
+    method: str
+    customer_name: str
+    customer_email: str
+    phone_number: str
+    period_starts: str
+    period_ends: str
+
+
+INVOICE_STATUS_LABELS: dict[str, object] = {
+    InvoiceStatus.PAID: _("Paid"),
+    InvoiceStatus.PARTIALLY_REFUNDED: _("Partly refunded"),
+    InvoiceStatus.REFUNDED: _("Refunded"),
+}
+
+
+def receipt(invoice: Invoice, customer: Customer) -> Receipt:
+    attempt = invoice.payment_attempt
+    period = Period.objects.filter(invoice=invoice).first()
+    subscription = invoice.subscription
+    return Receipt(
+        invoice=invoice,
+        number=invoice.number,
+        issued=local_datetime(invoice.issued_at, customer),
+        status_label=str(INVOICE_STATUS_LABELS.get(invoice.status, invoice.status)),
+        lines=[ReceiptLine(invoice.description, money(invoice.subtotal_minor, invoice.currency, customer))],
+        discount=money(invoice.discount_minor, invoice.currency, customer) if invoice.discount_minor else "",
+        total=money(invoice.total_minor, invoice.currency, customer),
+        refunded=money(invoice.refunded_minor, invoice.currency, customer) if invoice.refunded_minor else "",
+        method=method_label(attempt.payment_method, customer),
+        customer_name=customer.name,
+        customer_email=customer.email,
+        phone_number=subscription.esim.msisdn if subscription else "",
+        period_starts=local_datetime(period.starts_at, customer) if period else "",
+        period_ends=local_datetime(period.ends_at, customer) if period else "",
+    )

@@ -1,3 +1,22 @@
-from django.urls import URLPattern
+"""Renew, pay, confirmation, receipts, payment history, payment methods, wallet."""
 
-urlpatterns: list[URLPattern] = []
+from django.urls import URLPattern, path
+
+from simrenew.portal import views_renewal
+
+urlpatterns: list[URLPattern] = [
+    path("subscriptions/<int:subscription_id>/renew/", views_renewal.renew, name="renew"),
+    path("subscriptions/<int:subscription_id>/pay/", views_renewal.pay, name="pay"),
+    path("payments/", views_renewal.payments, name="payments"),
+    path("payments/<int:attempt_id>/", views_renewal.confirmation, name="confirmation"),
+    path("receipts/<int:invoice_id>/", views_renewal.receipt_page, name="receipt"),
+    path("receipts/<int:invoice_id>/pdf/", views_renewal.receipt_pdf, name="receipt_pdf"),
+    path("payment-methods/", views_renewal.payment_methods, name="payment_methods"),
+    path("payment-methods/<int:method_id>/remove/", views_renewal.payment_method_remove, name="payment_method_remove"),
+    path(
+        "payment-methods/<int:method_id>/default/", views_renewal.payment_method_default, name="payment_method_default"
+    ),
+    path("wallet/", views_renewal.wallet, name="wallet"),
+    # The sandbox gateway's hosted card page (a real gateway serves its own).
+    path("sandbox-gateway/card/", views_renewal.sandbox_gateway_card, name="sandbox_gateway_card"),
+]

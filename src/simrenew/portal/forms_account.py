@@ -1,0 +1,70 @@
+"""The customer's own settings: language, time zone, phone and how each kind of notice reaches them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from simrenew.customers.models import Customer, Locale, NotificationKind
+from simrenew.customers.services import Channels
+from simrenew.portal.forms import TIME_ZONE_CHOICES
+
+CHANNELS = ("email", "sms")
+
+
+def channel_field_name(kind: str, channel: str) -> str:
+    return f"notify_{kind}_{channel}"
+
+
+class AccountSettingsForm(forms.Form):
+    locale = forms.ChoiceField(label=_("Language"), choices=Locale.choices)
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        choices=TIME_ZONE_CHOICES,
+        help_text=_("Expiry dates and reminders are shown in this time zone."),
+    )
+    phone = forms.CharField(
+        label=_("Mobile number for SMS"),
+        required=False,
+        max_length=32,
+        help_text=_("With the country code, e.g. +1 212 555 0100. Leave empty for no SMS."),
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
+    )
+
+    def __init__(self, *args: Any, customer: Customer, preferences: dict[str, Channels], **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "initial",
+            {
+                "locale": customer.locale,
+                "time_zone": customer.time_zone,
+                "phone": customer.phone,
+                **{
+                    channel_field_name(kind, channel): getattr(channels, channel)
+                    for kind, channels in preferences.items()
+                    for channel in CHANNELS
+                },
+            },
+        )
+        super().__init__(*args, **kwargs)
+        for kind in NotificationKind.values:
+            # Shown inside a fieldset whose legend names the kind, so "Email" / "SMS" suffice.
+            self.fields[channel_field_name(kind, "email")] = forms.BooleanField(label=_("Email"), required=False)
+            self.fields[channel_field_name(kind, "sms")] = forms.BooleanField(label=_("SMS"), required=False)
+
+    def notification_rows(self) -> list[tuple[str, forms.BoundField, forms.BoundField]]:
+        """(kind label, email checkbox, SMS checkbox) per kind, for the preferences table."""
+        return [
+            (str(label), self[channel_field_name(kind, "email")], self[channel_field_name(kind, "sms")])
+            for kind, label in NotificationKind.choices
+        ]
+
+    def channels(self) -> dict[str, Channels]:
+        return {
+            kind: Channels(
+                email=self.cleaned_data[channel_field_name(kind, "email")],
+                sms=self.cleaned_data[channel_field_name(kind, "sms")],
+            )
+            for kind in NotificationKind.values
+        }

@@ -1,0 +1,154 @@
+"""Forms of the manage, top-up and add-an-eSIM pages. They check shapes and
+ownership (every choice is one of the customer's own); the rules stay in the services."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from simrenew.catalog.models import Plan, TopUpPack
+from simrenew.customers.models import Customer
+from simrenew.kit import clock
+from simrenew.payments.models import PaymentMethod
+from simrenew.portal.presenters import local_datetime
+from simrenew.portal.presenters_manage import method_label, pack_label, plan_label
+from simrenew.subscriptions.models import Subscription, SubscriptionState
+
+
+def saved_methods(customer: Customer) -> Any:
+    return PaymentMethod.objects.filter(customer=customer, removed_at__isnull=True).order_by("-is_default", "id")
+
+
+class MethodChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return method_label(obj)
+
+
+class IdempotentForm(forms.Form):
+    """Carries a key made when the page was drawn: a double click or a reload of
+    the same form can never make a second charge."""
+
+    key = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        kwargs.setdefault("initial", {}).setdefault("key", uuid.uuid4())
+        super().__init__(*args, **kwargs)
+
+    def fresh_key(self) -> None:
+        """After a failed payment the next try is a new payment: give it a new key."""
+        data = dict(self.data.items())
+        data["key"] = str(uuid.uuid4())
+        self.data = data
+
+
+class AutoRenewForm(forms.Form):
+    auto_renew = forms.ChoiceField(choices=[("on", _("On")), ("off", _("Off"))], widget=forms.HiddenInput)
+    payment_method = MethodChoiceField(
+        label=_("Pay renewals with"), queryset=PaymentMethod.objects.none(), required=False, empty_label=None
+    )
+
+    def __init__(self, *args: Any, customer: Customer, subscription: Subscription, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        field = self.fields["payment_method"]
+        assert isinstance(field, forms.ModelChoiceField)
+        field.queryset = saved_methods(customer)
+        method = subscription.payment_method
+        if method is not None and method.removed_at is None:
+            field.initial = method.pk
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("auto_renew") == "on" and cleaned.get("payment_method") is None:
+            self.add_error("payment_method", _("Choose how to pay for renewals, or add a payment method first."))
+        return cleaned
+
+
+class CancelForm(forms.Form):
+    when = forms.ChoiceField(
+        label=_("When should the plan end?"),
+        choices=[("period_end", _("At the end of the period")), ("now", _("Now"))],
+        widget=forms.RadioSelect,
+    )
+
+
+class TopUpForm(IdempotentForm):
+    pack = forms.TypedChoiceField(label=_("Data pack"), coerce=int, widget=forms.RadioSelect)
+    payment_method = MethodChoiceField(label=_("Pay with"), queryset=PaymentMethod.objects.none(), empty_label=None)
+
+    def __init__(self, *args: Any, customer: Customer, packs: list[TopUpPack], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        pack_field = self.fields["pack"]
+        assert isinstance(pack_field, forms.TypedChoiceField)
+        pack_field.choices = [(pack.pk, pack_label(pack, customer)) for pack in packs]
+        method_field = self.fields["payment_method"]
+        assert isinstance(method_field, forms.ModelChoiceField)
+        method_field.queryset = saved_methods(customer)
+
+
+def moveable_subscriptions(customer: Customer) -> Any:
+    """Plans the customer may set to end at their period end when moving carrier."""
+    return (
+        Subscription.objects.filter(customer=customer, state=SubscriptionState.LIVE, paid_through__gt=clock.now())
+        .select_related("esim__carrier", "plan")
+        .order_by("id")
+    )
+
+
+class SubscriptionChoiceField(forms.ModelChoiceField):
+    def __init__(self, *args: Any, customer: Customer, **kwargs: Any):
+        self.customer = customer
+        super().__init__(*args, **kwargs)
+
+    def label_from_instance(self, obj: Any) -> str:
+        return gettext("%(carrier)s %(number)s · %(plan)s, paid until %(until)s") % {
+            "carrier": obj.esim.carrier.name,
+            "number": obj.esim.msisdn,
+            "plan": obj.plan.name,
+            "until": local_datetime(obj.paid_through, self.customer),
+        }
+
+
+class PlanChoiceField(forms.ModelChoiceField):
+    customer: Customer
+
+    def label_from_instance(self, obj: Any) -> str:
+        return plan_label(obj, self.customer)
+
+
+class AddEsimForm(IdempotentForm):
+    plan = PlanChoiceField(label=_("Plan"), queryset=Plan.objects.none(), widget=forms.RadioSelect, empty_label=None)
+    payment_method = MethodChoiceField(label=_("Pay with"), queryset=PaymentMethod.objects.none(), empty_label=None)
+    auto_renew = forms.BooleanField(label=_("Renew automatically before the plan ends"), required=False, initial=True)
+
+    def __init__(self, *args: Any, customer: Customer, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        plan_field = self.fields["plan"]
+        assert isinstance(plan_field, PlanChoiceField)
+        plan_field.queryset = Plan.objects.filter(is_current=True).select_related("carrier")
+        plan_field.customer = customer
+        method_field = self.fields["payment_method"]
+        assert isinstance(method_field, forms.ModelChoiceField)
+        method_field.queryset = saved_methods(customer)
+        moveable = moveable_subscriptions(customer)
+        if moveable.exists():
+            self.fields["end_subscription"] = SubscriptionChoiceField(
+                customer=customer,
+                label=_("Plan to end at its period end"),
+                queryset=moveable,
+                required=False,
+                empty_label=str(_("No, keep all my current plans")),
+            )
+
+    def plans_by_carrier(self) -> list[tuple[str, list[Any]]]:
+        """The plan radios grouped by carrier, for one fieldset per carrier."""
+        groups: dict[str, list[Any]] = {}
+        plans = {str(plan.pk): plan for plan in self.fields["plan"].queryset}  # type: ignore[attr-defined]
+        for radio in self["plan"]:
+            plan = plans.get(str(radio.data["value"]))
+            if plan is not None:
+                groups.setdefault(plan.carrier.name, []).append(radio)
+        return sorted(groups.items())

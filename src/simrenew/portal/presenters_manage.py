@@ -1,0 +1,327 @@
+"""What the manage, add-an-eSIM, install, usage and connection pages show,
+formatted for the customer (locale, zone). Rules stay in the services; this
+module only reads and words things."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_skeleton
+from babel.numbers import format_decimal
+from django.utils import timezone
+from django.utils.functional import Promise
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
+
+from simrenew.catalog.models import PeriodUnit, Plan, TopUpPack
+from simrenew.catalog.services import quote
+from simrenew.customers.models import Customer
+from simrenew.esims.identifiers import ActivationCode, ios_install_url, parse_activation_code
+from simrenew.esims.services import NoProfileAvailable
+from simrenew.kit.errors import SimrenewError
+from simrenew.kit.money import format_money
+from simrenew.payments.models import MethodType, PaymentAttempt, PaymentMethod
+from simrenew.portal.presenters import babel_locale, local_datetime
+from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllowed, TopUpNotAllowed
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
+from simrenew.subscriptions.queries import MB, SubscriptionView, data_left_bytes, view
+from simrenew.usage.services import usage_by_day
+
+# DESIGN.md §4: auto-renew charges from 72 h before expiry (then retries until expiry).
+AUTO_RENEW_LEAD = timedelta(hours=72)
+
+
+# ---------------------------------------------------------------------------
+# Words for what the services and the gateway say, in the customer's language
+
+# The gateway's failure codes (payments.gateway.FAILURE_MESSAGES), translated.
+PAYMENT_FAILURES: dict[str, Promise] = {
+    "card_declined": _("Your card was declined. Try another card or contact your bank."),
+    "insufficient_funds": _("Your card has insufficient funds. Try another card or top up your wallet."),
+    "expired_card": _("Your card has expired. Add a card with a later expiry date."),
+    "processing_error": _("The card could not be charged because of a processing error. Try again in a moment."),
+    "paypal_declined": _("PayPal declined the payment. Check your PayPal account or use a card."),
+    "wallet_insufficient_balance": _("Your wallet balance is too low. Top up your wallet or pay by card."),
+    "gateway_unreachable": _("We could not reach the payment provider, and nothing was charged."),
+}
+PAYMENT_FAILED_OTHERWISE = _("The payment was not accepted. Try another payment method.")
+PAYMENT_PENDING = _(
+    "We are still waiting for the payment provider's answer. Nothing will be charged twice; "
+    "check back in a few minutes."
+)
+
+
+def payment_failure(attempt: PaymentAttempt) -> str:
+    return str(PAYMENT_FAILURES.get(attempt.failure_code, PAYMENT_FAILED_OTHERWISE))
+
+
+def service_error(exc: SimrenewError) -> str:
+    """A service's refusal in the customer's language (the services speak English)."""
+    if isinstance(exc, NoProfileAvailable):
+        return gettext(
+            "No eSIM of this carrier is available right now. Please try again later or choose another carrier."
+        )
+    if isinstance(exc, TopUpNotAllowed):
+        return gettext("Data can only be added while a plan period is running. Renew the plan first.")
+    if isinstance(exc, CancellationNotAllowed):
+        return gettext(
+            "This plan cannot be changed that way now: it may have ended already, or its eSIM has another plan."
+        )
+    if isinstance(exc, RenewalNotAllowed):
+        return gettext("This eSIM already has a plan; renew it instead.")
+    return exc.detail
+
+
+# ---------------------------------------------------------------------------
+# Small formatters
+
+
+def money(amount_minor: int, currency: str, customer: Customer) -> str:
+    return format_money(amount_minor, currency, customer.locale)
+
+
+def method_label(method: PaymentMethod) -> str:
+    if method.type == MethodType.WALLET:
+        return gettext("Wallet balance")
+    if method.type == MethodType.PAYPAL:
+        return gettext("PayPal (%(email)s)") % {"email": method.paypal_email}
+    brand = method.brand.title() if method.brand and method.brand != "card" else ""
+    if method.type == MethodType.DEBIT:
+        return gettext("%(brand)s debit card ending in %(last4)s") % {"brand": brand, "last4": method.last4}
+    return gettext("%(brand)s card ending in %(last4)s") % {"brand": brand, "last4": method.last4}
+
+
+def data_amount(num_bytes: int, customer: Customer) -> str:
+    """MB below 1 GB, GB with one decimal above (carriers count 1 GB = 1024 MB)."""
+    mb = num_bytes / MB
+    if mb < 1024:
+        return gettext("%(amount)s MB") % {
+            "amount": format_decimal(round(mb), format="#,##0", locale=babel_locale(customer))
+        }
+    return gettext("%(amount)s GB") % {
+        "amount": format_decimal(round(mb / 1024, 1), format="#,##0.#", locale=babel_locale(customer))
+    }
+
+
+def local_date(moment: datetime, customer: Customer) -> str:
+    return format_date(moment.astimezone(ZoneInfo(customer.time_zone)).date(), "medium", locale=babel_locale(customer))
+
+
+def plan_length(plan: Plan) -> str:
+    count = plan.period_count
+    if plan.period_unit == PeriodUnit.DAY:
+        return ngettext("%(count)d day", "%(count)d days", count) % {"count": count}
+    if plan.period_unit == PeriodUnit.YEAR:
+        return ngettext("%(count)d year", "%(count)d years", count) % {"count": count}
+    return ngettext("%(count)d month", "%(count)d months", count) % {"count": count}
+
+
+def plan_label(plan: Plan, customer: Customer) -> str:
+    return gettext("%(name)s · %(length)s · %(data)s · %(price)s") % {
+        "name": plan.name,
+        "length": plan_length(plan),
+        "data": data_amount(plan.data_mb * MB, customer),
+        "price": money(plan.price_minor, plan.currency, customer),
+    }
+
+
+def pack_label(pack: TopUpPack, customer: Customer) -> str:
+    return gettext("%(data)s for %(price)s") % {
+        "data": data_amount(pack.data_mb * MB, customer),
+        "price": money(pack.price_minor, pack.currency, customer),
+    }
+
+
+# ---------------------------------------------------------------------------
+# The manage page
+
+
+@dataclass(frozen=True)
+class ManageView:
+    subscription: Subscription
+    status: str
+    plan_name: str
+    carrier_name: str
+    msisdn: str
+    data_left: str
+    data_total: str
+    service_ends_at: str  # local date and time; empty if never paid
+    auto_renew_on: bool
+    charge_at: str  # when auto-renew first tries to charge (local), empty if off
+    charge_already_due: bool
+    charge_amount: str
+    charge_method: str  # empty if no method saved
+    can_turn_auto_renew_on: bool
+    can_cancel: bool
+    can_resume: bool
+    cancelled_at_period_end: bool
+    has_running_period: bool
+
+
+def manage_view(subscription: Subscription, customer: Customer) -> ManageView:
+    shown: SubscriptionView = view(subscription)
+    now = shown.now
+    service_ends = subscription.ended_at or subscription.paid_through
+    state = subscription.state
+    running = shown.current_period is not None
+    cancelled_at_period_end = (
+        state == SubscriptionState.CANCELLED
+        and subscription.ended_at is None
+        and subscription.paid_through is not None
+        and subscription.paid_through > now
+    )
+    auto_renew_on = subscription.auto_renew and state == SubscriptionState.LIVE
+    charge_at = ""
+    charge_due = False
+    if auto_renew_on and subscription.paid_through is not None:
+        first_try = subscription.paid_through - AUTO_RENEW_LEAD
+        charge_due = first_try <= now
+        charge_at = local_datetime(first_try, customer)
+    price = quote(plan=subscription.plan, customer=customer, promo_code=None).total
+    method = subscription.payment_method
+    return ManageView(
+        subscription=subscription,
+        status=shown.status,
+        plan_name=subscription.plan.name,
+        carrier_name=subscription.esim.carrier.name,
+        msisdn=subscription.esim.msisdn,
+        data_left=data_amount(shown.data_left_mb * MB, customer),
+        data_total=data_amount(shown.data_total_mb * MB, customer),
+        service_ends_at=local_datetime(service_ends, customer) if service_ends else "",
+        auto_renew_on=auto_renew_on,
+        charge_at=charge_at,
+        charge_already_due=charge_due,
+        charge_amount=money(price.amount_minor, price.currency, customer),
+        charge_method=method_label(method) if method is not None and method.removed_at is None else "",
+        can_turn_auto_renew_on=state == SubscriptionState.LIVE,
+        can_cancel=state == SubscriptionState.LIVE or cancelled_at_period_end,
+        can_resume=cancelled_at_period_end,
+        cancelled_at_period_end=cancelled_at_period_end,
+        has_running_period=running and state in (SubscriptionState.LIVE, SubscriptionState.CANCELLED),
+    )
+
+
+# ---------------------------------------------------------------------------
+# The install page
+
+
+@dataclass(frozen=True)
+class InstallView:
+    code: ActivationCode
+    ios_url: str
+
+
+def install_view(activation_code: str) -> InstallView:
+    code = parse_activation_code(activation_code)
+    return InstallView(code=code, ios_url=ios_install_url(code))
+
+
+# ---------------------------------------------------------------------------
+# The usage chart
+
+CHART_WIDTH = 600
+CHART_HEIGHT = 220
+CHART_TOP = 24  # room for the scale label
+CHART_BOTTOM = 28  # room for the first and last day labels
+MIN_FORECAST_BASIS = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class UsageBar:
+    day: str  # long local date, for the table and the bar's title
+    short_day: str
+    used: str
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+@dataclass(frozen=True)
+class UsageChart:
+    bars: list[UsageBar]
+    width: int
+    height: int
+    baseline_y: int
+    scale_label: str  # the biggest day, labelled at the top
+    first_day: str
+    last_day: str
+    used: str
+    left: str
+    total: str
+    period_starts: str
+    period_ends: str
+    runs_out_on: str  # empty when the data lasts past the period end
+    runs_out_already: bool
+    average_per_day: str
+
+
+def _local_days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=offset) for offset in range((end - start).days + 1)]
+
+
+def usage_chart(subscription: Subscription, customer: Customer) -> UsageChart | None:
+    """Daily use over the current period (local days), and a linear forecast of
+    when the data runs out from the average daily use so far."""
+    shown = view(subscription)
+    period: Period | None = shown.current_period
+    if period is None:
+        return None
+    now = shown.now
+    zone = ZoneInfo(customer.time_zone)
+    # usage_by_day groups by the active time zone's date: make that the customer's.
+    with timezone.override(zone):
+        per_day = {row["day"]: int(row["bytes"] or 0) for row in usage_by_day(period)}
+    locale = babel_locale(customer)
+    days = _local_days(period.starts_at.astimezone(zone).date(), min(now, period.ends_at).astimezone(zone).date())
+    biggest = max(per_day.values(), default=0)
+    plot_height = CHART_HEIGHT - CHART_TOP - CHART_BOTTOM
+    step = CHART_WIDTH / max(len(days), 7)
+    bars = []
+    for index, day in enumerate(days):
+        used = per_day.get(day, 0)
+        height = (used / biggest) * plot_height if biggest else 0.0
+        if used and height < 1:
+            height = 1.0  # a day with any use stays visible
+        bars.append(
+            UsageBar(
+                day=format_date(day, "medium", locale=locale),
+                short_day=format_skeleton("MMMd", day, locale=locale),
+                used=data_amount(used, customer),
+                x=round(index * step + step * 0.15, 2),
+                y=round(CHART_TOP + plot_height - height, 2),
+                width=round(step * 0.7, 2),
+                height=round(height, 2),
+            )
+        )
+    used_bytes = period.used_bytes
+    left_bytes = data_left_bytes(period)
+    elapsed = max(now - period.starts_at, MIN_FORECAST_BASIS)
+    per_second = used_bytes / elapsed.total_seconds()
+    service_ends = min(period.ends_at, subscription.ended_at or period.ends_at)
+    runs_out_on = ""
+    runs_out_already = left_bytes == 0
+    if not runs_out_already and per_second > 0:
+        runs_out_at = now + timedelta(seconds=math.ceil(left_bytes / per_second))
+        if runs_out_at < service_ends:
+            runs_out_on = local_date(runs_out_at, customer)
+    return UsageChart(
+        bars=bars,
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
+        baseline_y=CHART_HEIGHT - CHART_BOTTOM,
+        scale_label=data_amount(biggest, customer),
+        first_day=bars[0].short_day if bars else "",
+        last_day=bars[-1].short_day if bars else "",
+        used=data_amount(used_bytes, customer),
+        left=data_amount(left_bytes, customer),
+        total=data_amount((period.data_mb + period.top_up_mb) * MB, customer),
+        period_starts=local_datetime(period.starts_at, customer),
+        period_ends=local_datetime(service_ends, customer),
+        runs_out_on=runs_out_on,
+        runs_out_already=runs_out_already,
+        average_per_day=data_amount(round(per_second * 86400), customer),
+    )

@@ -1,0 +1,84 @@
+"""The customer's settings page and the language switch (for visitors and customers alike)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+from django.views.i18n import set_language
+
+from simrenew.customers.models import Locale
+from simrenew.customers.services import notification_preferences, set_notification_preferences, update_customer
+from simrenew.kit import clock
+from simrenew.kit.errors import ValidationFailed
+from simrenew.portal.forms_account import AccountSettingsForm
+from simrenew.portal.middleware import customer_of
+from simrenew.portal.presenters import local_datetime
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def account_settings(request: HttpRequest) -> HttpResponse:
+    customer = customer_of(request)
+    if customer is None:  # a staff login without a customer profile
+        return render(request, "portal/no_customer.html", status=403)
+    form = AccountSettingsForm(
+        request.POST if request.method == "POST" else None,
+        customer=customer,
+        preferences=notification_preferences(customer),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            with transaction.atomic():
+                update_customer(
+                    customer,
+                    locale=form.cleaned_data["locale"],
+                    time_zone=form.cleaned_data["time_zone"],
+                    phone=form.cleaned_data["phone"],
+                )
+                set_notification_preferences(customer, form.channels())
+        except ValidationFailed as exc:
+            customer.refresh_from_db()  # the rolled-back values must not show as saved
+            for error in exc.errors or []:
+                form.add_error(error.field if error.field in form.fields else None, error.message)
+            if not exc.errors:
+                form.add_error(None, exc.detail)
+        else:
+            # The very next page speaks the language just chosen.
+            translation.activate(customer.locale)
+            messages.success(request, _("Your settings are saved."))
+            response = redirect("portal:settings")
+            remember_language(response, customer.locale)
+            return response
+    context = {"customer": customer, "form": form, "local_now": local_datetime(clock.now(), customer)}
+    return render(request, "portal/settings.html", context)
+
+
+@require_POST
+def switch_language(request: HttpRequest) -> HttpResponse:
+    """Django's set_language (cookie, safe `next` redirect); a signed-in customer's choice is
+    also stored on the customer, so emails and every later visit use it."""
+    customer = customer_of(request)
+    language = request.POST.get("language", "")
+    if customer is not None and language in Locale.values:
+        update_customer(customer, locale=language)
+    return set_language(request)
+
+
+def remember_language(response: HttpResponse, language: str) -> None:
+    response.set_cookie(
+        settings.LANGUAGE_COOKIE_NAME,
+        language,
+        max_age=settings.LANGUAGE_COOKIE_AGE,
+        path=settings.LANGUAGE_COOKIE_PATH,
+        domain=settings.LANGUAGE_COOKIE_DOMAIN,
+        secure=settings.LANGUAGE_COOKIE_SECURE,
+        httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
+        samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+    )

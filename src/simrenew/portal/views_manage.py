@@ -1,0 +1,425 @@
+"""Manage a plan (auto-renew, cancel, resume, top up), add an eSIM or move to
+another carrier, install it, see its usage, and check its connection.
+
+Every object is looked up through the signed-in customer, so another
+customer's id answers 404. Charges go through `run_charge`, which owns its
+transactions, so those views never wrap it in `transaction.atomic()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, Concatenate, ParamSpec
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core import signing
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from simrenew.customers.models import Customer
+from simrenew.esims.models import EsimProfile, ProfileStatus
+from simrenew.esims.services import assign_profile, qr_token, return_unused_profile
+from simrenew.kit.errors import SimrenewError
+from simrenew.payments.charging import run_charge
+from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
+from simrenew.payments.queries import attempt_for_key
+from simrenew.portal.forms_manage import AddEsimForm, AutoRenewForm, CancelForm, TopUpForm
+from simrenew.portal.middleware import customer_of
+from simrenew.portal.presenters import local_datetime
+from simrenew.portal.presenters_manage import (
+    PAYMENT_PENDING,
+    install_view,
+    manage_view,
+    pack_label,
+    payment_failure,
+    service_error,
+    usage_chart,
+)
+from simrenew.provisioning.messaging import QUEUED, UNKNOWN, get_messaging
+from simrenew.subscriptions.cancellation import cancel, resume, update_renewal
+from simrenew.subscriptions.models import Subscription, SubscriptionState
+from simrenew.subscriptions.renewals import begin_subscription
+from simrenew.subscriptions.topups import begin_top_up, top_up_options
+
+P = ParamSpec("P")
+CustomerView = Callable[Concatenate[HttpRequest, Customer, P], HttpResponse]
+
+CONNECTION_CHECK_SALT = "portal-connection-check"
+CONNECTION_REFRESH_SECONDS = 3
+
+
+def customer_view(view: CustomerView[P]) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
+    """Signed in, and a customer (a staff login without a profile gets the dashboard's 403 page)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
+        customer = getattr(request, "customer", None) or customer_of(request)
+        if customer is None:
+            return render(request, "portal/no_customer.html", status=403)
+        return view(request, customer, *args, **kwargs)
+
+    return wrapper
+
+
+def _subscription(customer: Customer, subscription_id: int) -> Subscription:
+    return get_object_or_404(
+        Subscription.objects.select_related("customer", "plan", "esim__carrier", "payment_method"),
+        pk=subscription_id,
+        customer=customer,
+    )
+
+
+def _manage_page(
+    request: HttpRequest,
+    customer: Customer,
+    subscription: Subscription,
+    *,
+    auto_renew_form: AutoRenewForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    shown = manage_view(subscription, customer)
+    packs = top_up_options(subscription) if shown.has_running_period else []
+    context = {
+        "customer": customer,
+        "manage": shown,
+        "auto_renew_form": auto_renew_form
+        or AutoRenewForm(customer=customer, subscription=subscription, initial={"auto_renew": "on"}),
+        "top_up_form": TopUpForm(customer=customer, packs=packs) if packs else None,
+    }
+    return render(request, "portal/manage.html", context, status=status)
+
+
+# ---------------------------------------------------------------------------
+# Manage: auto-renew, cancel, resume, top up
+
+
+@require_safe
+@customer_view
+def manage(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
+    return _manage_page(request, customer, _subscription(customer, subscription_id))
+
+
+@require_POST
+@customer_view
+def auto_renew(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
+    subscription = _subscription(customer, subscription_id)
+    form = AutoRenewForm(request.POST, customer=customer, subscription=subscription)
+    if not form.is_valid():
+        return _manage_page(request, customer, subscription, auto_renew_form=form, status=400)
+    turn_on = form.cleaned_data["auto_renew"] == "on"
+    try:
+        with transaction.atomic():
+            update_renewal(
+                subscription,
+                auto_renew=turn_on,
+                payment_method=form.cleaned_data["payment_method"] if turn_on else None,
+            )
+    except SimrenewError as exc:
+        form.add_error(None, service_error(exc))
+        return _manage_page(request, customer, subscription, auto_renew_form=form, status=400)
+    messages.success(request, gettext("Auto-renew is on.") if turn_on else gettext("Auto-renew is off."))
+    return redirect("portal:manage", subscription_id=subscription.pk)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@customer_view
+def cancel_subscription(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
+    subscription = _subscription(customer, subscription_id)
+    shown = manage_view(subscription, customer)
+    if request.method == "POST":
+        form = CancelForm(request.POST)
+        if form.is_valid() and shown.can_cancel:
+            when = form.cleaned_data["when"]
+            try:
+                with transaction.atomic():
+                    cancel(subscription, when=when)
+            except SimrenewError as exc:
+                form.add_error(None, service_error(exc))
+            else:
+                if when == "now":
+                    messages.success(request, gettext("Your plan is cancelled and its service has stopped."))
+                else:
+                    messages.success(
+                        request,
+                        gettext("Your plan is cancelled. Service continues until %(when)s.")
+                        % {"when": shown.service_ends_at},
+                    )
+                return redirect("portal:manage", subscription_id=subscription.pk)
+        elif not shown.can_cancel:
+            form.add_error(None, gettext("This plan has already ended or is cancelled."))
+        chosen = request.POST.get("when")
+        status = 400
+    else:
+        form = CancelForm(request.GET or None)
+        chosen = form.cleaned_data["when"] if request.GET and form.is_valid() else None
+        form = CancelForm(initial={"when": chosen}) if chosen else CancelForm()
+        status = 200
+    if shown.cancelled_at_period_end and chosen != "now":
+        chosen = "now"  # ending at period end is already set: only "now" remains
+    return render(
+        request,
+        "portal/cancel_confirm.html",
+        {
+            "customer": customer,
+            "manage": shown,
+            "form": form,
+            "when": chosen if chosen in ("now", "period_end") else None,
+        },
+        status=status,
+    )
+
+
+@require_POST
+@customer_view
+def resume_subscription(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
+    subscription = _subscription(customer, subscription_id)
+    try:
+        with transaction.atomic():
+            resume(subscription)
+    except SimrenewError as exc:
+        messages.error(request, service_error(exc))
+    else:
+        messages.success(request, gettext("Your plan is resumed and will continue as before."))
+    return redirect("portal:manage", subscription_id=subscription.pk)
+
+
+def _attempt_for_form_key(key: str, customer: Customer, purpose: str) -> tuple[PaymentAttempt | None, bool]:
+    """The attempt this form already made (a reload or double click), and whether the key clashes."""
+    replay = attempt_for_key(key)
+    if replay is None:
+        return None, False
+    if replay.customer_id != customer.pk or replay.purpose != purpose:
+        return None, True
+    return replay, False
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@customer_view
+def top_up(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
+    subscription = _subscription(customer, subscription_id)
+    packs = top_up_options(subscription)
+    form = TopUpForm(request.POST or None, customer=customer, packs=packs)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            key = f"portal-top-up-{customer.pk}-{form.cleaned_data['key']}"
+            attempt, clash = _attempt_for_form_key(key, customer, AttemptPurpose.TOP_UP)
+            if clash:
+                form.add_error(None, gettext("This form was already used. Please try again."))
+                form.fresh_key()
+            else:
+                try:
+                    if attempt is None:
+                        attempt = run_charge(
+                            lambda: begin_top_up(
+                                subscription=subscription,
+                                pack_id=form.cleaned_data["pack"],
+                                payment_method=form.cleaned_data["payment_method"],
+                                idempotency_key=key,
+                            )
+                        )
+                except SimrenewError as exc:
+                    form.add_error(None, service_error(exc))
+                else:
+                    if attempt.status == AttemptStatus.SUCCEEDED:
+                        pack = next((p for p in packs if p.pk == form.cleaned_data["pack"]), None)
+                        messages.success(
+                            request,
+                            gettext("Data added: %(pack)s. Thank you!")
+                            % {"pack": pack_label(pack, customer) if pack else ""},
+                        )
+                        return redirect("portal:manage", subscription_id=subscription.pk)
+                    if attempt.status == AttemptStatus.FAILED:
+                        form.add_error(None, payment_failure(attempt))
+                        form.fresh_key()
+                        status = 402
+                    else:
+                        messages.info(request, str(PAYMENT_PENDING))
+                        return redirect("portal:manage", subscription_id=subscription.pk)
+    return render(
+        request,
+        "portal/topup.html",
+        {"customer": customer, "manage": manage_view(subscription, customer), "form": form, "packs": packs},
+        status=status,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Add an eSIM (or move to another carrier), and install it
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+@customer_view
+def add_esim(request: HttpRequest, customer: Customer) -> HttpResponse:
+    form = AddEsimForm(request.POST or None, customer=customer)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            response = _buy_esim(request, customer, form)
+            if response is not None:
+                return response
+            status = 402 if form.non_field_errors() else 400
+    return render(request, "portal/add_esim.html", {"customer": customer, "form": form}, status=status)
+
+
+def _buy_esim(request: HttpRequest, customer: Customer, form: AddEsimForm) -> HttpResponse | None:
+    """Assign a profile and pay its first period. On a declined payment nothing
+    stays behind: begin_subscription's failure path deletes the unpaid
+    subscription, and here the profile is released, because a customer whose
+    payment failed does not expect to hold an eSIM (and has never seen its
+    activation code). None means: show the form again with its errors."""
+    data = form.cleaned_data
+    plan = data["plan"]
+    key = f"portal-add-esim-{customer.pk}-{data['key']}"
+    attempt, clash = _attempt_for_form_key(key, customer, AttemptPurpose.FIRST_PERIOD)
+    if clash:
+        form.add_error(None, gettext("This form was already used. Please try again."))
+        form.fresh_key()
+        return None
+    assigned: list[EsimProfile] = []
+
+    def begin() -> PaymentAttempt:
+        esim = assign_profile(customer=customer, carrier_code=plan.carrier.code)
+        assigned.append(esim)
+        return begin_subscription(
+            esim=esim,
+            plan=plan,
+            payment_method=data["payment_method"],
+            auto_renew=data["auto_renew"],
+            promo_code=None,
+            idempotency_key=key,
+        )
+
+    try:
+        if attempt is None:
+            attempt = run_charge(begin)
+    except SimrenewError as exc:  # refused before anything was written: the assignment rolled back too
+        form.add_error(None, service_error(exc))
+        return None
+    if attempt.status == AttemptStatus.FAILED:
+        if assigned:
+            with transaction.atomic():
+                return_unused_profile(assigned[0])
+        form.add_error(None, payment_failure(attempt))
+        form.fresh_key()
+        return None
+    subscription = attempt.subscription
+    if subscription is None:  # a replayed failure
+        form.add_error(None, payment_failure(attempt))
+        form.fresh_key()
+        return None
+    if attempt.status == AttemptStatus.SUCCEEDED:
+        messages.success(request, gettext("Your new eSIM is ready. Install it now."))
+        old = data.get("end_subscription")
+        if old is not None and old.pk != subscription.pk:
+            try:
+                with transaction.atomic():
+                    ended = cancel(old, when="period_end")
+            except SimrenewError as exc:
+                messages.warning(request, service_error(exc))
+            else:
+                messages.info(
+                    request,
+                    gettext("Your plan on %(number)s will end on %(when)s and will not renew.")
+                    % {"number": old.esim.msisdn, "when": local_datetime(ended.paid_through, customer)}
+                    if ended.paid_through
+                    else gettext("Your old plan will not renew."),
+                )
+    else:
+        messages.info(request, str(PAYMENT_PENDING))
+    return redirect("portal:install", esim_id=subscription.esim_id)
+
+
+@require_safe
+@customer_view
+def install(request: HttpRequest, customer: Customer, esim_id: int) -> HttpResponse:
+    esim = get_object_or_404(
+        EsimProfile.objects.select_related("carrier"),
+        pk=esim_id,
+        customer=customer,
+        status__in=[ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED],
+    )
+    waiting = Subscription.objects.filter(esim=esim, state=SubscriptionState.INCOMPLETE).exists()
+    context: dict[str, Any] = {"customer": customer, "esim": esim, "waiting_for_payment": waiting}
+    if not waiting:
+        try:
+            context["install"] = install_view(esim.activation_code)
+        except SimrenewError:
+            context["install"] = None  # a stored code that no longer parses: the page says to contact support
+        # A path on this site (the same route and token as esims.views.qr_svg_url):
+        # the CSP allows images from 'self' only, whatever SIMRENEW_PUBLIC_URL says.
+        context["qr_src"] = reverse("esims:qr-svg", kwargs={"token": qr_token(esim)})
+    return render(request, "portal/install.html", context)
+
+
+# ---------------------------------------------------------------------------
+# Usage chart
+
+
+@require_safe
+@customer_view
+def usage(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
+    subscription = _subscription(customer, subscription_id)
+    return render(
+        request,
+        "portal/usage.html",
+        {
+            "customer": customer,
+            "manage": manage_view(subscription, customer),
+            "chart": usage_chart(subscription, customer),
+        },
+    )
+
+
+# ---------------------------------------------------------------------------
+# Connection check: a test SMS to the eSIM's number
+
+
+@require_POST
+@customer_view
+def connection_check(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
+    subscription = _subscription(customer, subscription_id)
+    text = gettext("simrenew test message: your eSIM can receive texts. No reply needed.")
+    try:
+        with transaction.atomic():
+            receipt = get_messaging().send_test_sms(subscription.esim.msisdn, text)
+    except SimrenewError as exc:
+        messages.error(request, service_error(exc))
+        return redirect("portal:manage", subscription_id=subscription.pk)
+    token = signing.Signer(salt=CONNECTION_CHECK_SALT).sign_object([subscription.esim_id, receipt.message_id])
+    return redirect("portal:connection_status", subscription_id=subscription.pk, token=token)
+
+
+@require_safe
+@customer_view
+def connection_status(request: HttpRequest, customer: Customer, subscription_id: int, token: str) -> HttpResponse:
+    subscription = _subscription(customer, subscription_id)
+    try:
+        esim_id, message_id = signing.Signer(salt=CONNECTION_CHECK_SALT).unsign_object(token)
+    except (signing.BadSignature, ValueError, TypeError):
+        raise Http404("No such connection check.") from None
+    if esim_id != subscription.esim_id:
+        raise Http404("No such connection check.")
+    with transaction.atomic():
+        status = get_messaging().delivery_status(str(message_id))
+    if status == UNKNOWN:
+        raise Http404("No such connection check.")
+    response = render(
+        request,
+        "portal/connection_status.html",
+        {"customer": customer, "subscription": subscription, "status": status},
+    )
+    if status == QUEUED:
+        # What <meta http-equiv="refresh"> does, without a block in base.html's <head> and without script.
+        response["Refresh"] = str(CONNECTION_REFRESH_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response

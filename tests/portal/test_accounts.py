@@ -1,0 +1,290 @@
+"""Sign-up, email verification, login, logout, password reset and throttling, with every
+email really sent over SMTP to a local aiosmtpd server and read back from it."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from allauth.account.models import EmailAddress
+from django.core.cache import cache
+from django.test import Client
+from django.urls import reverse
+
+from simrenew.customers.models import Customer
+from simrenew.customers.services import create_customer
+from simrenew.portal.accounts import verified_login
+
+PASSWORD = "Ti3-wide-river-lamp"
+LINK = re.compile(r"https?://[^\s]+")
+
+
+@dataclass
+class MailInbox:
+    """What the local SMTP server received, parsed."""
+
+    received: list[EmailMessage] = field(default_factory=list)
+    arrived: threading.Condition = field(default_factory=threading.Condition)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook)
+        message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        assert isinstance(message, EmailMessage)
+        with self.arrived:
+            self.received.append(message)
+            self.arrived.notify_all()
+        return "250 Message accepted"
+
+    def only(self, *, to: str) -> EmailMessage:
+        addressed = [message for message in self.received if to in message["To"]]
+        assert len(addressed) == 1, [message["Subject"] for message in self.received]
+        return addressed[0]
+
+
+def body_of(message: EmailMessage) -> str:
+    part = message.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def link_in(message: EmailMessage) -> str:
+    found = LINK.search(body_of(message))
+    assert found, body_of(message)
+    return found.group(0).replace("http://testserver", "")
+
+
+def free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture
+def smtp_inbox(settings: Any) -> Iterator[MailInbox]:
+    """A real SMTP server on a free loopback port; Django sends its mail there."""
+    inbox = MailInbox()
+    port = free_loopback_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_TIMEOUT = 10
+    try:
+        yield inbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_rate_limits() -> Iterator[None]:
+    """allauth counts attempts in the cache; each test starts with none."""
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def make_login(*, email: str, locale: str = "en", password: str = PASSWORD) -> Customer:
+    """A customer who signed up and verified their address: they can log in."""
+    customer = create_customer(email=email, name="Mei Lin", locale=locale, time_zone="Asia/Shanghai", password=password)
+    verified_login(customer.user)
+    return customer
+
+
+def sign_up(client: Client, *, email: str, locale: str, **extra: str) -> Any:
+    return client.post(
+        reverse("account_signup"),
+        {
+            "email": email,
+            "password1": PASSWORD,
+            "password2": PASSWORD,
+            "name": "Mei Lin",
+            "locale": locale,
+            "time_zone": "Asia/Shanghai",
+            **extra,
+        },
+    )
+
+
+def log_in(client: Client, *, email: str, password: str = PASSWORD, **headers: str) -> Any:
+    return client.post(reverse("account_login"), {"login": email, "password": password}, follow=True, **headers)
+
+
+def test_signing_up_in_chinese_sends_a_chinese_email_whose_link_verifies_and_logs_in(clock, smtp_inbox):
+    client = Client()
+
+    response = sign_up(client, email="mei@example.com", locale="zh-hans")
+
+    assert response.status_code == 302
+    customer = Customer.objects.get(email="mei@example.com")
+    assert (customer.locale, customer.time_zone, customer.name) == ("zh-hans", "Asia/Shanghai", "Mei Lin")
+    mail = smtp_inbox.only(to="mei@example.com")
+    assert mail["Subject"] == "simrenew：确认您的电子邮件地址"  # noqa: RUF001
+    assert "要为您的 simrenew 账户确认此地址" in body_of(mail)
+    assert not EmailAddress.objects.get(email="mei@example.com").verified
+    assert client.get(reverse("portal:dashboard")).status_code == 302  # not logged in before verifying
+
+    link = link_in(mail)
+    page = client.get(link)
+    assert page.status_code == 200
+    confirmed = client.post(link, follow=True)
+
+    assert EmailAddress.objects.get(email="mei@example.com").verified
+    assert confirmed.redirect_chain[-1][0] == reverse("portal:dashboard")
+    assert "我的 eSIM" in confirmed.content.decode()
+
+
+def test_signing_up_in_english_sends_an_english_email_even_from_a_chinese_browser(clock, smtp_inbox):
+    client = Client(headers={"accept-language": "zh-hans"})
+
+    sign_up(client, email="sam@example.com", locale="en")
+
+    mail = smtp_inbox.only(to="sam@example.com")
+    assert mail["Subject"] == "simrenew: confirm your email address"
+    assert "To confirm this address for your simrenew account, open this link:" in body_of(mail)
+
+
+def test_signing_up_again_with_a_known_address_tells_its_owner_in_their_language_and_reveals_nothing(clock, smtp_inbox):
+    make_login(email="mei@example.com", locale="zh-hans")
+
+    response = sign_up(Client(), email="mei@example.com", locale="en")
+
+    assert response.status_code == 302  # the same answer as for a new address
+    assert Customer.objects.filter(email__iexact="mei@example.com").count() == 1
+    assert smtp_inbox.only(to="mei@example.com")["Subject"] == "账户已经存在"
+
+
+def test_the_sign_up_page_labels_every_input_and_refuses_mismatched_passwords_in_the_page(clock):
+    client = Client()
+    page = client.get(reverse("account_signup")).content.decode()
+    for input_id in ("id_email", "id_password1", "id_password2", "id_name", "id_locale", "id_time_zone"):
+        assert f'<label for="{input_id}">' in page, input_id
+    assert ">Sign up</button>" in page
+
+    response = sign_up(client, email="sam@example.com", locale="en", password2="something-else-entirely")
+
+    assert response.status_code == 200
+    assert "You must type the same password each time." in response.content.decode()
+    assert not Customer.objects.exists()
+
+
+def test_the_sign_up_page_defaults_the_language_to_the_one_the_visitor_reads(clock):
+    page = Client(headers={"accept-language": "zh-hans"}).get(reverse("account_signup")).content.decode()
+
+    assert "创建账户" in page
+    assert '<option value="zh-hans" selected>' in page
+
+
+def test_a_wrong_password_says_so_in_the_page_and_logs_nobody_in(clock):
+    make_login(email="mei@example.com")
+    client = Client()
+
+    response = log_in(client, email="mei@example.com", password="not-my-password")
+
+    assert response.status_code == 200
+    assert "The email address and/or password you specified are not correct." in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_wrong_password_is_explained_in_chinese_to_a_chinese_browser(clock):
+    make_login(email="mei@example.com")
+
+    response = log_in(Client(headers={"accept-language": "zh-hans"}), email="mei@example.com", password="nope-nope")
+
+    assert "您提供的电子邮件地址和/或密码不正确。" in response.content.decode()
+
+
+def test_logging_in_and_out(clock):
+    make_login(email="mei@example.com", locale="en")
+    client = Client()
+
+    response = log_in(client, email="mei@example.com")
+    assert response.redirect_chain[-1][0] == reverse("portal:dashboard")
+    assert client.get(reverse("portal:dashboard")).status_code == 200
+
+    # A link (GET) only asks; logging out takes a POST.
+    assert client.get(reverse("account_logout")).status_code == 200
+    assert client.get(reverse("portal:dashboard")).status_code == 200
+    client.post(reverse("account_logout"))
+    assert client.get(reverse("portal:dashboard")).status_code == 302
+
+
+def test_a_customer_who_reads_chinese_is_greeted_in_chinese_after_logging_in_from_an_english_browser(clock):
+    make_login(email="mei@example.com", locale="zh-hans")
+
+    page = log_in(Client(headers={"accept-language": "en"}), email="mei@example.com").content.decode()
+
+    assert "以 mei@example.com 成功登录。" in page
+    assert "我的 eSIM" in page
+
+
+def test_after_five_failed_logins_for_one_email_even_the_right_password_is_refused(clock):
+    make_login(email="mei@example.com")
+    client = Client()
+
+    for _attempt in range(5):
+        page = log_in(client, email="mei@example.com", password="guess-again").content.decode()
+        assert "not correct" in page
+
+    sixth = log_in(client, email="mei@example.com", password="still-guessing").content.decode()
+    seventh = log_in(client, email="mei@example.com").content.decode()
+
+    assert "Too many failed login attempts. Try again later." in sixth
+    assert "Too many failed login attempts. Try again later." in seventh
+    assert "_auth_user_id" not in client.session
+    # Another account is not locked out by someone guessing at this one.
+    make_login(email="other@example.com")
+    assert log_in(Client(), email="other@example.com").redirect_chain[-1][0] == reverse("portal:dashboard")
+
+
+def test_a_forgotten_password_is_reset_through_an_email_in_the_customers_language(clock, smtp_inbox):
+    make_login(email="mei@example.com", locale="zh-hans")
+    client = Client()  # an English browser: the email still follows the customer's choice
+
+    response = client.post(reverse("account_reset_password"), {"email": "mei@example.com"})
+
+    assert response.status_code == 302
+    mail = smtp_inbox.only(to="mei@example.com")
+    assert mail["Subject"] == "simrenew：重置您的密码"  # noqa: RUF001
+    assert "要设置新密码，请打开此链接：" in body_of(mail)  # noqa: RUF001
+
+    form_url = client.get(link_in(mail), follow=True).redirect_chain[-1][0]
+    new_password = "Another-7-quiet-harbour"
+    done = client.post(form_url, {"password1": new_password, "password2": new_password}, follow=True)
+
+    assert done.status_code == 200
+    assert "not correct" in log_in(Client(), email="mei@example.com", password=PASSWORD).content.decode()
+    fresh = Client()
+    assert log_in(fresh, email="mei@example.com", password=new_password).redirect_chain[-1][0] == reverse(
+        "portal:dashboard"
+    )
+
+
+def test_forms_refuse_posts_without_the_csrf_token(clock):
+    make_login(email="mei@example.com")
+    strict = Client(enforce_csrf_checks=True)
+
+    assert strict.post(reverse("account_login"), {"login": "mei@example.com", "password": PASSWORD}).status_code == 403
+    assert strict.post(reverse("account_signup"), {"email": "x@example.com"}).status_code == 403
+    assert strict.post(reverse("portal:set_language"), {"language": "zh-hans"}).status_code == 403
+
+
+def test_the_session_cookie_is_http_only_and_same_site_lax(clock):
+    make_login(email="mei@example.com")
+    client = Client()
+
+    response = client.post(reverse("account_login"), {"login": "mei@example.com", "password": PASSWORD})
+
+    session_cookie = response.cookies["sessionid"]
+    assert session_cookie["httponly"]
+    assert session_cookie["samesite"] == "Lax"

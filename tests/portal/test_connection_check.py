@@ -1,0 +1,84 @@
+"""'Check my connection': a test SMS through the carrier adapter, and its delivery status."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from simrenew.provisioning.models import TestMessage
+from tests.factories import make_customer, make_subscription
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def customer(clock):
+    return make_customer()
+
+
+@pytest.fixture
+def subscription(customer):
+    return make_subscription(customer=customer)
+
+
+@pytest.fixture
+def signed_in(client, customer):
+    client.force_login(customer.user)
+    return client
+
+
+def test_the_test_sms_is_queued_then_delivered(signed_in, subscription, clock):
+    manage = signed_in.get(reverse("portal:manage", args=[subscription.pk])).content.decode()
+    assert "Check my connection" in manage
+
+    sent = signed_in.post(reverse("portal:connection_check", args=[subscription.pk]))
+
+    assert sent.status_code == 302
+    message = TestMessage.objects.get()
+    assert message.msisdn == subscription.esim.msisdn
+    queued = signed_in.get(sent["Location"])
+    assert queued.status_code == 200
+    assert "Waiting for delivery" in queued.content.decode()
+    assert queued["Refresh"] == "3"
+
+    clock.advance(seconds=5)
+    delivered = signed_in.get(sent["Location"])
+
+    assert "Delivered: your eSIM is connected." in delivered.content.decode()
+    assert not delivered.has_header("Refresh")
+
+
+def test_an_unreachable_number_fails_after_thirty_seconds(signed_in, subscription, clock):
+    esim = subscription.esim
+    esim.msisdn = "+12015550000"
+    esim.save(update_fields=["msisdn"])
+    sent = signed_in.post(reverse("portal:connection_check", args=[subscription.pk]))
+
+    clock.advance(seconds=5)
+    assert "Waiting for delivery" in signed_in.get(sent["Location"]).content.decode()
+    clock.advance(seconds=30)
+    failed = signed_in.get(sent["Location"])
+
+    html = failed.content.decode()
+    assert "Not delivered: your phone could not be reached." in html
+    assert "Check again" in html
+
+
+def test_the_check_is_a_post_with_csrf(client, customer, subscription):
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(customer.user)
+    assert strict.post(reverse("portal:connection_check", args=[subscription.pk])).status_code == 403
+    client.force_login(customer.user)
+    assert client.get(reverse("portal:connection_check", args=[subscription.pk])).status_code == 405
+
+
+def test_a_forged_or_foreign_status_link_is_404(signed_in, customer, subscription, client):
+    sent = signed_in.post(reverse("portal:connection_check", args=[subscription.pk]))
+    token = sent["Location"].rstrip("/").rsplit("/", 1)[1]
+    other = make_subscription(customer=customer)
+
+    assert signed_in.get(reverse("portal:connection_status", args=[subscription.pk, "forged:token"])).status_code == 404
+    # A genuine token for one eSIM does not show under another of the customer's plans.
+    assert signed_in.get(reverse("portal:connection_status", args=[other.pk, token])).status_code == 404
