@@ -3,6 +3,7 @@ email really sent over SMTP to a local aiosmtpd server and read back from it."""
 
 from __future__ import annotations
 
+import logging
 import re
 import socket
 import threading
@@ -70,6 +71,7 @@ def free_loopback_port() -> int:
 def smtp_inbox(settings: Any) -> Iterator[MailInbox]:
     """A real SMTP server on a free loopback port; Django sends its mail there."""
     inbox = MailInbox()
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd narrates every SMTP command
     port = free_loopback_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
     controller.start()

@@ -8,12 +8,9 @@ transactions, so those views never wrap it in `transaction.atomic()`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any, Concatenate, ParamSpec
+from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
@@ -30,7 +27,7 @@ from simrenew.payments.charging import run_charge
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
 from simrenew.payments.queries import attempt_for_key
 from simrenew.portal.forms_manage import AddEsimForm, AutoRenewForm, CancelForm, TopUpForm
-from simrenew.portal.middleware import customer_of
+from simrenew.portal.pages import customer_page, own_subscription
 from simrenew.portal.presenters import local_datetime
 from simrenew.portal.presenters_manage import (
     PAYMENT_PENDING,
@@ -47,33 +44,8 @@ from simrenew.subscriptions.models import Subscription, SubscriptionState
 from simrenew.subscriptions.renewals import begin_subscription
 from simrenew.subscriptions.topups import begin_top_up, top_up_options
 
-P = ParamSpec("P")
-CustomerView = Callable[Concatenate[HttpRequest, Customer, P], HttpResponse]
-
 CONNECTION_CHECK_SALT = "portal-connection-check"
 CONNECTION_REFRESH_SECONDS = 3
-
-
-def customer_view(view: CustomerView[P]) -> Callable[Concatenate[HttpRequest, P], HttpResponse]:
-    """Signed in, and a customer (a staff login without a profile gets the dashboard's 403 page)."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponse:
-        customer = getattr(request, "customer", None) or customer_of(request)
-        if customer is None:
-            return render(request, "portal/no_customer.html", status=403)
-        return view(request, customer, *args, **kwargs)
-
-    return wrapper
-
-
-def _subscription(customer: Customer, subscription_id: int) -> Subscription:
-    return get_object_or_404(
-        Subscription.objects.select_related("customer", "plan", "esim__carrier", "payment_method"),
-        pk=subscription_id,
-        customer=customer,
-    )
 
 
 def _manage_page(
@@ -101,15 +73,15 @@ def _manage_page(
 
 
 @require_safe
-@customer_view
+@customer_page
 def manage(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
-    return _manage_page(request, customer, _subscription(customer, subscription_id))
+    return _manage_page(request, customer, own_subscription(customer, subscription_id))
 
 
 @require_POST
-@customer_view
+@customer_page
 def auto_renew(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
-    subscription = _subscription(customer, subscription_id)
+    subscription = own_subscription(customer, subscription_id)
     form = AutoRenewForm(request.POST, customer=customer, subscription=subscription)
     if not form.is_valid():
         return _manage_page(request, customer, subscription, auto_renew_form=form, status=400)
@@ -129,9 +101,9 @@ def auto_renew(request: HttpRequest, customer: Customer, subscription_id: int) -
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@customer_view
+@customer_page
 def cancel_subscription(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
-    subscription = _subscription(customer, subscription_id)
+    subscription = own_subscription(customer, subscription_id)
     shown = manage_view(subscription, customer)
     if request.method == "POST":
         form = CancelForm(request.POST)
@@ -177,9 +149,9 @@ def cancel_subscription(request: HttpRequest, customer: Customer, subscription_i
 
 
 @require_POST
-@customer_view
+@customer_page
 def resume_subscription(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
-    subscription = _subscription(customer, subscription_id)
+    subscription = own_subscription(customer, subscription_id)
     try:
         with transaction.atomic():
             resume(subscription)
@@ -201,9 +173,9 @@ def _attempt_for_form_key(key: str, customer: Customer, purpose: str) -> tuple[P
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@customer_view
+@customer_page
 def top_up(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
-    subscription = _subscription(customer, subscription_id)
+    subscription = own_subscription(customer, subscription_id)
     packs = top_up_options(subscription)
     form = TopUpForm(request.POST or None, customer=customer, packs=packs)
     status = 200
@@ -257,7 +229,7 @@ def top_up(request: HttpRequest, customer: Customer, subscription_id: int) -> Ht
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-@customer_view
+@customer_page
 def add_esim(request: HttpRequest, customer: Customer) -> HttpResponse:
     form = AddEsimForm(request.POST or None, customer=customer)
     status = 200
@@ -340,7 +312,7 @@ def _buy_esim(request: HttpRequest, customer: Customer, form: AddEsimForm) -> Ht
 
 
 @require_safe
-@customer_view
+@customer_page
 def install(request: HttpRequest, customer: Customer, esim_id: int) -> HttpResponse:
     esim = get_object_or_404(
         EsimProfile.objects.select_related("carrier"),
@@ -366,9 +338,9 @@ def install(request: HttpRequest, customer: Customer, esim_id: int) -> HttpRespo
 
 
 @require_safe
-@customer_view
+@customer_page
 def usage(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
-    subscription = _subscription(customer, subscription_id)
+    subscription = own_subscription(customer, subscription_id)
     return render(
         request,
         "portal/usage.html",
@@ -385,9 +357,9 @@ def usage(request: HttpRequest, customer: Customer, subscription_id: int) -> Htt
 
 
 @require_POST
-@customer_view
+@customer_page
 def connection_check(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
-    subscription = _subscription(customer, subscription_id)
+    subscription = own_subscription(customer, subscription_id)
     text = gettext("simrenew test message: your eSIM can receive texts. No reply needed.")
     try:
         with transaction.atomic():
@@ -400,9 +372,9 @@ def connection_check(request: HttpRequest, customer: Customer, subscription_id: 
 
 
 @require_safe
-@customer_view
+@customer_page
 def connection_status(request: HttpRequest, customer: Customer, subscription_id: int, token: str) -> HttpResponse:
-    subscription = _subscription(customer, subscription_id)
+    subscription = own_subscription(customer, subscription_id)
     try:
         esim_id, message_id = signing.Signer(salt=CONNECTION_CHECK_SALT).unsign_object(token)
     except (signing.BadSignature, ValueError, TypeError):

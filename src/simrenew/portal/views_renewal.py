@@ -10,16 +10,12 @@ URL is looked up through the signed-in customer: another customer's id is a 404.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import wraps
-from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from babel.numbers import get_currency_precision
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
@@ -67,6 +63,7 @@ from simrenew.portal.forms_renewal import (
     add_service_errors,
     new_idempotency_key,
 )
+from simrenew.portal.pages import customer_page, own_subscription
 from simrenew.portal.presenters import (
     PLAN_KIND_ORDER,
     Receipt,
@@ -88,22 +85,7 @@ from simrenew.portal.presenters import (
 from simrenew.subscriptions.models import Subscription
 from simrenew.subscriptions.renewals import begin_renewal, preview_next_period
 
-CustomerView = Callable[..., HttpResponse]
 HISTORY_PAGE_SIZE = 20
-
-
-def customer_page(view: CustomerView) -> Callable[..., HttpResponse]:
-    """Signed in, and a customer (a staff login without a profile gets the 403 page)."""
-
-    @login_required
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        customer = getattr(request, "customer", None)
-        if customer is None:
-            return render(request, "portal/no_customer.html", status=403)
-        return view(request, customer, *args, **kwargs)
-
-    return wrapper
 
 
 def idempotency_key(customer: Customer, key: object) -> str:
@@ -111,14 +93,6 @@ def idempotency_key(customer: Customer, key: object) -> str:
 
 
 # --- Step 3: choose the renewal ---------------------------------------------------------
-
-
-def own_subscription(customer: Customer, subscription_id: int) -> Subscription:
-    return get_object_or_404(
-        Subscription.objects.select_related("plan__carrier", "esim", "customer", "payment_method"),
-        pk=subscription_id,
-        customer=customer,
-    )
 
 
 def renewal_plans(subscription: Subscription) -> list[Plan]:
