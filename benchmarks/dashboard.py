@@ -14,8 +14,14 @@ import os
 import statistics
 import sys
 import time
+from typing import TYPE_CHECKING
 
 import django
+
+if TYPE_CHECKING:
+    from django.test import Client
+
+    from simrenew.customers.models import Customer
 
 WARM_UP = 10
 
@@ -26,7 +32,7 @@ def setup() -> None:
     django.setup()
 
 
-def customer_with_three_esims() -> object:
+def customer_with_three_esims() -> Customer:
     """One customer, an eSIM on each demo carrier, each with a paid monthly plan and some usage."""
     from tests.factories import make_customer, make_plan, make_subscription, record_usage
 
@@ -38,10 +44,7 @@ def customer_with_three_esims() -> object:
     return customer
 
 
-def timings_ms(client: object, path: str, requests: int) -> list[float]:
-    from django.test import Client
-
-    assert isinstance(client, Client)
+def timings_ms(client: Client, path: str, requests: int) -> list[float]:
     for _ in range(WARM_UP):  # first renders compile templates and fill caches
         client.get(path)
     measured = []
@@ -69,7 +72,7 @@ def main() -> None:
 
     customer = customer_with_three_esims()
     client = Client()
-    client.force_login(customer.user, backend="django.contrib.auth.backends.ModelBackend")  # type: ignore[attr-defined]
+    client.force_login(customer.user, backend="django.contrib.auth.backends.ModelBackend")
     esims = EsimProfile.objects.filter(customer=customer).count()
     first = client.get("/dashboard/")
     page = first.content.decode()

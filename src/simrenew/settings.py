@@ -40,6 +40,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "ninja",  # serves the API docs' assets locally
+    # Before allauth: the portal's templates override allauth's (layout, emails).
+    "simrenew.portal",
     "allauth",
     "allauth.account",
     "allauth.mfa",
@@ -53,7 +55,6 @@ INSTALLED_APPS = [
     "simrenew.usage",
     "simrenew.notifications",
     "simrenew.api",
-    "simrenew.portal",
     "simrenew.provisioning",
     "simrenew",  # the `simrenew` CLI verbs in simrenew/management/commands
 ]
@@ -84,6 +85,8 @@ AUTHENTICATION_BACKENDS = [
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+# Following the link from the sign-up email (in the same browser) signs the customer in.
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_ADAPTER = "simrenew.portal.accounts.AccountAdapter"
 ACCOUNT_SIGNUP_FORM_CLASS = "simrenew.portal.forms.SignupDetailsForm"

@@ -1,7 +1,9 @@
 """Browser tests: Playwright driving Debian's Chromium against pytest-django's live server.
 
 Each test gets a fresh browser context at a phone and a desktop viewport; screenshots of
-every page land in var/screenshots/<test>-<viewport>-<step>.png (git-ignored).
+every page land in var/screenshots/<test>-<viewport>-<NN>-<step>.png (git-ignored), and the
+page a failing test ended on in <test>-<viewport>-failed.png. Chromium is Debian's
+(`make browser-deps`; SIMRENEW_CHROMIUM names another binary), never `playwright install`.
 """
 
 from __future__ import annotations
@@ -73,15 +75,15 @@ def context(browser: Browser, viewport: str, live_server: Any) -> Iterator[Brows
     fresh.close()
 
 
+_CALL_FAILED = pytest.StashKey[bool]()
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     report = yield
     if report.when == "call":
         item.stash[_CALL_FAILED] = report.failed
     return report
-
-
-_CALL_FAILED = pytest.StashKey[bool]()
 
 
 @pytest.fixture

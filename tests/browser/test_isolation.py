@@ -74,7 +74,7 @@ def pages_with_ids(held: Holdings) -> dict[str, str]:
     }
 
 
-def actions_with_ids(held: Holdings) -> dict[str, tuple[str, dict[str, str]]]:
+def actions_with_ids(held: Holdings) -> dict[str, tuple[str, dict[str, str | float | bool]]]:
     """Every POST action that takes an id, with a form that would be valid for its owner."""
     sub = held.subscription.pk
     return {
@@ -115,11 +115,25 @@ def test_another_customers_ids_are_not_found(page: Page, shot: Shots, live_serve
     page.goto("/dashboard/")  # a page with a form: the CSRF cookie is set
     csrf = next(cookie["value"] for cookie in page.context.cookies() if cookie["name"] == "csrftoken")
     for name, (path, form) in actions_with_ids(theirs).items():
-        response = page.request.post(path, form=form, headers={"X-CSRFToken": csrf}, max_redirects=0)
-        assert response.status == 404, f"{name}: POST to their {path} answered {response.status}"
+        answer = page.request.post(path, form=form, headers={"X-CSRFToken": csrf}, max_redirects=0)
+        assert answer.status == 404, f"{name}: POST to their {path} answered {answer.status}"
 
     # Nothing of theirs changed.
     theirs.subscription.refresh_from_db()
     assert theirs.subscription.auto_renew and theirs.subscription.cancelled_at is None
     assert PaymentMethod.objects.get(pk=theirs.method_id).removed_at is None
     assert PaymentAttempt.objects.filter(customer=theirs.subscription.customer).count() == 1
+
+
+def test_every_portal_url_with_an_id_is_tried_above() -> None:
+    """A new page or action that takes an id fails here until the test above tries it."""
+    from django.urls import URLResolver, get_resolver
+
+    portal = next(
+        entry for entry in get_resolver().url_patterns if isinstance(entry, URLResolver) and entry.namespace == "portal"
+    )
+    with_ids = {entry.name for entry in portal.url_patterns if entry.pattern.converters}
+    stand_in = Holdings(Subscription(pk=1, plan_id=1, esim_id=1), 1, 1, 1, 1, "sms_1")
+    tried = set(pages_with_ids(stand_in)) | set(actions_with_ids(stand_in))
+    assert with_ids, "no portal URL takes an id: the URLconf was not found"
+    assert with_ids <= tried, f"not tried with another customer's ids: {sorted(with_ids - tried)}"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 import re
 import socket
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
@@ -30,17 +29,15 @@ LINK = re.compile(r"https?://[^\s]+")
 
 @dataclass
 class MailInbox:
-    """What the local SMTP server received, parsed."""
+    """What the local SMTP server received, parsed. Django's SMTP send returns only after the
+    server answered 250 to DATA, i.e. after the message is in `received`: no waiting needed."""
 
     received: list[EmailMessage] = field(default_factory=list)
-    arrived: threading.Condition = field(default_factory=threading.Condition)
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd hook)
         message = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
         assert isinstance(message, EmailMessage)
-        with self.arrived:
-            self.received.append(message)
-            self.arrived.notify_all()
+        self.received.append(message)
         return "250 Message accepted"
 
     def only(self, *, to: str) -> EmailMessage:
