@@ -142,24 +142,19 @@ def make_verified_customer(*, email: str | None = None, name: str = "Ada Lovelac
     return customer
 
 
-# allauth's own wording ("Sign Up", "Sign In") or the portal's ("Sign up", "Log in").
-SIGN_UP = re.compile(r"^sign up$", re.IGNORECASE)
-LOG_IN = re.compile(r"^(log|sign) in$", re.IGNORECASE)
-
-
-def entrance_form(page: Page, button: re.Pattern[str]) -> Locator:
+def entrance_form(page: Page, button: str) -> Locator:
     """The sign-up or login form, found by its submit button (the page also has a language switch)."""
-    return page.locator("form").filter(has=page.get_by_role("button", name=button))
+    return page.locator("form").filter(has=page.get_by_role("button", name=button, exact=True))
 
 
 def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     """Log in through allauth's form, as a customer would."""
     if "/accounts/login/" not in page.url:
         page.goto("/accounts/login/")
-    form = entrance_form(page, LOG_IN)
+    form = entrance_form(page, "Log in")
     form.get_by_label("Email").fill(email)
     form.get_by_label(re.compile(r"^Password:?$")).fill(password)
-    form.get_by_role("button", name=LOG_IN).click()
+    form.get_by_role("button", name="Log in", exact=True).click()
     page.wait_for_url("**/dashboard/")
 
 
