@@ -42,7 +42,7 @@ from simrenew.payments.charging import run_charge
 from simrenew.payments.gateway import failure_message
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
 from simrenew.subscriptions import cancellation, topups
-from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState, TopUp
 from simrenew.subscriptions.queries import EXPIRING_WITHIN, SubscriptionView, view
 from simrenew.subscriptions.queries import Status as DerivedStatus
 from simrenew.subscriptions.renewals import begin_renewal, begin_subscription, preview_next_period
@@ -236,42 +236,38 @@ def _period_of(invoice: Invoice | None) -> Period | None:
         return None
 
 
+def _payment_fields(attempt: PaymentAttempt, invoice: Invoice | None, period: Period | None) -> dict[str, Any]:
+    """What a renewal and a top-up answer alike: the attempt, its invoice and the period it bought into."""
+    return {
+        "id": attempt.pk,
+        "subscription_id": attempt.subscription_id,
+        "status": payment_outcome(attempt),
+        "failure_code": attempt.failure_code or None,
+        "failure_message": attempt.failure_message or None,
+        "period_start": period.starts_at if period else None,
+        "period_end": period.ends_at if period else None,
+        "amount_minor": attempt.amount_minor,
+        "currency": attempt.currency,
+        "invoice_id": invoice.pk if invoice else None,
+        "invoice_number": invoice.number if invoice else None,
+    }
+
+
 def _renewal_out(attempt: PaymentAttempt) -> RenewalOut:
     invoice = invoice_of(attempt)
-    period = _period_of(invoice)
-    return RenewalOut(
-        id=attempt.pk,
-        subscription_id=attempt.subscription_id,
-        status=payment_outcome(attempt),
-        failure_code=attempt.failure_code or None,
-        failure_message=attempt.failure_message or None,
-        period_start=period.starts_at if period else None,
-        period_end=period.ends_at if period else None,
-        amount_minor=attempt.amount_minor,
-        currency=attempt.currency,
-        invoice_id=invoice.pk if invoice else None,
-        invoice_number=invoice.number if invoice else None,
-    )
+    return RenewalOut(**_payment_fields(attempt, invoice, _period_of(invoice)))
 
 
 def _top_up_out(attempt: PaymentAttempt) -> TopUpOut:
     invoice = invoice_of(attempt)
-    period = Period.objects.filter(pk=attempt.purpose_data.get("period_id")).first()
-    pack = TopUpPack.objects.filter(pk=attempt.purpose_data.get("pack_id")).first()
-    return TopUpOut(
-        id=attempt.pk,
-        subscription_id=attempt.subscription_id,
-        status=payment_outcome(attempt),
-        failure_code=attempt.failure_code or None,
-        failure_message=attempt.failure_message or None,
-        period_start=period.starts_at if period else None,
-        period_end=period.ends_at if period else None,
-        amount_minor=attempt.amount_minor,
-        currency=attempt.currency,
-        invoice_id=invoice.pk if invoice else None,
-        invoice_number=invoice.number if invoice else None,
-        data_mb=pack.data_mb if pack else 0,
-    )
+    # The data went to the period running when the payment settled (see subscriptions.topups).
+    top_up = TopUp.objects.select_related("period").filter(invoice=invoice).first() if invoice else None
+    period = top_up.period if top_up else Period.objects.filter(pk=attempt.purpose_data.get("period_id")).first()
+    data_mb = attempt.purpose_data.get("data_mb")
+    if data_mb is None:
+        pack = TopUpPack.objects.filter(pk=attempt.purpose_data.get("pack_id")).first()
+        data_mb = pack.data_mb if pack else 0
+    return TopUpOut(**_payment_fields(attempt, invoice, period), data_mb=int(data_mb))
 
 
 def _settled(attempt: PaymentAttempt) -> PaymentAttempt:
