@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-
 from simrenew.billing.models import Invoice
 from simrenew.billing.queries import bump_sequence
 from simrenew.kit import clock, rows
 from simrenew.payments.models import PaymentAttempt
 
-log = logging.getLogger(__name__)
 INVOICE_SEQUENCE = "invoice"
 
 

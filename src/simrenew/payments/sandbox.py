@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from datetime import date
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -203,8 +202,3 @@ class SandboxGateway:
         except IntegrityError:  # a concurrent request with the same key won
             refund = SandboxRefund.objects.get(idempotency_key=idempotency_key)
         return RefundResult(True, refund_id=refund.refund_id)
-
-
-def card_expires_before(exp_month: int, exp_year: int, day: date) -> bool:
-    """A card is valid through the last day of its expiry month."""
-    return (exp_year, exp_month) < (day.year, day.month)

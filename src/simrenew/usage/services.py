@@ -156,7 +156,7 @@ def _store(records: list[IncomingUsage], esims: dict[str, int], now: datetime) -
 
 
 def usage_by_day(period: Period) -> list[dict[str, Any]]:
-    """Bytes per UTC day within a period, for charts and forecasts."""
+    """Bytes per day within a period, for charts and forecasts; days are those of the active time zone."""
     from django.db.models import Sum
     from django.db.models.functions import TruncDate
 
