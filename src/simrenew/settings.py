@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "simrenew.subscriptions",
     "simrenew.usage",
     "simrenew.notifications",
+    "simrenew.webhooks",
     "simrenew.api",
     "simrenew.provisioning",
     "simrenew",  # the `simrenew` CLI verbs in simrenew/management/commands
@@ -210,6 +211,28 @@ SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS = int(os.environ.get("SIMRENEW_SANDBOX_GATEW
 SIMRENEW_STRIPE_API_KEY = os.environ.get("SIMRENEW_STRIPE_API_KEY", "")
 if SIMRENEW_PAYMENT_GATEWAY == "sandbox" and not SIMRENEW_SANDBOX:
     raise ImproperlyConfigured("The sandbox payment gateway runs only in sandbox mode (SIMRENEW_SANDBOX=1).")
+
+# SMS notices: the sandbox provider records messages in the database; "twilio" sends them.
+SIMRENEW_SMS_PROVIDER = os.environ.get("SIMRENEW_SMS_PROVIDER", "sandbox")
+SIMRENEW_TWILIO_ACCOUNT_SID = os.environ.get("SIMRENEW_TWILIO_ACCOUNT_SID", "")
+SIMRENEW_TWILIO_AUTH_TOKEN = os.environ.get("SIMRENEW_TWILIO_AUTH_TOKEN", "")
+SIMRENEW_TWILIO_FROM = os.environ.get("SIMRENEW_TWILIO_FROM", "")
+SIMRENEW_TWILIO_API_URL = os.environ.get("SIMRENEW_TWILIO_API_URL", "https://api.twilio.com")
+if SIMRENEW_SMS_PROVIDER == "sandbox" and not SIMRENEW_SANDBOX:
+    raise ImproperlyConfigured("The sandbox SMS provider runs only in sandbox mode (SIMRENEW_SANDBOX=1).")
+
+# The worker: auto-renew tries at these hours before expiry (the first is when charging starts),
+# suspended subscriptions are terminated after the retention window, with a warning before.
+SIMRENEW_RENEWAL_RETRY_HOURS = tuple(
+    sorted((int(h) for h in os.environ.get("SIMRENEW_RENEWAL_RETRY_HOURS", "72,24,6,1").split(",")), reverse=True)
+)
+SIMRENEW_RETENTION_DAYS = int(os.environ.get("SIMRENEW_RETENTION_DAYS", "90"))
+SIMRENEW_TERMINATION_WARNING_DAYS = int(os.environ.get("SIMRENEW_TERMINATION_WARNING_DAYS", "7"))
+SIMRENEW_WORKER_BATCH_SIZE = int(os.environ.get("SIMRENEW_WORKER_BATCH_SIZE", "500"))
+# Gateway calls in flight at once per worker process.
+SIMRENEW_WORKER_GATEWAY_CONCURRENCY = int(os.environ.get("SIMRENEW_WORKER_GATEWAY_CONCURRENCY", "500"))
+# A claim not renewed within this many seconds is taken over by another worker.
+SIMRENEW_WORKER_CLAIM_SECONDS = int(os.environ.get("SIMRENEW_WORKER_CLAIM_SECONDS", "120"))
 
 LOGGING = {
     "version": 1,

@@ -18,6 +18,9 @@ class Customer(models.Model):
     locale = models.CharField(max_length=8, choices=Locale.choices, default=Locale.EN)
     time_zone = models.CharField(max_length=64, default="UTC", help_text="IANA time zone, e.g. America/New_York")
     phone = models.CharField(max_length=20, blank=True, help_text="E.164 contact number for SMS reminders")
+    # Auto-renew tries the subscription's method, then the wallet; other saved
+    # methods only when the customer said so.
+    renew_with_other_methods = models.BooleanField(default=False)
     created_at = models.DateTimeField()
 
     class Meta:

@@ -7,9 +7,8 @@ from django.db import models
 
 
 class OutboxStatus(models.TextChoices):
-    PENDING = "pending", "pending"
-    SENT = "sent", "sent"
-    DEAD = "dead", "dead"
+    PENDING = "pending", "pending"  # its deliveries are not planned yet
+    DISPATCHED = "dispatched", "dispatched"  # one Delivery per channel and recipient written
 
 
 class OutboxMessage(models.Model):
@@ -26,7 +25,7 @@ class OutboxMessage(models.Model):
     )
     sequence = models.PositiveBigIntegerField(default=0, help_text="Per-subscription order.")
     payload = models.JSONField(default=dict, encoder=DjangoJSONEncoder)
-    status = models.CharField(max_length=8, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
+    status = models.CharField(max_length=10, choices=OutboxStatus.choices, default=OutboxStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
     last_error = models.CharField(max_length=500, blank=True)
@@ -38,3 +37,62 @@ class OutboxMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.event_id}"
+
+
+class DeliveryChannel(models.TextChoices):
+    EMAIL = "email", "email"
+    SMS = "sms", "SMS"
+    WEBHOOK = "webhook", "webhook"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "pending"  # due at next_attempt_at (first try or a retry)
+    SENT = "sent", "sent"
+    DEAD = "dead", "dead"  # retries exhausted: the operator looks at it
+
+
+class Delivery(models.Model):
+    """One message on one channel to one recipient, tried until it is sent or dead."""
+
+    message = models.ForeignKey(OutboxMessage, on_delete=models.PROTECT, related_name="deliveries")
+    channel = models.CharField(max_length=8, choices=DeliveryChannel.choices)
+    # An email address, an E.164 number, or a webhook endpoint's id.
+    recipient = models.CharField(max_length=300)
+    endpoint = models.ForeignKey(
+        "webhooks.WebhookEndpoint", on_delete=models.PROTECT, null=True, blank=True, related_name="deliveries"
+    )
+    status = models.CharField(max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_error = models.CharField(max_length=500, blank=True)
+    # What the provider called it (SMTP Message-ID, SMS id, HTTP status), for support.
+    provider_reference = models.CharField(max_length=200, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    claimed_by = models.CharField(max_length=64, blank=True)
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "channel", "recipient"], name="delivery_once_per_recipient"),
+        ]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} of {self.message_id} to {self.recipient}: {self.status}"
+
+
+class SandboxSms(models.Model):
+    """The sandbox SMS provider's own record of what it was asked to send."""
+
+    message_id = models.CharField(max_length=40, unique=True)
+    to = models.CharField(max_length=20)
+    text = models.TextField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"SMS {self.message_id} to {self.to}"

@@ -54,6 +54,7 @@ class AttemptStatus(models.TextChoices):
 class AttemptPurpose(models.TextChoices):
     FIRST_PERIOD = "first_period", "first period"
     RENEWAL = "renewal", "renewal"
+    AUTO_RENEWAL = "auto_renewal", "automatic renewal"
     TOP_UP = "top_up", "data top-up"
     WALLET_TOP_UP = "wallet_top_up", "wallet top-up"
 

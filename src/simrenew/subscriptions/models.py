@@ -33,12 +33,24 @@ class Subscription(models.Model):
     created_at = models.DateTimeField()
     # Bumped on every change a partner might be told about, so events can be ordered.
     sequence = models.PositiveBigIntegerField(default=0)
+    # When the worker next tries the auto-renew charge (T-72h, then the retry
+    # schedule); only read while the subscription is live with auto-renew on.
+    renewal_due_at = models.DateTimeField(null=True, blank=True)
+    # A worker's claim on the subscription's due work; an expired claim (by the
+    # system clock, so a frozen test clock never pins it) is taken over.
+    claimed_by = models.CharField(max_length=64, blank=True)
+    claim_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
         indexes = [
             models.Index(fields=["state", "paid_through"], name="subscription_state_paid"),
             models.Index(fields=["customer", "state"], name="subscription_customer_state"),
+            models.Index(
+                fields=["renewal_due_at"],
+                condition=models.Q(state="live", auto_renew=True),
+                name="subscription_renewal_due",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -98,3 +110,34 @@ class TopUp(models.Model):
 
     def __str__(self) -> str:
         return f"{self.data_mb} MB top-up of period {self.period_id}"
+
+
+class ReminderKind(models.TextChoices):
+    EXPIRING_7_DAYS = "expiring_7d", "plan expiring in 7 days"
+    EXPIRING_3_DAYS = "expiring_3d", "plan expiring in 3 days"
+    EXPIRING_1_DAY = "expiring_1d", "plan expiring in 1 day"
+    AUTO_RENEW_UPCOMING = "auto_renew_upcoming", "auto-renew charge coming"
+    SUSPENDED = "suspended", "service suspended"
+    DATA_80 = "data_80", "80 % of data used"
+    DATA_95 = "data_95", "95 % of data used"
+    CARD_EXPIRING = "card_expiring", "card expires before the next renewal"
+    TERMINATION_WARNING = "termination_warning", "termination coming"
+
+
+class Reminder(models.Model):
+    """The ledger that makes each reminder go out once per period and kind:
+    the unique constraint, not a check-then-write, decides who sends it."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="reminders")
+    kind = models.CharField(max_length=24, choices=ReminderKind.choices)
+    period_number = models.PositiveIntegerField(help_text="The period the reminder is about.")
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "kind", "period_number"], name="reminder_once_per_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for period {self.period_number} of subscription {self.subscription_id}"
