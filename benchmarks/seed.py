@@ -18,10 +18,12 @@ from simrenew.subscriptions.models import Period, Subscription
 BATCH = 2000
 
 
-def seed_subscriptions(count: int) -> list[int]:
+def seed_subscriptions(count: int, *, ends_in: timedelta = timedelta(days=30), due: bool = False) -> list[int]:
     """`count` customers, each with an eSIM, a card and a live monthly subscription
-    in its first period. Returns the subscription ids."""
+    in its first period, which ends `ends_in` from now; with `due`, its auto-renew
+    is scheduled 72 hours before that end. Returns the subscription ids."""
     now = clock.now()
+    starts_at = now + ends_in - timedelta(days=30)
     user_model = get_user_model()
     with transaction.atomic():
         carrier, _ = Carrier.objects.get_or_create(code="att", defaults={"name": "AT&T"})
@@ -38,8 +40,8 @@ def seed_subscriptions(count: int) -> list[int]:
                 created_at=now,
             ),
         )
-        token = SandboxToken.objects.create(
-            token="tok_sandbox_bench", behaviour="succeed", brand="visa", last4="4242", created_at=now
+        token, _ = SandboxToken.objects.get_or_create(
+            token="tok_sandbox_bench", defaults=dict(behaviour="succeed", brand="visa", last4="4242", created_at=now)
         )
         start = Customer.objects.count()
         users = user_model.objects.bulk_create(
@@ -103,7 +105,8 @@ def seed_subscriptions(count: int) -> list[int]:
                     payment_method=m,
                     auto_renew=True,
                     state="live",
-                    paid_through=now + timedelta(days=30),
+                    paid_through=now + ends_in,
+                    renewal_due_at=(now + ends_in - timedelta(hours=72)) if due else None,
                     created_at=now,
                     sequence=1,
                 )
@@ -157,9 +160,9 @@ def seed_subscriptions(count: int) -> list[int]:
                     subscription=s,
                     number=1,
                     plan=plan,
-                    starts_at=now,
-                    ends_at=now + timedelta(days=30),
-                    anchor_at=now,
+                    starts_at=starts_at,
+                    ends_at=now + ends_in,
+                    anchor_at=starts_at,
                     anchor_offset=0,
                     time_zone="America/New_York",
                     data_mb=plan.data_mb,

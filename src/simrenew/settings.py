@@ -208,6 +208,8 @@ DEFAULT_FROM_EMAIL = os.environ.get("SIMRENEW_FROM_EMAIL", "simrenew <no-reply@s
 # Payment gateway: the sandbox unless a real one is configured.
 SIMRENEW_PAYMENT_GATEWAY = os.environ.get("SIMRENEW_PAYMENT_GATEWAY", "sandbox")
 SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS = int(os.environ.get("SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS", "0"))
+# The share of sandbox charges whose answer is lost (timeouts, unknown outcomes), for fault tests.
+SIMRENEW_SANDBOX_GATEWAY_FAULT_RATE = float(os.environ.get("SIMRENEW_SANDBOX_GATEWAY_FAULT_RATE", "0"))
 SIMRENEW_STRIPE_API_KEY = os.environ.get("SIMRENEW_STRIPE_API_KEY", "")
 if SIMRENEW_PAYMENT_GATEWAY == "sandbox" and not SIMRENEW_SANDBOX:
     raise ImproperlyConfigured("The sandbox payment gateway runs only in sandbox mode (SIMRENEW_SANDBOX=1).")

@@ -23,6 +23,8 @@ CARD_OUTCOMES = {
     "4000000000009995": (ChargeStatus.FAILED, "failed", "insufficient_funds"),
     "4000000000000069": (ChargeStatus.FAILED, "failed", "expired_card"),
     "4000000000000119": (ChargeStatus.FAILED, "failed", "processing_error"),
+    "4000000000009987": (ChargeStatus.FAILED, "failed", "lost_card"),
+    "4000000000009979": (ChargeStatus.FAILED, "failed", "stolen_card"),
     # The card is charged but the answer is lost on the way back.
     "4000000000000408": (ChargeStatus.UNKNOWN, "succeeded", ""),
     # The request never arrives: nothing in the gateway's ledger.
@@ -200,3 +202,52 @@ def test_a_declined_charge_cannot_be_refunded(gateway):
     result = gateway.refund(charge_id=declined.charge_id, amount_minor=100, idempotency_key="r")
 
     assert not result.succeeded
+
+
+def test_a_batch_of_charges_answers_each_as_single_charges_would(gateway):
+    numbers = list(CARD_OUTCOMES)
+    requests = [
+        ChargeRequest(token=tokenize(gateway, n).token, amount_minor=900, currency="USD", idempotency_key=f"batch-{n}")
+        for n in numbers
+    ]
+
+    results = gateway.charge_many(requests)
+
+    assert [(r.status, r.failure_code) for r in results] == [(o[0], o[2]) for o in CARD_OUTCOMES.values()]
+    ledger = {c.idempotency_key: c.status for c in SandboxCharge.objects.filter(idempotency_key__startswith="batch-")}
+    assert ledger == {f"batch-{n}": o[1] for n, o in CARD_OUTCOMES.items() if o[1] is not None}
+
+
+def test_a_batch_sent_again_replays_and_charges_nothing_more(gateway):
+    token = tokenize(gateway, "4242424242424242").token
+    requests = [
+        ChargeRequest(token=token, amount_minor=900, currency="USD", idempotency_key=f"again-{i}") for i in range(5)
+    ]
+    first = gateway.charge_many(requests)
+
+    second = gateway.charge_many(requests)
+
+    assert [r.charge_id for r in second] == [r.charge_id for r in first]
+    assert SandboxCharge.objects.filter(idempotency_key__startswith="again-").count() == 5
+
+
+def test_injected_faults_lose_answers_but_never_charge_twice(clock):
+    gateway = SandboxGateway(latency_ms=0, fault_rate=0.5)
+    token = tokenize(gateway, "4242424242424242").token
+    requests = [
+        ChargeRequest(token=token, amount_minor=900, currency="USD", idempotency_key=f"fault-{i}") for i in range(200)
+    ]
+
+    results = gateway.charge_many(requests)
+
+    unknown = [req for req, res in zip(requests, results, strict=True) if res.status == ChargeStatus.UNKNOWN]
+    assert 50 < len(unknown) < 150  # about half, seeded by the keys
+    looked_up = [gateway.lookup(req.idempotency_key) for req in unknown]
+    charged_anyway = [r for r in looked_up if r is not None]
+    assert charged_anyway and len(charged_anyway) < len(unknown)  # some before, some after the charge
+    assert all(r.status == ChargeStatus.SUCCEEDED for r in charged_anyway)
+    again = gateway.charge_many(requests)  # asked again with the same keys: the stored answers, no new charges
+    assert sum(r.status == ChargeStatus.SUCCEEDED for r in again) == 200 - (len(unknown) - len(charged_anyway))
+    assert SandboxCharge.objects.filter(idempotency_key__startswith="fault-").count() == 200 - (
+        len(unknown) - len(charged_anyway)
+    )

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from simrenew.billing.models import Invoice
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from simrenew.billing.models import Invoice, InvoiceStatus
 from simrenew.billing.queries import bump_sequence
 from simrenew.kit import clock, rows
 from simrenew.payments.models import PaymentAttempt
@@ -34,3 +37,67 @@ def issue_invoice(
         currency=attempt.currency,
         issued_at=clock.now(),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    attempt: PaymentAttempt
+    description: str
+    subtotal_minor: int
+    discount_minor: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedInvoice:
+    id: int
+    number: str
+
+
+def issue_invoices(lines: Sequence[InvoiceLine]) -> list[IssuedInvoice]:
+    """`issue_invoice` for many payments at once: one counter bump for the
+    whole run of numbers, one INSERT; numbered in the order given."""
+    if not lines:
+        return []
+    last = bump_sequence(INVOICE_SEQUENCE, by=len(lines))
+    first = last - len(lines) + 1
+    now = clock.now()
+    numbers = [f"SR-{first + offset:08d}" for offset in range(len(lines))]
+    values = []
+    for number, line in zip(numbers, lines, strict=True):
+        attempt = line.attempt
+        if attempt.amount_minor != line.subtotal_minor - line.discount_minor:
+            raise ValueError("invoice total must equal the amount charged")
+        values.append(
+            (
+                number,
+                attempt.customer_id,
+                attempt.subscription_id,
+                attempt.pk,
+                line.description,
+                line.subtotal_minor,
+                line.discount_minor,
+                attempt.amount_minor,
+                0,
+                attempt.currency,
+                InvoiceStatus.PAID.value,
+                now,
+            )
+        )
+    ids = rows.insert_many(Invoice, _INVOICE_COLUMNS, values)
+    return [IssuedInvoice(pk, number) for pk, number in zip(ids, numbers, strict=True)]
+
+
+_INVOICE_COLUMNS = (
+    "number",
+    "customer_id",
+    "subscription_id",
+    "payment_attempt_id",
+    "description",
+    "subtotal_minor",
+    "discount_minor",
+    "total_minor",
+    "refunded_minor",
+    "currency",
+    "status",
+    "issued_at",
+)

@@ -10,7 +10,9 @@ and cache the statement text per model and column set.
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from functools import cache, partial
 from typing import Any, TypeVar
 
 from django.db import DEFAULT_DB_ALIAS, connections
@@ -145,3 +147,138 @@ def create(model: type[M], **values: Any) -> M:
 @cache
 def _concrete_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
     return tuple(f for f in model._meta.concrete_fields if isinstance(f, Field) and not f.primary_key)
+
+
+# --- many rows at once (the worker's batches) ---------------------------------------------------------------------
+
+# Rows per multi-row INSERT: SQLite allows 32,766 parameters per statement (since 3.32).
+_MAX_PARAMS = 30_000
+_MAX_ROWS = 1_000
+
+
+def _sqlite_datetime(value: datetime | None) -> str | None:
+    # What Django stores on SQLite with USE_TZ: naive UTC text.
+    return None if value is None else value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
+
+
+@cache
+def _adapters(model: type[Model], names: tuple[str, ...], vendor: str) -> tuple[Callable[[Any], Any] | None, ...]:
+    """Per column, how a Python value becomes a driver value, decided once per
+    model and column set: None where the driver takes the value as it is."""
+    adapters: list[Callable[[Any], Any] | None] = []
+    for name in names:
+        field = _concrete(model, name)
+        kind = field.get_internal_type()
+        if kind == "DateTimeField":
+            adapters.append(_sqlite_datetime if vendor == "sqlite" else None)
+        elif kind in _PLAIN_FIELDS:
+            adapters.append(None)
+        else:  # JSON, UUID, …: the field's own conversion
+            adapters.append(partial(_prep_save, field))
+    return tuple(adapters)
+
+
+def _prep_save(field: Field[Any, Any], value: Any) -> Any:
+    return field.get_db_prep_save(value, _connection())
+
+
+def insert_many(model: type[M], names: Sequence[str], values: Sequence[Sequence[Any]]) -> list[int]:
+    """INSERT many rows in few statements and return their primary keys in
+    order. `names` are column attnames (customer_id, not customer); every column
+    without a database default must be given. No model instances are built.
+
+    PostgreSQL takes the ids from the table's sequence first and COPYs the rows
+    (several times faster than any INSERT); SQLite gets multi-row INSERTs."""
+    if not values:
+        return []
+    connection = _connection()
+    key = tuple(names)
+    fields, columns = _fields(model, key, connection.vendor)
+    adapters = _adapters(model, key, connection.vendor)
+    table = connection.ops.quote_name(model._meta.db_table)
+    if connection.vendor == "postgresql":
+        return _copy_in(table, columns, adapters, values)
+    per_statement = max(1, min(_MAX_ROWS, _MAX_PARAMS // len(fields)))
+    row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    ids: list[int] = []
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
+            params: list[Any] = []
+            for row in chunk:
+                params.extend(v if adapt is None else adapt(v) for adapt, v in zip(adapters, row, strict=True))
+            marks = ", ".join([row_marks] * len(chunk))
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {marks} RETURNING id", params)  # noqa: S608
+            ids.extend(int(row[0]) for row in cursor.fetchall())
+    return ids
+
+
+def _copy_in(
+    table: str, columns: str, adapters: tuple[Callable[[Any], Any] | None, ...], values: Sequence[Sequence[Any]]
+) -> list[int]:
+    with _connection().cursor() as cursor:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
+            [table.strip('"'), len(values)],
+        )
+        ids = [int(row[0]) for row in cursor.fetchall()]
+        with cursor.copy(f"COPY {table} (id, {columns}) FROM STDIN") as copy:
+            for pk, row in zip(ids, values, strict=True):
+                copy.write_row(
+                    [pk, *(v if adapt is None else adapt(v) for adapt, v in zip(adapters, row, strict=True))]
+                )
+    return ids
+
+
+def update_many(
+    model: type[M],
+    names: Sequence[str],
+    values: Sequence[Sequence[Any]],
+    *,
+    where_in: dict[str, list[Any]] | None = None,
+) -> set[int]:
+    """UPDATE many rows by primary key in one statement per chunk (UPDATE … FROM
+    (VALUES …)): each row of `values` is the new values of `names` followed by
+    the row's id. With `where_in`, only rows whose column holds one of the given
+    values change. Returns the ids of the rows that changed."""
+    if not values:
+        return set()
+    connection = _connection()
+    key = tuple(names)
+    fields, _ = _fields(model, key, connection.vendor)
+    adapters = (*_adapters(model, key, connection.vendor), None)
+    quote = connection.ops.quote_name
+    table = quote(model._meta.db_table)
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        # Typed placeholders: a VALUES list has no column types of its own.
+        types = [str(f.db_type(connection)) for f in fields]
+        row_marks = "(" + ", ".join([f"%s::{t}" for t in types] + ["%s::bigint"]) + ")"
+        aliases = [f"v{i}" for i in range(len(fields))]
+        source = f"AS v({', '.join(aliases)}, id)"
+        id_alias = "id"
+    else:  # SQLite names VALUES columns column1, column2, …
+        row_marks = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+        aliases = [f"column{i + 1}" for i in range(len(fields))]
+        source = "AS v"
+        id_alias = f"column{len(fields) + 1}"
+    assignments = ", ".join(f"{quote(str(f.column))} = v.{a}" for f, a in zip(fields, aliases, strict=True))
+    conditions = [f"{table}.id = v.{id_alias}"]
+    condition_params: list[Any] = []
+    for name, allowed in (where_in or {}).items():
+        field = _concrete(model, name)
+        conditions.append(f"{table}.{quote(str(field.column))} IN ({', '.join(['%s'] * len(allowed))})")
+        condition_params.extend(field.get_db_prep_value(v, connection) for v in allowed)
+    per_statement = max(1, min(_MAX_ROWS, _MAX_PARAMS // (len(fields) + 1)))
+    changed: set[int] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(values), per_statement):
+            chunk = values[start : start + per_statement]
+            params = [v if adapt is None else adapt(v) for row in chunk for adapt, v in zip(adapters, row, strict=True)]
+            cursor.execute(
+                f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row_marks] * len(chunk))}) {source}"  # noqa: S608
+                f" WHERE {' AND '.join(conditions)} RETURNING {table}.id",
+                params + condition_params,
+            )
+            changed.update(int(row[0]) for row in cursor.fetchall())
+    return changed

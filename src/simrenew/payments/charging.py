@@ -143,7 +143,7 @@ def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttem
         result = _settle_internally(attempt)
     if result.status == ChargeStatus.UNKNOWN:
         attempt.status = AttemptStatus.UNKNOWN
-        attempt.reconcile_after = _next_reconcile(attempt)
+        attempt.reconcile_after = next_reconcile_at(attempt)
         PaymentAttempt.objects.filter(pk=attempt.pk, status__in=open_statuses).update(
             status=attempt.status, reconcile_after=attempt.reconcile_after
         )
@@ -182,7 +182,7 @@ def _settle_internally(attempt: PaymentAttempt) -> ChargeResult:
     return ChargeResult(ChargeStatus.FAILED, failure_code=code, failure_message=failure_message(code))
 
 
-def _next_reconcile(attempt: PaymentAttempt) -> datetime:
+def next_reconcile_at(attempt: PaymentAttempt) -> datetime:
     """The next look-up: on the schedule counted from creation, and once the
     schedule is behind us, one step (at most a day) after now."""
     step = RECONCILE_SCHEDULE[min(attempt.reconcile_count, len(RECONCILE_SCHEDULE) - 1)]
@@ -229,7 +229,7 @@ def reconcile(attempt: PaymentAttempt) -> PaymentAttempt:
         settled = settle(attempt, result)
         if settled.status == AttemptStatus.UNKNOWN:
             settled.reconcile_count += 1
-            settled.reconcile_after = _next_reconcile(settled)
+            settled.reconcile_after = next_reconcile_at(settled)
             PaymentAttempt.objects.filter(pk=settled.pk, status=AttemptStatus.UNKNOWN).update(
                 reconcile_count=settled.reconcile_count, reconcile_after=settled.reconcile_after
             )

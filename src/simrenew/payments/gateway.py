@@ -3,10 +3,15 @@ carries an idempotency key so that asking again never charges twice."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 from django.conf import settings
 from django.utils.translation import gettext_noop
@@ -80,11 +85,34 @@ class PaymentGateway(Protocol):
 
     def charge(self, request: ChargeRequest) -> ChargeResult: ...
 
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult]:
+        """Many charges in flight at once (the worker's batches); results in request order.
+        A transport failure of one request is that request's UNKNOWN, never an exception."""
+        ...
+
     def lookup(self, idempotency_key: str) -> ChargeResult | None:
         """The outcome of the charge made with this key, or None if the gateway never saw it."""
         ...
 
     def refund(self, *, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult: ...
+
+
+def charge_concurrently(
+    charge: Callable[[ChargeRequest], ChargeResult], requests: Sequence[ChargeRequest], *, max_in_flight: int
+) -> list[ChargeResult]:
+    """For gateways with no batch endpoint: one request per charge, up to
+    `max_in_flight` of them overlapping, each failure confined to its charge."""
+
+    def one(request: ChargeRequest) -> ChargeResult:
+        try:
+            return charge(request)
+        except Exception:  # the outcome is unknown: the charge is looked up by its key later
+            return ChargeResult(ChargeStatus.UNKNOWN)
+
+    if len(requests) <= 1:
+        return [one(request) for request in requests]
+    with ThreadPoolExecutor(max_workers=min(max_in_flight, len(requests))) as pool:
+        return list(pool.map(one, requests))
 
 
 # Messages a customer understands, with what to do next, per failure code.
@@ -93,6 +121,8 @@ FAILURE_MESSAGES = {
     "card_declined": gettext_noop("Your card was declined. Try another card or contact your bank."),
     "insufficient_funds": gettext_noop("Your card has insufficient funds. Try another card or top up your wallet."),
     "expired_card": gettext_noop("Your card has expired. Add a card with a later expiry date."),
+    "lost_card": gettext_noop("Your bank declined the card as reported lost or stolen. Add another card."),
+    "stolen_card": gettext_noop("Your bank declined the card as reported lost or stolen. Add another card."),
     "processing_error": gettext_noop(
         "The card could not be charged because of a processing error. Try again in a moment."
     ),

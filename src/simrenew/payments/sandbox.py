@@ -4,8 +4,11 @@ idempotency cache and a lookup by key) and keeps its own ledger
 
 from __future__ import annotations
 
+import math
+import random
 import secrets
 import time
+from collections.abc import Sequence
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -34,13 +37,35 @@ TEST_CARDS: dict[str, str] = {
     "4000000000009995": "insufficient_funds",
     "4000000000000069": "expired_card",
     "4000000000000119": "processing_error",
+    "4000000000009987": "lost_card",
+    "4000000000009979": "stolen_card",
     # The gateway charges the card but the answer never arrives: the outcome is unknown
     # to us until we look the charge up by its idempotency key.
     "4000000000000408": "timeout_after_charge",
     # The request never reaches the gateway: unknown to us, and the lookup finds nothing.
     "4000000000000416": "timeout_before_charge",
 }
-DECLINE_BEHAVIOURS = {"card_declined", "insufficient_funds", "expired_card", "processing_error"}
+DECLINE_BEHAVIOURS = {
+    "card_declined",
+    "insufficient_funds",
+    "expired_card",
+    "processing_error",
+    "lost_card",
+    "stolen_card",
+}
+
+
+LEDGER_COLUMNS = (
+    "idempotency_key",
+    "charge_id",
+    "token",
+    "amount_minor",
+    "currency",
+    "status",
+    "failure_code",
+    "refunded_minor",
+    "created_at",
+)
 
 
 def card_brand(number: str) -> str:
@@ -58,9 +83,17 @@ def card_brand(number: str) -> str:
 class SandboxGateway:
     name = "sandbox"
 
-    def __init__(self, latency_ms: int | None = None):
+    def __init__(self, latency_ms: int | None = None, fault_rate: float | None = None):
         self._latency_ms = latency_ms
+        self._fault_rate = fault_rate
         self._behaviours: dict[str, str] = {}
+
+    @property
+    def fault_rate(self) -> float:
+        """The share of charges whose answer is lost (half before, half after the
+        gateway charged), whatever the card: the network faults a real gateway has."""
+        rate = settings.SIMRENEW_SANDBOX_GATEWAY_FAULT_RATE if self._fault_rate is None else self._fault_rate
+        return float(rate)
 
     @property
     def latency_seconds(self) -> float:
@@ -106,15 +139,76 @@ class SandboxGateway:
 
     def charge(self, request: ChargeRequest) -> ChargeResult:
         self._wait()
+        return self._charge_now(request)
+
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult]:
+        """All requests in flight at once (up to the worker's concurrency), each
+        taking the configured latency; the ledger is written in one statement."""
+        if not requests:
+            return []
+        rounds = math.ceil(len(requests) / max(1, settings.SIMRENEW_WORKER_GATEWAY_CONCURRENCY))
+        if self.latency_seconds:
+            time.sleep(self.latency_seconds * rounds)
+        self._learn_behaviours({request.token for request in requests})
+        keys = [request.idempotency_key for request in requests]
+        earlier = {charge.idempotency_key: charge for charge in SandboxCharge.objects.filter(idempotency_key__in=keys)}
+        if earlier or len(set(keys)) != len(keys):
+            return [self._charge_now(request) for request in requests]  # replays: answer each as charge() does
+        now = clock.now()
+        behaviours = [self._with_faults(request) for request in requests]
+        answers: list[ChargeResult] = []
+        ledger: list[tuple[object, ...]] = []
+        for request, behaviour in zip(requests, behaviours, strict=True):
+            if behaviour == "timeout_before_charge":
+                answers.append(ChargeResult(ChargeStatus.UNKNOWN))
+                continue
+            status, code = self._outcome(behaviour)
+            charge_id = f"ch_sandbox_{secrets.token_hex(12)}"
+            key, token = request.idempotency_key, request.token
+            ledger.append((key, charge_id, token, request.amount_minor, request.currency, status.value, code, 0, now))
+            if behaviour == "timeout_after_charge":
+                answers.append(ChargeResult(ChargeStatus.UNKNOWN))
+            elif status == ChargeStatus.SUCCEEDED:
+                answers.append(ChargeResult(status, charge_id=charge_id))
+            else:
+                answers.append(
+                    ChargeResult(status, charge_id=charge_id, failure_code=code, failure_message=failure_message(code))
+                )
+        try:
+            with transaction.atomic():  # the gateway's own books, committed on their own
+                rows.insert_many(SandboxCharge, LEDGER_COLUMNS, ledger)
+        except IntegrityError:  # a concurrent request with one of these keys won the race
+            return [self._charge_now(request) for request in requests]
+        return answers
+
+    def _with_faults(self, request: ChargeRequest) -> str:
         behaviour = self._behaviour(request.token)
+        if self.fault_rate and behaviour not in ("timeout_before_charge", "timeout_after_charge"):
+            # Seeded by the key, so asking again with the same key meets the same fault.
+            draw = random.Random(request.idempotency_key).random()
+            if draw < self.fault_rate:
+                return "timeout_before_charge" if draw < self.fault_rate / 2 else "timeout_after_charge"
+        return behaviour
+
+    @staticmethod
+    def _outcome(behaviour: str) -> tuple[ChargeStatus, str]:
+        if behaviour == "no_such_token":
+            return ChargeStatus.FAILED, "card_declined"
+        if behaviour in DECLINE_BEHAVIOURS or behaviour == "paypal_declined":
+            return ChargeStatus.FAILED, behaviour
+        return ChargeStatus.SUCCEEDED, ""
+
+    def _learn_behaviours(self, tokens: set[str]) -> None:
+        unknown = tokens - self._behaviours.keys()
+        if unknown:
+            found = SandboxToken.objects.filter(token__in=unknown).values_list("token", "behaviour")
+            self._behaviours.update(dict(found))
+
+    def _charge_now(self, request: ChargeRequest) -> ChargeResult:
+        behaviour = self._with_faults(request)
         if behaviour == "timeout_before_charge":
             return ChargeResult(ChargeStatus.UNKNOWN)
-        if behaviour == "no_such_token":
-            status, code = ChargeStatus.FAILED, "card_declined"
-        elif behaviour in DECLINE_BEHAVIOURS or behaviour == "paypal_declined":
-            status, code = ChargeStatus.FAILED, behaviour
-        else:
-            status, code = ChargeStatus.SUCCEEDED, ""
+        status, code = self._outcome(behaviour)
         try:
             # The gateway's own ledger commits on its own, whatever our transaction does.
             with transaction.atomic():

@@ -7,7 +7,10 @@ in the PaymentIntent's metadata, so a lost answer is found again by search."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import httpx
+from django.conf import settings
 
 from simrenew.payments.gateway import (
     CardDetails,
@@ -17,6 +20,7 @@ from simrenew.payments.gateway import (
     RefundResult,
     TokenizationError,
     TokenizedMethod,
+    charge_concurrently,
     failure_message,
 )
 
@@ -76,6 +80,10 @@ class StripeGateway:
         if body.get("status") in {"processing", "requires_action"}:
             return ChargeResult(ChargeStatus.UNKNOWN, charge_id=body["id"])
         return ChargeResult(ChargeStatus.FAILED, body.get("id", ""), "card_declined", failure_message("card_declined"))
+
+    def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult]:
+        # Stripe has no batch endpoint: overlap single requests (httpx clients are thread-safe).
+        return charge_concurrently(self.charge, requests, max_in_flight=settings.SIMRENEW_WORKER_GATEWAY_CONCURRENCY)
 
     def lookup(self, idempotency_key: str) -> ChargeResult | None:
         # Stripe's search language quotes with ' and escapes with \: never let a key end the string.

@@ -10,6 +10,7 @@ from simrenew.notifications.services import emit
 from simrenew.payments.models import PaymentMethod
 from simrenew.subscriptions.errors import CancellationNotAllowed
 from simrenew.subscriptions.models import Subscription, SubscriptionState
+from simrenew.subscriptions.schedule import due_after_change
 
 CancelWhen = Literal["period_end", "now"]
 
@@ -67,8 +68,9 @@ def resume(subscription: Subscription) -> Subscription:
         raise CancellationNotAllowed("This eSIM has another subscription now.")
     subscription.state = SubscriptionState.LIVE
     subscription.cancelled_at = None
+    subscription.renewal_due_at = due_after_change(subscription.paid_through, now)
     subscription.sequence += 1
-    subscription.save(update_fields=["state", "cancelled_at", "sequence"])
+    subscription.save(update_fields=["state", "cancelled_at", "renewal_due_at", "sequence"])
     emit(
         "subscription.resumed",
         customer=subscription.customer,
@@ -96,6 +98,11 @@ def update_renewal(
         subscription.auto_renew = auto_renew
         fields.append("auto_renew")
     if fields:
+        if subscription.auto_renew:
+            # A new method or auto-renew turned on: the schedule starts afresh
+            # (at once, inside the charging window), after any hard decline.
+            subscription.renewal_due_at = due_after_change(subscription.paid_through, clock.now())
+            fields.append("renewal_due_at")
         subscription.sequence += 1
         subscription.save(update_fields=[*fields, "sequence"])
     return subscription

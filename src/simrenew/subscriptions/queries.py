@@ -158,3 +158,49 @@ def _aware(value: datetime | str) -> datetime:
     if parsed is None:
         raise ValueError(f"not a datetime: {value!r}")
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def last_periods(subscription_ids: list[int]) -> dict[int, LastPeriod]:
+    """`last_period` for many subscriptions in one query."""
+    from django.db import connection
+
+    if not subscription_ids:
+        return {}
+    marks = ", ".join(["%s"] * len(subscription_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.subscription_id, p.number, p.ends_at, p.anchor_at, p.anchor_offset, p.time_zone,"  # noqa: S608
+            " c.period_unit, c.period_count"
+            " FROM subscriptions_period p JOIN catalog_plan c ON c.id = p.plan_id"
+            f" WHERE p.subscription_id IN ({marks}) AND p.number = ("
+            "   SELECT MAX(q.number) FROM subscriptions_period q WHERE q.subscription_id = p.subscription_id)",
+            subscription_ids,
+        )
+        rows = cursor.fetchall()
+    return {
+        sid: LastPeriod(number, _aware(ends_at), _aware(anchor_at), offset, zone, unit, count)
+        for sid, number, ends_at, anchor_at, offset, zone, unit, count in rows
+    }
+
+
+def lock_many(subscription_ids: list[int]) -> dict[int, LockedSubscription]:
+    """Lock many subscriptions for a change and read their state, in one statement
+    (rows in id order on PostgreSQL; on SQLite the transaction holds the writer
+    lock from BEGIN). `sequence` is the current one: the writer bumps it."""
+    from django.db import connection
+
+    if not subscription_ids:
+        return {}
+    marks = ", ".join(["%s"] * len(subscription_ids))
+    lock = " ORDER BY id FOR UPDATE" if connection.vendor == "postgresql" else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, state, sequence, ended_at FROM subscriptions_subscription"  # noqa: S608
+            f" WHERE id IN ({marks}){lock}",
+            subscription_ids,
+        )
+        rows = cursor.fetchall()
+    return {
+        sid: LockedSubscription(state, sequence, None if ended_at is None else _aware(ended_at))
+        for sid, state, sequence, ended_at in rows
+    }

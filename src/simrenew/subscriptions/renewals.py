@@ -3,7 +3,9 @@ successful or failed payment does to the subscription. Services never commit."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.db.models import Q
 
@@ -23,6 +25,7 @@ from simrenew.subscriptions.errors import RenewalNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.periods import PeriodSpan, PreviousPeriod, next_period
 from simrenew.subscriptions.queries import LastPeriod, future_periods, last_period, lock_for_change
+from simrenew.subscriptions.schedule import first_try_at
 
 MAX_PREPAID_PERIODS = 12
 
@@ -245,21 +248,45 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
         plan_id=plan.pk,
         paid_through=span.ends_at,
         ended_at=None,
+        renewal_due_at=first_try_at(span.ends_at),
     )
     emit(
         "subscription.created" if first else "subscription.renewed",
         customer=customer,
         subscription_id=attempt.subscription_id,
         sequence=locked.sequence,
-        data={
-            "subscription_id": attempt.subscription_id,
-            "period": {"number": period.number, "starts_at": period.starts_at, "ends_at": period.ends_at},
-            "plan_id": plan.pk,
-            "invoice": invoice.number,
-            "amount_minor": attempt.amount_minor,
-            "currency": attempt.currency,
-        },
+        data=period_paid_event_data(
+            attempt,
+            period=PeriodFacts(period.number, period.starts_at, period.ends_at, plan.pk),
+            invoice_number=invoice.number,
+            first=first,
+        ),
     )
+
+
+def period_paid_event_data(
+    attempt: PaymentAttempt, *, period: PeriodFacts, invoice_number: str, first: bool
+) -> dict[str, Any]:
+    """What "subscription.created" / "subscription.renewed" tell, whichever path paid the period."""
+    data: dict[str, Any] = {
+        "subscription_id": attempt.subscription_id,
+        "period": {"number": period.number, "starts_at": period.starts_at, "ends_at": period.ends_at},
+        "plan_id": period.plan_id,
+        "invoice": invoice_number,
+        "amount_minor": attempt.amount_minor,
+        "currency": attempt.currency,
+    }
+    if not first:
+        data["auto_renewed"] = attempt.purpose == AttemptPurpose.AUTO_RENEWAL
+    return data
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodFacts:
+    number: int
+    starts_at: datetime
+    ends_at: datetime
+    plan_id: int
 
 
 def on_period_payment_failed(attempt: PaymentAttempt) -> None:
@@ -292,3 +319,6 @@ def on_period_payment_failed(attempt: PaymentAttempt) -> None:
 def register() -> None:
     for purpose in (AttemptPurpose.FIRST_PERIOD, AttemptPurpose.RENEWAL):
         register_purpose(purpose, on_success=on_period_paid, on_failure=on_period_payment_failed)
+    # A failed automatic charge changes nothing by itself: the worker tries the
+    # next method or the next slot of the schedule, and tells the customer once.
+    register_purpose(AttemptPurpose.AUTO_RENEWAL, on_success=on_period_paid)

@@ -1,0 +1,132 @@
+"""The auto-renew pipeline: claim a batch, write its attempts, send its charges to
+the gateway in a background thread while the next batch is claimed and written,
+then settle each batch in bulk as its answers come back (DESIGN.md §5)."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, fields
+from threading import Event
+
+from django.db import connections
+
+from simrenew.payments.gateway import ChargeResult, ChargeStatus, get_gateway
+from simrenew.payments.models import AttemptStatus, PaymentAttempt
+from simrenew.subscriptions import autorenew
+from simrenew.worker import logfmt
+
+
+@dataclass(slots=True)
+class RenewalCounts:
+    claimed: int = 0
+    succeeded: int = 0
+    failed: int = 0
+    unknown: int = 0
+    spent: int = 0  # tries with every method failed: rescheduled or handed to the customer
+    skipped: int = 0
+
+    def add(self, other: RenewalCounts) -> None:
+        for each in fields(self):
+            setattr(self, each.name, getattr(self, each.name) + getattr(other, each.name))
+
+
+@dataclass(slots=True)
+class _Batch:
+    subscription_ids: list[int]
+    attempts: list[PaymentAttempt]
+    answers: Future[list[ChargeResult]] | list[ChargeResult]
+    counts: RenewalCounts
+    started: float
+
+
+def _charge(attempts: Sequence[PaymentAttempt]) -> list[ChargeResult]:
+    """Step 2, outside any transaction."""
+    if not attempts:
+        return []
+    try:
+        return get_gateway().charge_many(autorenew.charge_requests(attempts))
+    except Exception:  # whatever happened, the outcome is unknown: reconciliation looks it up by key
+        logfmt.log.exception("gateway batch failed; %d outcomes unknown", len(attempts))
+        return [ChargeResult(ChargeStatus.UNKNOWN)] * len(attempts)
+
+
+def _charge_in_thread(attempts: Sequence[PaymentAttempt]) -> list[ChargeResult]:
+    try:
+        return _charge(attempts)
+    finally:
+        connections.close_all()  # this thread's own connection (the sandbox keeps its ledger in the database)
+
+
+class RenewalPipeline:
+    def __init__(self, *, worker_id: str, batch_size: int, batches_in_flight: int, stop: Event):
+        self.worker_id = worker_id
+        self.batch_size = batch_size
+        self.batches_in_flight = max(1, batches_in_flight)
+        self.stop = stop
+        # With one batch in flight the gateway is called in this thread, so a
+        # test inside one database transaction sees everything.
+        self._pool = ThreadPoolExecutor(self.batches_in_flight, "gateway") if self.batches_in_flight > 1 else None
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+
+    def run_until_idle(self) -> RenewalCounts:
+        """Renew everything due now; on stop, settle what is in flight and return."""
+        total = RenewalCounts()
+        in_flight: deque[_Batch] = deque()
+        while True:
+            while not self.stop.is_set() and len(in_flight) < self.batches_in_flight:
+                batch = self._start()
+                if batch is None:
+                    break
+                in_flight.append(batch)
+            if not in_flight:
+                return total
+            total.add(self._finish(in_flight.popleft()))
+
+    def _start(self) -> _Batch | None:
+        started = time.perf_counter()
+        ids = autorenew.claim_due(worker_id=self.worker_id, limit=self.batch_size)
+        if not ids:
+            return None
+        counts = RenewalCounts(claimed=len(ids))
+        plan = autorenew.plan_batch(ids)
+        counts.skipped = len(plan.skipped)
+        for subscription, tried in plan.spent:
+            autorenew.record_spent_try(subscription, tried)
+            counts.spent += 1
+        for charge in plan.internal:
+            attempt = autorenew.charge_internally(charge)
+            if attempt.status == AttemptStatus.SUCCEEDED:
+                counts.succeeded += 1
+            else:
+                counts.failed += 1
+        attempts = autorenew.begin_charges(plan.gateway)
+        answers: Future[list[ChargeResult]] | list[ChargeResult]
+        answers = self._pool.submit(_charge_in_thread, attempts) if self._pool else _charge(attempts)
+        return _Batch(ids, attempts, answers, counts, started)
+
+    def _finish(self, batch: _Batch) -> RenewalCounts:
+        results = batch.answers.result() if isinstance(batch.answers, Future) else batch.answers
+        settled = autorenew.settle_charges(batch.attempts, results)
+        autorenew.release_claims(worker_id=self.worker_id, subscription_ids=batch.subscription_ids)
+        counts = batch.counts
+        counts.succeeded += settled.succeeded
+        counts.failed += settled.failed
+        counts.unknown += settled.unknown
+        logfmt.info(
+            "renewals.batch",
+            worker=self.worker_id,
+            claimed=counts.claimed,
+            succeeded=counts.succeeded,
+            failed=counts.failed,
+            unknown=counts.unknown,
+            spent=counts.spent,
+            skipped=counts.skipped,
+            seconds=time.perf_counter() - batch.started,
+        )
+        return counts
