@@ -38,6 +38,7 @@ def test_creating_a_customer_answers_201_with_the_customer(api: ApiClient, clock
         "locale": "zh-hans",
         "time_zone": "Asia/Shanghai",
         "phone": "+8613800138000",
+        "renew_with_other_methods": False,
         "created_at": "2026-01-15T12:00:00+00:00",
     }
     assert customer.user.username == "li.wei@example.com"
@@ -132,6 +133,20 @@ def test_a_customer_changes_language_and_zone(api: ApiClient) -> None:
     assert response.status_code == 200, response.content
     assert (response.json()["locale"], response.json()["time_zone"]) == ("zh-hans", "Asia/Taipei")
     assert Customer.objects.get().time_zone == "Asia/Taipei"
+
+
+def test_a_customer_lets_auto_renew_fall_back_to_other_saved_methods(api: ApiClient) -> None:
+    created = api.post("customers", {"email": "a@example.com", "name": "A"}).json()
+    assert created["renew_with_other_methods"] is False
+
+    response = api.patch(f"customers/{created['id']}", {"renew_with_other_methods": True})
+
+    assert response.status_code == 200, response.content
+    assert response.json()["renew_with_other_methods"] is True
+    assert Customer.objects.get().renew_with_other_methods is True
+    refused = api.patch(f"customers/{created['id']}", {"renew_with_other_methods": "perhaps"})
+    assert_problem(refused, status=422, type="/problems/validation-error", fields=["renew_with_other_methods"])
+    assert Customer.objects.get().renew_with_other_methods is True
 
 
 def test_a_bad_change_leaves_the_customer_as_it_was(api: ApiClient) -> None:

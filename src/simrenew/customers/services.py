@@ -151,6 +151,7 @@ def update_customer(
     locale: str | None = None,
     time_zone: str | None = None,
     phone: str | None = None,
+    renew_with_other_methods: bool | None = None,
 ) -> Customer:
     if name is not None:
         if not name.strip():
@@ -162,6 +163,8 @@ def update_customer(
         customer.time_zone = validate_time_zone(time_zone)
     if phone is not None:
         customer.phone = normalize_phone(phone)
+    if renew_with_other_methods is not None:
+        customer.renew_with_other_methods = renew_with_other_methods
     customer.save()
     return customer
 

@@ -68,20 +68,28 @@ def claim_due(*, worker_id: str, limit: int) -> list[int]:
     system_now = clock.system_now()
     until = system_now + timedelta(seconds=settings.SIMRENEW_WORKER_CLAIM_SECONDS)
     adapt = connection.ops.adapt_datetimefield_value
-    skip_locked = " FOR UPDATE SKIP LOCKED" if connection.vendor == "postgresql" else ""
-    sql = (
-        "UPDATE subscriptions_subscription SET claimed_by = %s, claim_expires_at = %s"  # noqa: S608 - no user text
-        " WHERE id IN ("
-        "   SELECT s.id FROM subscriptions_subscription s"
-        "   WHERE s.state = 'live' AND s.auto_renew AND s.renewal_due_at <= %s AND s.paid_through > %s"
-        "     AND (s.claim_expires_at IS NULL OR s.claim_expires_at < %s)"
-        "     AND NOT EXISTS (SELECT 1 FROM payments_paymentattempt a"
-        "       WHERE a.subscription_id = s.id AND a.status IN ('pending', 'unknown'))"
-        f"   ORDER BY s.renewal_due_at LIMIT %s{skip_locked})"
-        " AND (claim_expires_at IS NULL OR claim_expires_at < %s)"
-        " RETURNING id"
+    due = (
+        "SELECT s.id FROM subscriptions_subscription s"
+        " WHERE s.state = 'live' AND s.auto_renew AND s.renewal_due_at <= %s AND s.paid_through > %s"
+        "   AND (s.claim_expires_at IS NULL OR s.claim_expires_at < %s)"
+        "   AND NOT EXISTS (SELECT 1 FROM payments_paymentattempt a"
+        "     WHERE a.subscription_id = s.id AND a.status IN ('pending', 'unknown'))"
+        " ORDER BY s.renewal_due_at LIMIT %s"
     )
-    params = [worker_id, adapt(until), adapt(now), adapt(now), adapt(system_now), limit, adapt(system_now)]
+    claim = "SET claimed_by = %s, claim_expires_at = %s"
+    still_free = "(claim_expires_at IS NULL OR claim_expires_at < %s)"
+    if connection.vendor == "postgresql":
+        # A materialized CTE runs once: inside `IN (…)` the planner may rerun a
+        # SKIP LOCKED subquery and claim more rows than the limit.
+        sql = (
+            f"WITH due AS MATERIALIZED ({due} FOR UPDATE SKIP LOCKED)"
+            f" UPDATE subscriptions_subscription {claim} FROM due"
+            f" WHERE subscriptions_subscription.id = due.id AND {still_free} RETURNING subscriptions_subscription.id"
+        )
+        params = [adapt(now), adapt(now), adapt(system_now), limit, worker_id, adapt(until), adapt(system_now)]
+    else:  # one statement under SQLite's single writer lock
+        sql = f"UPDATE subscriptions_subscription {claim} WHERE id IN ({due}) AND {still_free} RETURNING id"
+        params = [worker_id, adapt(until), adapt(now), adapt(now), adapt(system_now), limit, adapt(system_now)]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return sorted(int(row[0]) for row in cursor.fetchall())

@@ -36,6 +36,9 @@ class CustomerPatch(InputSchema):
     locale: str | None = Field(None, max_length=16)
     time_zone: str | None = Field(None, max_length=64)
     phone: str | None = Field(None, max_length=32, description="Empty string removes the number.")
+    renew_with_other_methods: bool | None = Field(
+        None, description="Let auto-renew fall back to the customer's other saved methods after the wallet."
+    )
 
 
 class CustomerOut(Schema):
@@ -45,6 +48,7 @@ class CustomerOut(Schema):
     locale: str
     time_zone: str
     phone: str | None
+    renew_with_other_methods: bool
     created_at: datetime
 
     @staticmethod
@@ -109,4 +113,5 @@ def update_customer(request: HttpRequest, customer_id: CustomerId, payload: Cust
             locale=payload.locale,
             time_zone=payload.time_zone,
             phone=payload.phone,
+            renew_with_other_methods=payload.renew_with_other_methods,
         )

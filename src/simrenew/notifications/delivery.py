@@ -1,0 +1,285 @@
+"""Outbox delivery, the worker's half of notifications (DESIGN.md §4, §5).
+
+Two steps, each driven from rows:
+
+1. `dispatch_pending` plans each new event: one `Delivery` per channel and
+   recipient (the customer's email and phone, as their preferences say, and every
+   enabled webhook endpoint that wants the event), written in bulk in the same
+   transaction that marks the events dispatched.
+2. `deliver_due` claims due deliveries, sends each outside any transaction and
+   records each outcome in its own short one: sent, retried later with
+   exponential backoff, or dead (the operator sees it in the admin and can retry).
+
+Delivery is at least once: a worker that dies after sending but before recording
+sends again when its claim lapses. Receivers deduplicate by the event id (the
+webhook-id header, the email's Message-ID and X-Simrenew-Event-Id).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from simrenew.customers.models import Customer, NotificationPreference
+from simrenew.kit import clock
+from simrenew.notifications import queries
+from simrenew.notifications.channels import Channels, SendFailed
+from simrenew.notifications.events import notice_kind
+from simrenew.notifications.models import (
+    Delivery,
+    DeliveryChannel,
+    DeliveryStatus,
+    OutboxMessage,
+    OutboxStatus,
+)
+from simrenew.notifications.rendering import RenderingError
+from simrenew.webhooks import services as webhooks
+from simrenew.webhooks.models import WebhookEndpoint
+
+log = logging.getLogger(__name__)
+
+# Waits after the 1st, 2nd, … failed attempt; the last step repeats.
+RETRY_STEPS = (
+    timedelta(minutes=1),
+    timedelta(minutes=5),
+    timedelta(minutes=30),
+    timedelta(hours=2),
+    timedelta(hours=6),
+    timedelta(hours=12),
+    timedelta(hours=24),
+)
+# A delivery is given up (dead) once its next try would fall more than this long after
+# its first attempt was due. Deliveries are due the moment they are planned, so that is
+# their `created_at`: a reminder days late is no use, even if the worker was down.
+RETRY_WINDOW = timedelta(days=3)
+ERROR_LENGTH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRun:
+    """What one `deliver_due` batch did."""
+
+    sent: int = 0
+    retrying: int = 0
+    dead: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.sent + self.retrying + self.dead
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th failed attempt (1-based)."""
+    return RETRY_STEPS[min(max(attempts, 1), len(RETRY_STEPS)) - 1]
+
+
+# --- 1. Plan the deliveries of new events ------------------------------------------------------
+
+
+def dispatch_pending(*, limit: int = 500) -> int:
+    """Plan the deliveries of up to `limit` pending events; return how many were dispatched.
+
+    A constant number of queries per batch, whatever its size: the events with their
+    customers, the customers' preferences, the enabled endpoints, one bulk insert, one
+    update. On PostgreSQL concurrent workers take disjoint batches (SKIP LOCKED)."""
+    with transaction.atomic(), clock.one_instant() as now:
+        pending = OutboxMessage.objects.filter(status=OutboxStatus.PENDING).select_related("customer").order_by("id")
+        if connection.features.has_select_for_update_skip_locked:
+            pending = pending.select_for_update(skip_locked=True, of=("self",))
+        messages = list(pending[:limit])
+        if not messages:
+            return 0
+        customer_ids = {message.customer_id for message in messages if message.customer_id is not None}
+        chosen = _preferences(customer_ids)
+        endpoints = list(WebhookEndpoint.objects.filter(enabled=True).order_by("id"))
+        deliveries: list[Delivery] = []
+        for message in messages:
+            try:
+                deliveries.extend(_plan(message, chosen, endpoints, now))
+            except Exception:  # one malformed event must not hold up the batch
+                log.exception("could not plan the deliveries of event %s (%s)", message.event_id, message.event_type)
+        Delivery.objects.bulk_create(deliveries, batch_size=1000, ignore_conflicts=True)
+        OutboxMessage.objects.filter(pk__in=[message.pk for message in messages]).update(status=OutboxStatus.DISPATCHED)
+    log.info("outbox dispatched events=%d deliveries=%d", len(messages), len(deliveries))
+    return len(messages)
+
+
+def _preferences(customer_ids: set[int]) -> dict[tuple[int, str], NotificationPreference]:
+    rows = NotificationPreference.objects.filter(customer_id__in=customer_ids) if customer_ids else []
+    return {(row.customer_id, row.kind): row for row in rows}
+
+
+def _wants(customer: Customer, kind: str, channel: str, chosen: dict[tuple[int, str], NotificationPreference]) -> bool:
+    """`customers.services.wants_notification`, answered from preferences loaded for the whole
+    batch: no row means the defaults; SMS only to a customer with a phone number."""
+    row = chosen.get((customer.pk, kind))
+    if channel == "sms":
+        wanted = row.sms if row is not None else NotificationPreference.DEFAULT_SMS
+        return wanted and bool(customer.phone)
+    return row.email if row is not None else NotificationPreference.DEFAULT_EMAIL
+
+
+def _plan(
+    message: OutboxMessage,
+    chosen: dict[tuple[int, str], NotificationPreference],
+    endpoints: list[WebhookEndpoint],
+    now: datetime,
+) -> list[Delivery]:
+    planned: list[Delivery] = []
+
+    def deliver(channel: str, recipient: str, endpoint: WebhookEndpoint | None = None) -> None:
+        planned.append(
+            Delivery(
+                message=message,
+                channel=channel,
+                recipient=recipient,
+                endpoint=endpoint,
+                next_attempt_at=now,
+                created_at=now,
+            )
+        )
+
+    kind = notice_kind(message.event_type)
+    customer = message.customer
+    if kind is not None and customer is not None:
+        if customer.email and _wants(customer, kind, "email", chosen):
+            deliver(DeliveryChannel.EMAIL, customer.email)
+        if _wants(customer, kind, "sms", chosen):
+            deliver(DeliveryChannel.SMS, customer.phone)
+    for endpoint in endpoints:
+        if endpoint.wants(message.event_type):
+            deliver(DeliveryChannel.WEBHOOK, str(endpoint.pk), endpoint)
+    return planned
+
+
+# --- 2. Send what is due ------------------------------------------------------------------------
+
+
+def deliver_due(*, worker_id: str, limit: int = 200) -> DeliveryRun:
+    """Claim up to `limit` due deliveries for `worker_id`, send them, record each outcome."""
+    claimed = _claim(worker_id, limit)
+    if not claimed:
+        return DeliveryRun()
+    outcomes: Counter[str] = Counter()
+    done: set[int] = set()
+    try:
+        with Channels() as channels:
+            for delivery in claimed:
+                outcomes[_attempt(channels, delivery, worker_id)] += 1
+                done.add(delivery.pk)
+    finally:
+        # Stopped mid-batch (a signal, an interrupt): give back what was not tried.
+        left = [delivery.pk for delivery in claimed if delivery.pk not in done]
+        if left:
+            _release(Delivery.objects.filter(pk__in=left, claimed_by=worker_id))
+    run = DeliveryRun(
+        sent=outcomes[DeliveryStatus.SENT],
+        retrying=outcomes[DeliveryStatus.PENDING],
+        dead=outcomes[DeliveryStatus.DEAD],
+    )
+    log.info("deliveries sent=%d retrying=%d dead=%d", run.sent, run.retrying, run.dead)
+    return run
+
+
+def _claim(worker_id: str, limit: int) -> list[Delivery]:
+    real_now = clock.system_now()
+    claim_until = real_now + timedelta(seconds=settings.SIMRENEW_WORKER_CLAIM_SECONDS)
+    with transaction.atomic():
+        ids = queries.claim_due(
+            worker_id=worker_id, now=clock.now(), real_now=real_now, claim_until=claim_until, limit=limit
+        )
+    if not ids:
+        return []
+    return list(
+        Delivery.objects.filter(pk__in=ids)
+        .select_related("message", "message__customer", "endpoint")
+        .order_by("next_attempt_at", "id")
+    )
+
+
+def _attempt(channels: Channels, delivery: Delivery, worker_id: str) -> str:
+    """Send one delivery and record what happened; returns the delivery's new status."""
+    try:
+        reference = channels.send(delivery)
+    except SendFailed as exc:
+        return _record_failure(delivery, worker_id, exc.reason, permanent=exc.permanent)
+    except RenderingError as exc:
+        return _record_failure(delivery, worker_id, f"cannot render: {exc}", permanent=True)
+    except Exception as exc:  # a bug or a surprise from a library: retried, and visible in the log
+        log.exception("delivery %d (%s of %s) failed unexpectedly", delivery.pk, delivery.channel, delivery.message_id)
+        return _record_failure(delivery, worker_id, f"unexpected error: {exc.__class__.__name__}", permanent=False)
+    return _record_sent(delivery, reference)
+
+
+def _record_sent(delivery: Delivery, reference: str) -> str:
+    with transaction.atomic():
+        # Recorded even if our claim lapsed meanwhile: the message did go out.
+        Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING).update(
+            status=DeliveryStatus.SENT,
+            attempts=delivery.attempts + 1,
+            sent_at=clock.now(),
+            provider_reference=reference[:200],
+            last_error="",
+            claimed_by="",
+            claim_expires_at=None,
+        )
+        if delivery.endpoint_id is not None:
+            webhooks.record_success(delivery.endpoint_id)
+    return DeliveryStatus.SENT
+
+
+def _record_failure(delivery: Delivery, worker_id: str, reason: str, *, permanent: bool) -> str:
+    now = clock.now()
+    attempts = delivery.attempts + 1
+    next_attempt_at = now + retry_delay(attempts)
+    gives_up = permanent or next_attempt_at > delivery.created_at + RETRY_WINDOW
+    status = DeliveryStatus.DEAD if gives_up else DeliveryStatus.PENDING
+    with transaction.atomic():
+        # Only while the claim is still ours: another worker that took over owns the schedule.
+        changed = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING, claimed_by=worker_id).update(
+            status=status,
+            attempts=attempts,
+            last_error=reason[:ERROR_LENGTH],
+            next_attempt_at=delivery.next_attempt_at if gives_up else next_attempt_at,
+            claimed_by="",
+            claim_expires_at=None,
+        )
+        if changed and delivery.endpoint_id is not None and delivery.endpoint is not None and delivery.endpoint.enabled:
+            webhooks.record_failure(delivery.endpoint_id)
+    if gives_up:
+        log.warning(
+            "delivery %d (%s of event %s, %s) is dead after %d attempt(s): %s",
+            delivery.pk,
+            delivery.channel,
+            delivery.message.event_id,
+            delivery.message.event_type,
+            attempts,
+            reason,
+        )
+    return status
+
+
+# --- Claims and figures for the worker command ----------------------------------------------------
+
+
+def _release(deliveries: QuerySet[Delivery]) -> int:
+    return deliveries.filter(status=DeliveryStatus.PENDING).update(claimed_by="", claim_expires_at=None)
+
+
+def release_claims(worker_id: str) -> int:
+    """Give back the claims `worker_id` holds on deliveries not yet done (a graceful stop),
+    so another worker takes them at once instead of after the claim lapses."""
+    with transaction.atomic():
+        return _release(Delivery.objects.filter(claimed_by=worker_id))
+
+
+def delivery_counts() -> dict[str, int]:
+    """Deliveries by state: pending_due, pending_later, claimed, retrying (pending after a
+    failed attempt), dead, sent; and events_undispatched (events not planned yet)."""
+    return queries.counts(now=clock.now(), real_now=clock.system_now())

@@ -1,0 +1,468 @@
+"""What a customer reads: an outbox event rendered as an email (subject, text, HTML)
+or a short SMS, in the customer's language, money in their locale and times in
+their own time zone (with the zone shown).
+
+Python gathers the facts an event refers to (the plan via the subscription, the
+invoice by its number) and formats them; the words live in one template per
+event type, `notifications/events/<event type>.html`. Each event template fills
+the blocks `subject`, `lead` (what happened), `next` (what to do next),
+`action_label` and `sms`, and extends the layout it is given: the same template
+renders the subject line, the text body, the HTML body and the SMS.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel.dates import format_date, format_time, get_datetime_format
+from babel.numbers import format_decimal
+from django.conf import settings
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import translation
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext, gettext_noop
+
+from simrenew.billing.models import Invoice
+from simrenew.customers.models import Customer
+from simrenew.kit.money import BABEL_LOCALES, format_money
+from simrenew.notifications.events import notice_kind
+from simrenew.notifications.models import OutboxMessage
+from simrenew.notifications.sms import SMS_MAX_LENGTH
+from simrenew.payments.models import MethodType, PaymentMethod
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
+
+LAYOUTS = {
+    "subject": "notifications/layouts/subject.txt",
+    "text": "notifications/layouts/email.txt",
+    "html": "notifications/layouts/email.html",
+    "sms": "notifications/layouts/sms.txt",
+}
+
+# What a payment failure says when the payload carries no message of its own
+# (the gateway's messages are in the catalogs: payments.gateway marks them).
+DEFAULT_FAILURE = gettext_noop("The payment was not accepted. Try another payment method.")
+CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover"}
+
+
+class RenderingError(Exception):
+    """The event cannot be turned into a message (no template for its type)."""
+
+
+@dataclass(frozen=True)
+class EmailContent:
+    subject: str
+    text: str
+    html: str
+
+
+def template_name(event_type: str) -> str:
+    return f"notifications/events/{event_type}.html"
+
+
+def render_email(message: OutboxMessage, customer: Customer) -> EmailContent:
+    with translation.override(customer.locale):
+        context = _context(message, customer)
+        name = template_name(message.event_type)
+        subject = _one_line(render_to_string(name, {**context, "layout": LAYOUTS["subject"]}))
+        context["subject"] = subject
+        text = _tidy(render_to_string(name, {**context, "layout": LAYOUTS["text"]}))
+        html = render_to_string(name, {**context, "layout": LAYOUTS["html"]})
+    return EmailContent(subject=subject, text=text + "\n", html=html)
+
+
+def render_sms(message: OutboxMessage, customer: Customer) -> str:
+    """The event in at most SMS_MAX_LENGTH characters, ending with the portal's address."""
+    with translation.override(customer.locale):
+        context = _context(message, customer)
+        text = _one_line(render_to_string(template_name(message.event_type), {**context, "layout": LAYOUTS["sms"]}))
+    link = f" {context['portal_url']}"
+    room = SMS_MAX_LENGTH - len(link)
+    if len(text) > room:
+        text = text[: room - 1].rstrip() + "…"
+    return text + link
+
+
+def portal_url() -> str:
+    return f"{settings.SIMRENEW_PUBLIC_URL}/"
+
+
+def _link(name: str, *args: object) -> str:
+    return settings.SIMRENEW_PUBLIC_URL + reverse(name, args=args)
+
+
+_BLANK_RUN = re.compile(r"\n{3,}")
+# Sentences join with a space in English; after Chinese full-width punctuation (the ideographic
+# full stop; full-width comma, colon, semicolon, exclamation and question marks, closing parenthesis)
+# the space is wrong.
+_SPACE_AFTER_CJK_PUNCTUATION = re.compile("(?<=[\u3002\uff0c\uff1a\uff1b\uff01\uff1f\uff09]) +")
+
+
+def _one_line(text: str) -> str:
+    # split() also takes the (narrow) no-break spaces CLDR puts in times ("7:00\u202fAM"):
+    # plain spaces keep an SMS in the GSM-7 alphabet, where a segment holds 160 characters.
+    return _SPACE_AFTER_CJK_PUNCTUATION.sub("", " ".join(text.split()))
+
+
+def _tidy(text: str) -> str:
+    """Template tags leave stray spaces and blank lines; keep one blank line between paragraphs."""
+    lines = "\n".join(line.strip() for line in text.strip().splitlines())
+    return _SPACE_AFTER_CJK_PUNCTUATION.sub("", _BLANK_RUN.sub("\n\n", lines))
+
+
+class Formatter:
+    """Values as this customer reads them; anything missing or malformed becomes ""."""
+
+    def __init__(self, customer: Customer):
+        self.locale = BABEL_LOCALES.get(customer.locale, "en_US")
+        self.language = customer.locale
+        try:
+            self.zone = ZoneInfo(customer.time_zone)
+            self.zone_name = customer.time_zone
+        except (ZoneInfoNotFoundError, ValueError):
+            self.zone, self.zone_name = ZoneInfo("UTC"), "UTC"
+
+    def money(self, amount_minor: object, currency: object) -> str:
+        if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) or not isinstance(currency, str):
+            return ""
+        try:
+            return format_money(amount_minor, currency, self.language)
+        except Exception:  # an unknown currency code must not cost the customer the message
+            return ""
+
+    def when(self, value: object) -> str:
+        """“Jan 15, 2026, 7:00 AM (America/New_York)”: local time, with the zone it is in."""
+        moment = _moment(value)
+        if moment is None:
+            return ""
+        local = moment.astimezone(self.zone)
+        pattern = str(get_datetime_format("medium", locale=self.locale))  # "{1}, {0}": date, then time
+        shown = pattern.format(
+            format_time(local, "short", locale=self.locale), format_date(local, "medium", locale=self.locale)
+        )
+        return f"{shown} ({self.zone_name})"
+
+    def data(self, mb: object) -> str:
+        if not isinstance(mb, int | float) or isinstance(mb, bool):
+            return ""
+        amount = format_decimal(round(mb / 1024, 1), format="#,##0.#", locale=self.locale)
+        return gettext("%(amount)s GB") % {"amount": amount}
+
+
+def _moment(value: object) -> datetime | None:
+    if isinstance(value, datetime):
+        moment: datetime | None = value
+    elif isinstance(value, str):
+        try:
+            moment = parse_datetime(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    if moment is None:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _int(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+# --- What each event says: facts gathered per event type ------------------------------------
+
+
+class Context(dict[str, Any]):
+    """The template context, with the facts table built up in order."""
+
+    def fact(self, label: str, value: str) -> None:
+        if value:
+            self["facts"].append((label, value))
+
+
+Builder = Callable[[Context, dict[str, Any], Formatter, Subscription | None], None]
+
+
+def _context(message: OutboxMessage, customer: Customer) -> Context:
+    builder = BUILDERS.get(message.event_type)
+    if builder is None or notice_kind(message.event_type) is None:
+        raise RenderingError(f"no customer message for {message.event_type!r} events")
+    payload: dict[str, Any] = message.payload if isinstance(message.payload, dict) else {}
+    subscription = _subscription(message, payload)
+    context = Context(
+        name=customer.name,
+        lang=customer.locale,
+        portal_url=portal_url(),
+        settings_url=_link("portal:settings"),
+        action_url=portal_url(),
+        plan_name=subscription.plan.name if subscription else gettext("your plan"),
+        esim_number=subscription.esim.msisdn if subscription else "",
+        facts=[],
+    )
+    fmt = Formatter(customer)
+    builder(context, payload, fmt, subscription)
+    return context
+
+
+def _subscription(message: OutboxMessage, payload: dict[str, Any]) -> Subscription | None:
+    subscription_id = message.subscription_id or _int(payload.get("subscription_id"))
+    if subscription_id is None:
+        return None
+    return Subscription.objects.select_related("plan", "esim").filter(pk=subscription_id).first()
+
+
+def _invoice(payload: dict[str, Any]) -> Invoice | None:
+    number = payload.get("invoice")
+    if not isinstance(number, str) or not number:
+        return None
+    return Invoice.objects.filter(number=number).first()
+
+
+def _plan_facts(context: Context) -> None:
+    if context["esim_number"]:
+        context.fact(gettext("Plan"), context["plan_name"])
+        context.fact(gettext("eSIM number"), context["esim_number"])
+
+
+def _period_paid(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+    """subscription.created and subscription.renewed: a receipt for a period."""
+    invoice = _invoice(payload)
+    period = payload.get("period")
+    if not isinstance(period, dict):
+        period = {}
+    starts, ends = fmt.when(period.get("starts_at")), fmt.when(period.get("ends_at"))
+    if invoice is not None and not (starts and ends):
+        paid = Period.objects.filter(invoice=invoice).first()
+        if paid is not None:
+            starts, ends = fmt.when(paid.starts_at), fmt.when(paid.ends_at)
+    amount = fmt.money(payload.get("amount_minor"), payload.get("currency"))
+    if not amount and invoice is not None:
+        amount = fmt.money(invoice.total_minor, invoice.currency)
+    context.update(
+        invoice_number=str(payload.get("invoice") or ""),
+        amount=amount,
+        period_starts=starts,
+        period_ends=ends,
+        auto_renewed=bool(payload.get("auto_renewed")),
+    )
+    _plan_facts(context)
+    context.fact(gettext("Invoice number"), context["invoice_number"])
+    context.fact(gettext("Amount paid"), amount)
+    if starts and ends:
+        context.fact(gettext("Period"), gettext("%(start)s to %(end)s") % {"start": starts, "end": ends})
+    if invoice is not None:
+        context["action_url"] = _link("portal:receipt", invoice.pk)
+
+
+def _renewal_failed(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None
+) -> None:
+    failure = payload.get("failure_message")
+    next_retry = fmt.when(payload.get("next_retry_at"))
+    action = payload.get("action")
+    if action not in ("wait_for_retry", "update_payment_method", "renew_by_hand"):
+        action = "wait_for_retry" if next_retry else "update_payment_method"
+    ends = fmt.when(subscription.paid_through) if subscription and subscription.paid_through else ""
+    context.update(
+        reason=gettext(failure) if isinstance(failure, str) and failure else gettext(DEFAULT_FAILURE),
+        amount=fmt.money(payload.get("amount_minor"), payload.get("currency")),
+        next_retry_at=next_retry,
+        action=action,
+        service_ends_at=ends,
+    )
+    _plan_facts(context)
+    context.fact(gettext("Amount"), context["amount"])
+    context.fact(gettext("Next try"), next_retry)
+    context.fact(gettext("Service ends"), ends)
+    if action == "renew_by_hand" and subscription is not None:
+        context["action_url"] = _link("portal:renew", subscription.pk)
+    else:
+        context["action_url"] = _link("portal:payment_methods")
+
+
+def _expiring(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+    days_left = _int(payload.get("days_left"))
+    expires = fmt.when(payload.get("expires_at"))
+    context.update(
+        expires_at=expires,
+        days_left=days_left,
+        auto_renew=bool(subscription and subscription.auto_renew and subscription.state == SubscriptionState.LIVE),
+    )
+    _plan_facts(context)
+    context.fact(gettext("Service ends"), expires)
+    if subscription is not None:
+        context["action_url"] = _link("portal:manage" if context["auto_renew"] else "portal:renew", subscription.pk)
+
+
+def _method_label(method: PaymentMethod) -> str:
+    if method.type == MethodType.WALLET:
+        return gettext("Wallet balance")
+    if method.type == MethodType.PAYPAL:
+        return gettext("PayPal (%(email)s)") % {"email": method.paypal_email}
+    brand = CARD_BRANDS.get(method.brand, method.brand.title() or gettext("Card"))
+    if method.type == MethodType.DEBIT:
+        return gettext("%(brand)s debit card ending %(last4)s") % {"brand": brand, "last4": method.last4}
+    return gettext("%(brand)s card ending %(last4)s") % {"brand": brand, "last4": method.last4}
+
+
+def _payment_method(payload: dict[str, Any], customer_id: int | None) -> tuple[str, PaymentMethod | None]:
+    """The method an event names: by id (labelled in the customer's language), else as the payload words it."""
+    named = payload.get("payment_method")
+    method_id = _int(payload.get("payment_method_id")) or _int(named)
+    if method_id is not None and customer_id is not None:
+        method = PaymentMethod.objects.filter(pk=method_id, customer_id=customer_id).first()
+        if method is not None:
+            return _method_label(method), method
+    if isinstance(named, str) and not named.isdigit():
+        return named, None
+    if isinstance(named, dict) and named.get("last4"):
+        brand = str(named.get("brand") or "")
+        brand = CARD_BRANDS.get(brand, brand.title() or gettext("Card"))
+        return gettext("%(brand)s card ending %(last4)s") % {"brand": brand, "last4": named["last4"]}, None
+    return "", None
+
+
+def _auto_renew_upcoming(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None
+) -> None:
+    method, _ = _payment_method(payload, subscription.customer_id if subscription else None)
+    context.update(
+        charge_at=fmt.when(payload.get("charge_at")),
+        expires_at=fmt.when(payload.get("expires_at")),
+        amount=fmt.money(payload.get("amount_minor"), payload.get("currency")),
+        payment_method=method,
+    )
+    _plan_facts(context)
+    context.fact(gettext("Amount"), context["amount"])
+    context.fact(gettext("Charged on"), context["charge_at"])
+    context.fact(gettext("Payment method"), method)
+    context.fact(gettext("Current period ends"), context["expires_at"])
+    if subscription is not None:
+        context["action_url"] = _link("portal:manage", subscription.pk)
+
+
+def _payment_method_expiring(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None
+) -> None:
+    method_label, method = _payment_method(payload, subscription.customer_id if subscription else None)
+    month = _int(payload.get("exp_month")) or (method.exp_month if method else None)
+    year = _int(payload.get("exp_year")) or (method.exp_year if method else None)
+    context.update(
+        payment_method=method_label,
+        card_expiry=f"{month:02d}/{year}" if month and year else "",
+        renews_at=fmt.when(payload.get("renews_at")),
+    )
+    _plan_facts(context)
+    context.fact(gettext("Payment method"), method_label)
+    context.fact(gettext("Card expires"), context["card_expiry"])
+    context.fact(gettext("Next renewal"), context["renews_at"])
+    context["action_url"] = _link("portal:payment_methods")
+
+
+def _suspended(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+    context["suspended_at"] = fmt.when(payload.get("suspended_at"))
+    _plan_facts(context)
+    context.fact(gettext("Suspended since"), context["suspended_at"])
+    if subscription is not None:
+        context["action_url"] = _link("portal:renew", subscription.pk)
+
+
+def _termination_warning(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None
+) -> None:
+    context["terminates_at"] = fmt.when(payload.get("terminates_at"))
+    _plan_facts(context)
+    context.fact(gettext("Number released on"), context["terminates_at"])
+    if subscription is not None:
+        context["action_url"] = _link("portal:renew", subscription.pk)
+
+
+def _terminated(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+    context["terminated_at"] = fmt.when(payload.get("terminated_at"))
+    _plan_facts(context)
+    context.fact(gettext("Ended on"), context["terminated_at"])
+    context["action_url"] = _link("portal:dashboard")
+
+
+def _usage_threshold(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None
+) -> None:
+    left, total = fmt.data(payload.get("data_left_mb")), fmt.data(payload.get("data_total_mb"))
+    context.update(percent=_int(payload.get("percent")), data_left=left, data_total=total)
+    _plan_facts(context)
+    if left and total:
+        context.fact(gettext("Data left"), gettext("%(left)s of %(total)s") % {"left": left, "total": total})
+    if subscription is not None:
+        context["action_url"] = _link("portal:top_up", subscription.pk)
+
+
+def _cancelled(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+    context.update(
+        cancelled_now=payload.get("when") == "now",
+        service_ends_at=fmt.when(payload.get("service_ends_at")),
+    )
+    _plan_facts(context)
+    context.fact(gettext("Service ends"), context["service_ends_at"])
+    if subscription is not None:
+        context["action_url"] = _link("portal:manage", subscription.pk)
+
+
+def _topped_up(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+    invoice = _invoice(payload)
+    context.update(
+        data_added=fmt.data(payload.get("data_mb")),
+        invoice_number=str(payload.get("invoice") or ""),
+        amount=fmt.money(invoice.total_minor, invoice.currency) if invoice else "",
+    )
+    _plan_facts(context)
+    context.fact(gettext("Data added"), context["data_added"])
+    context.fact(gettext("Invoice number"), context["invoice_number"])
+    context.fact(gettext("Amount paid"), context["amount"])
+    if invoice is not None:
+        context["action_url"] = _link("portal:receipt", invoice.pk)
+    elif subscription is not None:
+        context["action_url"] = _link("portal:usage", subscription.pk)
+
+
+def _refunded(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+    invoice = _invoice(payload)
+    to_wallet = bool(payload.get("to_wallet"))
+    context.update(
+        invoice_number=str(payload.get("invoice") or ""),
+        amount=fmt.money(payload.get("amount_minor"), payload.get("currency")),
+        to_wallet=to_wallet,
+    )
+    context.fact(gettext("Invoice number"), context["invoice_number"])
+    context.fact(gettext("Amount refunded"), context["amount"])
+    context.fact(
+        gettext("Refunded to"), gettext("Your simrenew wallet") if to_wallet else gettext("The payment method you used")
+    )
+    if invoice is not None:
+        context["action_url"] = _link("portal:receipt", invoice.pk)
+
+
+BUILDERS: dict[str, Builder] = {
+    "subscription.created": _period_paid,
+    "subscription.renewed": _period_paid,
+    "subscription.renewal_failed": _renewal_failed,
+    "subscription.expiring": _expiring,
+    "subscription.auto_renew_upcoming": _auto_renew_upcoming,
+    "payment_method.expiring": _payment_method_expiring,
+    "subscription.suspended": _suspended,
+    "subscription.termination_warning": _termination_warning,
+    "subscription.terminated": _terminated,
+    "usage.threshold_reached": _usage_threshold,
+    "subscription.cancelled": _cancelled,
+    "subscription.topped_up": _topped_up,
+    "payment.refunded": _refunded,
+}
