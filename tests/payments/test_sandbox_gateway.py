@@ -251,3 +251,16 @@ def test_injected_faults_lose_answers_but_never_charge_twice(clock):
     assert SandboxCharge.objects.filter(idempotency_key__startswith="fault-").count() == 200 - (
         len(unknown) - len(charged_anyway)
     )
+
+
+def test_a_card_is_declined_as_expired_after_its_expiry_month(gateway, clock):
+    from datetime import UTC, datetime
+
+    token = tokenize(gateway, "4242424242424242", exp_month=2, exp_year=2026).token
+    clock.set(datetime(2026, 2, 28, 23, 0, tzinfo=UTC))
+    assert charge(gateway, token, key="in-february").status == ChargeStatus.SUCCEEDED
+
+    clock.set(datetime(2026, 3, 1, 0, 0, tzinfo=UTC))
+    declined = charge(gateway, token, key="in-march")
+
+    assert (declined.status, declined.failure_code) == (ChargeStatus.FAILED, "expired_card")

@@ -141,6 +141,9 @@ class SandboxToken(models.Model):
     behaviour = models.CharField(max_length=32)
     brand = models.CharField(max_length=20)
     last4 = models.CharField(max_length=4)
+    # A card past its expiry month is declined as a real one is (PayPal tokens have none).
+    exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField()
 
     def __str__(self) -> str:

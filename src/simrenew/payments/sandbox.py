@@ -9,6 +9,7 @@ import random
 import secrets
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -86,7 +87,8 @@ class SandboxGateway:
     def __init__(self, latency_ms: int | None = None, fault_rate: float | None = None):
         self._latency_ms = latency_ms
         self._fault_rate = fault_rate
-        self._behaviours: dict[str, str] = {}
+        # token -> (behaviour, (exp_year, exp_month) or None)
+        self._behaviours: dict[str, tuple[str, tuple[int, int] | None]] = {}
 
     @property
     def fault_rate(self) -> float:
@@ -121,6 +123,8 @@ class SandboxGateway:
             behaviour=behaviour,
             brand=card_brand(number),
             last4=number[-4:],
+            exp_month=card.exp_month,
+            exp_year=card.exp_year,
             created_at=clock.now(),
         )
         return TokenizedMethod(token.token, token.brand, token.last4, card.exp_month, card.exp_year)
@@ -155,7 +159,7 @@ class SandboxGateway:
         if earlier or len(set(keys)) != len(keys):
             return [self._charge_now(request) for request in requests]  # replays: answer each as charge() does
         now = clock.now()
-        behaviours = [self._with_faults(request) for request in requests]
+        behaviours = [self._with_faults(request, now) for request in requests]
         answers: list[ChargeResult] = []
         ledger: list[tuple[object, ...]] = []
         for request, behaviour in zip(requests, behaviours, strict=True):
@@ -181,8 +185,8 @@ class SandboxGateway:
             return [self._charge_now(request) for request in requests]
         return answers
 
-    def _with_faults(self, request: ChargeRequest) -> str:
-        behaviour = self._behaviour(request.token)
+    def _with_faults(self, request: ChargeRequest, now: datetime) -> str:
+        behaviour = self._behaviour(request.token, now)
         if self.fault_rate and behaviour not in ("timeout_before_charge", "timeout_after_charge"):
             # Seeded by the key, so asking again with the same key meets the same fault.
             draw = random.Random(request.idempotency_key).random()
@@ -201,11 +205,14 @@ class SandboxGateway:
     def _learn_behaviours(self, tokens: set[str]) -> None:
         unknown = tokens - self._behaviours.keys()
         if unknown:
-            found = SandboxToken.objects.filter(token__in=unknown).values_list("token", "behaviour")
-            self._behaviours.update(dict(found))
+            found = SandboxToken.objects.filter(token__in=unknown).values_list(
+                "token", "behaviour", "exp_year", "exp_month"
+            )
+            for token, behaviour, year, month in found:
+                self._behaviours[token] = (behaviour, (year, month) if year and month else None)
 
     def _charge_now(self, request: ChargeRequest) -> ChargeResult:
-        behaviour = self._with_faults(request)
+        behaviour = self._with_faults(request, clock.now())
         if behaviour == "timeout_before_charge":
             return ChargeResult(ChargeStatus.UNKNOWN)
         status, code = self._outcome(behaviour)
@@ -230,14 +237,17 @@ class SandboxGateway:
             return ChargeResult(ChargeStatus.UNKNOWN)
         return self._result(charge)
 
-    def _behaviour(self, token: str) -> str:
+    def _behaviour(self, token: str, now: datetime) -> str:
         # Like a real gateway's, a token's behaviour never changes: remember it.
-        behaviour = self._behaviours.get(token)
-        if behaviour is None:
-            found = SandboxToken.objects.filter(token=token).values_list("behaviour", flat=True).first()
-            if found is None:
+        known = self._behaviours.get(token)
+        if known is None:
+            self._learn_behaviours({token})
+            known = self._behaviours.get(token)
+            if known is None:
                 return "no_such_token"
-            behaviour = self._behaviours[token] = found
+        behaviour, expiry = known
+        if expiry is not None and (now.year, now.month) > expiry and behaviour not in DECLINE_BEHAVIOURS:
+            return "expired_card"  # valid through the end of its expiry month, as cards are
         return behaviour
 
     def _replay(self, charge: SandboxCharge, request: ChargeRequest) -> ChargeResult:

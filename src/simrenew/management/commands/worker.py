@@ -1,0 +1,57 @@
+"""`simrenew worker [--once | --status]`: the process that does all scheduled work."""
+
+from __future__ import annotations
+
+import json
+import signal
+from types import FrameType
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from simrenew.worker.runner import Worker
+from simrenew.worker.status import worker_status
+
+
+class Command(BaseCommand):
+    help = "Run the worker: auto-renew, reconciliation, reminders, suspension, termination and outbox delivery."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        mode = parser.add_mutually_exclusive_group()
+        mode.add_argument("--once", action="store_true", help="Do everything due at the current clock time, then exit.")
+        mode.add_argument("--status", action="store_true", help="Show what is due, claimed, retrying and dead.")
+        parser.add_argument("--json", action="store_true", help="With --status: one JSON object.")
+        parser.add_argument("--batch-size", type=int, default=None, help="Subscriptions claimed per batch.")
+        parser.add_argument(
+            "--in-flight", type=int, default=4, help="Batches whose gateway calls may be in flight at once."
+        )
+        parser.add_argument("--idle-seconds", type=float, default=1.0, help="Pause between ticks with nothing to do.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["status"]:
+            self._status(as_json=options["json"])
+            return
+        worker = Worker(batch_size=options["batch_size"], batches_in_flight=options["in_flight"])
+
+        def stop(signum: int, frame: FrameType | None) -> None:
+            # Finish the batches in flight, give back the claims, exit: no charge is left half-done.
+            worker.stop.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        if options["once"]:
+            try:
+                worker.run_once()
+            finally:
+                worker.close()
+            return
+        worker.run_forever(idle_seconds=options["idle_seconds"])
+
+    def _status(self, *, as_json: bool) -> None:
+        counts = worker_status()
+        if as_json:
+            self.stdout.write(json.dumps(counts, sort_keys=True))
+            return
+        width = max(len(name) for name in counts)
+        for name, value in counts.items():
+            self.stdout.write(f"{name.replace('_', ' '):<{width}}  {value}")

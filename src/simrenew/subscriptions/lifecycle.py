@@ -1,0 +1,183 @@
+"""The end of a subscription's life (DESIGN.md §4): suspended when its paid time
+runs out, warned before termination, terminated (eSIM profile released) once the
+retention window has passed. Services never commit; each call does a bounded
+batch and returns how many it did, so the worker loops until it returns 0.
+
+"Service end" is `paid_through` for a live subscription, and
+min(`ended_at`, `paid_through`) for a cancelled one. A live subscription past
+its service end is suspended (a derived status: no state change) and may still
+be renewed by hand until it is terminated, SIMRENEW_RETENTION_DAYS after its
+service end. The warning goes SIMRENEW_TERMINATION_WARNING_DAYS before that.
+
+A cancelled subscription may have been followed by a new one on the same eSIM
+(buying a plan again after the old one ended): it is then "superseded". It is
+still terminated in its time, but the eSIM stays with the newer subscription
+and no warning is sent (nothing the customer holds will be taken).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+
+from simrenew.esims.services import release_profile
+from simrenew.kit import clock
+from simrenew.notifications.services import Event, emit_many
+from simrenew.subscriptions.models import ReminderKind, Subscription, SubscriptionState
+from simrenew.subscriptions.reminders import not_yet_sent, record_once, with_last_period
+
+
+def retention() -> timedelta:
+    return timedelta(days=settings.SIMRENEW_RETENTION_DAYS)
+
+
+def termination_warning() -> timedelta:
+    return timedelta(days=settings.SIMRENEW_TERMINATION_WARNING_DAYS)
+
+
+def service_end(subscription: Subscription) -> datetime:
+    assert subscription.paid_through is not None, "only subscriptions that had a paid period end"
+    if subscription.ended_at is not None:
+        return min(subscription.ended_at, subscription.paid_through)
+    return subscription.paid_through
+
+
+def _service_ended_between(after: datetime, until: datetime) -> Q:
+    """Live or cancelled subscriptions whose service ended in (after, until]."""
+    live = Q(state=SubscriptionState.LIVE, paid_through__gt=after, paid_through__lte=until)
+    cancelled_now = Q(ended_at__isnull=False, ended_at__lt=F("paid_through"), ended_at__gt=after, ended_at__lte=until)
+    at_period_end = Q(paid_through__gt=after, paid_through__lte=until) & (
+        Q(ended_at__isnull=True) | Q(ended_at__gte=F("paid_through"))
+    )
+    return live | (Q(state=SubscriptionState.CANCELLED) & (cancelled_now | at_period_end))
+
+
+def _superseded() -> Exists:
+    """A newer subscription on the same eSIM that is not terminated holds the eSIM now."""
+    return Exists(
+        Subscription.objects.filter(esim_id=OuterRef("esim_id"), pk__gt=OuterRef("pk")).exclude(
+            state=SubscriptionState.TERMINATED
+        )
+    )
+
+
+def suspend_lapsed(*, limit: int = 500) -> int:
+    """Tell the customer once per lapse ("subscription.suspended", ledger kind
+    SUSPENDED keyed by the last period) that a live subscription's paid time ran
+    out, and stop its auto-renew schedule (`renewal_due_at` cleared). The status
+    is derived, so nothing else changes; the event sequence is bumped, as the
+    status a partner sees changed. Subscriptions already past the retention
+    window are left to `terminate_expired`. Returns how many were suspended."""
+    with clock.one_instant() as now:
+        kind = ReminderKind.SUSPENDED.value
+        candidates: QuerySet[Subscription] = with_last_period(
+            Subscription.objects.filter(
+                state=SubscriptionState.LIVE, paid_through__gt=now - retention(), paid_through__lte=now
+            )
+        )
+        lapsed = list(candidates.filter(not_yet_sent(kind)).order_by("paid_through", "pk")[:limit])
+        numbers = {s.pk: int(s.period_number) for s in lapsed}  # type: ignore[attr-defined]
+        won = record_once([(pk, kind, number) for pk, number in numbers.items()], sent_at=now)
+        winners = sorted(pk for pk, _, _ in won)
+        if not winners:
+            return 0
+        # Re-read under the row locks: a renewal that landed meanwhile ends the lapse.
+        locked = list(
+            Subscription.objects.select_for_update()
+            .filter(pk__in=winners, state=SubscriptionState.LIVE, paid_through__lte=now)
+            .order_by("pk")
+        )
+        Subscription.objects.filter(pk__in=[s.pk for s in locked]).update(
+            sequence=F("sequence") + 1, renewal_due_at=None
+        )
+        emit_many(
+            [
+                Event(
+                    "subscription.suspended",
+                    s.customer_id,
+                    s.pk,
+                    s.sequence + 1,
+                    {"subscription_id": s.pk, "period_number": numbers[s.pk], "suspended_at": s.paid_through},
+                )
+                for s in locked
+            ]
+        )
+        return len(locked)
+
+
+def warn_before_termination(*, limit: int = 500) -> int:
+    """ "subscription.termination_warning" (ledger kind TERMINATION_WARNING, keyed by
+    the last period) once the service has been over for the retention window less
+    the warning days, and termination has not come yet. Not for superseded
+    subscriptions. Returns how many warnings were sent."""
+    with clock.one_instant() as now:
+        kind = ReminderKind.TERMINATION_WARNING.value
+        window = retention()
+        warn_after = max(window - termination_warning(), timedelta(0))
+        due = with_last_period(Subscription.objects.filter(_service_ended_between(now - window, now - warn_after)))
+        ending = list(due.filter(~Q(_superseded())).filter(not_yet_sent(kind)).order_by("paid_through", "pk")[:limit])
+        numbers = {s.pk: int(s.period_number) for s in ending}  # type: ignore[attr-defined]
+        won = record_once([(pk, kind, number) for pk, number in numbers.items()], sent_at=now)
+        events = [
+            Event(
+                "subscription.termination_warning",
+                s.customer_id,
+                s.pk,
+                s.sequence,
+                {"subscription_id": s.pk, "terminates_at": service_end(s) + window},
+            )
+            for s in ending
+            if (s.pk, kind, numbers[s.pk]) in won
+        ]
+        emit_many(events)
+        return len(events)
+
+
+def terminate_expired(*, limit: int = 100) -> int:
+    """Terminate live subscriptions whose paid time ran out, and cancelled ones
+    whose service ended, more than the retention window ago: state TERMINATED,
+    `terminated_at` now, sequence bumped, auto-renew schedule cleared, the eSIM
+    profile released (unless a newer subscription holds it) and
+    "subscription.terminated" emitted. Rows are locked (SKIP LOCKED on
+    PostgreSQL, so workers take different ones); a terminated subscription is
+    never selected again, so repeating this changes nothing. Returns how many
+    were terminated."""
+    with clock.one_instant() as now:
+        cutoff = now - retention()
+        due = Subscription.objects.filter(
+            Q(state=SubscriptionState.LIVE, paid_through__lte=cutoff)
+            | (Q(state=SubscriptionState.CANCELLED) & (Q(paid_through__lte=cutoff) | Q(ended_at__lte=cutoff)))
+        )
+        ending = list(
+            due.select_for_update(skip_locked=True, of=("self",)).select_related("esim").order_by("pk")[:limit]
+        )
+        if not ending:
+            return 0
+        ids = [s.pk for s in ending]
+        Subscription.objects.filter(pk__in=ids).update(
+            state=SubscriptionState.TERMINATED, terminated_at=now, sequence=F("sequence") + 1, renewal_due_at=None
+        )
+        holders = list(
+            Subscription.objects.filter(esim_id__in={s.esim_id for s in ending})
+            .exclude(state=SubscriptionState.TERMINATED)
+            .values_list("esim_id", "pk")
+        )
+        for subscription in ending:
+            superseded = any(esim == subscription.esim_id and pk > subscription.pk for esim, pk in holders)
+            if not superseded:
+                release_profile(subscription.esim)
+        emit_many(
+            [
+                Event(
+                    "subscription.terminated",
+                    s.customer_id,
+                    s.pk,
+                    s.sequence + 1,
+                    {"subscription_id": s.pk, "terminated_at": now},
+                )
+                for s in ending
+            ]
+        )
+        return len(ending)

@@ -1,0 +1,395 @@
+"""Scheduled reminders (DESIGN.md §4): before expiry, before an auto-renew charge,
+before a card stops working, and when data runs low. Services never commit.
+
+Each reminder goes out once per subscription, kind and period: the `Reminder`
+ledger's unique constraint decides. Every pass selects a bounded batch of due
+subscriptions (an indexed range scan on `(state, paid_through)` with a NOT EXISTS
+against the ledger), inserts their ledger rows with INSERT … ON CONFLICT DO
+NOTHING RETURNING, and emits only for the rows this call inserted. Two workers
+racing on PostgreSQL: the second insert waits for the first transaction and then
+does nothing, so the reminder is sent once.
+
+The rules:
+
+- "Renews itself" means auto-renew is on and a charge is scheduled
+  (`renewal_due_at` set). Auto-renew clears it after a hard decline or its last
+  try; from then on the customer must renew by hand, so they get the expiry
+  reminders instead of the auto-renew notices.
+- Expiry (7, 3, 1 days before `paid_through`), for live subscriptions that do
+  not renew themselves: only the most urgent reminder due is sent (a worker that
+  was down sends the 3-day one two days before, and records the 7-day one as
+  sent so it never goes later). A reminder goes only when its moment falls
+  strictly after the start of the last paid period: a period of N days or less
+  gets no N-day reminder (a daily plan gets none; a 7-day plan gets the 3- and
+  1-day ones).
+- Auto-renew notice: 3 days before the first charge (`paid_through` minus the
+  first entry of SIMRENEW_RENEWAL_RETRY_HOURS), until that charge is due; with
+  the same "after the period started" rule (a period of 6 days or less gets none).
+- Card expiring: the subscription's card or debit card is no longer valid
+  (after the last day of its expiry month, UTC) at the first charge moment. Due
+  from the auto-renew notice's moment (so both go together) until the period
+  ends, so a card chosen later is reported at once.
+- Data: the current period's usage reached 80 % / 95 % of its allowance plus
+  top-ups; crossing both at once sends only the 95 % one. Cancelled
+  subscriptions still running are included (they may still top up).
+
+Reminders report the state as it is: they do not bump the subscription's event
+sequence (they carry its current one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import (
+    BigIntegerField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+)
+from django.db.models.functions import Cast
+
+from simrenew.kit import clock
+from simrenew.notifications.services import Event, emit_many
+from simrenew.payments.models import MethodType, PaymentMethod
+from simrenew.subscriptions.models import Period, Reminder, ReminderKind, Subscription, SubscriptionState
+from simrenew.subscriptions.queries import MB, data_left_bytes
+from simrenew.subscriptions.schedule import retry_offsets
+
+# Most urgent first: (kind, days before paid_through).
+EXPIRY_REMINDERS: tuple[tuple[str, int], ...] = (
+    (ReminderKind.EXPIRING_1_DAY.value, 1),
+    (ReminderKind.EXPIRING_3_DAYS.value, 3),
+    (ReminderKind.EXPIRING_7_DAYS.value, 7),
+)
+AUTO_RENEW_NOTICE_BEFORE_CHARGE = timedelta(days=3)
+# Most urgent first: (kind, percent of the period's data used).
+DATA_THRESHOLDS: tuple[tuple[str, int], ...] = (
+    (ReminderKind.DATA_95.value, 95),
+    (ReminderKind.DATA_80.value, 80),
+)
+CARD_TYPES = (MethodType.CARD.value, MethodType.DEBIT.value)
+
+LedgerKey = tuple[int, str, int]  # (subscription id, kind, period number)
+_INSERT_CHUNK = 1000  # rows per statement: 4 parameters each, far below either database's limit
+
+
+# --- the ledger ---------------------------------------------------------------------------------------------------
+
+
+def record_once(keys: Iterable[LedgerKey], *, sent_at: datetime) -> set[LedgerKey]:
+    """Insert the ledger rows not there yet; return the ones this call inserted.
+
+    One INSERT … ON CONFLICT DO NOTHING RETURNING per chunk (the same SQL on
+    SQLite ≥ 3.35 and PostgreSQL). Rows go in sorted order so that two workers
+    inserting overlapping batches wait for each other in the same order."""
+    ordered = sorted({(int(s), str(k), int(p)) for s, k, p in keys})
+    if not ordered:
+        return set()
+    connection = connections[DEFAULT_DB_ALIAS]
+    quote = connection.ops.quote_name
+    stamp = connection.ops.adapt_datetimefield_value(sent_at)
+    table = quote(Reminder._meta.db_table)
+    won: set[LedgerKey] = set()
+    with connection.cursor() as cursor:
+        for start in range(0, len(ordered), _INSERT_CHUNK):
+            chunk = ordered[start : start + _INSERT_CHUNK]
+            values = ", ".join(["(%s, %s, %s, %s)"] * len(chunk))
+            params: list[Any] = []
+            for subscription_id, kind, period_number in chunk:
+                params += [subscription_id, kind, period_number, stamp]
+            cursor.execute(
+                f"INSERT INTO {table} (subscription_id, kind, period_number, sent_at) VALUES {values}"  # noqa: S608
+                " ON CONFLICT (subscription_id, kind, period_number) DO NOTHING"
+                " RETURNING subscription_id, kind, period_number",
+                params,
+            )
+            won.update((int(s), str(k), int(p)) for s, k, p in cursor.fetchall())
+    return won
+
+
+def not_yet_sent(kind: str, *, subscription: str = "pk", period_number: str = "period_number") -> Q:
+    """No ledger row of `kind` for the outer row's subscription and period (an anti-join)."""
+    sent = Reminder.objects.filter(
+        subscription_id=OuterRef(subscription), kind=kind, period_number=OuterRef(period_number)
+    )
+    return ~Q(Exists(sent))
+
+
+def with_last_period(subscriptions: QuerySet[Subscription]) -> QuerySet[Subscription]:
+    """Annotate `period_number`: the last paid period (the one ending at
+    `paid_through`), an index lookup on (subscription, number)."""
+    last = Period.objects.filter(subscription_id=OuterRef("pk")).order_by("-number")
+    return subscriptions.annotate(period_number=Subquery(last.values("number")[:1])).filter(period_number__isnull=False)
+
+
+def lasting_longer_than(subscriptions: QuerySet[Subscription], length: timedelta) -> QuerySet[Subscription]:
+    """Those whose last paid period lasts longer than `length`: a moment `length`
+    before its end falls strictly after its start. (A scalar subquery on
+    (subscription, number): as an EXISTS, PostgreSQL scans every period.)"""
+    last = Period.objects.filter(subscription_id=OuterRef("pk")).order_by("-number")
+    lasting = ExpressionWrapper(F("ends_at") - F("starts_at"), output_field=DurationField())
+    return subscriptions.alias(
+        period_length=Subquery(last.annotate(lasting=lasting).values("lasting")[:1], output_field=DurationField())
+    ).filter(period_length__gt=length)
+
+
+def renews_itself() -> Q:
+    return Q(auto_renew=True, renewal_due_at__isnull=False)
+
+
+def first_charge_lead() -> timedelta:
+    """How long before `paid_through` auto-renew first charges (72 h by default)."""
+    return retry_offsets()[0]
+
+
+# --- the passes ---------------------------------------------------------------------------------------------------
+
+
+def send_due_reminders(*, limit: int = 500) -> dict[str, int]:
+    """Send every reminder due now, at most `limit` per kind; returns how many of
+    each kind this call sent (the caller loops, one transaction per call, until
+    they are all 0)."""
+    with clock.one_instant() as now:
+        sent: dict[str, int] = {}
+        for index, (kind, days) in enumerate(EXPIRY_REMINDERS):
+            after = EXPIRY_REMINDERS[index - 1][1] if index else 0
+            less_urgent = [k for k, d in EXPIRY_REMINDERS if d > days]
+            sent[kind] = _send_expiring(kind, days, after_days=after, also_record=less_urgent, now=now, limit=limit)
+        sent[ReminderKind.AUTO_RENEW_UPCOMING.value] = _send_auto_renew_notices(now=now, limit=limit)
+        sent[ReminderKind.CARD_EXPIRING.value] = _send_card_expiring(now=now, limit=limit)
+        for index, (kind, percent) in enumerate(DATA_THRESHOLDS):
+            below = DATA_THRESHOLDS[index - 1][1] if index else None
+            less_urgent = [k for k, p in DATA_THRESHOLDS if p < percent]
+            sent[kind] = _send_data_threshold(
+                kind, percent, below_percent=below, also_record=less_urgent, now=now, limit=limit
+            )
+        return sent
+
+
+def _live_ending(after: datetime, until: datetime) -> QuerySet[Subscription]:
+    """Live subscriptions whose paid time ends in (after, until]: a range scan on
+    the (state, paid_through) index."""
+    return with_last_period(
+        Subscription.objects.filter(state=SubscriptionState.LIVE, paid_through__gt=after, paid_through__lte=until)
+    )
+
+
+def _claim(
+    candidates: Sequence[Subscription], kind: str, *, also_record: Sequence[str], now: datetime
+) -> list[Subscription]:
+    """Write the ledger rows for the candidates; the ones whose `kind` row this call won."""
+    keys: list[LedgerKey] = []
+    for subscription in candidates:
+        number = _period_number(subscription)
+        keys += [(subscription.pk, k, number) for k in (kind, *also_record)]
+    won = record_once(keys, sent_at=now)
+    return [s for s in candidates if (s.pk, kind, _period_number(s)) in won]
+
+
+def _period_number(subscription: Subscription) -> int:
+    return int(subscription.period_number)  # type: ignore[attr-defined]  # annotated by with_last_period
+
+
+def _event(event_type: str, subscription: Subscription, data: dict[str, object]) -> Event:
+    return Event(event_type, subscription.customer_id, subscription.pk, subscription.sequence, data)
+
+
+def _send_expiring(
+    kind: str, days: int, *, after_days: int, also_record: Sequence[str], now: datetime, limit: int
+) -> int:
+    """The `days`-day reminder, for subscriptions ending in (now + after_days, now + days]:
+    within `after_days` a more urgent one is due instead."""
+    ending = _live_ending(now + timedelta(days=after_days), now + timedelta(days=days)).filter(~renews_itself())
+    candidates = list(
+        lasting_longer_than(ending, timedelta(days=days))
+        .filter(not_yet_sent(kind))
+        .order_by("paid_through", "pk")[:limit]
+    )
+    winners = _claim(candidates, kind, also_record=also_record, now=now)
+    emit_many(
+        [
+            _event(
+                "subscription.expiring",
+                s,
+                {
+                    "subscription_id": s.pk,
+                    "period_number": _period_number(s),
+                    "expires_at": s.paid_through,
+                    "days_left": days,
+                },
+            )
+            for s in winners
+        ]
+    )
+    return len(winners)
+
+
+def _send_auto_renew_notices(*, now: datetime, limit: int) -> int:
+    kind = ReminderKind.AUTO_RENEW_UPCOMING.value
+    lead = first_charge_lead()
+    ending = _live_ending(now + lead, now + lead + AUTO_RENEW_NOTICE_BEFORE_CHARGE).filter(renews_itself())
+    candidates = list(
+        lasting_longer_than(ending, lead + AUTO_RENEW_NOTICE_BEFORE_CHARGE)
+        .filter(not_yet_sent(kind))
+        .select_related("plan", "payment_method")
+        .order_by("paid_through", "pk")[:limit]
+    )
+    winners = _claim(candidates, kind, also_record=(), now=now)
+    labels = _method_labels(winners)
+    emit_many(
+        [
+            _event(
+                "subscription.auto_renew_upcoming",
+                s,
+                {
+                    "subscription_id": s.pk,
+                    "period_number": _period_number(s),
+                    "charge_at": _paid_through(s) - lead,
+                    "expires_at": s.paid_through,
+                    "amount_minor": s.plan.price_minor,
+                    "currency": s.plan.currency,
+                    "payment_method": labels.get(s.pk, ""),
+                },
+            )
+            for s in winners
+        ]
+    )
+    return len(winners)
+
+
+def _paid_through(subscription: Subscription) -> datetime:
+    assert subscription.paid_through is not None, "live subscriptions have paid periods"
+    return subscription.paid_through
+
+
+def _method_labels(subscriptions: Sequence[Subscription]) -> dict[int, str]:
+    """How the customer knows the method auto-renew will charge: the subscription's,
+    or (as auto-renew does) the customer's default when it has none."""
+    labels = {s.pk: str(s.payment_method) for s in subscriptions if s.payment_method is not None}
+    without = {s.customer_id for s in subscriptions if s.payment_method is None}
+    if without:
+        defaults = {
+            m.customer_id: str(m)
+            for m in PaymentMethod.objects.filter(customer_id__in=without, is_default=True, removed_at__isnull=True)
+        }
+        labels.update({s.pk: defaults.get(s.customer_id, "") for s in subscriptions if s.payment_method is None})
+    return labels
+
+
+def _card_unusable_at_charge(charge_from: datetime, charge_to: datetime, lead: timedelta) -> Q:
+    """The card's expiry month ends before the first charge (paid_through - lead),
+    for charges in [charge_from, charge_to]. The charge month depends on each row,
+    so the window is cut at month starts: within each piece the charge month is a
+    constant and the test is a plain comparison of `card_month` (year * 12 + month)."""
+    test: Q | None = None
+    month = datetime(charge_from.year, charge_from.month, 1, tzinfo=UTC)
+    while month <= charge_to:
+        following = datetime(month.year + month.month // 12, month.month % 12 + 1, 1, tzinfo=UTC)
+        piece = Q(
+            paid_through__gte=month + lead,
+            paid_through__lt=following + lead,
+            card_month__lt=month.year * 12 + month.month,
+        )
+        test = piece if test is None else test | piece
+        month = following
+    assert test is not None
+    return test
+
+
+def _send_card_expiring(*, now: datetime, limit: int) -> int:
+    kind = ReminderKind.CARD_EXPIRING.value
+    lead = first_charge_lead()
+    latest = now + lead + AUTO_RENEW_NOTICE_BEFORE_CHARGE
+    candidates = list(
+        _live_ending(now, latest)
+        .filter(renews_itself(), payment_method__type__in=CARD_TYPES)
+        .annotate(
+            card_month=ExpressionWrapper(
+                F("payment_method__exp_year") * 12 + F("payment_method__exp_month"), output_field=BigIntegerField()
+            )
+        )
+        .filter(_card_unusable_at_charge(now - lead, latest - lead, lead))
+        .filter(not_yet_sent(kind))
+        .select_related("payment_method")
+        .order_by("paid_through", "pk")[:limit]
+    )
+    winners = _claim(candidates, kind, also_record=(), now=now)
+    events = []
+    for s in winners:
+        method = s.payment_method
+        assert method is not None
+        events.append(
+            _event(
+                "payment_method.expiring",
+                s,
+                {
+                    "subscription_id": s.pk,
+                    "period_number": _period_number(s),
+                    "payment_method_id": method.pk,
+                    "payment_method": str(method),
+                    "exp_month": method.exp_month,
+                    "exp_year": method.exp_year,
+                    "renews_at": _paid_through(s) - lead,
+                },
+            )
+        )
+    emit_many(events)
+    return len(events)
+
+
+def _send_data_threshold(
+    kind: str, percent: int, *, below_percent: int | None, also_record: Sequence[str], now: datetime, limit: int
+) -> int:
+    """Periods running now whose usage reached `percent` (but not `below_percent`,
+    for which the more urgent reminder is due instead)."""
+    allowance = ExpressionWrapper(
+        (Cast("data_mb", BigIntegerField()) + Cast("top_up_mb", BigIntegerField())) * MB,
+        output_field=BigIntegerField(),
+    )
+    used_x100 = ExpressionWrapper(F("used_bytes") * 100, output_field=BigIntegerField())
+    periods = (
+        Period.objects.filter(
+            subscription__state__in=[SubscriptionState.LIVE, SubscriptionState.CANCELLED],
+            subscription__paid_through__gt=now,
+            starts_at__lte=now,
+            ends_at__gt=now,
+        )
+        .filter(Q(subscription__ended_at__isnull=True) | Q(subscription__ended_at__gt=now))
+        .alias(allowance=allowance, used_x100=used_x100)
+        .filter(allowance__gt=0, used_x100__gte=F("allowance") * percent)
+    )
+    if below_percent is not None:
+        periods = periods.filter(used_x100__lt=F("allowance") * below_percent)
+    candidates = list(
+        periods.filter(not_yet_sent(kind, subscription="subscription_id", period_number="number"))
+        .select_related("subscription")
+        .order_by("subscription_id")[:limit]
+    )
+    keys = [(p.subscription_id, k, p.number) for p in candidates for k in (kind, *also_record)]
+    won = record_once(keys, sent_at=now)
+    events = [
+        _event(
+            "usage.threshold_reached",
+            p.subscription,
+            {
+                "subscription_id": p.subscription_id,
+                "period_number": p.number,
+                "percent": percent,
+                "data_total_mb": p.data_mb + p.top_up_mb,
+                "data_left_mb": data_left_bytes(p) // MB,
+            },
+        )
+        for p in candidates
+        if (p.subscription_id, kind, p.number) in won
+    ]
+    emit_many(events)
+    return len(events)

@@ -1,0 +1,171 @@
+"""One worker process: each tick does everything due at the clock's "now", in
+this order, each job looping in bounded batches until nothing is left:
+
+1. reconcile payment attempts whose answer was lost (they may pay a period),
+2. auto-renew due subscriptions (the pipeline in worker.renewals),
+3. suspend lapsed subscriptions, warn before termination, terminate,
+4. reminders (expiry, upcoming charge, card expiry, data used),
+5. plan the outbox's deliveries, then deliver what is due.
+
+`run_once` is `simrenew worker --once` (cron, tests); `run_forever` ticks until
+asked to stop (SIGTERM), then finishes its batches and gives back its claims.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from threading import Event
+
+from django.conf import settings
+from django.db import close_old_connections, transaction
+
+from simrenew.kit import clock
+from simrenew.notifications import delivery
+from simrenew.payments.charging import attempts_due_for_reconciliation, reconcile
+from simrenew.subscriptions import autorenew, lifecycle, reminders
+from simrenew.worker import logfmt
+from simrenew.worker.renewals import RenewalCounts, RenewalPipeline
+
+
+def new_worker_id() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(3)}"
+
+
+@dataclass(slots=True)
+class TickReport:
+    reconciled: int = 0
+    renewals: RenewalCounts = field(default_factory=RenewalCounts)
+    suspended: int = 0
+    warned: int = 0
+    terminated: int = 0
+    reminders: dict[str, int] = field(default_factory=dict)
+    dispatched: int = 0
+    delivered: int = 0
+    retrying: int = 0
+    dead: int = 0
+
+    @property
+    def did_something(self) -> bool:
+        return bool(
+            self.reconciled
+            or self.renewals.claimed
+            or self.suspended
+            or self.warned
+            or self.terminated
+            or any(self.reminders.values())
+            or self.dispatched
+            or self.delivered
+            or self.retrying
+            or self.dead
+        )
+
+
+def _until_idle(step: Callable[[], int]) -> int:
+    done = 0
+    while True:
+        with transaction.atomic():
+            count = step()
+        done += count
+        if not count:
+            return done
+
+
+class Worker:
+    def __init__(
+        self,
+        *,
+        worker_id: str | None = None,
+        batch_size: int | None = None,
+        batches_in_flight: int = 4,
+        stop: Event | None = None,
+    ):
+        self.worker_id = worker_id or new_worker_id()
+        self.batch_size = batch_size or settings.SIMRENEW_WORKER_BATCH_SIZE
+        self.stop = stop or Event()
+        self.renewals = RenewalPipeline(
+            worker_id=self.worker_id, batch_size=self.batch_size, batches_in_flight=batches_in_flight, stop=self.stop
+        )
+
+    def close(self) -> None:
+        """Finish the gateway calls in flight and give back every claim still held."""
+        self.renewals.close()
+        released = autorenew.release_claims(worker_id=self.worker_id)
+        released += delivery.release_claims(self.worker_id)
+        logfmt.info("worker.stopped", worker=self.worker_id, released_claims=released)
+
+    def run_once(self) -> TickReport:
+        report = TickReport()
+        report.reconciled = self._reconcile()
+        if not self.stop.is_set():
+            report.renewals = self.renewals.run_until_idle()
+        if not self.stop.is_set():
+            report.suspended = _until_idle(lambda: lifecycle.suspend_lapsed(limit=self.batch_size))
+            report.warned = _until_idle(lambda: lifecycle.warn_before_termination(limit=self.batch_size))
+            report.terminated = _until_idle(lambda: lifecycle.terminate_expired(limit=100))
+        if not self.stop.is_set():
+            report.reminders = self._reminders()
+        if not self.stop.is_set():
+            report.dispatched = _until_idle(lambda: delivery.dispatch_pending(limit=self.batch_size))
+            self._deliver(report)
+        if report.did_something:
+            logfmt.info(
+                "worker.tick",
+                worker=self.worker_id,
+                now=clock.now().isoformat(),
+                reconciled=report.reconciled,
+                renewed=report.renewals.succeeded,
+                renewal_failures=report.renewals.failed,
+                suspended=report.suspended,
+                terminated=report.terminated,
+                reminders=sum(report.reminders.values()),
+                dispatched=report.dispatched,
+                delivered=report.delivered,
+                dead=report.dead,
+            )
+        return report
+
+    def run_forever(self, *, idle_seconds: float = 1.0) -> None:
+        logfmt.info("worker.started", worker=self.worker_id, batch_size=self.batch_size)
+        try:
+            while not self.stop.is_set():
+                close_old_connections()
+                report = self.run_once()
+                if not report.did_something:
+                    self.stop.wait(idle_seconds)
+        finally:
+            self.close()
+
+    def _reconcile(self) -> int:
+        done = 0
+        while not self.stop.is_set():
+            due = attempts_due_for_reconciliation(limit=100)
+            for attempt in due:
+                reconcile(attempt)
+            done += len(due)
+            if len(due) < 100:
+                break
+        return done
+
+    def _reminders(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        while not self.stop.is_set():
+            with transaction.atomic():
+                sent = reminders.send_due_reminders(limit=self.batch_size)
+            for kind, count in sent.items():
+                totals[kind] = totals.get(kind, 0) + count
+            if not any(sent.values()):
+                break
+        return totals
+
+    def _deliver(self, report: TickReport) -> None:
+        while not self.stop.is_set():
+            run = delivery.deliver_due(worker_id=self.worker_id, limit=200)
+            report.delivered += run.sent
+            report.retrying += run.retrying
+            report.dead += run.dead
+            if not (run.sent or run.retrying or run.dead):
+                break
