@@ -190,3 +190,21 @@ def test_a_lost_answer_waits_for_reconciliation_and_is_never_charged_again(clock
     assert subscription.periods.count() == 2
     assert SandboxCharge.objects.filter(idempotency_key__startswith="auto-renew:").count() == 1
     assert renew_due().claimed == 0
+
+
+def test_a_batch_costs_the_same_number_of_queries_for_5_or_40_subscriptions(clock):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    plan = make_plan(period_unit="month")
+    large = [make_subscription(plan=plan) for _ in range(40)]
+    clock.advance(days=10)
+    small = [make_subscription(plan=plan) for _ in range(5)]
+    clock.advance(days=18, hours=12)  # the 40 are inside their 72 hours, the 5 not yet
+    with CaptureQueriesContext(connection) as forty:
+        assert renew_due().succeeded == len(large)
+    clock.advance(days=10)
+    with CaptureQueriesContext(connection) as five:
+        assert renew_due().succeeded == len(small)
+
+    assert len(forty.captured_queries) == len(five.captured_queries)

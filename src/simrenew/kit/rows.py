@@ -156,6 +156,15 @@ _MAX_PARAMS = 30_000
 _MAX_ROWS = 1_000
 
 
+def among(column: str, values: Sequence[Any]) -> tuple[str, list[Any]]:
+    """`column IN (…)` as SQL and its parameters. PostgreSQL gets one array
+    parameter (`= ANY(%s)`): a statement with thousands of placeholders costs
+    more to build and parse than to run."""
+    if _connection().vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
 def _sqlite_datetime(value: datetime | None) -> str | None:
     # What Django stores on SQLite with USE_TZ: naive UTC text.
     return None if value is None else value.astimezone(UTC).replace(tzinfo=None).isoformat(" ")
@@ -182,13 +191,16 @@ def _prep_save(field: Field[Any, Any], value: Any) -> Any:
     return field.get_db_prep_save(value, _connection())
 
 
-def insert_many(model: type[M], names: Sequence[str], values: Sequence[Sequence[Any]]) -> list[int]:
+def insert_many(
+    model: type[M], names: Sequence[str], values: Sequence[Sequence[Any]], *, returning: bool = True
+) -> list[int]:
     """INSERT many rows in few statements and return their primary keys in
     order. `names` are column attnames (customer_id, not customer); every column
     without a database default must be given. No model instances are built.
 
-    PostgreSQL takes the ids from the table's sequence first and COPYs the rows
-    (several times faster than any INSERT); SQLite gets multi-row INSERTs."""
+    PostgreSQL COPYs the rows (several times faster than any INSERT), taking
+    their ids from the table's sequence first when they are wanted; SQLite gets
+    multi-row INSERTs. Without `returning`, the result is empty."""
     if not values:
         return []
     connection = _connection()
@@ -197,7 +209,7 @@ def insert_many(model: type[M], names: Sequence[str], values: Sequence[Sequence[
     adapters = _adapters(model, key, connection.vendor)
     table = connection.ops.quote_name(model._meta.db_table)
     if connection.vendor == "postgresql":
-        return _copy_in(table, columns, adapters, values)
+        return _copy_in(table, columns, adapters, values, returning=returning)
     per_statement = max(1, min(_MAX_ROWS, _MAX_PARAMS // len(fields)))
     row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
     ids: list[int] = []
@@ -208,15 +220,27 @@ def insert_many(model: type[M], names: Sequence[str], values: Sequence[Sequence[
             for row in chunk:
                 params.extend(v if adapt is None else adapt(v) for adapt, v in zip(adapters, row, strict=True))
             marks = ", ".join([row_marks] * len(chunk))
-            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {marks} RETURNING id", params)  # noqa: S608
-            ids.extend(int(row[0]) for row in cursor.fetchall())
+            returns = " RETURNING id" if returning else ""
+            cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {marks}{returns}", params)  # noqa: S608
+            if returning:
+                ids.extend(int(row[0]) for row in cursor.fetchall())
     return ids
 
 
 def _copy_in(
-    table: str, columns: str, adapters: tuple[Callable[[Any], Any] | None, ...], values: Sequence[Sequence[Any]]
+    table: str,
+    columns: str,
+    adapters: tuple[Callable[[Any], Any] | None, ...],
+    values: Sequence[Sequence[Any]],
+    *,
+    returning: bool,
 ) -> list[int]:
     with _connection().cursor() as cursor:
+        if not returning:
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in values:
+                    copy.write_row([v if adapt is None else adapt(v) for adapt, v in zip(adapters, row, strict=True)])
+            return []
         cursor.execute(
             "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
             [table.strip('"'), len(values)],
@@ -249,26 +273,22 @@ def update_many(
     adapters = (*_adapters(model, key, connection.vendor), None)
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
-    postgres = connection.vendor == "postgresql"
-    if postgres:
-        # Typed placeholders: a VALUES list has no column types of its own.
-        types = [str(f.db_type(connection)) for f in fields]
-        row_marks = "(" + ", ".join([f"%s::{t}" for t in types] + ["%s::bigint"]) + ")"
-        aliases = [f"v{i}" for i in range(len(fields))]
-        source = f"AS v({', '.join(aliases)}, id)"
-        id_alias = "id"
-    else:  # SQLite names VALUES columns column1, column2, …
-        row_marks = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
-        aliases = [f"column{i + 1}" for i in range(len(fields))]
-        source = "AS v"
-        id_alias = f"column{len(fields) + 1}"
-    assignments = ", ".join(f"{quote(str(f.column))} = v.{a}" for f, a in zip(fields, aliases, strict=True))
-    conditions = [f"{table}.id = v.{id_alias}"]
+    conditions: list[str] = []
     condition_params: list[Any] = []
     for name, allowed in (where_in or {}).items():
         field = _concrete(model, name)
-        conditions.append(f"{table}.{quote(str(field.column))} IN ({', '.join(['%s'] * len(allowed))})")
-        condition_params.extend(field.get_db_prep_value(v, connection) for v in allowed)
+        sql, params = among(
+            f"{table}.{quote(str(field.column))}", [field.get_db_prep_value(v, connection) for v in allowed]
+        )
+        conditions.append(sql)
+        condition_params.extend(params)
+    if connection.vendor == "postgresql":
+        return _update_from_arrays(table, fields, adapters, values, conditions, condition_params)
+    # SQLite names VALUES columns column1, column2, …
+    row_marks = "(" + ", ".join(["%s"] * (len(fields) + 1)) + ")"
+    aliases = [f"column{i + 1}" for i in range(len(fields))]
+    assignments = ", ".join(f"{quote(str(f.column))} = v.{a}" for f, a in zip(fields, aliases, strict=True))
+    conditions.insert(0, f"{table}.id = v.column{len(fields) + 1}")
     per_statement = max(1, min(_MAX_ROWS, _MAX_PARAMS // (len(fields) + 1)))
     changed: set[int] = set()
     with connection.cursor() as cursor:
@@ -276,9 +296,38 @@ def update_many(
             chunk = values[start : start + per_statement]
             params = [v if adapt is None else adapt(v) for row in chunk for adapt, v in zip(adapters, row, strict=True)]
             cursor.execute(
-                f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row_marks] * len(chunk))}) {source}"  # noqa: S608
+                f"UPDATE {table} SET {assignments} FROM (VALUES {', '.join([row_marks] * len(chunk))}) AS v"  # noqa: S608
                 f" WHERE {' AND '.join(conditions)} RETURNING {table}.id",
                 params + condition_params,
             )
             changed.update(int(row[0]) for row in cursor.fetchall())
     return changed
+
+
+def _update_from_arrays(
+    table: str,
+    fields: tuple[Field[Any, Any], ...],
+    adapters: tuple[Callable[[Any], Any] | None, ...],
+    values: Sequence[Sequence[Any]],
+    conditions: list[str],
+    condition_params: list[Any],
+) -> set[int]:
+    """PostgreSQL: one parameter per column, an array of every row's value,
+    joined back into rows by unnest()."""
+    connection = _connection()
+    quote = connection.ops.quote_name
+    columns: list[list[Any]] = [[] for _ in range(len(fields) + 1)]
+    for row in values:
+        for column, adapt, value in zip(columns, adapters, row, strict=True):
+            column.append(value if adapt is None else adapt(value))
+    arrays = ", ".join([f"%s::{f.db_type(connection)}[]" for f in fields] + ["%s::bigint[]"])
+    aliases = [f"v{i}" for i in range(len(fields))]
+    assignments = ", ".join(f"{quote(str(f.column))} = v.{a}" for f, a in zip(fields, aliases, strict=True))
+    where = " AND ".join([f"{table}.id = v.id", *conditions])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({', '.join(aliases)}, id)"  # noqa: S608
+            f" WHERE {where} RETURNING {table}.id",
+            [*columns, *condition_params],
+        )
+        return {int(row[0]) for row in cursor.fetchall()}

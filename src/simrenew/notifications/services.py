@@ -82,4 +82,5 @@ def emit_many(events: Sequence[Event]) -> None:
             )
             for e in events
         ],
+        returning=False,
     )

@@ -155,8 +155,7 @@ class SandboxGateway:
             time.sleep(self.latency_seconds * rounds)
         self._learn_behaviours({request.token for request in requests})
         keys = [request.idempotency_key for request in requests]
-        earlier = {charge.idempotency_key: charge for charge in SandboxCharge.objects.filter(idempotency_key__in=keys)}
-        if earlier or len(set(keys)) != len(keys):
+        if len(set(keys)) != len(keys) or SandboxCharge.objects.filter(idempotency_key__in=keys).exists():
             return [self._charge_now(request) for request in requests]  # replays: answer each as charge() does
         now = clock.now()
         behaviours = [self._with_faults(request, now) for request in requests]
@@ -180,7 +179,7 @@ class SandboxGateway:
                 )
         try:
             with transaction.atomic():  # the gateway's own books, committed on their own
-                rows.insert_many(SandboxCharge, LEDGER_COLUMNS, ledger)
+                rows.insert_many(SandboxCharge, LEDGER_COLUMNS, ledger, returning=False)
         except IntegrityError:  # a concurrent request with one of these keys won the race
             return [self._charge_now(request) for request in requests]
         return answers

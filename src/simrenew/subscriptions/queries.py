@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from simrenew.kit import clock
+from simrenew.kit import clock, rows
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 
 MB = 1024 * 1024  # plans count data in MiB, as carriers' "1 GB = 1024 MB" does
@@ -166,20 +166,21 @@ def last_periods(subscription_ids: list[int]) -> dict[int, LastPeriod]:
 
     if not subscription_ids:
         return {}
-    marks = ", ".join(["%s"] * len(subscription_ids))
+    among, params = rows.among("p.subscription_id", subscription_ids)
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT p.subscription_id, p.number, p.ends_at, p.anchor_at, p.anchor_offset, p.time_zone,"  # noqa: S608
+            "WITH last AS (SELECT subscription_id, MAX(number) AS number FROM subscriptions_period p"  # noqa: S608
+            f"   WHERE {among} GROUP BY subscription_id)"
+            " SELECT p.subscription_id, p.number, p.ends_at, p.anchor_at, p.anchor_offset, p.time_zone,"
             " c.period_unit, c.period_count"
-            " FROM subscriptions_period p JOIN catalog_plan c ON c.id = p.plan_id"
-            f" WHERE p.subscription_id IN ({marks}) AND p.number = ("
-            "   SELECT MAX(q.number) FROM subscriptions_period q WHERE q.subscription_id = p.subscription_id)",
-            subscription_ids,
+            " FROM last JOIN subscriptions_period p ON p.subscription_id = last.subscription_id"
+            " AND p.number = last.number JOIN catalog_plan c ON c.id = p.plan_id",
+            params,
         )
-        rows = cursor.fetchall()
+        found = cursor.fetchall()
     return {
         sid: LastPeriod(number, _aware(ends_at), _aware(anchor_at), offset, zone, unit, count)
-        for sid, number, ends_at, anchor_at, offset, zone, unit, count in rows
+        for sid, number, ends_at, anchor_at, offset, zone, unit, count in found
     }
 
 
@@ -191,16 +192,15 @@ def lock_many(subscription_ids: list[int]) -> dict[int, LockedSubscription]:
 
     if not subscription_ids:
         return {}
-    marks = ", ".join(["%s"] * len(subscription_ids))
+    among, params = rows.among("id", subscription_ids)
     lock = " ORDER BY id FOR UPDATE" if connection.vendor == "postgresql" else ""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT id, state, sequence, ended_at FROM subscriptions_subscription"  # noqa: S608
-            f" WHERE id IN ({marks}){lock}",
-            subscription_ids,
+            f"SELECT id, state, sequence, ended_at FROM subscriptions_subscription WHERE {among}{lock}",  # noqa: S608
+            params,
         )
-        rows = cursor.fetchall()
+        found = cursor.fetchall()
     return {
         sid: LockedSubscription(state, sequence, None if ended_at is None else _aware(ended_at))
-        for sid, state, sequence, ended_at in rows
+        for sid, state, sequence, ended_at in found
     }

@@ -1,6 +1,11 @@
 """The auto-renew pipeline: claim a batch, write its attempts, send its charges to
 the gateway in a background thread while the next batch is claimed and written,
-then settle each batch in bulk as its answers come back (DESIGN.md §5)."""
+then settle each batch in bulk as its answers come back (DESIGN.md §5).
+
+Three kinds of thread, each with its own database connection: this one claims
+and writes attempts (step 1), gateway threads wait on the gateway (step 2),
+and one settler applies the answers (step 3) in batch order, so the database
+works on one batch while Python prepares the next."""
 
 from __future__ import annotations
 
@@ -66,27 +71,33 @@ class RenewalPipeline:
         self.batch_size = batch_size
         self.batches_in_flight = max(1, batches_in_flight)
         self.stop = stop
-        # With one batch in flight the gateway is called in this thread, so a
-        # test inside one database transaction sees everything.
-        self._pool = ThreadPoolExecutor(self.batches_in_flight, "gateway") if self.batches_in_flight > 1 else None
+        # With one batch in flight everything runs in this thread, so a test
+        # inside one database transaction sees everything.
+        threaded = self.batches_in_flight > 1
+        self._gateway = ThreadPoolExecutor(self.batches_in_flight, "gateway") if threaded else None
+        self._settler = ThreadPoolExecutor(1, "settler") if threaded else None
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
+        if self._gateway is not None:
+            self._gateway.shutdown(wait=True)
+        if self._settler is not None:
+            self._settler.submit(connections.close_all).result()
+            self._settler.shutdown(wait=True)
 
     def run_until_idle(self) -> RenewalCounts:
         """Renew everything due now; on stop, settle what is in flight and return."""
         total = RenewalCounts()
-        in_flight: deque[_Batch] = deque()
+        in_flight: deque[Future[RenewalCounts] | RenewalCounts] = deque()
         while True:
             while not self.stop.is_set() and len(in_flight) < self.batches_in_flight:
                 batch = self._start()
                 if batch is None:
                     break
-                in_flight.append(batch)
+                in_flight.append(self._settler.submit(self._finish, batch) if self._settler else self._finish(batch))
             if not in_flight:
                 return total
-            total.add(self._finish(in_flight.popleft()))
+            done = in_flight.popleft()
+            total.add(done.result() if isinstance(done, Future) else done)
 
     def _start(self) -> _Batch | None:
         started = time.perf_counter()
@@ -107,7 +118,7 @@ class RenewalPipeline:
                 counts.failed += 1
         attempts = autorenew.begin_charges(plan.gateway)
         answers: Future[list[ChargeResult]] | list[ChargeResult]
-        answers = self._pool.submit(_charge_in_thread, attempts) if self._pool else _charge(attempts)
+        answers = self._gateway.submit(_charge_in_thread, attempts) if self._gateway else _charge(attempts)
         return _Batch(ids, attempts, answers, counts, started)
 
     def _finish(self, batch: _Batch) -> RenewalCounts:
