@@ -3,14 +3,12 @@ week before termination, terminated (its eSIM released) after the retention wind
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from simrenew.esims.models import ProfileStatus
 from simrenew.notifications.models import OutboxMessage
@@ -21,6 +19,7 @@ from simrenew.subscriptions.lifecycle import suspend_lapsed, terminate_expired, 
 from simrenew.subscriptions.models import Subscription, SubscriptionState
 from simrenew.subscriptions.queries import Status, view
 from simrenew.subscriptions.renewals import begin_subscription
+from tests.concurrency import all_at_once
 from tests.factories import make_card, make_plan, make_subscription, renew
 
 FIRST_END = datetime(2026, 2, 15, 12, 0, tzinfo=UTC)  # a month after the test clock's start
@@ -249,22 +248,6 @@ def test_termination_goes_in_bounded_batches(clock):
 # --- several workers at once (PostgreSQL) ------------------------------------------------------------------------
 
 THREADS = 6
-
-
-def all_at_once(jobs: list[Callable[[], int]]) -> list[object]:
-    gate = threading.Barrier(len(jobs))
-
-    def run(job: Callable[[], int]) -> object:
-        try:
-            gate.wait()
-            return job()
-        except Exception as exc:  # reported below, with the others' results
-            return exc
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        return list(pool.map(run, jobs))
 
 
 def until_idle(step: Callable[[], int]) -> Callable[[], int]:

@@ -4,14 +4,11 @@ Each goes once, however often the worker runs and however time jumps."""
 
 from __future__ import annotations
 
-import threading
 from collections import Counter
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import connection, transaction
 
 from simrenew.customers.models import Customer
 from simrenew.notifications.models import OutboxMessage
@@ -20,6 +17,7 @@ from simrenew.payments.services import NewMethod, add_payment_method
 from simrenew.subscriptions.cancellation import cancel, update_renewal
 from simrenew.subscriptions.models import Reminder, ReminderKind, Subscription
 from simrenew.subscriptions.reminders import send_due_reminders
+from tests.concurrency import all_at_once
 from tests.factories import make_paypal, make_plan, make_subscription, record_usage, renew
 
 FIRST_END = datetime(2026, 2, 15, 12, 0, tzinfo=UTC)  # a month later, 07:00 in New York
@@ -454,22 +452,6 @@ def test_each_reminder_goes_once_however_often_the_worker_runs_and_however_time_
 # --- several workers at once (PostgreSQL) ------------------------------------------------------------------------
 
 THREADS = 8
-
-
-def all_at_once(jobs: list[Callable[[], object]]) -> list[object]:
-    gate = threading.Barrier(len(jobs))
-
-    def run(job: Callable[[], object]) -> object:
-        try:
-            gate.wait()
-            return job()
-        except Exception as exc:  # reported below, with the others' results
-            return exc
-        finally:
-            connections.close_all()  # this thread's connections only
-
-    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        return list(pool.map(run, jobs))
 
 
 @pytest.mark.postgres_only
