@@ -1,5 +1,5 @@
-"""The settings page: language, time zone, phone and notification channels, and the
-language switch for visitors and customers."""
+"""The settings page: language, time zone, phone, notification channels and what auto-renew
+may fall back to, and the language switch for visitors and customers."""
 
 from __future__ import annotations
 
@@ -25,6 +25,8 @@ def client_for(customer: Customer, **headers: str) -> Client:
 def settings_form(customer: Customer, **changes: Any) -> dict[str, Any]:
     """The settings form as the page would post it unchanged, with `changes` applied."""
     data: dict[str, Any] = {"locale": customer.locale, "time_zone": customer.time_zone, "phone": customer.phone}
+    if customer.renew_with_other_methods:
+        data["renew_with_other_methods"] = "on"
     for kind, channels in notification_preferences(customer).items():
         if channels.email:
             data[f"notify_{kind}_email"] = "on"
@@ -134,6 +136,53 @@ def test_bad_input_is_shown_beside_its_field_and_nothing_is_saved(clock, changes
     customer.refresh_from_db()
     assert (customer.locale, customer.phone) == ("en", "")
     assert not NotificationPreference.objects.filter(customer=customer).exists()
+
+
+def test_auto_renew_tries_only_the_plans_own_method_and_the_wallet_unless_the_customer_allows_more(clock):
+    customer = make_customer(locale="en")
+    client = client_for(customer)
+
+    page = client.get(reverse("portal:settings")).content.decode()
+    assert "If my card is declined, try my other saved cards and PayPal" in page
+    assert "we always try your wallet balance first" in page
+    assert (
+        '<input type="checkbox" name="renew_with_other_methods"'
+        ' aria-describedby="id_renew_with_other_methods_helptext" id="id_renew_with_other_methods">' in page
+    ), "off by default, and its help is tied to it"
+
+    saved = client.post(reverse("portal:settings"), settings_form(customer, renew_with_other_methods="on"), follow=True)
+
+    customer.refresh_from_db()
+    assert customer.renew_with_other_methods is True
+    assert "Your settings are saved." in saved.content.decode()
+    assert 'id="id_renew_with_other_methods" checked>' in saved.content.decode()
+
+    client.post(reverse("portal:settings"), settings_form(customer, renew_with_other_methods=None))
+
+    customer.refresh_from_db()
+    assert customer.renew_with_other_methods is False
+
+
+def test_turning_on_the_fallback_with_a_bad_phone_number_saves_nothing(clock):
+    customer = make_customer(locale="en")
+
+    response = client_for(customer).post(
+        reverse("portal:settings"), settings_form(customer, renew_with_other_methods="on", phone="12345")
+    )
+
+    assert response.status_code == 200
+    assert "Enter the phone number with its country code" in response.content.decode()
+    customer.refresh_from_db()
+    assert customer.renew_with_other_methods is False
+
+
+def test_the_fallback_choice_in_chinese(clock):
+    customer = make_customer(locale="zh-hans")
+
+    page = client_for(customer).get(reverse("portal:settings")).content.decode()
+
+    assert "如果我的银行卡被拒绝，尝试我保存的其他银行卡和 PayPal" in page  # noqa: RUF001 (Chinese punctuation)
+    assert "我们总会先尝试您的钱包余额" in page
 
 
 def test_errors_speak_the_customers_language(clock):

@@ -1,4 +1,5 @@
-"""The customer's own settings: language, time zone, phone and how each kind of notice reaches them."""
+"""The customer's own settings: language, time zone, phone, how each kind of notice reaches them,
+and what auto-renew may charge when the plan's own method is declined."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ class AccountSettingsForm(forms.Form):
         widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "tel", "inputmode": "tel"}),
     )
 
+    renew_with_other_methods = forms.BooleanField(
+        label=_("If my card is declined, try my other saved cards and PayPal"),
+        required=False,
+        help_text=_(
+            "When an automatic renewal is declined, we always try your wallet balance first, if it covers the price."
+        ),
+    )
+
     def __init__(self, *args: Any, customer: Customer, preferences: dict[str, Channels], **kwargs: Any) -> None:
         kwargs.setdefault(
             "initial",
@@ -40,6 +49,7 @@ class AccountSettingsForm(forms.Form):
                 "locale": customer.locale,
                 "time_zone": customer.time_zone,
                 "phone": customer.phone,
+                "renew_with_other_methods": customer.renew_with_other_methods,
                 **{
                     channel_field_name(kind, channel): getattr(channels, channel)
                     for kind, channels in preferences.items()

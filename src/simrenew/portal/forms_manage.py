@@ -51,14 +51,29 @@ class AutoRenewForm(forms.Form):
         label=_("Pay renewals with"), queryset=PaymentMethod.objects.none(), required=False, empty_label=None
     )
 
-    def __init__(self, *args: Any, customer: Customer, subscription: Subscription, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        customer: Customer,
+        subscription: Subscription,
+        chosen: str | None = None,
+        avoid: int | None = None,
+        **kwargs: Any,
+    ):
+        """`chosen`: a method id to show selected (a card just added on the gateway's page
+        comes back with it); one that is not among the customer's matches no option.
+        `avoid`: the method auto-renew just failed to charge: another is offered first."""
         super().__init__(*args, **kwargs)
         field = self.fields["payment_method"]
         assert isinstance(field, forms.ModelChoiceField)
         field.queryset = saved_methods(customer)
         method = subscription.payment_method
-        if method is not None and method.removed_at is None:
+        if chosen and chosen.isdigit():
+            field.initial = int(chosen)
+        elif method is not None and method.removed_at is None:
             field.initial = method.pk
+        if avoid is not None and field.initial == avoid:
+            field.initial = field.queryset.exclude(pk=avoid).values_list("pk", flat=True).first() or avoid
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

@@ -7,9 +7,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_skeleton
+from babel.dates import format_date, format_datetime, format_skeleton
 from babel.numbers import format_decimal
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -21,18 +22,16 @@ from simrenew.catalog.services import quote
 from simrenew.customers.models import Customer
 from simrenew.esims.identifiers import ActivationCode, ios_install_url, parse_activation_code
 from simrenew.esims.services import NoProfileAvailable
+from simrenew.kit import clock
 from simrenew.kit.errors import SimrenewError
 from simrenew.kit.money import format_money
-from simrenew.payments.models import MethodType, PaymentAttempt, PaymentMethod
-from simrenew.portal.presenters import babel_locale, local_datetime
+from simrenew.payments.models import AttemptPurpose, AttemptStatus, MethodType, PaymentAttempt, PaymentMethod
+from simrenew.portal.presenters import babel_locale, local_datetime, service_message
 from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllowed, TopUpNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import MB, SubscriptionView, data_left_bytes, view
+from simrenew.subscriptions.schedule import first_try_at
 from simrenew.usage.services import usage_by_day
-
-# DESIGN.md §4: auto-renew charges from 72 h before expiry (then retries until expiry).
-AUTO_RENEW_LEAD = timedelta(hours=72)
-
 
 # ---------------------------------------------------------------------------
 # Words for what the services and the gateway say, in the customer's language
@@ -106,6 +105,13 @@ def data_amount(num_bytes: int, customer: Customer) -> str:
     }
 
 
+def local_datetime_with_zone(moment: datetime, customer: Customer) -> str:
+    """“Feb 12, 2026, 7:00:00 AM Eastern Standard Time”: for a moment that matters, say whose clock."""
+    zone = ZoneInfo(customer.time_zone)
+    locale = babel_locale(customer)
+    return f"{local_datetime(moment, customer)} {format_datetime(moment, 'zzzz', tzinfo=zone, locale=locale)}"
+
+
 def local_date(moment: datetime, customer: Customer) -> str:
     return format_date(moment.astimezone(ZoneInfo(customer.time_zone)).date(), "medium", locale=babel_locale(customer))
 
@@ -150,10 +156,7 @@ class ManageView:
     data_total: str
     service_ends_at: str  # local date and time; empty if never paid
     auto_renew_on: bool
-    charge_at: str  # when auto-renew first tries to charge (local), empty if off
-    charge_already_due: bool
     charge_amount: str
-    charge_method: str  # empty if no method saved
     can_turn_auto_renew_on: bool
     can_cancel: bool
     can_resume: bool
@@ -173,15 +176,7 @@ def manage_view(subscription: Subscription, customer: Customer) -> ManageView:
         and subscription.paid_through is not None
         and subscription.paid_through > now
     )
-    auto_renew_on = subscription.auto_renew and state == SubscriptionState.LIVE
-    charge_at = ""
-    charge_due = False
-    if auto_renew_on and subscription.paid_through is not None:
-        first_try = subscription.paid_through - AUTO_RENEW_LEAD
-        charge_due = first_try <= now
-        charge_at = local_datetime(first_try, customer)
     price = quote(plan=subscription.plan, customer=customer, promo_code=None).total
-    method = subscription.payment_method
     return ManageView(
         subscription=subscription,
         status=shown.status,
@@ -191,17 +186,112 @@ def manage_view(subscription: Subscription, customer: Customer) -> ManageView:
         data_left=data_amount(shown.data_left_mb * MB, customer),
         data_total=data_amount(shown.data_total_mb * MB, customer),
         service_ends_at=local_datetime(service_ends, customer) if service_ends else "",
-        auto_renew_on=auto_renew_on,
-        charge_at=charge_at,
-        charge_already_due=charge_due,
+        auto_renew_on=subscription.auto_renew and state == SubscriptionState.LIVE,
         charge_amount=money(price.amount_minor, price.currency, customer),
-        charge_method=method_label(method) if method is not None and method.removed_at is None else "",
         can_turn_auto_renew_on=state == SubscriptionState.LIVE,
         can_cancel=state == SubscriptionState.LIVE or cancelled_at_period_end,
         can_resume=cancelled_at_period_end,
         cancelled_at_period_end=cancelled_at_period_end,
         has_running_period=running and state in (SubscriptionState.LIVE, SubscriptionState.CANCELLED),
     )
+
+
+# ---------------------------------------------------------------------------
+# Auto-renew on the manage page: what the worker will do next, or why it stopped
+
+
+class RenewalState(StrEnum):
+    SCHEDULED = "scheduled"  # the next automatic charge is ahead, nothing failed yet
+    CHARGING = "charging"  # due now, or a charge is waiting for the gateway's answer
+    RETRYING = "retrying"  # the last try failed; another is scheduled
+    FAILED = "failed"  # the last try failed and none is scheduled: the customer must act
+    IDLE = "idle"  # nothing scheduled and nothing failed (no method was found, or the plan ran out)
+
+
+@dataclass(frozen=True)
+class AutoRenewView:
+    state: RenewalState
+    next_try_at: str  # local, with the zone's name; empty unless scheduled or retrying
+    method: str  # what the next try charges first; empty when no usable method is saved
+    failed_method: str  # what the last failed try charged
+    failed_method_id: int | None
+    failure: str  # why it failed, in the customer's language
+    plan_ended: bool  # paid time has run out: a new method no longer starts a charge, renewing by hand does
+
+
+def _renewal_method(subscription: Subscription) -> PaymentMethod | None:
+    """The method a try starts with: the subscription's, else the customer's default (as the worker does)."""
+    method = subscription.payment_method
+    if method is not None and method.removed_at is None:
+        return method
+    return PaymentMethod.objects.filter(
+        customer_id=subscription.customer_id, is_default=True, removed_at__isnull=True
+    ).first()
+
+
+def last_automatic_attempt(subscription: Subscription) -> PaymentAttempt | None:
+    """The latest automatic charge for the period after `paid_through`: one made
+    before a renewal moved `paid_through` on is about an earlier period."""
+    if subscription.paid_through is None:
+        return None
+    return (
+        PaymentAttempt.objects.filter(
+            subscription=subscription,
+            purpose=AttemptPurpose.AUTO_RENEWAL,
+            created_at__gte=first_try_at(subscription.paid_through),
+        )
+        .select_related("payment_method")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+def auto_renew_view(subscription: Subscription, customer: Customer) -> AutoRenewView | None:
+    """None when auto-renew is off (or the plan is not live). Two queries at most."""
+    paid_through = subscription.paid_through
+    if not (subscription.auto_renew and subscription.state == SubscriptionState.LIVE and paid_through is not None):
+        return None
+    now = clock.now()
+    due = subscription.renewal_due_at
+    last = last_automatic_attempt(subscription)
+    failed = last is not None and last.status == AttemptStatus.FAILED
+    if last is not None and last.status in (AttemptStatus.PENDING, AttemptStatus.UNKNOWN):
+        state = RenewalState.CHARGING
+    elif due is not None and due > now:
+        state = RenewalState.RETRYING if failed else RenewalState.SCHEDULED
+    elif due is not None and paid_through > now:
+        state = RenewalState.CHARGING
+    else:
+        state = RenewalState.FAILED if failed else RenewalState.IDLE
+    method = _renewal_method(subscription)
+    return AutoRenewView(
+        state=state,
+        next_try_at=local_datetime_with_zone(due, customer)
+        if due is not None and state in (RenewalState.SCHEDULED, RenewalState.RETRYING)
+        else "",
+        method=method_label(method) if method is not None else "",
+        failed_method=method_label(last.payment_method) if failed and last is not None else "",
+        failed_method_id=last.payment_method_id if failed and last is not None else None,
+        failure=_failure_reason(last) if failed and last is not None else "",
+        plan_ended=paid_through <= now,
+    )
+
+
+def _failure_reason(attempt: PaymentAttempt) -> str:
+    # The gateway stores its message in English, marked with gettext_noop so the catalogs carry it.
+    return service_message(attempt.failure_message) if attempt.failure_message else str(PAYMENT_FAILED_OTHERWISE)
+
+
+def auto_renew_saved(subscription: Subscription, *, was_on: bool) -> str:
+    """What the page says after the auto-renew form is saved."""
+    if not subscription.auto_renew:
+        return gettext("Auto-renew is off.")
+    if not was_on or subscription.payment_method is None:
+        return gettext("Auto-renew is on.")
+    method = method_label(subscription.payment_method)
+    if subscription.renewal_due_at is not None and subscription.renewal_due_at <= clock.now():
+        return gettext("Renewals are now paid with your %(method)s. We are trying it now.") % {"method": method}
+    return gettext("Renewals are now paid with your %(method)s.") % {"method": method}
 
 
 # ---------------------------------------------------------------------------

@@ -41,6 +41,7 @@ def account_settings(request: HttpRequest) -> HttpResponse:
                     locale=form.cleaned_data["locale"],
                     time_zone=form.cleaned_data["time_zone"],
                     phone=form.cleaned_data["phone"],
+                    renew_with_other_methods=form.cleaned_data["renew_with_other_methods"],
                 )
                 set_notification_preferences(customer, form.channels())
         except ValidationFailed as exc:

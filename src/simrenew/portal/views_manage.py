@@ -31,6 +31,8 @@ from simrenew.portal.pages import customer_page, own_subscription
 from simrenew.portal.presenters import local_datetime
 from simrenew.portal.presenters_manage import (
     PAYMENT_PENDING,
+    auto_renew_saved,
+    auto_renew_view,
     install_view,
     manage_view,
     pack_label,
@@ -38,6 +40,7 @@ from simrenew.portal.presenters_manage import (
     service_error,
     usage_chart,
 )
+from simrenew.portal.views_renewal import hosted_page_links
 from simrenew.provisioning.messaging import QUEUED, UNKNOWN, get_messaging
 from simrenew.subscriptions.cancellation import cancel, resume, update_renewal
 from simrenew.subscriptions.models import Subscription, SubscriptionState
@@ -58,11 +61,23 @@ def _manage_page(
 ) -> HttpResponse:
     shown = manage_view(subscription, customer)
     packs = top_up_options(subscription) if shown.has_running_period else []
+    renewal = auto_renew_view(subscription, customer)
+    if auto_renew_form is None:
+        auto_renew_form = AutoRenewForm(
+            customer=customer,
+            subscription=subscription,
+            initial={"auto_renew": "on"},
+            chosen=request.GET.get("method"),
+            avoid=renewal.failed_method_id if renewal else None,
+        )
+    here = reverse("portal:manage", args=[subscription.pk])
     context = {
         "customer": customer,
         "manage": shown,
-        "auto_renew_form": auto_renew_form
-        or AutoRenewForm(customer=customer, subscription=subscription, initial={"auto_renew": "on"}),
+        "renewal": renewal,
+        "auto_renew_form": auto_renew_form,
+        # A new card or PayPal account comes back here, chosen in the form (`?method=`).
+        "add_method_links": hosted_page_links(f"{here}#renewal-method"),
         "top_up_form": TopUpForm(customer=customer, packs=packs) if packs else None,
     }
     return render(request, "portal/manage.html", context, status=status)
@@ -86,9 +101,10 @@ def auto_renew(request: HttpRequest, customer: Customer, subscription_id: int) -
     if not form.is_valid():
         return _manage_page(request, customer, subscription, auto_renew_form=form, status=400)
     turn_on = form.cleaned_data["auto_renew"] == "on"
+    was_on = subscription.auto_renew
     try:
         with transaction.atomic():
-            update_renewal(
+            saved = update_renewal(
                 subscription,
                 auto_renew=turn_on,
                 payment_method=form.cleaned_data["payment_method"] if turn_on else None,
@@ -96,7 +112,7 @@ def auto_renew(request: HttpRequest, customer: Customer, subscription_id: int) -
     except SimrenewError as exc:
         form.add_error(None, service_error(exc))
         return _manage_page(request, customer, subscription, auto_renew_form=form, status=400)
-    messages.success(request, gettext("Auto-renew is on.") if turn_on else gettext("Auto-renew is off."))
+    messages.success(request, auto_renew_saved(saved, was_on=was_on))
     return redirect("portal:manage", subscription_id=subscription.pk)
 
 
