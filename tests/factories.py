@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from stdnum import luhn
 
@@ -21,6 +22,9 @@ from simrenew.subscriptions.renewals import begin_renewal, begin_subscription
 
 CARRIER_NAMES = {"att": "AT&T", "tmobile": "T-Mobile", "verizon": "Verizon"}
 _serial = itertools.count(1)
+
+if TYPE_CHECKING:
+    from simrenew.worker.renewals import RenewalCounts
 
 
 def make_carrier(*, code: str = "att") -> Carrier:
@@ -212,3 +216,17 @@ def record_usage(
         occurred_at=occurred_at or clock.now(),
     )
     return ingest([record])
+
+
+def renew_due(*, batch_size: int = 50) -> RenewalCounts:
+    """What the worker's auto-renew does when it wakes: every charge due now, in
+    this thread (so a test inside one transaction sees it all)."""
+    from threading import Event
+
+    from simrenew.worker.renewals import RenewalPipeline
+
+    pipeline = RenewalPipeline(worker_id="test-worker", batch_size=batch_size, batches_in_flight=1, stop=Event())
+    try:
+        return pipeline.run_until_idle()
+    finally:
+        pipeline.close()

@@ -53,7 +53,7 @@ def test_a_declined_auto_renew_says_why_and_leads_to_another_method(
 
     page.goto(f"/subscriptions/{subscription.pk}/manage/")
 
-    problem = page.get_by_role("alert").filter(has_text="Auto-renew could not charge your Visa card ending in 0069.")
+    problem = page.get_by_role("alert").filter(has_text="Auto-renew could not charge your Visa card ending 0069.")
     expect(problem).to_contain_text("Your card has expired. Add a card with a later expiry date.")
     good_card = PaymentMethod.objects.get(customer=customer, last4="4242")  # paid the first period
     expect(page.get_by_label("Pay renewals with")).to_have_value(str(good_card.pk))  # not the card that failed
@@ -63,7 +63,7 @@ def test_a_declined_auto_renew_says_why_and_leads_to_another_method(
     expect(page).to_have_url(re.compile(r"#renewal-method$"))
     page.get_by_role("button", name="Use this payment method").click()
 
-    expect(page.get_by_role("status")).to_contain_text("Renewals are now paid with your Visa card ending in 4242.")
-    expect(page.get_by_text("We are charging $25.00 to your Visa card ending in 4242 now.")).to_be_visible()
+    expect(page.get_by_role("status")).to_contain_text("Renewals are now paid with your Visa card ending 4242.")
+    expect(page.get_by_text("We are charging $25.00 to your Visa card ending 4242 now.")).to_be_visible()
     expect(page.get_by_role("alert")).to_have_count(0)
     shot(page, "manage-auto-renew-charging")

@@ -4,22 +4,12 @@ schedule, falling back as the customer allowed, and never charged twice."""
 from __future__ import annotations
 
 from datetime import timedelta
-from threading import Event
 
 from simrenew.billing.models import Invoice
 from simrenew.notifications.models import OutboxMessage
 from simrenew.payments.models import AttemptPurpose, PaymentAttempt, SandboxCharge
 from simrenew.subscriptions.models import Period, Subscription
-from simrenew.worker.renewals import RenewalCounts, RenewalPipeline
-from tests.factories import make_card, make_customer, make_plan, make_subscription, make_wallet
-
-
-def renew_due() -> RenewalCounts:
-    pipeline = RenewalPipeline(worker_id="test-worker", batch_size=50, batches_in_flight=1, stop=Event())
-    try:
-        return pipeline.run_until_idle()
-    finally:
-        pipeline.close()
+from tests.factories import make_card, make_customer, make_plan, make_subscription, make_wallet, renew_due
 
 
 def test_nothing_is_charged_before_72_hours_before_expiry(clock):

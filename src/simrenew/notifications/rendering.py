@@ -34,7 +34,8 @@ from simrenew.kit.money import BABEL_LOCALES, format_money
 from simrenew.notifications.events import notice_kind
 from simrenew.notifications.models import OutboxMessage
 from simrenew.notifications.sms import SMS_MAX_LENGTH
-from simrenew.payments.models import MethodType, PaymentMethod
+from simrenew.payments.labels import card_label, method_label
+from simrenew.payments.models import PaymentMethod
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 
 LAYOUTS = {
@@ -47,7 +48,6 @@ LAYOUTS = {
 # What a payment failure says when the payload carries no message of its own
 # (the gateway's messages are in the catalogs: payments.gateway marks them).
 DEFAULT_FAILURE = gettext_noop("The payment was not accepted. Try another payment method.")
-CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover"}
 
 
 class RenderingError(Exception):
@@ -304,17 +304,6 @@ def _expiring(context: Context, payload: dict[str, Any], fmt: Formatter, subscri
         context["action_url"] = _link("portal:manage" if context["auto_renew"] else "portal:renew", subscription.pk)
 
 
-def _method_label(method: PaymentMethod) -> str:
-    if method.type == MethodType.WALLET:
-        return gettext("Wallet balance")
-    if method.type == MethodType.PAYPAL:
-        return gettext("PayPal (%(email)s)") % {"email": method.paypal_email}
-    brand = CARD_BRANDS.get(method.brand, method.brand.title() or gettext("Card"))
-    if method.type == MethodType.DEBIT:
-        return gettext("%(brand)s debit card ending %(last4)s") % {"brand": brand, "last4": method.last4}
-    return gettext("%(brand)s card ending %(last4)s") % {"brand": brand, "last4": method.last4}
-
-
 def _payment_method(payload: dict[str, Any], customer_id: int | None) -> tuple[str, PaymentMethod | None]:
     """The method an event names: by id (labelled in the customer's language), else as the payload words it."""
     named = payload.get("payment_method")
@@ -322,13 +311,11 @@ def _payment_method(payload: dict[str, Any], customer_id: int | None) -> tuple[s
     if method_id is not None and customer_id is not None:
         method = PaymentMethod.objects.filter(pk=method_id, customer_id=customer_id).first()
         if method is not None:
-            return _method_label(method), method
+            return method_label(method), method
     if isinstance(named, str) and not named.isdigit():
         return named, None
     if isinstance(named, dict) and named.get("last4"):
-        brand = str(named.get("brand") or "")
-        brand = CARD_BRANDS.get(brand, brand.title() or gettext("Card"))
-        return gettext("%(brand)s card ending %(last4)s") % {"brand": brand, "last4": named["last4"]}, None
+        return card_label(brand=str(named.get("brand") or ""), last4=str(named["last4"])), None
     return "", None
 
 
@@ -354,16 +341,16 @@ def _auto_renew_upcoming(
 def _payment_method_expiring(
     context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None
 ) -> None:
-    method_label, method = _payment_method(payload, subscription.customer_id if subscription else None)
+    label, method = _payment_method(payload, subscription.customer_id if subscription else None)
     month = _int(payload.get("exp_month")) or (method.exp_month if method else None)
     year = _int(payload.get("exp_year")) or (method.exp_year if method else None)
     context.update(
-        payment_method=method_label,
+        payment_method=label,
         card_expiry=f"{month:02d}/{year}" if month and year else "",
         renews_at=fmt.when(payload.get("renews_at")),
     )
     _plan_facts(context)
-    context.fact(gettext("Payment method"), method_label)
+    context.fact(gettext("Payment method"), label)
     context.fact(gettext("Card expires"), context["card_expiry"])
     context.fact(gettext("Next renewal"), context["renews_at"])
     context["action_url"] = _link("portal:payment_methods")

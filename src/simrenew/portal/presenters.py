@@ -19,6 +19,7 @@ from simrenew.customers.models import Customer
 from simrenew.esims.models import EsimProfile
 from simrenew.kit import clock
 from simrenew.kit.money import BABEL_LOCALES, format_money
+from simrenew.payments.labels import method_label as payment_method_label
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, MethodType, PaymentAttempt, PaymentMethod, Wallet
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import Status, view
@@ -88,7 +89,6 @@ def esim_cards(customer: Customer) -> list[EsimCard]:
 
 # --- Renewal, payments and receipts (shared read helpers; views_renewal uses them) ---
 
-CARD_BRANDS = {"visa": "Visa", "mastercard": "Mastercard", "amex": "American Express", "discover": "Discover"}
 EXPIRING_CARD_WINDOW = timedelta(days=60)
 
 # Messages the services speak (English, fixed text), marked here so the catalogs carry
@@ -194,14 +194,9 @@ def card_end(method: PaymentMethod) -> date | None:
 
 def method_label(method: PaymentMethod, customer: Customer, *, with_balance: bool = False) -> str:
     """Brand and last 4 only; PayPal by its email; the wallet (with today's balance when asked)."""
-    if method.type == MethodType.WALLET:
-        return wallet_label(customer) if with_balance else gettext("Wallet balance")
-    if method.type == MethodType.PAYPAL:
-        return gettext("PayPal (%(email)s)") % {"email": method.paypal_email}
-    brand = CARD_BRANDS.get(method.brand, method.brand.title() or gettext("Card"))
-    if method.type == MethodType.DEBIT:
-        return gettext("%(brand)s debit card ending %(last4)s") % {"brand": brand, "last4": method.last4}
-    return gettext("%(brand)s card ending %(last4)s") % {"brand": brand, "last4": method.last4}
+    if method.type == MethodType.WALLET and with_balance:
+        return wallet_label(customer)
+    return payment_method_label(method)
 
 
 def wallet_balance(customer: Customer) -> tuple[int, str]:

@@ -25,7 +25,8 @@ from simrenew.esims.services import NoProfileAvailable
 from simrenew.kit import clock
 from simrenew.kit.errors import SimrenewError
 from simrenew.kit.money import format_money
-from simrenew.payments.models import AttemptPurpose, AttemptStatus, MethodType, PaymentAttempt, PaymentMethod
+from simrenew.payments.labels import method_label
+from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt, PaymentMethod
 from simrenew.portal.presenters import babel_locale, local_datetime, service_message
 from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllowed, TopUpNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
@@ -80,17 +81,6 @@ def service_error(exc: SimrenewError) -> str:
 
 def money(amount_minor: int, currency: str, customer: Customer) -> str:
     return format_money(amount_minor, currency, customer.locale)
-
-
-def method_label(method: PaymentMethod) -> str:
-    if method.type == MethodType.WALLET:
-        return gettext("Wallet balance")
-    if method.type == MethodType.PAYPAL:
-        return gettext("PayPal (%(email)s)") % {"email": method.paypal_email}
-    brand = method.brand.title() if method.brand and method.brand != "card" else ""
-    if method.type == MethodType.DEBIT:
-        return gettext("%(brand)s debit card ending in %(last4)s") % {"brand": brand, "last4": method.last4}
-    return gettext("%(brand)s card ending in %(last4)s") % {"brand": brand, "last4": method.last4}
 
 
 def data_amount(num_bytes: int, customer: Customer) -> str:
