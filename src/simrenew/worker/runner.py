@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from threading import Event
@@ -97,16 +98,18 @@ class Worker:
         released += delivery.release_claims(self.worker_id)
         logfmt.info("worker.stopped", worker=self.worker_id, released_claims=released)
 
-    def run_once(self) -> TickReport:
+    def run_once(self, *, scan: bool = True) -> TickReport:
+        """Everything due now. `scan=False` skips the scans over all subscriptions
+        (suspension, termination, reminders), which forever mode runs once a minute."""
         report = TickReport()
         report.reconciled = self._reconcile()
         if not self.stop.is_set():
             report.renewals = self.renewals.run_until_idle()
-        if not self.stop.is_set():
+        if scan and not self.stop.is_set():
             report.suspended = _until_idle(lambda: lifecycle.suspend_lapsed(limit=self.batch_size))
             report.warned = _until_idle(lambda: lifecycle.warn_before_termination(limit=self.batch_size))
             report.terminated = _until_idle(lambda: lifecycle.terminate_expired(limit=100))
-        if not self.stop.is_set():
+        if scan and not self.stop.is_set():
             report.reminders = self._reminders()
         if not self.stop.is_set():
             report.dispatched = _until_idle(lambda: delivery.dispatch_pending(limit=self.batch_size))
@@ -128,12 +131,18 @@ class Worker:
             )
         return report
 
-    def run_forever(self, *, idle_seconds: float = 1.0) -> None:
+    def run_forever(self, *, idle_seconds: float = 1.0, scan_seconds: float = 60.0) -> None:
+        """Tick until stopped: due charges and deliveries at once, the scans over
+        every subscription (reminders, suspension, termination) every `scan_seconds`."""
         logfmt.info("worker.started", worker=self.worker_id, batch_size=self.batch_size)
+        next_scan = 0.0
         try:
             while not self.stop.is_set():
                 close_old_connections()
-                report = self.run_once()
+                scan = time.monotonic() >= next_scan
+                if scan:
+                    next_scan = time.monotonic() + scan_seconds
+                report = self.run_once(scan=scan)
                 if not report.did_something:
                     self.stop.wait(idle_seconds)
         finally:

@@ -26,6 +26,12 @@ class Command(BaseCommand):
             "--in-flight", type=int, default=4, help="Batches whose gateway calls may be in flight at once."
         )
         parser.add_argument("--idle-seconds", type=float, default=1.0, help="Pause between ticks with nothing to do.")
+        parser.add_argument(
+            "--scan-seconds",
+            type=float,
+            default=60.0,
+            help="How often the scans over all subscriptions run (reminders, suspension, termination).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["status"]:
@@ -45,7 +51,7 @@ class Command(BaseCommand):
             finally:
                 worker.close()
             return
-        worker.run_forever(idle_seconds=options["idle_seconds"])
+        worker.run_forever(idle_seconds=options["idle_seconds"], scan_seconds=options["scan_seconds"])
 
     def _status(self, *, as_json: bool) -> None:
         counts = worker_status()
