@@ -127,7 +127,7 @@ class BatchPlan:
 
 def try_prefix(subscription: Subscription, target_number: int) -> str:
     assert subscription.renewal_due_at is not None
-    moment = subscription.renewal_due_at.strftime("%Y%m%dT%H%M%S")
+    moment = subscription.renewal_due_at.strftime("%Y%m%dT%H%M%S.%f")
     return f"auto-renew:{subscription.pk}:{target_number}:{moment}"
 
 
