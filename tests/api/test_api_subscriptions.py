@@ -94,6 +94,7 @@ def test_buying_a_plan_pays_the_first_period_and_answers_201(api: ApiClient, clo
         "status": "active",
         "plan_id": plan.pk,
         "auto_renew": True,
+        "next_auto_renew_attempt_at": "2026-02-12T12:00:00+00:00",  # 72 hours before the end
         "payment_method_id": subscription.payment_method_id,
         "current_period_start": NOW,
         # One calendar month in the customer's zone (America/New_York).
@@ -783,3 +784,20 @@ def test_a_retried_top_up_settles_the_payment_its_first_try_wrote(
     assert response.json()["id"] == begun.pk
     assert TopUp.objects.count() == 1
     assert SandboxCharge.objects.filter(idempotency_key=begun.idempotency_key).count() == 1
+
+
+def test_a_partner_sees_when_auto_renew_charges_next_and_when_it_stopped(api: ApiClient, clock: TestClock) -> None:
+    from simrenew.subscriptions.cancellation import update_renewal
+    from tests.factories import make_card, renew_due
+
+    subscription = make_subscription()
+    update_renewal(subscription, payment_method=make_card(customer=subscription.customer, number="4000000000000069"))
+    assert api.get(f"subscriptions/{subscription.pk}").json()["next_auto_renew_attempt_at"] == (
+        "2026-02-12T12:00:00+00:00"
+    )
+    clock.set(datetime(2026, 2, 12, 12, 0, tzinfo=UTC))
+
+    renew_due()  # the card has expired: a hard decline stops auto-renew
+
+    body = api.get(f"subscriptions/{subscription.pk}").json()
+    assert (body["auto_renew"], body["next_auto_renew_attempt_at"]) == (True, None)

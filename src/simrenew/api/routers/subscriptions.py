@@ -106,6 +106,12 @@ class SubscriptionOut(Schema):
     )
     plan_id: int = Field(..., description="The plan version renewals buy.")
     auto_renew: bool
+    next_auto_renew_attempt_at: datetime | None = Field(
+        ...,
+        description="When auto-renew next tries to charge (72 hours before the end, then the retry "
+        "schedule); null when auto-renew is off, the subscription is not live, or auto-renew stopped "
+        "after a hard decline or its last retry (renew by hand or change the payment method).",
+    )
     payment_method_id: int | None
     current_period_start: datetime | None
     current_period_end: datetime | None
@@ -213,6 +219,7 @@ def _out(seen: SubscriptionView) -> SubscriptionOut:
         status=cast(SubscriptionStatus, seen.status),
         plan_id=subscription.plan_id,
         auto_renew=subscription.auto_renew,
+        next_auto_renew_attempt_at=_next_auto_renew_attempt(subscription, seen.now),
         payment_method_id=subscription.payment_method_id,
         current_period_start=period.starts_at if period else None,
         current_period_end=period.ends_at if period else None,
@@ -223,6 +230,13 @@ def _out(seen: SubscriptionView) -> SubscriptionOut:
         cancelled_at=subscription.cancelled_at,
         ended_at=subscription.ended_at,
     )
+
+
+def _next_auto_renew_attempt(subscription: Subscription, now: datetime) -> datetime | None:
+    renews = subscription.state == SubscriptionState.LIVE and subscription.auto_renew
+    if not renews or subscription.paid_through is None or subscription.paid_through <= now:
+        return None
+    return subscription.renewal_due_at
 
 
 def _subscription_out(subscription_id: int) -> SubscriptionOut:
