@@ -198,3 +198,21 @@ def test_a_batch_costs_the_same_number_of_queries_for_5_or_40_subscriptions(cloc
         assert renew_due().succeeded == len(small)
 
     assert len(forty.captured_queries) == len(five.captured_queries)
+
+
+def test_a_charge_that_never_reached_the_gateway_is_tried_again_soon_without_troubling_anyone(clock):
+    from simrenew.payments.charging import attempts_due_for_reconciliation, reconcile
+
+    subscription = make_subscription(plan=make_plan(period_unit="month"))
+    subscription.payment_method = make_card(customer=subscription.customer, number="4000000000000416")
+    subscription.save(update_fields=["payment_method"])
+    clock.set(subscription.paid_through - timedelta(hours=72))
+    assert renew_due().unknown == 1
+    clock.advance(minutes=5)
+    for attempt in attempts_due_for_reconciliation():
+        reconcile(attempt)  # the gateway never saw it: failed, and no money moved
+    assert renew_due().spent == 1
+
+    subscription.refresh_from_db()
+    assert subscription.renewal_due_at == clock.now() + timedelta(minutes=15)
+    assert failed_events() == []

@@ -56,6 +56,10 @@ DECLINE_BEHAVIOURS = {
 }
 
 
+# Where an answer is lost: before the request reaches the gateway, or after it charged.
+LOST_BEFORE = "before"
+LOST_AFTER = "after"
+
 LEDGER_COLUMNS = (
     "idempotency_key",
     "charge_id",
@@ -158,18 +162,19 @@ class SandboxGateway:
         if len(set(keys)) != len(keys) or SandboxCharge.objects.filter(idempotency_key__in=keys).exists():
             return [self._charge_now(request) for request in requests]  # replays: answer each as charge() does
         now = clock.now()
-        behaviours = [self._with_faults(request, now) for request in requests]
         answers: list[ChargeResult] = []
         ledger: list[tuple[object, ...]] = []
-        for request, behaviour in zip(requests, behaviours, strict=True):
-            if behaviour == "timeout_before_charge":
+        for request in requests:
+            behaviour = self._behaviour(request.token, now)
+            fault = self._fault(request, behaviour)
+            if fault == LOST_BEFORE:
                 answers.append(ChargeResult(ChargeStatus.UNKNOWN))
                 continue
             status, code = self._outcome(behaviour)
             charge_id = f"ch_sandbox_{secrets.token_hex(12)}"
             key, token = request.idempotency_key, request.token
             ledger.append((key, charge_id, token, request.amount_minor, request.currency, status.value, code, 0, now))
-            if behaviour == "timeout_after_charge":
+            if fault == LOST_AFTER:
                 answers.append(ChargeResult(ChargeStatus.UNKNOWN))
             elif status == ChargeStatus.SUCCEEDED:
                 answers.append(ChargeResult(status, charge_id=charge_id))
@@ -184,14 +189,20 @@ class SandboxGateway:
             return [self._charge_now(request) for request in requests]
         return answers
 
-    def _with_faults(self, request: ChargeRequest, now: datetime) -> str:
-        behaviour = self._behaviour(request.token, now)
-        if self.fault_rate and behaviour not in ("timeout_before_charge", "timeout_after_charge"):
-            # Seeded by the key, so asking again with the same key meets the same fault.
+    def _fault(self, request: ChargeRequest, behaviour: str) -> str | None:
+        """Whether the answer is lost, and on which side of the charge: the test
+        cards that always lose it, else an injected fault (seeded by the key, so
+        asking again with the same key meets the same fault). A fault never
+        changes what the card does, only whether we hear of it."""
+        if behaviour == "timeout_before_charge":
+            return LOST_BEFORE
+        if behaviour == "timeout_after_charge":
+            return LOST_AFTER
+        if self.fault_rate:
             draw = random.Random(request.idempotency_key).random()
             if draw < self.fault_rate:
-                return "timeout_before_charge" if draw < self.fault_rate / 2 else "timeout_after_charge"
-        return behaviour
+                return LOST_BEFORE if draw < self.fault_rate / 2 else LOST_AFTER
+        return None
 
     @staticmethod
     def _outcome(behaviour: str) -> tuple[ChargeStatus, str]:
@@ -211,8 +222,9 @@ class SandboxGateway:
                 self._behaviours[token] = (behaviour, (year, month) if year and month else None)
 
     def _charge_now(self, request: ChargeRequest) -> ChargeResult:
-        behaviour = self._with_faults(request, clock.now())
-        if behaviour == "timeout_before_charge":
+        behaviour = self._behaviour(request.token, clock.now())
+        fault = self._fault(request, behaviour)
+        if fault == LOST_BEFORE:
             return ChargeResult(ChargeStatus.UNKNOWN)
         status, code = self._outcome(behaviour)
         try:
@@ -232,7 +244,7 @@ class SandboxGateway:
         except IntegrityError:
             # A concurrent request with the same key won the race: answer as it did.
             return self._replay(SandboxCharge.objects.get(idempotency_key=request.idempotency_key), request)
-        if behaviour == "timeout_after_charge":
+        if fault == LOST_AFTER:
             return ChargeResult(ChargeStatus.UNKNOWN)
         return self._result(charge)
 

@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 # Declines that another try of the same card cannot fix: ask the customer at once.
 HARD_DECLINES = frozenset({"expired_card", "lost_card", "stolen_card"})
 OPEN_STATUSES = (AttemptStatus.PENDING, AttemptStatus.UNKNOWN)
+# What reconciliation calls a charge the gateway never saw, and how soon such a try is made again.
+UNREACHED = "gateway_unreachable"
+UNREACHED_RETRY = timedelta(minutes=15)
 
 
 # --- claims -------------------------------------------------------------------------------------------------------
@@ -534,6 +537,12 @@ def record_spent_try(subscription: Subscription, tried: Sequence[PaymentAttempt]
         if not _still_due(locked, now) or locked.renewal_due_at != subscription.renewal_due_at:
             return locked.renewal_due_at  # changed meanwhile (paid by hand, new card, …): nothing to record
         assert locked.paid_through is not None
+        if tried and all(a.failure_code == UNREACHED for a in tried) and now + UNREACHED_RETRY < locked.paid_through:
+            # Nothing reached the gateway (a worker stopped before sending, an outage):
+            # nobody declined anything, so try again soon and trouble no one.
+            locked.renewal_due_at = now + UNREACHED_RETRY
+            locked.save(update_fields=["renewal_due_at"])
+            return locked.renewal_due_at
         first = tried[0] if tried else None
         hard = any(a.failure_code in HARD_DECLINES for a in tried)
         next_try = None if hard or first is None else next_try_after(locked.paid_through, now)
