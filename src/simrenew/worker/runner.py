@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from threading import Event
 
 from django.conf import settings
-from django.db import close_old_connections, transaction
+from django.db import DatabaseError, close_old_connections, connections, transaction
 
 from simrenew.kit import clock
 from simrenew.notifications import delivery
@@ -142,7 +142,15 @@ class Worker:
                 scan = time.monotonic() >= next_scan
                 if scan:
                     next_scan = time.monotonic() + scan_seconds
-                report = self.run_once(scan=scan)
+                try:
+                    report = self.run_once(scan=scan)
+                except DatabaseError:
+                    # A deadlock victim, a lost connection, a restarting database: every job
+                    # is safe to run again, so log it, drop the connection and tick again.
+                    logfmt.log.exception("worker tick failed; trying again")
+                    connections.close_all()
+                    self.stop.wait(idle_seconds)
+                    continue
                 if not report.did_something:
                     self.stop.wait(idle_seconds)
         finally:
