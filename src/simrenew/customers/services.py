@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo, available_timezones
 
@@ -72,23 +72,16 @@ def create_customer(
     phone: str = "",
     password: str | None = None,
 ) -> Customer:
-    errors: list[FieldError] = []
-    cleaned: dict[str, str] = {}
-    for field, check, value in (
-        ("email", normalize_email, email),
-        ("locale", validate_locale, locale),
-        ("time_zone", validate_time_zone, time_zone),
-        ("phone", normalize_phone, phone),
-    ):
-        try:
-            cleaned[field] = check(value)
-        except ValidationFailed as exc:
-            errors.extend(exc.errors)
+    cleaned = _clean_details(
+        name=name,
+        checks=(
+            ("email", normalize_email, email),
+            ("locale", validate_locale, locale),
+            ("time_zone", validate_time_zone, time_zone),
+            ("phone", normalize_phone, phone),
+        ),
+    )
     name = name.strip()
-    if not name:
-        errors.append(FieldError("name", _("Enter the customer's name.")))
-    if errors:
-        raise ValidationFailed(_("The customer details are not valid."), errors=errors)
     email = cleaned["email"]
     user_model = get_user_model()
     if (
@@ -109,13 +102,25 @@ def create_customer_for_user(
     user: User, *, name: str, locale: str = "en", time_zone: str = "UTC", phone: str = ""
 ) -> Customer:
     """The customer behind a login made elsewhere (the portal's sign-up): same checks, same event."""
+    cleaned = _clean_details(
+        name=name,
+        checks=(
+            ("locale", validate_locale, locale),
+            ("time_zone", validate_time_zone, time_zone),
+            ("phone", normalize_phone, phone),
+        ),
+    )
+    email = normalize_email(str(getattr(user, "email", "")))
+    if Customer.objects.filter(email__iexact=email).exists():
+        raise Conflict(_("A customer with the email %(email)s already exists.") % {"email": email}, code="email_taken")
+    return _customer_for(user, email=email, name=name.strip(), cleaned=cleaned)
+
+
+def _clean_details(*, name: str, checks: tuple[tuple[str, Callable[[str], str], str], ...]) -> dict[str, str]:
+    """Run every check and report every bad field at once, not just the first."""
     errors: list[FieldError] = []
     cleaned: dict[str, str] = {}
-    for field, check, value in (
-        ("locale", validate_locale, locale),
-        ("time_zone", validate_time_zone, time_zone),
-        ("phone", normalize_phone, phone),
-    ):
+    for field, check, value in checks:
         try:
             cleaned[field] = check(value)
         except ValidationFailed as exc:
@@ -124,10 +129,7 @@ def create_customer_for_user(
         errors.append(FieldError("name", _("Enter the customer's name.")))
     if errors:
         raise ValidationFailed(_("The customer details are not valid."), errors=errors)
-    email = normalize_email(str(getattr(user, "email", "")))
-    if Customer.objects.filter(email__iexact=email).exists():
-        raise Conflict(_("A customer with the email %(email)s already exists.") % {"email": email}, code="email_taken")
-    return _customer_for(user, email=email, name=name.strip(), cleaned=cleaned)
+    return cleaned
 
 
 def _customer_for(user: User, *, email: str, name: str, cleaned: dict[str, str]) -> Customer:
@@ -190,7 +192,12 @@ def wants_notification(customer: Customer, kind: str, channel: str) -> bool:
     """Whether `customer` wants notices of `kind` on `channel` ("email" or "sms")."""
     if kind not in NotificationKind.values or channel not in ("email", "sms"):
         raise ValueError(f"unknown notification kind or channel: {kind!r}, {channel!r}")
-    channels = notification_preferences(customer)[kind]
+    return channel_wanted(customer, notification_preferences(customer)[kind], channel)
+
+
+def channel_wanted(customer: Customer, channels: Channels, channel: str) -> bool:
+    """The rule behind `wants_notification`, for callers that load preferences in bulk:
+    SMS only to a customer with a phone number."""
     if channel == "sms":
         return channels.sms and bool(customer.phone)
     return channels.email

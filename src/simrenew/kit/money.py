@@ -5,11 +5,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import format_currency, format_decimal, get_currency_precision
 
 from simrenew.kit.errors import ValidationFailed
 
 BABEL_LOCALES = {"en": "en_US", "zh-hans": "zh_Hans_CN"}
+
+
+def babel_locale(locale: str) -> str:
+    """Babel's name for one of our locales ("en", "zh-hans")."""
+    return BABEL_LOCALES.get(locale, "en_US")
+
+
+def format_gigabytes(mb: int | float, babel_name: str) -> str:
+    """MiB as GB with one decimal, the carriers' way (1 GB = 1024 MB)."""
+    return format_decimal(round(mb / 1024, 1), format="#,##0.#", locale=babel_name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 
 from simrenew.customers.models import Customer, NotificationPreference
+from simrenew.customers.services import Channels as NoticeChannels
+from simrenew.customers.services import channel_wanted
 from simrenew.kit import clock
 from simrenew.notifications import queries
 from simrenew.notifications.channels import Channels, SendFailed
@@ -116,13 +118,11 @@ def _preferences(customer_ids: set[int]) -> dict[tuple[int, str], NotificationPr
 
 
 def _wants(customer: Customer, kind: str, channel: str, chosen: dict[tuple[int, str], NotificationPreference]) -> bool:
-    """`customers.services.wants_notification`, answered from preferences loaded for the whole
-    batch: no row means the defaults; SMS only to a customer with a phone number."""
+    """`customers.services.wants_notification`, answered from preferences loaded for the
+    whole batch (no row means the defaults)."""
     row = chosen.get((customer.pk, kind))
-    if channel == "sms":
-        wanted = row.sms if row is not None else NotificationPreference.DEFAULT_SMS
-        return wanted and bool(customer.phone)
-    return row.email if row is not None else NotificationPreference.DEFAULT_EMAIL
+    channels = NoticeChannels(email=row.email, sms=row.sms) if row is not None else NoticeChannels()
+    return channel_wanted(customer, channels, channel)
 
 
 def _plan(

@@ -20,7 +20,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel.dates import format_date, format_time, get_datetime_format
-from babel.numbers import format_decimal
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -30,7 +29,7 @@ from django.utils.translation import gettext, gettext_noop
 
 from simrenew.billing.models import Invoice
 from simrenew.customers.models import Customer
-from simrenew.kit.money import BABEL_LOCALES, format_money
+from simrenew.kit.money import babel_locale, format_gigabytes, format_money
 from simrenew.notifications.events import notice_kind
 from simrenew.notifications.models import OutboxMessage
 from simrenew.notifications.sms import SMS_MAX_LENGTH
@@ -119,7 +118,7 @@ class Formatter:
     """Values as this customer reads them; anything missing or malformed becomes ""."""
 
     def __init__(self, customer: Customer):
-        self.locale = BABEL_LOCALES.get(customer.locale, "en_US")
+        self.locale = babel_locale(customer.locale)
         self.language = customer.locale
         try:
             self.zone = ZoneInfo(customer.time_zone)
@@ -150,7 +149,7 @@ class Formatter:
     def data(self, mb: object) -> str:
         if not isinstance(mb, int | float) or isinstance(mb, bool):
             return ""
-        amount = format_decimal(round(mb / 1024, 1), format="#,##0.#", locale=self.locale)
+        amount = format_gigabytes(mb, self.locale)
         return gettext("%(amount)s GB") % {"amount": amount}
 
 

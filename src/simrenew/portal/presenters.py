@@ -9,7 +9,6 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from babel.numbers import format_decimal
 from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -18,7 +17,8 @@ from simrenew.catalog.models import PeriodUnit, Plan
 from simrenew.customers.models import Customer
 from simrenew.esims.models import EsimProfile
 from simrenew.kit import clock
-from simrenew.kit.money import BABEL_LOCALES, format_money
+from simrenew.kit.money import babel_locale as money_babel_locale
+from simrenew.kit.money import format_gigabytes, format_money
 from simrenew.payments.labels import method_label as payment_method_label
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, MethodType, PaymentAttempt, PaymentMethod, Wallet
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
@@ -26,7 +26,7 @@ from simrenew.subscriptions.queries import Status, view
 
 
 def babel_locale(customer: Customer) -> str:
-    return BABEL_LOCALES.get(customer.locale, "en_US")
+    return money_babel_locale(customer.locale)
 
 
 def local_datetime(moment: datetime, customer: Customer) -> str:
@@ -34,7 +34,7 @@ def local_datetime(moment: datetime, customer: Customer) -> str:
 
 
 def gigabytes(mb: int, customer: Customer) -> str:
-    return format_decimal(round(mb / 1024, 1), format="#,##0.#", locale=babel_locale(customer))
+    return format_gigabytes(mb, babel_locale(customer))
 
 
 @dataclass(frozen=True)

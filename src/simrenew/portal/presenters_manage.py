@@ -24,7 +24,7 @@ from simrenew.esims.identifiers import ActivationCode, ios_install_url, parse_ac
 from simrenew.esims.services import NoProfileAvailable
 from simrenew.kit import clock
 from simrenew.kit.errors import SimrenewError
-from simrenew.kit.money import format_money
+from simrenew.kit.money import format_gigabytes, format_money
 from simrenew.payments.labels import method_label
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt, PaymentMethod
 from simrenew.portal.presenters import babel_locale, local_datetime, service_message
@@ -90,9 +90,7 @@ def data_amount(num_bytes: int, customer: Customer) -> str:
         return gettext("%(amount)s MB") % {
             "amount": format_decimal(round(mb), format="#,##0", locale=babel_locale(customer))
         }
-    return gettext("%(amount)s GB") % {
-        "amount": format_decimal(round(mb / 1024, 1), format="#,##0.#", locale=babel_locale(customer))
-    }
+    return gettext("%(amount)s GB") % {"amount": format_gigabytes(mb, babel_locale(customer))}
 
 
 def local_datetime_with_zone(moment: datetime, customer: Customer) -> str:

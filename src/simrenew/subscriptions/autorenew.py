@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Max
 
 from simrenew.billing.services import InvoiceLine, issue_invoices
 from simrenew.catalog.services import quote
@@ -148,12 +147,7 @@ def plan_batch(subscription_ids: Sequence[int]) -> BatchPlan:
     plan.skipped.extend(s.pk for s in subscriptions if not _still_due(s, now))
     if not due:
         return plan
-    numbers = dict(
-        Period.objects.filter(subscription_id__in=[s.pk for s in due])
-        .values("subscription_id")
-        .annotate(last=Max("number"))
-        .values_list("subscription_id", "last")
-    )
+    numbers = {sid: last.number for sid, last in last_periods([s.pk for s in due]).items()}
     earliest = min(s.renewal_due_at for s in due if s.renewal_due_at is not None)
     tried: dict[int, list[PaymentAttempt]] = defaultdict(list)
     for attempt in PaymentAttempt.objects.filter(

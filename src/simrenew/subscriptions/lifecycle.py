@@ -26,7 +26,7 @@ from simrenew.esims.services import release_profile
 from simrenew.kit import clock
 from simrenew.notifications.services import Event, emit_many
 from simrenew.subscriptions.models import ReminderKind, Subscription, SubscriptionState
-from simrenew.subscriptions.reminders import not_yet_sent, record_once, with_last_period
+from simrenew.subscriptions.reminders import claim, not_yet_sent, with_last_period
 
 
 def retention() -> timedelta:
@@ -79,8 +79,7 @@ def suspend_lapsed(*, limit: int = 500) -> int:
         )
         lapsed = list(candidates.filter(not_yet_sent(kind)).order_by("paid_through", "pk")[:limit])
         numbers = {s.pk: int(s.period_number) for s in lapsed}  # type: ignore[attr-defined]
-        won = record_once([(pk, kind, number) for pk, number in numbers.items()], sent_at=now)
-        winners = sorted(pk for pk, _, _ in won)
+        winners = sorted(s.pk for s in claim(lapsed, kind, also_record=(), now=now))
         if not winners:
             return 0
         # Re-read under the row locks: a renewal that landed meanwhile ends the lapse.
@@ -118,8 +117,6 @@ def warn_before_termination(*, limit: int = 500) -> int:
         warn_after = max(window - termination_warning(), timedelta(0))
         due = with_last_period(Subscription.objects.filter(_service_ended_between(now - window, now - warn_after)))
         ending = list(due.filter(~Q(_superseded())).filter(not_yet_sent(kind)).order_by("paid_through", "pk")[:limit])
-        numbers = {s.pk: int(s.period_number) for s in ending}  # type: ignore[attr-defined]
-        won = record_once([(pk, kind, number) for pk, number in numbers.items()], sent_at=now)
         events = [
             Event(
                 "subscription.termination_warning",
@@ -128,8 +125,7 @@ def warn_before_termination(*, limit: int = 500) -> int:
                 s.sequence,
                 {"subscription_id": s.pk, "terminates_at": service_end(s) + window},
             )
-            for s in ending
-            if (s.pk, kind, numbers[s.pk]) in won
+            for s in claim(ending, kind, also_record=(), now=now)
         ]
         emit_many(events)
         return len(events)

@@ -132,20 +132,7 @@ class LastPeriod:
 
 
 def last_period(subscription_id: int) -> LastPeriod | None:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT p.number, p.ends_at, p.anchor_at, p.anchor_offset, p.time_zone, c.period_unit, c.period_count"
-            " FROM subscriptions_period p JOIN catalog_plan c ON c.id = p.plan_id"
-            " WHERE p.subscription_id = %s ORDER BY p.number DESC LIMIT 1",
-            [subscription_id],
-        )
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    number, ends_at, anchor_at, anchor_offset, time_zone, unit, count = row
-    return LastPeriod(number, _aware(ends_at), _aware(anchor_at), anchor_offset, time_zone, unit, count)
+    return last_periods([subscription_id]).get(subscription_id)
 
 
 def _aware(value: datetime | str) -> datetime:

@@ -62,7 +62,7 @@ from simrenew.notifications.services import Event, emit_many
 from simrenew.payments.models import MethodType, PaymentMethod
 from simrenew.subscriptions.models import Period, Reminder, ReminderKind, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import MB, data_left_bytes
-from simrenew.subscriptions.schedule import retry_offsets
+from simrenew.subscriptions.schedule import first_try_at, retry_offsets
 
 # Most urgent first: (kind, days before paid_through).
 EXPIRY_REMINDERS: tuple[tuple[str, int], ...] = (
@@ -146,11 +146,6 @@ def renews_itself() -> Q:
     return Q(auto_renew=True, renewal_due_at__isnull=False)
 
 
-def first_charge_lead() -> timedelta:
-    """How long before `paid_through` auto-renew first charges (72 h by default)."""
-    return retry_offsets()[0]
-
-
 # --- the passes ---------------------------------------------------------------------------------------------------
 
 
@@ -183,7 +178,7 @@ def _live_ending(after: datetime, until: datetime) -> QuerySet[Subscription]:
     )
 
 
-def _claim(
+def claim(
     candidates: Sequence[Subscription], kind: str, *, also_record: Sequence[str], now: datetime
 ) -> list[Subscription]:
     """Write the ledger rows for the candidates; the ones whose `kind` row this call won."""
@@ -214,7 +209,7 @@ def _send_expiring(
         .filter(not_yet_sent(kind))
         .order_by("paid_through", "pk")[:limit]
     )
-    winners = _claim(candidates, kind, also_record=also_record, now=now)
+    winners = claim(candidates, kind, also_record=also_record, now=now)
     emit_many(
         [
             _event(
@@ -235,7 +230,7 @@ def _send_expiring(
 
 def _send_auto_renew_notices(*, now: datetime, limit: int) -> int:
     kind = ReminderKind.AUTO_RENEW_UPCOMING.value
-    lead = first_charge_lead()
+    lead = retry_offsets()[0]  # auto-renew first charges this long before paid_through
     ending = _live_ending(now + lead, now + lead + AUTO_RENEW_NOTICE_BEFORE_CHARGE).filter(renews_itself())
     candidates = list(
         lasting_longer_than(ending, lead + AUTO_RENEW_NOTICE_BEFORE_CHARGE)
@@ -243,7 +238,7 @@ def _send_auto_renew_notices(*, now: datetime, limit: int) -> int:
         .select_related("plan", "payment_method")
         .order_by("paid_through", "pk")[:limit]
     )
-    winners = _claim(candidates, kind, also_record=(), now=now)
+    winners = claim(candidates, kind, also_record=(), now=now)
     labels = _method_labels(winners)
     emit_many(
         [
@@ -253,7 +248,7 @@ def _send_auto_renew_notices(*, now: datetime, limit: int) -> int:
                 {
                     "subscription_id": s.pk,
                     "period_number": _period_number(s),
-                    "charge_at": _paid_through(s) - lead,
+                    "charge_at": first_try_at(_paid_through(s)),
                     "expires_at": s.paid_through,
                     "amount_minor": s.plan.price_minor,
                     "currency": s.plan.currency,
@@ -307,7 +302,7 @@ def _card_unusable_at_charge(charge_from: datetime, charge_to: datetime, lead: t
 
 def _send_card_expiring(*, now: datetime, limit: int) -> int:
     kind = ReminderKind.CARD_EXPIRING.value
-    lead = first_charge_lead()
+    lead = retry_offsets()[0]  # auto-renew first charges this long before paid_through
     latest = now + lead + AUTO_RENEW_NOTICE_BEFORE_CHARGE
     candidates = list(
         _live_ending(now, latest)
@@ -322,7 +317,7 @@ def _send_card_expiring(*, now: datetime, limit: int) -> int:
         .select_related("payment_method")
         .order_by("paid_through", "pk")[:limit]
     )
-    winners = _claim(candidates, kind, also_record=(), now=now)
+    winners = claim(candidates, kind, also_record=(), now=now)
     events = []
     for s in winners:
         method = s.payment_method
@@ -338,7 +333,7 @@ def _send_card_expiring(*, now: datetime, limit: int) -> int:
                     "payment_method": str(method),
                     "exp_month": method.exp_month,
                     "exp_year": method.exp_year,
-                    "renews_at": _paid_through(s) - lead,
+                    "renews_at": first_try_at(_paid_through(s)),
                 },
             )
         )

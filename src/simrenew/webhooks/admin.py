@@ -11,7 +11,7 @@ from simrenew.kit import clock
 from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.events import EVENT_KINDS
 from simrenew.webhooks.models import WebhookEndpoint
-from simrenew.webhooks.services import new_secret, validate_event_types
+from simrenew.webhooks.services import SECRET_PREFIX, new_secret, validate_event_types
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -47,7 +47,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     @admin.display(description="signing secret")
     def signing_secret(self, obj: WebhookEndpoint) -> str:
         # Shown in full once, when the endpoint is created; afterwards only its end, to tell secrets apart.
-        return f"whsec_…{obj.secret[-4:]}" if obj.secret else "—"
+        return f"{SECRET_PREFIX}…{obj.secret[-4:]}" if obj.secret else "—"
 
     def save_model(self, request: HttpRequest, obj: WebhookEndpoint, form: Any, change: bool) -> None:
         if not change:
