@@ -57,6 +57,7 @@ INSTALLED_APPS = [
     "simrenew.webhooks",
     "simrenew.api",
     "simrenew.provisioning",
+    "simrenew.console",
     "simrenew",  # the `simrenew` CLI verbs in simrenew/management/commands
 ]
 
