@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +24,12 @@ COUNT = int(os.environ.get("SIMRENEW_BENCH_COUNT", "20000"))
 DASHBOARD_REQUESTS = 100
 AUTORENEW_COUNT = int(os.environ.get("SIMRENEW_BENCH_AUTORENEW_COUNT", "100000"))
 AUTORENEW_LATENCIES = "250,0"
+API_SECONDS = int(os.environ.get("SIMRENEW_BENCH_API_SECONDS", "30"))
+API_SUBSCRIPTIONS = int(os.environ.get("SIMRENEW_BENCH_API_SUBSCRIPTIONS", "5000"))
+# The issue's bars for the API read: a share of the bare view's throughput, and a p99.
+API_MIN_RATIO = 0.40
+API_MAX_P99_MS = 50.0
+API_ROW_MARK = "`GET /api/v1/subscriptions/{id}` for"
 
 
 def fresh_sqlite(name: str) -> str:
@@ -54,12 +61,73 @@ def dashboard_row(number: int, database: str, figures: dict[str, object], *, bar
     )
 
 
+def verdict(passed: bool) -> str:
+    return "**PASS**" if passed else "**FAIL**"
+
+
+def api_throughput_row(number: int, postgres_url: str) -> str:
+    print(
+        f"{number}. GET /api/v1/subscriptions/{{id}} and a bare view, {API_SECONDS} s each, gunicorn 2 workers, "
+        "on PostgreSQL …",
+        flush=True,
+    )
+    figures = run_entry("benchmarks.api_throughput", postgres_url, str(API_SECONDS), str(API_SUBSCRIPTIONS))
+    print(json.dumps(figures), flush=True)
+    api, bare = figures["api"], figures["bare"]
+    assert isinstance(api, dict) and isinstance(bare, dict)
+    ratio = float(str(figures["ratio"]))
+    return (
+        f"| {number} | {API_ROW_MARK} {figures['seconds']} s, a random one of {API_SUBSCRIPTIONS:,} per request, "
+        f"`read` key; wrk from a second process, {figures['connections']} keep-alive connections; "
+        f"`simrenew serve` (gunicorn, 2 workers of 4 threads) | PostgreSQL 15 | "
+        f"**{api['rate']:,} /s**, p50 {api['p50_ms']} ms, **p99 {api['p99_ms']} ms** | bare Django view "
+        f"(`/bench/constant`), same server and run: {bare['rate']:,} /s, p50 {bare['p50_ms']} ms, "
+        f"p99 {bare['p99_ms']} ms | **{ratio}** | ≥ {API_MIN_RATIO:.2f} of the bare view: "
+        f"{verdict(ratio >= API_MIN_RATIO)}; p99 < {API_MAX_P99_MS:.0f} ms: "
+        f"{verdict(float(api['p99_ms']) < API_MAX_P99_MS)} |"
+    )
+
+
 def git_commit() -> str:
     git = shutil.which("git")
     if git is None:
         return "unknown"
     done = subprocess.run([git, "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
     return done.stdout.strip() or "unknown"
+
+
+def write_report(rows: list[str], run_by: str) -> None:
+    REPORT.write_text(
+        "# Benchmarks\n\n"
+        f"{run_by}, commit `{git_commit()}`, "
+        f"{platform.machine()} with {os.cpu_count()} cores, Python {platform.python_version()}.\n\n"
+        "Each entry runs in its own process on a fresh database. The baseline is measured in the same "
+        "process and run, so the ratio (entry rate ÷ baseline rate) is what to compare across machines.\n\n"
+        "| # | what | database | rate | baseline | ratio | bar |\n|---|---|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n\nThe plain-SQL baseline writes the same rows (attempt, gateway ledger, attempt outcome, gapless "
+        "invoice number, invoice, period, subscription, outbox message) in the same three transactions per "
+        "renewal, with hand-written statements and no domain checks. Subscriptions are read in pages of 500 in "
+        "both, as the worker claims them.\n\n"
+        "The auto-renewal entries seed their subscriptions due now, then time the worker's pipeline "
+        "(`worker.renewals.RenewalPipeline`, the code `simrenew worker` runs) from the first claim to the last "
+        "settled batch; the books are checked after (one gateway charge, invoice and period per subscription). "
+        "Their baseline writes the same rows (claim, attempt, gateway ledger, outcome, invoice numbers, invoice, "
+        "period, subscription, outbox message, release) with hand-written SQL in the same batches, inserting "
+        "and updating with executemany; on PostgreSQL the pipeline beats it (ratio above 1) because it COPYs "
+        "its inserts and updates each table once per batch (`UPDATE … FROM unnest()`).\n\n"
+        "The dashboard entries time each request from the test Client's call to its answer (routing, "
+        "middleware, session, queries, template rendering), after 10 warm-up requests; the ratio is the "
+        "dashboard's median over the baseline's, which crosses the same middleware with the same session.\n\n"
+        "The API throughput entry (`benchmarks/api_throughput.py`, alone: `make bench-api`) runs the production "
+        'server as the README\'s "Running at scale" does (`simrenew serve`: gunicorn gthread, here 2 workers), '
+        "with `SIMRENEW_BENCH_ROUTES=1` for the bare view, and drives it with `wrk` (C; a Python client on 2 cores "
+        "would cap the bare view and flatter the ratio) from a second process: 3 s of warm-up each, then 30 s "
+        "of the bare view and 30 s of the API, every request a random subscription of the seeded set. Any non-2xx "
+        "answer or socket error fails the run. The per-key rate limiter stays on with a limit the run cannot reach. "
+        "The server runs in sandbox mode, so each API request also reads the test clock (one more query). The "
+        "machine is shared with other work, so latencies are noisy; the ratio is measured in one run.\n"
+    )
 
 
 def main() -> None:
@@ -123,31 +191,37 @@ def main() -> None:
             )
             number += 1
 
-    REPORT.write_text(
-        "# Benchmarks\n\n"
-        f"Run by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit `{git_commit()}`, "
-        f"{platform.machine()} with {os.cpu_count()} cores, Python {platform.python_version()}.\n\n"
-        "Each entry runs in its own process on a fresh database. The baseline is measured in the same "
-        "process and run, so the ratio (entry rate ÷ baseline rate) is what to compare across machines.\n\n"
-        "| # | what | database | rate | baseline | ratio | bar |\n|---|---|---|---|---|---|---|\n"
-        + "\n".join(rows)
-        + "\n\nThe plain-SQL baseline writes the same rows (attempt, gateway ledger, attempt outcome, gapless "
-        "invoice number, invoice, period, subscription, outbox message) in the same three transactions per "
-        "renewal, with hand-written statements and no domain checks. Subscriptions are read in pages of 500 in "
-        "both, as the worker claims them.\n\n"
-        "The auto-renewal entries seed their subscriptions due now, then time the worker's pipeline "
-        "(`worker.renewals.RenewalPipeline`, the code `simrenew worker` runs) from the first claim to the last "
-        "settled batch; the books are checked after (one gateway charge, invoice and period per subscription). "
-        "Their baseline writes the same rows (claim, attempt, gateway ledger, outcome, invoice numbers, invoice, "
-        "period, subscription, outbox message, release) with hand-written SQL in the same batches, inserting "
-        "and updating with executemany; on PostgreSQL the pipeline beats it (ratio above 1) because it COPYs "
-        "its inserts and updates each table once per batch (`UPDATE … FROM unnest()`).\n\n"
-        "The dashboard entries time each request from the test Client's call to its answer (routing, "
-        "middleware, session, queries, template rendering), after 10 warm-up requests; the ratio is the "
-        "dashboard's median over the baseline's, which crosses the same middleware with the same session.\n"
-    )
+    if postgres_url.startswith("postgresql"):
+        rows.append(api_throughput_row(number, postgres_url))
+        number += 1
+
+    write_report(rows, f"Run by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"wrote {REPORT.relative_to(ROOT)}")
+
+
+def main_api_only() -> None:
+    """`make bench-api`: run the API throughput entry alone and put its row into the report in place
+    of the last one (the other entries stay as the last `make bench` measured them)."""
+    VAR.mkdir(parents=True, exist_ok=True)
+    postgres_url = os.environ.get("SIMRENEW_DATABASE_URL", "")
+    if not postgres_url.startswith("postgresql"):
+        raise SystemExit("the API throughput entry runs on PostgreSQL: use scripts/with_postgres.py (make bench-api)")
+    previous = REPORT.read_text()
+    kept = [
+        line
+        for line in previous.splitlines()
+        if line.startswith("| ") and not line.startswith(("| # ", "|---")) and API_ROW_MARK not in line
+    ]
+    number = max((int(line.split("|")[1]) for line in kept), default=0) + 1
+    rows = [*kept, api_throughput_row(number, postgres_url)]
+    last_full_run = re.search(r"Run by `make bench` on [^,]+, commit `[^`]+`", previous)
+    this_run = f"entry {number} by `make bench-api` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    write_report(rows, f"{last_full_run.group(0)}; {this_run}" if last_full_run else f"Run: {this_run}")
     print(f"wrote {REPORT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--api-only"]:
+        main_api_only()
+    else:
+        main()

@@ -31,9 +31,11 @@ DEBUG = _flag("SIMRENEW_DEBUG")
 ALLOWED_HOSTS = [h for h in os.environ.get("SIMRENEW_ALLOWED_HOSTS", "*").split(",") if h]
 # Public base URL used to build absolute links (QR codes, receipts) in API answers.
 SIMRENEW_PUBLIC_URL = os.environ.get("SIMRENEW_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# `/bench/constant` (a bare view returning a constant), for `make bench-api`; off by default.
+SIMRENEW_BENCH_ROUTES = _flag("SIMRENEW_BENCH_ROUTES")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "simrenew.console.admin_app.ConsoleAdminConfig",  # django.contrib.admin, opening on the console overview
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -206,6 +208,12 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = os.environ.get("SIMRENEW_FROM_EMAIL", "simrenew <no-reply@simrenew.localhost>")
 
+# Who is told when something needs the operator (a webhook endpoint disabled after failing
+# for days): SIMRENEW_OPERATOR_EMAIL (comma-separated), else Django's ADMINS.
+SIMRENEW_OPERATOR_EMAIL = [a.strip() for a in os.environ.get("SIMRENEW_OPERATOR_EMAIL", "").split(",") if a.strip()]
+# A webhook endpoint whose every attempt failed for this many days is disabled (Stripe's figure).
+SIMRENEW_WEBHOOK_DISABLE_AFTER_DAYS = float(os.environ.get("SIMRENEW_WEBHOOK_DISABLE_AFTER_DAYS", "3"))
+
 # Payment gateway: the sandbox unless a real one is configured.
 SIMRENEW_PAYMENT_GATEWAY = os.environ.get("SIMRENEW_PAYMENT_GATEWAY", "sandbox")
 SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS = int(os.environ.get("SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS", "0"))
@@ -236,6 +244,14 @@ SIMRENEW_WORKER_BATCH_SIZE = int(os.environ.get("SIMRENEW_WORKER_BATCH_SIZE", "5
 SIMRENEW_WORKER_GATEWAY_CONCURRENCY = int(os.environ.get("SIMRENEW_WORKER_GATEWAY_CONCURRENCY", "500"))
 # A claim not renewed within this many seconds is taken over by another worker.
 SIMRENEW_WORKER_CLAIM_SECONDS = int(os.environ.get("SIMRENEW_WORKER_CLAIM_SECONDS", "120"))
+
+# Partner API rate limits, per API key: requests per window (seconds), reads (GET) and writes
+# counted apart (on average 100 reads and 50 writes a second, bursts allowed within the minute);
+# 0 turns a limit off. Counted in CACHES["default"], per process unless that
+# cache is shared (see README, "Running at scale").
+SIMRENEW_API_RATE_LIMIT_READS = int(os.environ.get("SIMRENEW_API_RATE_LIMIT_READS", "6000"))
+SIMRENEW_API_RATE_LIMIT_WRITES = int(os.environ.get("SIMRENEW_API_RATE_LIMIT_WRITES", "3000"))
+SIMRENEW_API_RATE_LIMIT_WINDOW = int(os.environ.get("SIMRENEW_API_RATE_LIMIT_WINDOW", "60"))
 
 LOGGING = {
     "version": 1,

@@ -1,14 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from simrenew.kit import bench_views
 from simrenew.kit.views import healthz
 
 urlpatterns = [
+    # First: the partner API is the hottest traffic, and its prefix shares nothing with the pages'.
+    path("api/v1/", include("simrenew.api.urls")),
     path("", include("simrenew.portal.urls")),
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     path("admin/", admin.site.urls),
-    path("api/v1/", include("simrenew.api.urls")),
     path("esims/", include("simrenew.esims.urls")),
 ]
+urlpatterns += bench_views.routes()  # /bench/constant, only with SIMRENEW_BENCH_ROUTES=1

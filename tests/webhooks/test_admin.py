@@ -58,3 +58,61 @@ def test_disabling_and_enabling_an_endpoint(clock, operator):
     operator.post(changelist, {"action": "enable", "_selected_action": [endpoint.pk]})
     endpoint.refresh_from_db()
     assert endpoint.enabled and endpoint.disabled_at is None and endpoint.consecutive_failures == 0
+
+
+def test_an_operator_replays_an_event_and_the_trail_says_so(clock, operator, receiver):
+    from simrenew.console.models import AuditEntry
+    from simrenew.notifications.models import OutboxMessage
+    from tests.factories import make_subscription
+    from tests.notifications.helpers import run_worker
+
+    endpoint = create_endpoint(url=receiver.url, event_types=["subscription.created"])
+    make_subscription()
+    run_worker()
+    event = OutboxMessage.objects.get(event_type="subscription.created")
+    page = f"/admin/webhooks/webhookendpoint/{endpoint.pk}/replay/"
+
+    assert operator.get(page).status_code == 200
+    refused = operator.post(page, {"reason": "partner lost it"})  # neither an event nor a time
+    response = operator.post(page, {"event_id": str(event.event_id), "reason": "partner lost it"})
+    run_worker()
+
+    assert refused.status_code == 400
+    assert response.status_code == 302
+    assert [r.headers["webhook-id"] for r in receiver.requests] == [str(event.event_id)] * 2
+    entry = AuditEntry.objects.get(action="replay")
+    assert entry.target_id == str(endpoint.pk) and entry.reason == "partner lost it"
+    assert entry.after["event_ids"] == [str(event.event_id)] and entry.actor_label == "operator@example.com"
+
+
+def test_an_operator_rotates_the_secret_and_it_is_shown_once_and_audited(clock, operator):
+    from simrenew.console.models import AuditEntry
+
+    endpoint = create_endpoint(url="https://partner.example.com/hooks")
+    old = endpoint.secret
+
+    response = operator.post(
+        f"/admin/webhooks/webhookendpoint/{endpoint.pk}/rotate-secret/", {"reason": "leaked"}, follow=True
+    )
+
+    endpoint.refresh_from_db()
+    assert endpoint.secret != old and endpoint.previous_secret == old
+    assert endpoint.secret in response.content.decode()
+    entry = AuditEntry.objects.get(action="rotate_secret")
+    assert entry.reason == "leaked" and old not in str(entry.after) and endpoint.secret not in str(entry.after)
+
+
+def test_switching_and_deleting_in_the_console_are_audited_and_deleting_keeps_the_row(clock, operator):
+    from simrenew.console.models import AuditEntry
+
+    endpoint = create_endpoint(url="https://partner.example.com/hooks")
+    changelist = "/admin/webhooks/webhookendpoint/"
+
+    operator.post(changelist, {"action": "disable", "_selected_action": [endpoint.pk]})
+    operator.post(f"/admin/webhooks/webhookendpoint/{endpoint.pk}/delete/", {"post": "yes"})
+
+    endpoint.refresh_from_db()
+    assert endpoint.deleted_at == clock.now() and not endpoint.enabled
+    assert list(AuditEntry.objects.order_by("id").values_list("action", flat=True)) == ["disable", "delete"]
+    assert all(endpoint.secret not in str(e.before) + str(e.after) for e in AuditEntry.objects.all())
+    assert operator.get(changelist).context["cl"].result_count == 0

@@ -26,9 +26,9 @@ from ninja.renderers import JSONRenderer
 from ninja.responses import NinjaJSONEncoder
 from ninja.types import DictStrAny
 
+from simrenew.api import openapi, ratelimit
 from simrenew.api.auth import ApiKeyAuth
 from simrenew.api.problems import (
-    PROBLEM_CONTENT_TYPE,
     InternalError,
     MalformedJsonError,
     MethodNotAllowedError,
@@ -96,37 +96,6 @@ class JsonBodyParser(Parser):
         return data
 
 
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "title": "Problem",
-    "description": "RFC 9457 problem details; every error the API returns has this shape.",
-    "type": "object",
-    "required": ["type", "title", "status", "detail"],
-    "properties": {
-        "type": {"type": "string", "description": "A stable URI reference naming the kind of problem."},
-        "title": {"type": "string"},
-        "status": {"type": "integer"},
-        "detail": {"type": "string", "description": "What went wrong, for a human."},
-        "errors": {
-            "type": "array",
-            "description": "For validation problems: one entry per field (dotted, e.g. records.0.bytes).",
-            "items": {
-                "type": "object",
-                "required": ["field", "message"],
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-            },
-        },
-        "code": {"type": "string", "description": "A machine-readable reason within the type."},
-    },
-}
-
-
-def _problem_response_doc(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
-    }
-
-
 class PartnerAPI(NinjaAPI):
     def set_default_exception_handlers(self) -> None:
         install_problem_handlers(self)
@@ -155,18 +124,7 @@ class PartnerAPI(NinjaAPI):
         self, *, path_prefix: str | None = None, path_params: DictStrAny | None = None
     ) -> OpenAPISchema:
         schema = super().get_openapi_schema(path_prefix=path_prefix, path_params=path_params)
-        schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
-        for path_item in schema.get("paths", {}).values():
-            for operation in path_item.values():
-                responses = operation.setdefault("responses", {})
-                if operation.get("security"):
-                    responses.setdefault("401", _problem_response_doc("Missing, unknown or revoked API key"))
-                    responses.setdefault("403", _problem_response_doc("The API key lacks the needed scope"))
-                if operation.get("parameters") or operation.get("requestBody"):
-                    responses.setdefault("422", _problem_response_doc("The request is not valid"))
-                if any(p.get("name") == "Idempotency-Key" for p in operation.get("parameters", [])):
-                    responses.setdefault("409", _problem_response_doc("Idempotency-Key reused or in use"))
-                responses.setdefault("default", _problem_response_doc("A problem (RFC 9457)"))
+        openapi.finish(schema)
         return schema
 
     @property
@@ -195,6 +153,7 @@ def problem_safe(view: Callable[..., HttpResponseBase]) -> Callable[..., HttpRes
         except Exception:
             logger.exception("Unhandled error in %s %s", request.method, request.path)
             return error_response(InternalError("Something went wrong on our side. It has been logged."))
+        ratelimit.add_headers(request, response)
         if response.status_code == 405 and isinstance(response, HttpResponse) and not is_problem(response):
             allow = str(response.get("Allow", ""))
             return error_response(
@@ -248,3 +207,5 @@ api.add_router("/payment-methods", payment_methods.router)
 api.add_router("/subscriptions", subscriptions.router)
 api.add_router("/usage", usage.router)
 api.add_router("/invoices", invoices.router)
+api.add_router("/webhook-endpoints", "simrenew.api.routers.webhook_endpoints.router")
+api.add_router("/events", "simrenew.api.routers.events.router")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.http import HttpRequest
 from ninja.security import HttpBearer
 
-from simrenew.api.keys import authenticate, has_scope
+from simrenew.api import ratelimit
+from simrenew.api.keys import authenticate_cached, has_scope
 from simrenew.api.models import ApiKey
 from simrenew.kit.errors import Forbidden
 
@@ -26,9 +27,15 @@ def api_key_from_request(request: HttpRequest) -> ApiKey | None:
         return cached if isinstance(cached, ApiKey) else None
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
-    key = authenticate(token) if scheme.lower() == "bearer" and token else None
+    key = authenticate_cached(token) if scheme.lower() == "bearer" and token else None
     setattr(request, _CACHE_ATTR, key)
     return key
+
+
+def rate_limit_id(key: ApiKey) -> str:
+    """What a key's requests are counted under: part of its hash, unique per key and never reused
+    (row ids may be, after a rolled-back insert on SQLite)."""
+    return key.key_hash[:24]
 
 
 def required_scope(request: HttpRequest) -> str:
@@ -37,8 +44,8 @@ def required_scope(request: HttpRequest) -> str:
 
 
 class ApiKeyAuth(HttpBearer):
-    """`Authorization: Bearer sr_…`. A missing or bad key is a 401; a key without the
-    scope the request needs is a 403.
+    """`Authorization: Bearer sr_…`. A missing or bad key is a 401; a key over its rate
+    limit is a 429; a key without the scope the request needs is a 403.
 
     `scope=None` derives the scope from the method (see `required_scope`); an
     operation may demand more, e.g. `auth=ApiKeyAuth(scope="admin")`.
@@ -58,6 +65,7 @@ class ApiKeyAuth(HttpBearer):
         key = api_key_from_request(request)
         if key is None:
             return None
+        ratelimit.enforce(request, rate_limit_id(key))
         scope = self.scope or required_scope(request)
         if not has_scope(key, scope):
             held = ", ".join(key.scopes) if key.scopes else "none"

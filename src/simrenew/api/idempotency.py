@@ -49,7 +49,8 @@ from ninja.decorators import decorate_view
 from ninja.operation import Operation
 from ninja.utils import contribute_operation_callback
 
-from simrenew.api.auth import api_key_from_request
+from simrenew.api import ratelimit
+from simrenew.api.auth import api_key_from_request, rate_limit_id
 from simrenew.api.models import ApiKey, IdempotencyRecord
 from simrenew.api.problems import PROBLEM_CONTENT_TYPE, error_response
 from simrenew.kit import clock
@@ -251,6 +252,11 @@ def _guard_run(run: Callable[..., HttpResponseBase], *, required: bool) -> Calla
         api_key = api_key_from_request(request)
         if api_key is None:
             return run(request, *args, **kwargs)  # answers 401
+        try:
+            # Before the claim: a refused request should not cost a committed write.
+            ratelimit.enforce(request, rate_limit_id(api_key))
+        except SimrenewError as error:
+            return error_response(error)
         raw = request.headers.get(HEADER)
         if raw is None:
             if required:

@@ -25,6 +25,7 @@ from simrenew.esims.identifiers import (
 from simrenew.esims.models import EsimProfile, ProfileStatus
 from simrenew.kit import clock
 from simrenew.kit.errors import Conflict, NotFound, ValidationFailed
+from simrenew.notifications.services import emit
 
 # ---------------------------------------------------------------------------
 # Errors
@@ -247,7 +248,22 @@ def assign_profile(*, customer: Customer, carrier_code: str) -> EsimProfile:
     profile.customer = customer
     profile.assigned_at = clock.now()
     profile.save(update_fields=["status", "customer", "assigned_at"])
+    emit("esim.assigned", customer=customer, data=_esim_event_data(profile))
     return profile
+
+
+def _esim_event_data(profile: EsimProfile) -> dict[str, Any]:
+    """What partners are told about an eSIM (never its activation code: that is the customer's)."""
+    return {
+        "esim_id": profile.pk,
+        "customer_id": profile.customer_id,
+        "carrier": profile.carrier.code,
+        "iccid": profile.iccid,
+        "msisdn": profile.msisdn,
+        "status": profile.status,
+        "assigned_at": profile.assigned_at.isoformat() if profile.assigned_at else None,
+        "installed_at": profile.installed_at.isoformat() if profile.installed_at else None,
+    }
 
 
 def _transition(profile: EsimProfile, *, allowed_from: Sequence[str], changes: dict[str, Any]) -> bool:
@@ -264,6 +280,7 @@ def mark_installed(profile: EsimProfile) -> EsimProfile:
         allowed_from=[ProfileStatus.ASSIGNED],
         changes={"status": ProfileStatus.INSTALLED, "installed_at": clock.now()},
     ):
+        emit("esim.installed", customer=profile.customer, data=_esim_event_data(profile))
         return profile
     if profile.status == ProfileStatus.INSTALLED:
         return profile

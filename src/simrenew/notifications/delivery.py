@@ -10,6 +10,11 @@ Two steps, each driven from rows:
    records each outcome in its own short one: sent, retried later with
    exponential backoff, or dead (the operator sees it in the admin and can retry).
 
+Webhooks keep each endpoint's order: a delivery is not sent while an earlier one
+(by event) to the same endpoint is pending, so a receiver that was down gets what
+it missed oldest first once it is back (`queries.claim_webhook_runs`). A dead
+delivery no longer holds up the ones behind it.
+
 Delivery is at least once: a worker that dies after sending but before recording
 sends again when its claim lapses. Receivers deduplicate by the event id (the
 webhook-id header, the email's Message-ID and X-Simrenew-Event-Id).
@@ -168,11 +173,19 @@ def deliver_due(*, worker_id: str, limit: int = 200) -> DeliveryRun:
         return DeliveryRun()
     outcomes: Counter[str] = Counter()
     done: set[int] = set()
+    # Endpoints whose delivery in this batch failed and waits for its retry: what follows
+    # it is not sent (it would overtake it) but given back below, still pending.
+    held_up: set[int] = set()
     try:
         with Channels() as channels:
             for delivery in claimed:
-                outcomes[_attempt(channels, delivery, worker_id)] += 1
+                if delivery.endpoint_id is not None and delivery.endpoint_id in held_up:
+                    continue
+                outcome = _attempt(channels, delivery, worker_id)
+                outcomes[outcome] += 1
                 done.add(delivery.pk)
+                if delivery.endpoint_id is not None and outcome == DeliveryStatus.PENDING:
+                    held_up.add(delivery.endpoint_id)
     finally:
         # Stopped mid-batch (a signal, an interrupt): give back what was not tried.
         left = [delivery.pk for delivery in claimed if delivery.pk not in done]
@@ -196,11 +209,11 @@ def _claim(worker_id: str, limit: int) -> list[Delivery]:
         )
     if not ids:
         return []
-    return list(
-        Delivery.objects.filter(pk__in=ids)
-        .select_related("message", "message__customer", "endpoint")
-        .order_by("next_attempt_at", "id")
-    )
+    found = list(Delivery.objects.filter(pk__in=ids).select_related("message", "message__customer", "endpoint"))
+    # Emails and texts oldest due first; webhooks endpoint by endpoint, in event order.
+    others = sorted((d for d in found if d.endpoint_id is None), key=lambda d: (d.next_attempt_at, d.pk))
+    hooks = sorted((d for d in found if d.endpoint_id is not None), key=lambda d: (d.endpoint_id, d.message_id, d.pk))
+    return others + hooks
 
 
 def _attempt(channels: Channels, delivery: Delivery, worker_id: str) -> str:
@@ -240,6 +253,7 @@ def _record_failure(delivery: Delivery, worker_id: str, reason: str, *, permanen
     next_attempt_at = now + retry_delay(attempts)
     gives_up = permanent or next_attempt_at > delivery.created_at + RETRY_WINDOW
     status = DeliveryStatus.DEAD if gives_up else DeliveryStatus.PENDING
+    disabled_endpoint = False
     with transaction.atomic():
         # Only while the claim is still ours: another worker that took over owns the schedule.
         changed = Delivery.objects.filter(pk=delivery.pk, status=DeliveryStatus.PENDING, claimed_by=worker_id).update(
@@ -251,7 +265,11 @@ def _record_failure(delivery: Delivery, worker_id: str, reason: str, *, permanen
             claim_expires_at=None,
         )
         if changed and delivery.endpoint_id is not None and delivery.endpoint is not None and delivery.endpoint.enabled:
-            webhooks.record_failure(delivery.endpoint_id)
+            disabled_endpoint = webhooks.record_failure(delivery.endpoint_id)
+    if disabled_endpoint and delivery.endpoint_id is not None:
+        # Once, by the failure that disabled it; outside the transaction (SMTP may be slow).
+        log.warning("webhook endpoint %d disabled: every attempt failed for days", delivery.endpoint_id)
+        webhooks.notify_operator_of_disabled(delivery.endpoint_id)
     if gives_up:
         log.warning(
             "delivery %d (%s of event %s, %s) is dead after %d attempt(s): %s",

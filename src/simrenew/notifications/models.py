@@ -77,7 +77,15 @@ class Delivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["message", "channel", "recipient"], name="delivery_once_per_recipient"),
         ]
-        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_due")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="delivery_due"),
+            # Each endpoint's queue in event order: its head is found without a scan.
+            models.Index(
+                fields=["endpoint", "message", "id"],
+                condition=models.Q(status="pending"),
+                name="delivery_endpoint_queue",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.channel} of {self.message_id} to {self.recipient}: {self.status}"

@@ -5,10 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.db import connection
-from django.db.models import Count, Q
+from django.db import connection, transaction
+from django.db.models import Count, OuterRef, Q, Subquery
 
-from simrenew.notifications.models import Delivery, DeliveryStatus, OutboxMessage, OutboxStatus
+from simrenew.notifications.models import Delivery, DeliveryChannel, DeliveryStatus, OutboxMessage, OutboxStatus
+from simrenew.webhooks.models import WebhookEndpoint
+
+WEBHOOK = DeliveryChannel.WEBHOOK.value
 
 
 def claim_due(*, worker_id: str, now: datetime, real_now: datetime, claim_until: datetime, limit: int) -> list[int]:
@@ -24,7 +27,8 @@ def claim_due(*, worker_id: str, now: datetime, real_now: datetime, claim_until:
     adapt = connection.ops.adapt_datetimefield_value
     due = (
         f"SELECT id FROM {table} WHERE status = %s AND next_attempt_at <= %s"  # noqa: S608 (table name from the model)
-        " AND (claim_expires_at IS NULL OR claim_expires_at < %s) ORDER BY next_attempt_at, id LIMIT %s"
+        " AND channel <> %s AND (claim_expires_at IS NULL OR claim_expires_at < %s)"
+        " ORDER BY next_attempt_at, id LIMIT %s"
     )
     if connection.vendor == "postgresql":
         # A materialized CTE picks the rows once. Written as `id IN (subselect)`, PostgreSQL may
@@ -35,13 +39,89 @@ def claim_due(*, worker_id: str, now: datetime, real_now: datetime, claim_until:
             f" UPDATE {table} AS d SET claimed_by = %s, claim_expires_at = %s FROM due WHERE d.id = due.id"
             " RETURNING d.id"
         )
-        params: list[Any] = [DeliveryStatus.PENDING.value, now, real_now, limit, worker_id, claim_until]
+        params: list[Any] = [DeliveryStatus.PENDING.value, now, WEBHOOK, real_now, limit, worker_id, claim_until]
     else:
         sql = f"UPDATE {table} SET claimed_by = %s, claim_expires_at = %s WHERE id IN ({due}) RETURNING id"  # noqa: S608
-        params = [worker_id, adapt(claim_until), DeliveryStatus.PENDING.value, adapt(now), adapt(real_now), limit]
+        params = [
+            worker_id,
+            adapt(claim_until),
+            DeliveryStatus.PENDING.value,
+            adapt(now),
+            WEBHOOK,
+            adapt(real_now),
+            limit,
+        ]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return sorted(int(row[0]) for row in cursor.fetchall())
+        claimed = sorted(int(row[0]) for row in cursor.fetchall())
+    return claimed + claim_webhook_runs(
+        worker_id=worker_id, now=now, real_now=real_now, claim_until=claim_until, limit=limit
+    )
+
+
+def claim_webhook_runs(
+    *, worker_id: str, now: datetime, real_now: datetime, claim_until: datetime, limit: int
+) -> list[int]:
+    """Claim webhook deliveries so that each endpoint gets its events in order.
+
+    An endpoint's pending deliveries form a queue in event order (message id, then id:
+    a replay of an old event goes before newer ones). Only a run from the head of a
+    queue is claimed: the head and the deliveries after it, up to the first one that is
+    not due yet or that another worker holds. So while an earlier delivery is pending
+    (waiting for its retry, or being sent) nothing later to that endpoint is sent; a
+    dead or sent one no longer blocks. The sender stops an endpoint's run at its first
+    failure and gives the rest back.
+
+    Concurrent workers: each run is claimed under the endpoint's row lock (FOR UPDATE
+    SKIP LOCKED on PostgreSQL: another worker passes over that endpoint; SQLite has one
+    writer), and after commit the claimed head keeps every other worker off the queue.
+    Finding the queues with work is one query, a head lookup per endpoint on the
+    partial index `delivery_endpoint_queue`."""
+    pending = Delivery.objects.filter(endpoint=OuterRef("pk"), status=DeliveryStatus.PENDING).order_by(
+        "message_id", "id"
+    )
+    heads = (
+        WebhookEndpoint.objects.filter(deleted_at__isnull=True)
+        .annotate(head_due=Subquery(pending.values("next_attempt_at")[:1]))
+        .annotate(head_claim=Subquery(pending.values("claim_expires_at")[:1]))
+        .filter(head_due__lte=now)
+        .filter(Q(head_claim__isnull=True) | Q(head_claim__lt=real_now))
+        .values_list("pk", flat=True)
+    )
+    endpoint_ids = list(heads)
+    if not endpoint_ids:
+        return []
+    with transaction.atomic():  # the endpoint locks last until the claims are written
+        return _claim_runs(
+            endpoint_ids, worker_id=worker_id, now=now, real_now=real_now, claim_until=claim_until, limit=limit
+        )
+
+
+def _claim_runs(
+    endpoint_ids: list[int], *, worker_id: str, now: datetime, real_now: datetime, claim_until: datetime, limit: int
+) -> list[int]:
+    locked = WebhookEndpoint.objects.filter(pk__in=endpoint_ids).order_by("pk")
+    if connection.features.has_select_for_update_skip_locked:
+        locked = locked.select_for_update(skip_locked=True)
+    chosen: list[int] = []
+    for endpoint_id in locked.values_list("pk", flat=True):
+        if len(chosen) >= limit:
+            break
+        queue = (
+            Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING)
+            .order_by("message_id", "id")
+            .values_list("pk", "next_attempt_at", "claim_expires_at")[: limit - len(chosen)]
+        )
+        for delivery_id, due_at, claim_expires_at in queue:
+            if due_at > now or (claim_expires_at is not None and claim_expires_at >= real_now):
+                break
+            chosen.append(delivery_id)
+    if not chosen:
+        return []
+    Delivery.objects.filter(pk__in=chosen, status=DeliveryStatus.PENDING).update(
+        claimed_by=worker_id, claim_expires_at=claim_until
+    )
+    return sorted(Delivery.objects.filter(pk__in=chosen, claimed_by=worker_id).values_list("pk", flat=True))
 
 
 def counts(*, now: datetime, real_now: datetime) -> dict[str, int]:

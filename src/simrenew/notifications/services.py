@@ -1,16 +1,30 @@
-"""The outbox: events written in the caller's transaction, delivered later by the worker."""
+"""The outbox: events written in the caller's transaction, delivered later by the worker.
+
+Each event of a subscription gets the subscription's next event number (`sequence`:
+1, 2, 3, … without gaps) from a counter row bumped in the same transaction. The bump
+holds that row's lock until the transaction ends, so a subscription's events are
+numbered, and given ids, in the order they commit: receivers order by it and can tell
+when one is missing.
+"""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from django.db import connection
 
 from simrenew.customers.models import Customer
 from simrenew.kit import clock, rows
 from simrenew.notifications.models import OutboxMessage, OutboxStatus
 from simrenew.subscriptions.models import Subscription
+from simrenew.webhooks.models import EventCounter
+
+# Rows per counter upsert: well under SQLite's and PostgreSQL's bound-parameter limits.
+_COUNTER_CHUNK = 5000
 
 
 def emit(
@@ -22,17 +36,19 @@ def emit(
     sequence: int | None = None,
     data: dict[str, Any],
 ) -> OutboxMessage:
-    """Record an event; its `sequence` is the subscription's, bumped by the caller's change."""
+    """Record an event. Its `sequence` is the subscription's next event number; the
+    `sequence` argument (the subscription's change counter, which some callers pass) is
+    not used for it."""
     now = clock.now()
     if subscription is not None:
         subscription_id = subscription.pk
-        sequence = subscription.sequence if sequence is None else sequence
+    sequence = next_numbers({subscription_id: 1})[subscription_id] if subscription_id is not None else 0
     return rows.create(
         OutboxMessage,
         event_type=event_type,
         customer=customer,
         subscription_id=subscription_id,
-        sequence=sequence or 0,
+        sequence=sequence,
         payload=data,
         next_attempt_at=now,
         created_at=now,
@@ -49,8 +65,21 @@ class Event:
 
 
 def emit_many(events: Sequence[Event]) -> None:
-    """`emit` for a batch (the worker's bulk renewals): one INSERT, no model instances."""
+    """`emit` for a batch (the worker's bulk renewals): one counter upsert and one INSERT,
+    no model instances. Events of one subscription are numbered in the batch's order."""
     now = clock.now()
+    wanted = Counter(e.subscription_id for e in events if e.subscription_id is not None)
+    last = next_numbers(wanted)
+    # The first number each subscription's events in this batch take.
+    taken = {sid: last[sid] - count + 1 for sid, count in wanted.items()}
+
+    def number(event: Event) -> int:
+        if event.subscription_id is None:
+            return 0
+        value = taken[event.subscription_id]
+        taken[event.subscription_id] = value + 1
+        return value
+
     rows.insert_many(
         OutboxMessage,
         (
@@ -72,7 +101,7 @@ def emit_many(events: Sequence[Event]) -> None:
                 e.event_type,
                 e.customer_id,
                 e.subscription_id,
-                e.sequence,
+                number(e),
                 e.data,
                 OutboxStatus.PENDING.value,
                 0,
@@ -84,3 +113,24 @@ def emit_many(events: Sequence[Event]) -> None:
         ],
         returning=False,
     )
+
+
+def next_numbers(wanted: Mapping[int, int]) -> dict[int, int]:
+    """Take `wanted[subscription_id]` event numbers for each subscription; returns the last
+    number taken for each. One upsert per chunk (ON CONFLICT … RETURNING: SQLite 3.35+ and
+    PostgreSQL), in subscription order so that concurrent batches lock rows in one order."""
+    table = connection.ops.quote_name(EventCounter._meta.db_table)
+    items = sorted(wanted.items())
+    last: dict[int, int] = {}
+    for start in range(0, len(items), _COUNTER_CHUNK):
+        chunk = items[start : start + _COUNTER_CHUNK]
+        values = ", ".join(["(%s, %s)"] * len(chunk))
+        sql = (
+            f"INSERT INTO {table} (subscription_id, last_value) VALUES {values}"  # noqa: S608 (table from the model)
+            f" ON CONFLICT (subscription_id) DO UPDATE SET last_value = {table}.last_value + excluded.last_value"
+            " RETURNING subscription_id, last_value"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [value for pair in chunk for value in pair])
+            last.update((int(sid), int(value)) for sid, value in cursor.fetchall())
+    return last

@@ -9,6 +9,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema
 from ninja.responses import Status
+from pydantic import ConfigDict
 
 from simrenew.api.idempotency import idempotent
 from simrenew.api.pagination import Page, paginate
@@ -23,6 +24,20 @@ CustomerId = Annotated[int, Path(ge=1, le=ID_MAX, description="The customer's id
 
 
 class CustomerIn(InputSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada@example.com",
+                    "name": "Ada Lovelace",
+                    "locale": "en",
+                    "time_zone": "America/New_York",
+                    "phone": "+12125550100",
+                }
+            ]
+        }
+    )
+
     # Lengths: a customer's email is also their login name (at most 150 characters).
     email: str = Field(..., max_length=150, description="Unique, compared case-insensitively.")
     name: str = Field(..., max_length=200)
@@ -32,6 +47,10 @@ class CustomerIn(InputSchema):
 
 
 class CustomerPatch(InputSchema):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"time_zone": "Europe/London", "renew_with_other_methods": True}]}
+    )
+
     name: str | None = Field(None, max_length=200)
     locale: str | None = Field(None, max_length=16)
     time_zone: str | None = Field(None, max_length=64)
@@ -76,6 +95,8 @@ def _customer(customer_id: int) -> Customer:
 @router.post("", response={201: CustomerOut}, summary="Create a customer")
 @idempotent()
 def create_customer(request: HttpRequest, payload: CustomerIn) -> Status:
+    """The email is unique (any case): a second customer with it is a 409. Send an `Idempotency-Key` so a
+    retry never creates two."""
     with transaction.atomic():
         customer = services.create_customer(
             email=payload.email,
@@ -89,6 +110,7 @@ def create_customer(request: HttpRequest, payload: CustomerIn) -> Status:
 
 @router.get("", response=CustomerList, summary="List customers")
 def list_customers(request: HttpRequest, query: Query[CustomerQuery]) -> Page[Customer]:
+    """Oldest first, paged by id; `email` finds one customer (any case)."""
     customers = Customer.objects.all()
     if query.email:
         customers = customers.filter(email__iexact=query.email.strip())
@@ -97,12 +119,15 @@ def list_customers(request: HttpRequest, query: Query[CustomerQuery]) -> Page[Cu
 
 @router.get("/{customer_id}", response=CustomerOut, summary="Get a customer")
 def get_customer(request: HttpRequest, customer_id: CustomerId) -> Customer:
+    """One customer, with their language, time zone and phone for reminders."""
     return _customer(customer_id)
 
 
 @router.patch("/{customer_id}", response=CustomerOut, summary="Change a customer's name, language, zone or phone")
 @idempotent()
 def update_customer(request: HttpRequest, customer_id: CustomerId, payload: CustomerPatch) -> Customer:
+    """Only the fields sent change; an empty `phone` removes the number. The email is the login and does
+    not change here."""
     with transaction.atomic():
         customer = Customer.objects.select_for_update().filter(pk=customer_id).first()
         if customer is None:

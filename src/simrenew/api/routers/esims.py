@@ -1,13 +1,16 @@
-"""eSIM profiles: assign one from inventory to a customer, show how to install it."""
+"""eSIM profiles: assign one from inventory to a customer, show how to install it, what it has left,
+what can be bought for it and what was (the reads Airalo partners expect)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Literal
 
 from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema
 from ninja.responses import Status
+from pydantic import ConfigDict
 
 from simrenew.api.idempotency import idempotent
 from simrenew.api.pagination import Page, paginate
@@ -15,11 +18,25 @@ from simrenew.api.routers.inputs import Text
 from simrenew.api.routers.payment_methods import customer_or_404
 from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
 from simrenew.catalog.models import Carrier
+from simrenew.catalog.queries import plans_on_sale, top_up_packs_on_sale
 from simrenew.esims import services
 from simrenew.esims.identifiers import ios_install_url, lpa_qr_payload
 from simrenew.esims.models import EsimProfile, ProfileStatus
+from simrenew.esims.queries import install_instructions
 from simrenew.esims.views import qr_png_url, qr_svg_url
+from simrenew.kit import clock
 from simrenew.kit.errors import NotFound, ValidationFailed
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
+from simrenew.subscriptions.queries import (
+    MB,
+    current_period,
+    future_periods,
+    period_phase,
+    periods_of_esim,
+    subscription_of_esim,
+)
+from simrenew.subscriptions.renewals import MAX_PREPAID_PERIODS
+from simrenew.usage.queries import esim_usage
 
 router = Router(tags=["esims"])
 
@@ -29,6 +46,8 @@ _WITH_QR = (ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED)
 
 
 class EsimIn(InputSchema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"customer_id": 7, "carrier": "att"}]})
+
     customer_id: int = Field(..., ge=1, le=ID_MAX)
     carrier: Text = Field(..., max_length=32, description="Carrier code, e.g. att, tmobile, verizon.")
 
@@ -82,6 +101,7 @@ class EsimQuery(PageQuery):
     customer_id: int | None = Field(None, ge=1, le=ID_MAX, description="Only this customer's eSIMs.")
     carrier: Text | None = Field(None, max_length=32, description="Only this carrier's (its code).")
     status: ProfileStatus | None = Field(None, description="Only eSIMs in this state.")
+    iccid: Text | None = Field(None, max_length=32, description="Only the eSIM with this ICCID (spaces ignored).")
 
 
 def _profile(esim_id: int) -> EsimProfile:
@@ -113,6 +133,7 @@ def create_esim(request: HttpRequest, payload: EsimIn) -> Status:
 
 @router.get("", response=EsimList, summary="List eSIMs")
 def list_esims(request: HttpRequest, query: Query[EsimQuery]) -> Page[EsimProfile]:
+    """Oldest first, paged by id; filter by customer, carrier, state or ICCID."""
     profiles = EsimProfile.objects.select_related("carrier")
     if query.customer_id is not None:
         profiles = profiles.filter(customer_id=query.customer_id)
@@ -120,11 +141,14 @@ def list_esims(request: HttpRequest, query: Query[EsimQuery]) -> Page[EsimProfil
         profiles = profiles.filter(carrier__code=_carrier_code(query.carrier))
     if query.status is not None:
         profiles = profiles.filter(status=query.status)
+    if query.iccid is not None:
+        profiles = profiles.filter(iccid="".join(query.iccid.split()))
     return paginate(profiles, limit=query.limit, starting_after=query.starting_after)
 
 
 @router.get("/{esim_id}", response=EsimOut, summary="Get an eSIM")
 def get_esim(request: HttpRequest, esim_id: EsimId) -> EsimProfile:
+    """The eSIM with its identifiers and install details (QR links only while it is a customer's)."""
     return _profile(esim_id)
 
 
@@ -135,3 +159,292 @@ def mark_esim_installed(request: HttpRequest, esim_id: EsimId) -> EsimProfile:
     with transaction.atomic():
         services.mark_installed(_profile(esim_id))
     return _profile(esim_id)
+
+
+# --- what partners read about an eSIM -----------------------------------------------------------
+
+SubscriptionStatus = Literal["incomplete", "active", "expiring", "suspended", "cancelled", "terminated"]
+
+
+class EsimUsageOut(Schema):
+    esim_id: int
+    subscription_id: int | None = Field(..., description="The plan this usage is of; null if the eSIM never had one.")
+    status: SubscriptionStatus | None = Field(
+        ..., description="The subscription's status (as GET /subscriptions/{id} says); null without one."
+    )
+    data_total_mb: int = Field(..., description="This period's allowance with bonus and top-ups (1 GB = 1024 MB).")
+    data_used_mb: int = Field(..., description="Used this period; used + remaining = total.")
+    data_remaining_mb: int
+    period_start: datetime | None = Field(..., description="The running period; null when none runs.")
+    period_end: datetime | None
+    expires_at: datetime | None = Field(
+        ..., description="When service stops unless renewed (the end of what is paid, or when it was stopped)."
+    )
+    days_left: int
+
+
+class ManualEntryOut(Schema):
+    smdp_address: str = Field(..., description="SM-DP+ address, for iOS's Enter Details Manually.")
+    matching_id: str = Field(..., description="The Matching ID, which iOS calls the activation code.")
+    activation_code: str = Field(..., description="The whole code, for Android's Enter it manually.")
+    confirmation_code_required: bool = Field(
+        ..., description="Whether the phone will ask for a confirmation code (given separately)."
+    )
+
+
+class InstallStepsOut(Schema):
+    ios: list[str]
+    android: list[str]
+
+
+class EsimInstallOut(Schema):
+    esim_id: int
+    iccid: str
+    activation_code: str = Field(..., description="SGP.22: 1$<SM-DP+ address>$<Matching ID>.")
+    lpa_string: str = Field(..., description="What the QR code holds: LPA: followed by the activation code.")
+    qr_code_data_uri: str = Field(..., description="The QR code as an SVG data URI, to put in an <img> as is.")
+    qr_svg_url: str = Field(..., description="The same QR code at a signed link (no API key needed).")
+    qr_png_url: str = Field(..., description="The same QR code as PNG.")
+    ios_install_url: str = Field(
+        ..., description="Apple's direct-install link (iOS 17.4 and later): open it on the iPhone itself."
+    )
+    manual_entry: ManualEntryOut
+    steps: InstallStepsOut
+    backup_reminder: str
+
+
+class TopUpPackOptionOut(Schema):
+    id: int = Field(..., description="Pass it as data_mb_pack_id to POST /subscriptions/{id}/top-ups.")
+    name: str
+    data_mb: int
+    price_minor: int = Field(..., description="In minor units (cents) of `currency`.")
+    currency: str
+
+
+class PlanOptionOut(Schema):
+    id: int = Field(..., description="Pass it as plan_id to a renewal or a new subscription.")
+    code: str
+    name: str
+    period_unit: str = Field(..., description="day, month or year.")
+    period_count: int
+    data_mb: int
+    price_minor: int = Field(..., description="List price in minor units of `currency`, before promotions.")
+    currency: str
+    is_current_plan: bool = Field(..., description="Whether the eSIM's subscription renews with this plan now.")
+
+
+PlanPurchase = Literal["renewal", "new_subscription", "resume_first", "unavailable"]
+
+
+class EsimTopUpOptionsOut(Schema):
+    esim_id: int
+    subscription_id: int | None
+    top_ups: list[TopUpPackOptionOut] = Field(..., description="Data that can be added to the running period now.")
+    top_ups_unavailable_reason: str | None = Field(..., description="Why `top_ups` is empty, when it is.")
+    plans: list[PlanOptionOut] = Field(..., description="Plans of the eSIM's carrier on sale now.")
+    plan_purchase: PlanPurchase = Field(
+        ...,
+        description="How to buy one of `plans`: renewal (POST /subscriptions/{subscription_id}/renewals), "
+        "new_subscription (POST /subscriptions), resume_first (POST /subscriptions/{subscription_id}/resume, "
+        "then renew), unavailable (see `plans_unavailable_reason`).",
+    )
+    plans_unavailable_reason: str | None
+
+
+class TopUpRecordOut(Schema):
+    id: int
+    name: str
+    data_mb: int
+    price_minor: int
+    currency: str
+    invoice_id: int
+    invoice_number: str
+    bought_at: datetime
+
+
+class PackageOut(Schema):
+    id: int = Field(..., description="The period's id (the cursor for `starting_after`).")
+    subscription_id: int
+    number: int = Field(..., description="1 for a subscription's first period, then 2, 3, …")
+    plan_id: int
+    plan_name: str
+    state: Literal["upcoming", "current", "past", "cancelled"] = Field(
+        ..., description="cancelled: service was stopped before this period began."
+    )
+    starts_at: datetime
+    ends_at: datetime
+    data_mb: int = Field(..., description="The allowance, with any promotion bonus.")
+    top_up_mb: int
+    used_mb: int
+    price_minor: int = Field(..., description="What the period cost after discounts, in minor units.")
+    currency: str
+    invoice_id: int
+    invoice_number: str
+    top_ups: list[TopUpRecordOut] = Field(..., description="Data bought within this period, oldest first.")
+
+
+class PackageList(Schema):
+    items: list[PackageOut]
+    has_more: bool
+    next_starting_after: int | None
+
+
+@router.get("/{esim_id}/usage", response=EsimUsageOut, summary="What an eSIM has used and has left")
+def get_esim_usage(request: HttpRequest, esim_id: EsimId) -> EsimUsageOut:
+    """The running period of the eSIM's plan (its open subscription, else its latest): data total, used
+    and remaining in MB, when service expires and the subscription's status. An eSIM that never had a plan
+    answers zeros and nulls."""
+    usage = esim_usage(_profile(esim_id))
+    return EsimUsageOut(
+        esim_id=usage.esim_id,
+        subscription_id=usage.subscription.pk if usage.subscription else None,
+        status=usage.status,  # type: ignore[arg-type]
+        data_total_mb=usage.data_total_mb,
+        data_used_mb=usage.data_used_mb,
+        data_remaining_mb=usage.data_remaining_mb,
+        period_start=usage.period_start,
+        period_end=usage.period_end,
+        expires_at=usage.expires_at,
+        days_left=usage.days_left,
+    )
+
+
+@router.get("/{esim_id}/install", response=EsimInstallOut, summary="How to install an eSIM on a phone")
+def get_esim_install(request: HttpRequest, esim_id: EsimId) -> EsimInstallOut:
+    """The QR code (as a data URI and as links), the SM-DP+ address and Matching ID for manual entry, Apple's
+    direct-install link and the steps for iOS and Android. Only an eSIM assigned to a customer can be installed
+    (409 otherwise). Remind the customer to back up their phone first."""
+    profile = _profile(esim_id)
+    guide = install_instructions(profile)
+    return EsimInstallOut(
+        esim_id=profile.pk,
+        iccid=profile.iccid,
+        activation_code=guide.activation_code,
+        lpa_string=guide.lpa_string,
+        qr_code_data_uri=guide.qr_svg_data_uri,
+        qr_svg_url=qr_svg_url(profile),
+        qr_png_url=qr_png_url(profile),
+        ios_install_url=guide.ios_install_url,
+        manual_entry=ManualEntryOut(
+            smdp_address=guide.smdp_address,
+            matching_id=guide.matching_id,
+            activation_code=guide.activation_code,
+            confirmation_code_required=guide.confirmation_code_required,
+        ),
+        steps=InstallStepsOut(ios=guide.ios_steps, android=guide.android_steps),
+        backup_reminder=guide.backup_reminder,
+    )
+
+
+def _top_ups_unavailable(profile: EsimProfile, subscription: Subscription | None, period: Period | None) -> str | None:
+    if subscription is None:
+        return "The eSIM has no plan yet; buy one first."
+    if subscription.state not in (SubscriptionState.LIVE, SubscriptionState.CANCELLED) or period is None:
+        return "No period is running to add data to; renew the plan first."
+    return None
+
+
+def _plan_purchase(
+    profile: EsimProfile, subscription: Subscription | None, now: datetime
+) -> tuple[PlanPurchase, str | None]:
+    if profile.status not in (ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED):
+        return "unavailable", "The eSIM is not assigned to a customer."
+    if subscription is None or subscription.state == SubscriptionState.TERMINATED:
+        return "new_subscription", None
+    if subscription.state == SubscriptionState.INCOMPLETE:
+        return "unavailable", "The first payment of the eSIM's subscription is not settled yet."
+    if subscription.state == SubscriptionState.CANCELLED:
+        still_running = subscription.ended_at is None and (subscription.paid_through or now) > now
+        return ("resume_first", None) if still_running else ("new_subscription", None)
+    if future_periods(subscription, now) >= MAX_PREPAID_PERIODS:
+        return "unavailable", f"At most {MAX_PREPAID_PERIODS} periods can be paid ahead."
+    return "renewal", None
+
+
+@router.get("/{esim_id}/top-up-options", response=EsimTopUpOptionsOut, summary="What can be bought for an eSIM now")
+def get_esim_top_up_options(request: HttpRequest, esim_id: EsimId) -> EsimTopUpOptionsOut:
+    """Data top-ups for the running period and the plans of the eSIM's carrier on sale, with list prices in
+    minor units. `plan_purchase` says which call buys a plan; an empty `top_ups` comes with the reason."""
+    profile = _profile(esim_id)
+    now = clock.now()
+    subscription = subscription_of_esim(profile.pk)
+    period = current_period(subscription, now) if subscription is not None else None
+    blocked = _top_ups_unavailable(profile, subscription, period)
+    packs = [] if blocked else top_up_packs_on_sale(profile.carrier_id)
+    purchase, plans_blocked = _plan_purchase(profile, subscription, now)
+    current_code = subscription.plan.code if subscription is not None else None
+    return EsimTopUpOptionsOut(
+        esim_id=profile.pk,
+        subscription_id=subscription.pk if subscription else None,
+        top_ups=[
+            TopUpPackOptionOut(
+                id=pack.pk, name=pack.name, data_mb=pack.data_mb, price_minor=pack.price_minor, currency=pack.currency
+            )
+            for pack in packs
+        ],
+        top_ups_unavailable_reason=blocked or (None if packs else "The carrier offers no top-ups."),
+        plans=[
+            PlanOptionOut(
+                id=plan.pk,
+                code=plan.code,
+                name=plan.name,
+                period_unit=plan.period_unit,
+                period_count=plan.period_count,
+                data_mb=plan.data_mb,
+                price_minor=plan.price_minor,
+                currency=plan.currency,
+                is_current_plan=plan.code == current_code,
+            )
+            for plan in plans_on_sale(profile.carrier_id)
+        ],
+        plan_purchase=purchase,
+        plans_unavailable_reason=plans_blocked,
+    )
+
+
+@router.get("/{esim_id}/packages", response=PackageList, summary="An eSIM's package history")
+def list_esim_packages(request: HttpRequest, esim_id: EsimId, query: Query[PageQuery]) -> dict[str, object]:
+    """Every period bought for the eSIM, across its subscriptions, oldest first, each with the top-ups bought
+    within it and what it cost. Paginated by period id."""
+    profile = _profile(esim_id)
+    now = clock.now()
+    page: Page[Period] = paginate(periods_of_esim(profile.pk), limit=query.limit, starting_after=query.starting_after)
+    return {
+        "items": [_package_out(period, now) for period in page.items],
+        "has_more": page.has_more,
+        "next_starting_after": page.next_starting_after,
+    }
+
+
+def _package_out(period: Period, now: datetime) -> PackageOut:
+    invoice = period.invoice
+    return PackageOut(
+        id=period.pk,
+        subscription_id=period.subscription_id,
+        number=period.number,
+        plan_id=period.plan_id,
+        plan_name=period.plan.name,
+        state=period_phase(period, now),  # type: ignore[arg-type]
+        starts_at=period.starts_at,
+        ends_at=period.ends_at,
+        data_mb=period.data_mb,
+        top_up_mb=period.top_up_mb,
+        used_mb=-(-period.used_bytes // MB),
+        price_minor=invoice.total_minor,
+        currency=invoice.currency,
+        invoice_id=invoice.pk,
+        invoice_number=invoice.number,
+        top_ups=[
+            TopUpRecordOut(
+                id=top_up.pk,
+                name=top_up.pack.name,
+                data_mb=top_up.data_mb,
+                price_minor=top_up.invoice.total_minor,
+                currency=top_up.invoice.currency,
+                invoice_id=top_up.invoice_id,
+                invoice_number=top_up.invoice.number,
+                bought_at=top_up.created_at,
+            )
+            for top_up in period.top_ups.all()
+        ],
+    )

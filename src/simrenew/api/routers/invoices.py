@@ -8,6 +8,7 @@ from typing import Annotated
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema
 from ninja.responses import Status
+from pydantic import ConfigDict
 
 from simrenew.api.auth import ApiKeyAuth
 from simrenew.api.idempotency import idempotent
@@ -47,9 +48,16 @@ class InvoiceList(Schema):
 class InvoiceQuery(PageQuery):
     customer_id: int | None = Field(None, ge=1, le=ID_MAX, description="Only this customer's invoices.")
     subscription_id: int | None = Field(None, ge=1, le=ID_MAX, description="Only this subscription's.")
+    status: InvoiceStatus | None = Field(None, description="Only invoices in this state.")
 
 
 class RefundIn(InputSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"amount_minor": 500, "reason": "Customer could not connect abroad", "to_wallet": False}]
+        }
+    )
+
     amount_minor: int = Field(..., ge=1, le=ID_MAX, description="At most what is left to refund.")
     reason: Text = Field(..., min_length=1, max_length=200)
     to_wallet: bool = Field(False, description="Credit the customer's wallet instead of the card or account that paid.")
@@ -75,16 +83,20 @@ def _invoice(invoice_id: int) -> Invoice:
 
 @router.get("", response=InvoiceList, summary="List invoices")
 def list_invoices(request: HttpRequest, query: Query[InvoiceQuery]) -> Page[Invoice]:
+    """Oldest first, paged by id; filter by customer, subscription or status."""
     invoices = Invoice.objects.all()
     if query.customer_id is not None:
         invoices = invoices.filter(customer_id=query.customer_id)
     if query.subscription_id is not None:
         invoices = invoices.filter(subscription_id=query.subscription_id)
+    if query.status is not None:
+        invoices = invoices.filter(status=query.status)
     return paginate(invoices, limit=query.limit, starting_after=query.starting_after)
 
 
 @router.get("/{invoice_id}", response=InvoiceOut, summary="Get an invoice")
 def get_invoice(request: HttpRequest, invoice_id: InvoiceId) -> Invoice:
+    """An invoice (receipt) with its gapless number, amounts in minor units and what was refunded."""
     return _invoice(invoice_id)
 
 

@@ -16,6 +16,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema
 from ninja.responses import Status
+from pydantic import ConfigDict
 
 from simrenew.api.idempotency import idempotent, scoped_idempotency_key
 from simrenew.api.pagination import Page, paginate
@@ -112,6 +113,22 @@ def payment_method_ref(method_id: int, *, field: str = "payment_method_id") -> P
 
 
 class PaymentMethodIn(InputSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "customer_id": 7,
+                    "type": "card",
+                    "number": "4242424242424242",
+                    "exp_month": 12,
+                    "exp_year": 2030,
+                    "cvc": "123",
+                    "make_default": True,
+                }
+            ]
+        }
+    )
+
     customer_id: int = Field(..., ge=1, le=ID_MAX)
     type: Literal["card", "debit", "paypal", "wallet"]
     number: Text | None = Field(
@@ -219,6 +236,8 @@ def list_payment_methods(request: HttpRequest, query: Query[PaymentMethodQuery])
 
 @router.get("/{method_id}", response=PaymentMethodOut, summary="Get a payment method")
 def get_payment_method(request: HttpRequest, method_id: MethodId) -> PaymentMethod:
+    """A method in use: brand, last four digits and expiry of a card, or the PayPal address. Never the
+    card number."""
     return _method(method_id)
 
 
@@ -235,6 +254,7 @@ def delete_payment_method(request: HttpRequest, method_id: MethodId) -> Status:
 @router.post("/{method_id}/default", response=PaymentMethodOut, summary="Make it the customer's default")
 @idempotent()
 def make_default_payment_method(request: HttpRequest, method_id: MethodId) -> PaymentMethod:
+    """The customer's renewals use it from now on, unless a subscription names its own."""
     with transaction.atomic():
         return services.make_default(_method(method_id, lock=True))
 
@@ -249,6 +269,8 @@ class WalletOut(Schema):
 
 
 class WalletTopUpIn(InputSchema):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"payment_method_id": 18, "amount_minor": 2000}]})
+
     payment_method_id: int = Field(..., ge=1, le=ID_MAX, description="A card or PayPal account.")
     amount_minor: int = Field(..., ge=1, le=AMOUNT_MAX, description="In minor units; 100 to 100000.")
 
@@ -276,6 +298,7 @@ def _wallet(customer: Customer) -> WalletOut:
 
 @wallet_router.get("/{customer_id}/wallet", response=WalletOut, summary="Get a customer's wallet balance")
 def get_wallet(request: HttpRequest, customer_id: CustomerId) -> WalletOut:
+    """The balance in minor units; a customer who never topped up has an empty wallet."""
     return _wallet(customer_or_404(customer_id, field=None))
 
 

@@ -59,6 +59,7 @@ def list_plans(request: HttpRequest, query: Query[PlanQuery]) -> Page[Plan]:
 
 @router.get("/{plan_id}", response=PlanOut, summary="Get a plan (any version)")
 def get_plan(request: HttpRequest, plan_id: Annotated[int, Path(ge=1, le=ID_MAX)]) -> Plan:
+    """Any version, current or not: a subscription's `plan_id` may name one no longer sold."""
     plan = Plan.objects.select_related("carrier").filter(pk=plan_id).first()
     if plan is None:
         raise NotFound(f"No plan with id {plan_id}.")

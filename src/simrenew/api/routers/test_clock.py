@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
-from pydantic import AwareDatetime, field_validator
+from pydantic import AwareDatetime, ConfigDict, field_validator
 
 from simrenew.api.durations import parse_duration
 from simrenew.api.idempotency import idempotent
@@ -37,12 +37,14 @@ class TestClockOut(Schema):
 class TestClockSet(InputSchema):
     __test__ = False
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"now": "2026-01-31T09:00:00+00:00"}]})
     now: AwareDatetime = Field(..., description="ISO 8601 with a UTC offset, e.g. 2026-01-31T09:00:00+00:00.")
 
 
 class TestClockAdvance(InputSchema):
     __test__ = False
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{"by": "1d12h"}]})
     by: timedelta = Field(
         ...,
         description="How far forward: 3d, 36h, 90m, 1d12h, an ISO 8601 duration (P1DT12H) or seconds.",
@@ -71,12 +73,15 @@ def _state() -> TestClockOut:
 
 @router.get("", response=TestClockOut, summary="Read the platform's clock")
 def get_test_clock(request: HttpRequest) -> TestClockOut:
+    """The time every process of the platform uses now, and whether the sandbox test clock holds it still."""
     return _state()
 
 
 @router.put("", response=TestClockOut, summary="Freeze the test clock at a time (sandbox only)")
 @idempotent()
 def set_test_clock(request: HttpRequest, payload: TestClockSet) -> TestClockOut:
+    """Freezes the shared clock at `now` (forward or back). Refused (403) unless the platform runs in sandbox
+    mode."""
     with transaction.atomic():
         clock.set_now(payload.now)
     return _state()
@@ -85,6 +90,8 @@ def set_test_clock(request: HttpRequest, payload: TestClockSet) -> TestClockOut:
 @router.post("/advance", response=TestClockOut, summary="Move the test clock forward (sandbox only)")
 @idempotent()
 def advance_test_clock(request: HttpRequest, payload: TestClockAdvance) -> TestClockOut:
+    """Moves the frozen clock forward by `by` (at most 3660 days), so renewals and expiries can be tested
+    end to end. Refused (403) outside sandbox mode."""
     with transaction.atomic():
         clock.advance(payload.by)
     return _state()
@@ -93,6 +100,7 @@ def advance_test_clock(request: HttpRequest, payload: TestClockAdvance) -> TestC
 @router.delete("", response=TestClockOut, summary="Return to the real time (sandbox only)")
 @idempotent()
 def reset_test_clock(request: HttpRequest) -> TestClockOut:
+    """The clock follows real time again. Refused (403) outside sandbox mode."""
     with transaction.atomic():
         clock.reset()
     return _state()

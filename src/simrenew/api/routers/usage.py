@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
+from pydantic import ConfigDict
 
 from simrenew.api.idempotency import idempotent
 from simrenew.api.routers.inputs import StorableDatetime, Text
@@ -27,6 +28,24 @@ class UsageRecordIn(InputSchema):
 
 
 class UsageBatchIn(InputSchema):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "records": [
+                        {
+                            "source": "att-cdr",
+                            "record_id": "cdr-2026-01-15-000123",
+                            "iccid": "8901260000000012345",
+                            "bytes": 52428800,
+                            "occurred_at": "2026-01-15T12:00:00+00:00",
+                        }
+                    ]
+                }
+            ]
+        }
+    )
+
     records: list[UsageRecordIn] = Field(..., max_length=MAX_BATCH, description="At most 10,000.")
 
 

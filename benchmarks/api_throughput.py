@@ -1,0 +1,211 @@
+"""API read throughput against the production server, beside a bare Django view in the same run.
+
+    python -m benchmarks.api_throughput [SECONDS] [SUBSCRIPTIONS]      (prints one JSON line)
+
+Seeds SUBSCRIPTIONS live subscriptions (default 5,000) in the database
+SIMRENEW_DATABASE_URL names (migrate it first), starts the production server as
+an operator does (`simrenew serve --workers 2`: gunicorn, 2 gthread workers of
+4 threads, keep-alive) with SIMRENEW_BENCH_ROUTES=1, and from a second process,
+`wrk` with CONNECTIONS keep-alive connections, drives for SECONDS (default 30) each:
+
+1. `GET /bench/constant`: a bare Django view returning a constant, through the same
+   server, middleware and URL routing (the baseline);
+2. `GET /api/v1/subscriptions/{id}` with a `read` API key, the id drawn at random
+   from the seeded set for every request.
+
+wrk (C, event loop, HdrHistogram-style latency records) rather than a Python
+client: on a 2-core machine an asyncio/httpx client spends more CPU per request
+than the bare view does, so it would cap the baseline and flatter the ratio.
+
+The rate limiter stays on (its cache round trips are part of every API request)
+with a read limit no run can reach, so no request is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from benchmarks.renewals import setup
+
+CONNECTIONS = int(os.environ.get("SIMRENEW_BENCH_API_CONNECTIONS", "8"))
+WRK_THREADS = 2
+WARM_UP_SECONDS = 3
+WORKERS = 2
+# Reads per key and window no run reaches: the limiter counts every request but refuses none.
+UNREACHABLE_READ_LIMIT = 1_000_000_000
+
+# A wrk script: every request draws an id, `done` prints the figures as one JSON line.
+WRK_SCRIPT = """
+local ids = {%(ids)s}
+local headers = {["Authorization"] = "Bearer %(key)s", ["Accept"] = "application/json"}
+local path_of = %(path_of)s
+local threads = 0
+
+function setup(thread)
+  threads = threads + 1
+  thread:set("seed", threads)
+end
+
+function init(args)
+  math.randomseed(os.time() * 100 + seed)
+end
+
+function request()
+  return wrk.format("GET", path_of(ids[math.random(#ids)]), headers)
+end
+
+function done(summary, latency, requests)
+  local errors = summary.errors
+  io.write(string.format(
+    'WRK_JSON {"requests": %%d, "duration_us": %%d, "non_2xx_3xx": %%d, "socket_errors": %%d, '
+    .. '"timeouts": %%d, "p50_us": %%d, "p90_us": %%d, "p99_us": %%d, "max_us": %%d, "mean_us": %%.1f}\\n',
+    summary.requests, summary.duration, errors.status, errors.connect + errors.read + errors.write,
+    errors.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    latency.mean))
+end
+"""
+API_PATH = 'function(id) return "/api/v1/subscriptions/" .. id end'
+CONSTANT_PATH = 'function(id) return "/bench/constant" end'
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_up(base: str, server: subprocess.Popen[bytes], deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the server did not come up")
+
+
+def wrk(base: str, script: Path, seconds: int) -> dict[str, Any]:
+    done = subprocess.run(
+        [
+            "wrk",
+            f"--threads={WRK_THREADS}",
+            f"--connections={CONNECTIONS}",
+            f"--duration={seconds}s",
+            "--timeout=10s",
+            f"--script={script}",
+            base,
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    line = next(line for line in done.stdout.splitlines() if line.startswith("WRK_JSON "))
+    raw = json.loads(line.removeprefix("WRK_JSON "))
+    if raw["non_2xx_3xx"] or raw["socket_errors"] or raw["timeouts"]:
+        raise RuntimeError(f"{script.stem}: requests failed: {raw}\n{done.stdout}")
+    seconds_run = raw["duration_us"] / 1e6
+    return {
+        "requests": raw["requests"],
+        "seconds": round(seconds_run, 2),
+        "rate": round(raw["requests"] / seconds_run, 1),
+        "p50_ms": round(raw["p50_us"] / 1000, 2),
+        "p90_ms": round(raw["p90_us"] / 1000, 2),
+        "p99_ms": round(raw["p99_us"] / 1000, 2),
+        "max_ms": round(raw["max_us"] / 1000, 2),
+    }
+
+
+def check_answers(base: str, api_key: str, subscription_id: int) -> None:
+    """Both routes answer what the benchmark expects before it is timed."""
+    bare = httpx.get(f"{base}/bench/constant", timeout=10)
+    if bare.status_code != 200:
+        raise RuntimeError(f"/bench/constant answered {bare.status_code}: is SIMRENEW_BENCH_ROUTES on?")
+    api = httpx.get(
+        f"{base}/api/v1/subscriptions/{subscription_id}", headers={"Authorization": f"Bearer {api_key}"}, timeout=10
+    )
+    if api.status_code != 200 or api.json().get("id") != subscription_id:
+        raise RuntimeError(f"GET /api/v1/subscriptions/{subscription_id}: {api.status_code} {api.text[:300]}")
+
+
+def main() -> None:
+    seconds = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    count = int(sys.argv[2]) if len(sys.argv) > 2 else 5_000
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: `make bench-deps` (apt-get install wrk)")
+    setup()
+    from django.db import connection, transaction
+
+    from benchmarks.seed import seed_subscriptions
+    from simrenew.api.keys import create_api_key
+
+    ids = seed_subscriptions(count)
+    with transaction.atomic():
+        _, api_key = create_api_key(name="bench", scopes=["read"])
+    vendor = connection.vendor
+    connection.close()
+
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = Path(os.environ.get("SIMRENEW_VAR_DIR", "var")) / "bench" / "api-server.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(
+        os.environ,
+        SIMRENEW_BENCH_ROUTES="1",
+        SIMRENEW_API_RATE_LIMIT_READS=str(UNREACHABLE_READ_LIMIT),
+    )
+    simrenew = str(Path(sys.executable).with_name("simrenew"))
+    with tempfile.TemporaryDirectory(prefix="simrenew-wrk-") as folder, log.open("w") as server_log:
+        scripts = {}
+        for name, path_of in (("constant", CONSTANT_PATH), ("subscription", API_PATH)):
+            script = Path(folder) / f"{name}.lua"
+            script.write_text(WRK_SCRIPT % {"ids": ",".join(map(str, ids)), "key": api_key, "path_of": path_of})
+            scripts[name] = script
+        server = subprocess.Popen(
+            [simrenew, "serve", "--port", str(port), "--workers", str(WORKERS)],
+            env=env,
+            stdout=server_log,
+            stderr=server_log,
+        )
+        try:
+            wait_until_up(base, server, time.monotonic() + 60)
+            check_answers(base, api_key, ids[0])
+            # Both workers import everything, open their database connection and fill caches.
+            wrk(base, scripts["subscription"], WARM_UP_SECONDS)
+            wrk(base, scripts["constant"], WARM_UP_SECONDS)
+            bare = wrk(base, scripts["constant"], seconds)
+            api = wrk(base, scripts["subscription"], seconds)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    print(
+        json.dumps(
+            {
+                "database": vendor,
+                "subscriptions": count,
+                "seconds": seconds,
+                "connections": CONNECTIONS,
+                "server": f"simrenew serve --workers {WORKERS} (gunicorn gthread, 4 threads each)",
+                "api": api,
+                "bare": bare,
+                "ratio": round(api["rate"] / bare["rate"], 3),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
