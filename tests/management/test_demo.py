@@ -5,13 +5,22 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
+from django.test import Client
 
 from simrenew.api.keys import authenticate
 from simrenew.catalog.models import Carrier, Plan, TopUpPack
+from simrenew.console.roles import role_of
 from simrenew.customers.models import Customer
 from simrenew.esims.models import EsimProfile
-from simrenew.management.commands.demo import DEMO_API_KEY, DEMO_EMAIL, DEMO_PASSWORD
+from simrenew.management.commands.demo import (
+    DEMO_API_KEY,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    DEMO_STAFF,
+    DEMO_STAFF_PASSWORD,
+)
 from simrenew.subscriptions.models import Subscription
 from simrenew.subscriptions.queries import Status, view
 
@@ -23,7 +32,8 @@ def run_demo() -> str:
 
 
 def counts() -> tuple[int, ...]:
-    return tuple(m.objects.count() for m in (Carrier, Plan, TopUpPack, EsimProfile, Customer, Subscription))
+    models = (Carrier, Plan, TopUpPack, EsimProfile, Customer, Subscription, get_user_model())
+    return tuple(m.objects.count() for m in models)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -47,6 +57,19 @@ def test_demo_seeds_carriers_plans_inventory_a_customer_with_a_plan_and_an_api_k
     assert view(subscription).status == Status.ACTIVE
     assert authenticate(DEMO_API_KEY) is not None
     assert DEMO_EMAIL in printed and DEMO_API_KEY in printed and "http://" in printed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_demo_gives_one_console_login_per_staff_role_that_opens_the_overview():
+    printed = run_demo()
+
+    for role, email in DEMO_STAFF.items():
+        staff = get_user_model().objects.get(username=email)
+        assert role_of(staff) == role
+        assert f"{email} / {DEMO_STAFF_PASSWORD}" in printed
+        console = Client()
+        assert console.login(username=email, password=DEMO_STAFF_PASSWORD)
+        assert console.get("/admin/").status_code == 200
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,8 +10,7 @@ import pytest
 from django.db import transaction
 
 from simrenew.billing.models import Invoice
-from simrenew.billing.refunds import refund_invoice
-from simrenew.kit.errors import ValidationFailed
+from simrenew.billing.refunds import AlreadyRefunded, refund_invoice
 from simrenew.payments.charging import execute, reconcile
 from simrenew.payments.models import PaymentAttempt, SandboxCharge, Wallet
 from simrenew.subscriptions.models import TopUp
@@ -78,7 +77,7 @@ def test_two_refunds_of_the_whole_invoice_from_stale_copies_pay_back_once(clock)
     second_copy = Invoice.objects.get(subscription=subscription)
 
     refund_invoice(invoice=first_copy, amount_minor=2500, reason="a", to_wallet=True)
-    with pytest.raises(ValidationFailed):
+    with pytest.raises(AlreadyRefunded):
         refund_invoice(invoice=second_copy, amount_minor=2500, reason="b")
 
     charge = SandboxCharge.objects.get(charge_id=second_copy.payment_attempt.gateway_charge_id)

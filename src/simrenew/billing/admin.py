@@ -1,10 +1,80 @@
-from django.contrib import admin
+"""Invoices and refunds in the console: read-only (an issued invoice is a fact);
+money goes back only through the refund page, for staff allowed to refund."""
 
-from simrenew.billing.models import Invoice, Refund
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from babel.numbers import get_currency_precision
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path
+
+from simrenew.billing.models import Invoice, Refund, RefundStatus
+from simrenew.billing.refunds import execute_refund, refund_for_operator, refundable_minor
+from simrenew.customers.admin import (
+    REFUND_PERMISSION,
+    back_url,
+    confirm_page,
+    customer_url,
+    money,
+    reason_field,
+    require_permission,
+    show_service_error,
+)
+from simrenew.kit.errors import SimrenewError
+
+
+class ReadOnlyModelAdmin(admin.ModelAdmin):
+    """Rows written by the domain's services only: every role reads them, nobody edits them here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def minor_units(amount: Decimal, currency: str) -> int:
+    """12.50 USD → 1250; refuses more decimals than the currency has."""
+    digits = get_currency_precision(currency)
+    scaled = amount.scaleb(digits)
+    if scaled != scaled.to_integral_value():
+        raise forms.ValidationError(f"{currency} amounts have at most {digits} decimal places.")
+    return int(scaled)
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(label="Amount", min_value=Decimal("0.01"), max_digits=12, decimal_places=4)
+    to_wallet = forms.BooleanField(
+        label="Refund to the customer's wallet",
+        required=False,
+        help_text="Otherwise the money goes back to the card or account that paid (wallet payments always "
+        "go back to the wallet).",
+    )
+    reason = reason_field()
+
+    def __init__(self, *args: Any, invoice: Invoice, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.invoice = invoice
+        self.fields["amount"].help_text = f"In {invoice.currency}; partial refunds are allowed."
+
+    def clean_amount(self) -> int:
+        try:
+            return minor_units(Decimal(self.cleaned_data["amount"]), self.invoice.currency)
+        except InvalidOperation:
+            raise forms.ValidationError("Enter an amount such as 12.50.") from None
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(ReadOnlyModelAdmin):
     list_display = (
         "number",
         "customer",
@@ -17,11 +87,93 @@ class InvoiceAdmin(admin.ModelAdmin):
     )
     list_filter = ("status",)
     search_fields = ("number", "customer__email")
+    list_select_related = ("customer",)
+    ordering = ("-id",)
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False  # an issued invoice is never edited; refunds are recorded beside it
+    def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path(
+                "<int:invoice_id>/refund/",
+                self.admin_site.admin_view(self.refund_view),
+                name="billing_invoice_refund",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def refund_view(self, request: HttpRequest, invoice_id: int) -> HttpResponse:
+        require_permission(request, REFUND_PERMISSION)
+        invoice = get_object_or_404(
+            Invoice.objects.select_related("customer", "payment_attempt__payment_method"), pk=invoice_id
+        )
+        back = back_url(request, customer_url(invoice.customer_id))
+        left = refundable_minor(invoice)
+        digits = get_currency_precision(invoice.currency)
+        initial = {"amount": Decimal(max(left, 0)).scaleb(-digits)}
+        form = RefundForm(request.POST or None, invoice=invoice, initial=initial)
+        status = 200
+        if request.method == "POST":
+            if form.is_valid():
+                try:
+                    with transaction.atomic():
+                        refund = refund_for_operator(
+                            invoice=invoice,
+                            amount_minor=form.cleaned_data["amount"],
+                            reason=form.cleaned_data["reason"],
+                            to_wallet=form.cleaned_data["to_wallet"],
+                            actor=request.user,
+                        )
+                except SimrenewError as exc:
+                    show_service_error(form, exc)
+                    self.message_user(request, exc.detail, messages.ERROR)
+                else:
+                    # The gateway is asked after the refund row has committed, like a charge.
+                    refund = execute_refund(refund)
+                    self._tell_outcome(request, refund)
+                    return HttpResponseRedirect(back)
+            status = 400
+        return confirm_page(
+            request,
+            self,
+            title=f"Refund invoice {invoice.number}",
+            form=form,
+            submit_label="Confirm refund",
+            back=back,
+            back_label=str(invoice.customer),
+            summary=[
+                ("Customer", str(invoice.customer)),
+                ("Invoice", f"{invoice.number}: {invoice.description}"),
+                ("Paid", money(invoice.total_minor, invoice.currency)),
+                ("Already refunded", money(invoice.refunded_minor, invoice.currency)),
+                ("Can still be refunded", money(max(left, 0), invoice.currency)),
+                ("Paid with", str(invoice.payment_attempt.payment_method)),
+            ],
+            status=status,
+        )
+
+    def _tell_outcome(self, request: HttpRequest, refund: Refund) -> None:
+        amount = money(refund.amount_minor, refund.currency)
+        if refund.status == RefundStatus.SUCCEEDED:
+            where = "to the wallet" if refund.to_wallet else "to the payment method"
+            self.message_user(request, f"Refunded {amount} {where}.", messages.SUCCESS)
+        elif refund.status == RefundStatus.FAILED:
+            self.message_user(
+                request,
+                f"The payment provider refused the refund of {amount}: {refund.failure_message}. Nothing was refunded.",
+                messages.ERROR,
+            )
+        else:
+            self.message_user(
+                request,
+                f"The refund of {amount} is recorded; the payment provider has not answered yet, "
+                "and it is asked again until it does.",
+                messages.WARNING,
+            )
 
 
 @admin.register(Refund)
-class RefundAdmin(admin.ModelAdmin):
-    list_display = ("invoice", "amount_minor", "currency", "reason", "to_wallet", "created_at")
+class RefundAdmin(ReadOnlyModelAdmin):
+    list_display = ("invoice", "amount_minor", "currency", "reason", "to_wallet", "status", "created_at")
+    list_filter = ("status", "to_wallet")
+    search_fields = ("invoice__number", "invoice__customer__email")
+    list_select_related = ("invoice",)
+    ordering = ("-id",)

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import logging
 import secrets
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Sum
 
 from simrenew.billing.models import Invoice, InvoiceStatus, Refund, RefundStatus
+from simrenew.console.audit import record_change
 from simrenew.kit import clock
 from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.notifications.services import emit
@@ -26,6 +28,13 @@ from simrenew.payments.models import MethodType
 from simrenew.payments.services import credit_wallet, ensure_wallet
 
 log = logging.getLogger(__name__)
+
+
+class AlreadyRefunded(Conflict):
+    slug = "already-refunded"
+    title = "Nothing is left to refund"
+
+
 # A pending refund older than this is asked about again by `refunds_due` (its request was lost).
 RETRY_AFTER_SECONDS = 60
 
@@ -50,6 +59,8 @@ def request_refund(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
     if amount_minor <= 0:
         raise ValidationFailed.on("amount_minor", "A refund must be a positive amount.")
     left = refundable_minor(locked)
+    if left <= 0:
+        raise AlreadyRefunded(f"Invoice {locked.number} is already refunded in full (or a refund of it is pending).")
     if amount_minor > left:
         raise ValidationFailed.on("amount_minor", f"At most {left} can still be refunded on {locked.number}.")
     attempt = locked.payment_attempt
@@ -70,6 +81,34 @@ def request_refund(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
         credit_wallet(customer=locked.customer, amount_minor=amount_minor, reason="refund", attempt=attempt)
         _succeed(refund, locked, gateway_refund_id="")
     return refund
+
+
+def refund_for_operator(*, invoice: Invoice, amount_minor: int, reason: str, to_wallet: bool, actor: Any) -> Refund:
+    """Step 1 of a refund an operator asked for in the console, audited with their reason
+    (inside the caller's transaction; the caller then runs `execute_refund` after commit)."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationFailed.on("reason", "Say why the payment is refunded; the reason is kept in the audit trail.")
+    before = _refund_picture(Invoice.objects.get(pk=invoice.pk))
+    refund = request_refund(invoice=invoice, amount_minor=amount_minor, reason=reason, to_wallet=to_wallet)
+    after = _refund_picture(Invoice.objects.get(pk=invoice.pk)) | {
+        "refund_id": refund.pk,
+        "refund_amount_minor": refund.amount_minor,
+        "refund_status": refund.status,
+        "to_wallet": refund.to_wallet,
+    }
+    record_change(actor=actor, action="refund", target=refund.invoice, before=before, after=after, reason=reason)
+    return refund
+
+
+def _refund_picture(invoice: Invoice) -> dict[str, Any]:
+    return {
+        "invoice": invoice.number,
+        "total_minor": invoice.total_minor,
+        "refunded_minor": invoice.refunded_minor,
+        "currency": invoice.currency,
+        "status": invoice.status,
+    }
 
 
 def execute_refund(refund: Refund) -> Refund:

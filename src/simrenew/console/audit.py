@@ -27,7 +27,7 @@ from simrenew.kit import clock
 CLI_ACTOR = "cli"
 SYSTEM_ACTOR = "system"
 # Fields never copied into the trail (secrets stay secret even to auditors).
-HIDDEN_FIELDS = frozenset({"password", "secret", "key_hash", "token"})
+HIDDEN_FIELDS = frozenset({"password", "secret", "previous_secret", "key_hash", "token"})
 
 
 def snapshot(instance: models.Model | None) -> dict[str, Any]:
@@ -79,6 +79,7 @@ def record_change(
     target: models.Model | None = None,
     target_type: str = "",
     target_id: str = "",
+    target_label: str = "",
     before: dict[str, Any] | None = None,
     after: dict[str, Any] | None = None,
     reason: str = "",
@@ -99,7 +100,7 @@ def record_change(
         action=action,
         target_type=target_type,
         target_id=target_id,
-        target_label=str(target)[:300] if target is not None else "",
+        target_label=(target_label or (str(target) if target is not None else ""))[:300],
         customer_id=customer_id if customer_id is not None else _customer_of(target),
         before=_json_safe(before or {}),
         after=_json_safe(after or {}),
@@ -117,7 +118,7 @@ def _customer_of(target: models.Model | None) -> int | None:
     return int(customer_id) if isinstance(customer_id, int) else None
 
 
-class AuditedAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AuditedAdmin(admin.ModelAdmin):
     """A ModelAdmin whose adds, changes and deletes land in the audit trail with before/after."""
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:

@@ -1,17 +1,31 @@
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 
+from simrenew.catalog.admin import SuperuserChangesAdmin
+from simrenew.console.audit import record_change, snapshot
 from simrenew.esims.identifiers import normalize_msisdn, parse_activation_code, validate_eid, validate_iccid
 from simrenew.esims.models import EsimProfile
-from simrenew.esims.services import ProfileStateConflict, release_profile
+from simrenew.esims.services import (
+    HEADER_SHAPE,
+    ImportFileInvalid,
+    ImportReport,
+    ProfileStateConflict,
+    import_profiles_csv,
+    release_profile,
+)
 from simrenew.kit import clock
 from simrenew.kit.errors import ValidationFailed
 
@@ -63,8 +77,62 @@ class EsimProfileForm(forms.ModelForm):
         return _checked(self.cleaned_data["activation_code"], lambda v: parse_activation_code(v).as_string())
 
 
+# Inventory files are thousands of rows, not millions; larger ones go through `simrenew profiles import`.
+MAX_IMPORT_BYTES = 5 * 1024 * 1024
+# The preview lists this many good rows (all bad rows are always listed).
+PREVIEW_GOOD_ROWS = 500
+
+
+class ImportUploadForm(forms.Form):
+    file = forms.FileField(label="CSV file", help_text=f"UTF-8, header {HEADER_SHAPE}.")
+
+    def clean_file(self) -> str:
+        upload = self.cleaned_data["file"]
+        if upload.size > MAX_IMPORT_BYTES:
+            raise forms.ValidationError(
+                f"The file is {upload.size // 1024} KB; at most {MAX_IMPORT_BYTES // (1024 * 1024)} MB can be "
+                "uploaded here (use `simrenew profiles import` for larger files)."
+            )
+        try:
+            return str(upload.read().decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise forms.ValidationError(
+                f"The file is not UTF-8 text (byte {exc.start}); save the CSV as UTF-8 and upload it again."
+            ) from None
+
+
+class ImportConfirmForm(forms.Form):
+    csv_text = forms.CharField(widget=forms.HiddenInput, strip=False, max_length=MAX_IMPORT_BYTES)
+    file_name = forms.CharField(widget=forms.HiddenInput, required=False, max_length=255)
+
+
+class _DryRun(Exception):
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__("dry run")
+        self.report = report
+
+
+def preview_import(text: str) -> tuple[ImportReport, list[tuple[int, list[str]]]]:
+    """What importing `text` would do, without keeping anything: the import service itself
+    runs (the same checks, duplicates against inventory included) and is rolled back."""
+    try:
+        with transaction.atomic():
+            raise _DryRun(import_profiles_csv(text))
+    except _DryRun as dry:
+        report = dry.report
+    rejected = {error.line for error in report.errors}
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    next(reader, None)
+    good: list[tuple[int, list[str]]] = []
+    for cells in reader:
+        if reader.line_num in rejected or not any(cell.strip() for cell in cells):
+            continue
+        good.append((reader.line_num, [cell.strip() for cell in cells]))
+    return report, good
+
+
 @admin.register(EsimProfile)
-class EsimProfileAdmin(admin.ModelAdmin):
+class EsimProfileAdmin(SuperuserChangesAdmin):
     form = EsimProfileForm
     list_display = (
         "iccid",
@@ -84,6 +152,85 @@ class EsimProfileAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     ordering = ("-id",)
     actions = ["release_selected"]
+    change_list_template = "admin/esims/esimprofile/change_list.html"
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a profile is released, never deleted (its ICCID must never be handed out again)
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [path("import/", self.admin_site.admin_view(self.import_view), name="esims_esimprofile_import")]
+        return extra + super().get_urls()
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a CSV, see its good and bad rows, then import the good ones.
+
+        The import service's rule applies: good rows are imported and bad rows are
+        left out (not all-or-nothing); a file with a wrong header imports nothing."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied("Only admins import inventory.")
+        context: dict[str, Any] = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import eSIM profiles from CSV",
+            "header_shape": HEADER_SHAPE,
+        }
+        if request.method == "POST" and "csv_text" in request.POST:
+            return self._import_confirmed(request)
+        upload = ImportUploadForm(request.POST or None, request.FILES or None)
+        status = 200
+        if request.method == "POST":
+            if upload.is_valid():
+                text = upload.cleaned_data["file"]
+                file_name = str(getattr(request.FILES.get("file"), "name", "") or "upload.csv")
+                try:
+                    report, good = preview_import(text)
+                except ImportFileInvalid as exc:
+                    upload.add_error("file", f"{exc.detail} Nothing would be imported.")
+                    status = 400
+                else:
+                    context |= {
+                        "report": report,
+                        "good_rows": good[:PREVIEW_GOOD_ROWS],
+                        "good_count": len(good),
+                        "confirm": ImportConfirmForm(initial={"csv_text": text, "file_name": file_name}),
+                        "file_name": file_name,
+                    }
+            else:
+                status = 400
+        context["upload"] = upload
+        return TemplateResponse(request, "admin/esims/esimprofile/import.html", context, status=status)
+
+    def _import_confirmed(self, request: HttpRequest) -> HttpResponse:
+        confirm = ImportConfirmForm(request.POST)
+        if not confirm.is_valid():
+            self.message_user(request, "The file did not come back whole; upload it again.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:esims_esimprofile_import"))
+        name = confirm.cleaned_data["file_name"] or "upload.csv"
+        try:
+            with transaction.atomic():
+                report = import_profiles_csv(confirm.cleaned_data["csv_text"])
+                record_change(
+                    actor=request.user,
+                    action="inventory_import",
+                    target_type="esims.esimprofile",
+                    after={
+                        "file": name,
+                        "imported": report.imported,
+                        "unchanged": report.unchanged,
+                        "rejected": report.rejected,
+                    },
+                    reason=f"CSV import of {name}",
+                )
+        except ImportFileInvalid as exc:
+            self.message_user(request, f"{exc.detail} Nothing was imported.", messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:esims_esimprofile_import"))
+        self.message_user(
+            request,
+            f"Imported {report.imported} profile(s) from {name}; {report.unchanged} already in inventory; "
+            f"{report.rejected} row(s) left out.",
+            messages.WARNING if report.rejected else messages.SUCCESS,
+        )
+        return HttpResponseRedirect(reverse("admin:esims_esimprofile_changelist"))
 
     def save_model(self, request: HttpRequest, obj: EsimProfile, form: Any, change: bool) -> None:
         if not change:
@@ -96,8 +243,17 @@ class EsimProfileAdmin(admin.ModelAdmin):
         with transaction.atomic():
             for profile in queryset:
                 try:
+                    before = snapshot(profile)
                     release_profile(profile)
                     released += 1
+                    record_change(
+                        actor=request.user,
+                        action="release",
+                        target=profile,
+                        before=before,
+                        after=snapshot(profile),
+                        reason="Released from the inventory list.",
+                    )
                 except ProfileStateConflict:
                     refused += 1
         self.message_user(request, f"Released {released} profile(s).", messages.SUCCESS)

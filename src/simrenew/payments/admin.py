@@ -1,10 +1,18 @@
+"""Payments in the console: read-only for every role. Methods, attempts and the wallet
+change only through the charge flow and the wallet's ledger (a refund to the wallet
+is made from the invoice's refund page), so nothing here can be edited; gateway
+tokens are not shown at all."""
+
+from __future__ import annotations
+
 from django.contrib import admin
 
-from simrenew.payments.models import PaymentAttempt, PaymentMethod, Wallet
+from simrenew.billing.admin import ReadOnlyModelAdmin
+from simrenew.payments.models import PaymentAttempt, PaymentMethod, Wallet, WalletEntry
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(admin.ModelAdmin):
+class PaymentMethodAdmin(ReadOnlyModelAdmin):
     list_display = (
         "id",
         "customer",
@@ -18,11 +26,12 @@ class PaymentMethodAdmin(admin.ModelAdmin):
     )
     list_filter = ("type", "brand")
     search_fields = ("customer__email", "last4")
-    readonly_fields = ("token",)
+    list_select_related = ("customer",)
+    exclude = ("token",)
 
 
 @admin.register(PaymentAttempt)
-class PaymentAttemptAdmin(admin.ModelAdmin):
+class PaymentAttemptAdmin(ReadOnlyModelAdmin):
     list_display = (
         "id",
         "customer",
@@ -35,12 +44,24 @@ class PaymentAttemptAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "purpose")
     search_fields = ("customer__email", "idempotency_key", "gateway_charge_id")
+    list_select_related = ("customer",)
+    ordering = ("-id",)
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
-        return False  # attempts change only through the charge flow
+
+class WalletEntryInline(admin.TabularInline):
+    model = WalletEntry
+    extra = 0
+    can_delete = False
+    fields = ("created_at", "amount_minor", "reason", "payment_attempt")
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return False
 
 
 @admin.register(Wallet)
-class WalletAdmin(admin.ModelAdmin):
+class WalletAdmin(ReadOnlyModelAdmin):
     list_display = ("customer", "balance_minor", "currency")
-    readonly_fields = ("balance_minor",)
+    search_fields = ("customer__email",)
+    list_select_related = ("customer",)
+    inlines = [WalletEntryInline]

@@ -1,6 +1,32 @@
-from django.contrib import admin
+"""Subscriptions in the console: read-only rows (they change through renewals,
+cancellation and the worker); the goodwill extension is the one operator action,
+for staff allowed to extend periods, behind a confirmation with a reason."""
 
-from simrenew.subscriptions.models import Period, Subscription
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import URLPattern, path
+
+from simrenew.billing.admin import ReadOnlyModelAdmin
+from simrenew.customers.admin import (
+    EXTEND_PERMISSION,
+    back_url,
+    confirm_page,
+    customer_url,
+    moment,
+    reason_field,
+    require_permission,
+    show_service_error,
+)
+from simrenew.kit.errors import SimrenewError
+from simrenew.subscriptions.goodwill import MAX_GOODWILL_DAYS, MIN_GOODWILL_DAYS, extend_current_period
+from simrenew.subscriptions.models import Period, PeriodExtension, Subscription
 
 
 class PeriodInline(admin.TabularInline):
@@ -10,11 +36,100 @@ class PeriodInline(admin.TabularInline):
     fields = ("number", "plan", "starts_at", "ends_at", "data_mb", "top_up_mb", "used_bytes", "invoice")
     readonly_fields = fields
 
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class PeriodExtensionInline(admin.TabularInline):
+    model = PeriodExtension
+    extra = 0
+    can_delete = False
+    fields = ("period", "days", "previous_ends_at", "new_ends_at", "granted_by", "reason", "created_at")
+    readonly_fields = fields
+    verbose_name = "goodwill extension"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ExtendForm(forms.Form):
+    days = forms.IntegerField(
+        label="Days",
+        min_value=MIN_GOODWILL_DAYS,
+        max_value=MAX_GOODWILL_DAYS,
+        help_text=f"{MIN_GOODWILL_DAYS} to {MAX_GOODWILL_DAYS} days, free of charge. The auto-renew charge moves "
+        "by as many days.",
+    )
+    reason = reason_field()
+
 
 @admin.register(Subscription)
-class SubscriptionAdmin(admin.ModelAdmin):
-    list_display = ("id", "customer", "esim", "plan", "state", "auto_renew", "paid_through")
+class SubscriptionAdmin(ReadOnlyModelAdmin):
+    list_display = ("id", "customer", "esim", "plan", "state", "auto_renew", "paid_through", "renewal_due_at")
     list_filter = ("state", "auto_renew")
     search_fields = ("customer__email", "esim__iccid", "esim__msisdn")
-    raw_id_fields = ("customer", "esim", "plan", "payment_method")
-    inlines = [PeriodInline]
+    list_select_related = ("customer", "esim", "plan")
+    ordering = ("-id",)
+    inlines = [PeriodInline, PeriodExtensionInline]
+
+    def get_urls(self) -> list[URLPattern]:
+        extra = [
+            path(
+                "<int:subscription_id>/extend/",
+                self.admin_site.admin_view(self.extend_view),
+                name="subscriptions_subscription_extend",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def extend_view(self, request: HttpRequest, subscription_id: int) -> HttpResponse:
+        require_permission(request, EXTEND_PERMISSION)
+        subscription = get_object_or_404(
+            Subscription.objects.select_related("customer", "plan", "esim"), pk=subscription_id
+        )
+        back = back_url(request, customer_url(subscription.customer_id))
+        form = ExtendForm(request.POST or None, initial={"days": 1})
+        status = 200
+        if request.method == "POST":
+            if form.is_valid():
+                try:
+                    with transaction.atomic():
+                        extension = extend_current_period(
+                            subscription=subscription,
+                            days=form.cleaned_data["days"],
+                            reason=form.cleaned_data["reason"],
+                            actor=request.user,
+                        )
+                except SimrenewError as exc:
+                    show_service_error(form, exc)
+                    self.message_user(request, exc.detail, messages.ERROR)
+                else:
+                    self.message_user(
+                        request,
+                        f"Period {extension.period.number} of subscription {subscription.pk} now ends "
+                        f"{moment(extension.new_ends_at, subscription.customer.time_zone)} "
+                        f"(+{extension.days} day(s), no charge).",
+                        messages.SUCCESS,
+                    )
+                    return HttpResponseRedirect(back)
+            status = 400
+        zone = subscription.customer.time_zone
+        return confirm_page(
+            request,
+            self,
+            title=f"Extend the current period of subscription {subscription.pk}",
+            form=form,
+            submit_label="Confirm extension",
+            back=back,
+            back_label=str(subscription.customer),
+            summary=[
+                ("Customer", str(subscription.customer)),
+                ("eSIM", f"{subscription.esim.iccid} ({subscription.esim.msisdn})"),
+                ("Plan", f"{subscription.plan.name} (v{subscription.plan.version})"),
+                ("Paid through", moment(subscription.paid_through, zone)),
+                ("Next auto-renew charge", moment(subscription.renewal_due_at, zone)),
+            ],
+            explanation="A goodwill gesture: the current period (and any prepaid one after it) ends later, "
+            "without a charge or an invoice.",
+            status=status,
+        )

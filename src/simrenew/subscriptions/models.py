@@ -65,8 +65,9 @@ class Subscription(models.Model):
 
 
 class Period(models.Model):
-    """A paid stretch of service: a fact that never changes once written
-    (except its usage counter)."""
+    """A paid stretch of service: a fact that never changes once written, except
+    its usage counter and a goodwill extension (which moves `ends_at`, and every
+    later period, by whole days and is recorded in `PeriodExtension`)."""
 
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="periods")
     number = models.PositiveIntegerField(help_text="1 for the first period, then 2, 3, …")
@@ -141,3 +142,31 @@ class Reminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for period {self.period_number} of subscription {self.subscription_id}"
+
+
+class PeriodExtension(models.Model):
+    """A goodwill extension an operator granted: the period it lengthened, by how
+    much and why. The period's `ends_at` (and every later period) moved by `days`;
+    this row keeps the end it had before, so the period history tells both."""
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="extensions")
+    period = models.ForeignKey(Period, on_delete=models.PROTECT, related_name="extensions")
+    days = models.PositiveSmallIntegerField()
+    reason = models.TextField()
+    previous_ends_at = models.DateTimeField()
+    new_ends_at = models.DateTimeField()
+    granted_by = models.CharField(max_length=254, help_text="The staff member's email (or 'cli').")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(days__gte=1, days__lte=31), name="period_extension_days_1_to_31"),
+            models.CheckConstraint(
+                condition=models.Q(new_ends_at__gt=models.F("previous_ends_at")),
+                name="period_extension_moves_end_later",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"+{self.days} d on period {self.period_id} (goodwill)"

@@ -1,11 +1,13 @@
 """`simrenew demo`: seed the demo catalog, inventory, a demo customer with an
-active plan and a demo API key. Running it again changes nothing."""
+active plan, a demo API key and one console account per staff role. Running it
+again changes nothing."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -13,6 +15,8 @@ from simrenew.api.keys import hash_key
 from simrenew.api.models import ApiKey
 from simrenew.catalog.demo import seed_catalog
 from simrenew.catalog.models import Plan
+from simrenew.console.roles import Role
+from simrenew.console.staff import create_staff
 from simrenew.customers.models import Customer
 from simrenew.customers.services import create_customer
 from simrenew.esims.services import assign_profile
@@ -27,6 +31,9 @@ DEMO_EMAIL = "demo@simrenew.test"
 DEMO_PASSWORD = "simrenew-demo-2026"
 # A fixed key so that every run can print it; it exists only in sandbox mode.
 DEMO_API_KEY = "sr_test_demo_0123456789abcdefghijklmnopqrstuvwxyz"
+# One console login per role, with known passwords (sandbox only), to try what each may do.
+DEMO_STAFF_PASSWORD = "simrenew-staff-2026"
+DEMO_STAFF = {role: f"{role}@simrenew.test" for role in (Role.ADMIN, Role.SUPPORT, Role.FINANCE)}
 
 
 class Command(BaseCommand):
@@ -56,12 +63,25 @@ class Command(BaseCommand):
                     scopes=["admin"],
                     created_at=clock.system_now(),
                 )
+            self._give_demo_staff_logins()
         self._give_demo_customer_a_plan(customer)
         self.stdout.write(f"Demo data ready ({', '.join(f'{v} {k}' for k, v in created.items())} created).")
         self.stdout.write(f"  URL:        {settings.SIMRENEW_PUBLIC_URL}/")
         self.stdout.write(f"  API docs:   {settings.SIMRENEW_PUBLIC_URL}/api/v1/docs")
         self.stdout.write(f"  Demo login: {DEMO_EMAIL} / {DEMO_PASSWORD}")
         self.stdout.write(f"  API key:    {DEMO_API_KEY}")
+        self.stdout.write(f"  Console:    {settings.SIMRENEW_PUBLIC_URL}/admin/")
+        for role, email in DEMO_STAFF.items():
+            self.stdout.write(f"    {role:<8}  {email} / {DEMO_STAFF_PASSWORD}")
+
+    def _give_demo_staff_logins(self) -> None:
+        users = get_user_model()
+        for role, email in DEMO_STAFF.items():
+            if users.objects.filter(username__iexact=email).exists():
+                continue
+            user, _ = create_staff(email=email, role=role)
+            user.set_password(DEMO_STAFF_PASSWORD)
+            user.save(update_fields=["password"])
 
     def _give_demo_customer_a_plan(self, customer: Customer) -> None:
         if Subscription.objects.filter(customer=customer).exists():

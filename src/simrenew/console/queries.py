@@ -1,0 +1,364 @@
+"""Read paths for the console overview: every figure is an aggregate query.
+
+The overview asks a fixed number of queries however much data there is (one per
+figure group, none per row). Days and months are UTC calendar days and months, and
+"now" is `kit.clock.now()`, so moving the sandbox test clock moves every window.
+
+What the figures mean:
+- *active*: in service right now — live, or cancelled but still running to the end
+  of the paid period (as card processors count "active" subscriptions);
+- *renewals*: renewal charges (by hand or automatic) that completed that day, split
+  into succeeded and failed (an auto-renew retried three times counts each try);
+- *revenue*: invoiced sales (periods, renewals, data top-ups) less refunds paid out
+  that day, per currency; wallet top-ups are balance the customer still holds, so
+  they count when the balance buys something, not when it is loaded;
+- *churn*: subscriptions cancelled in the month, plus those terminated without a
+  cancellation (they ran out and were never renewed); the rate divides that by the
+  subscriptions in service at the start of the month;
+- *expiring*: in-service subscriptions whose service ends within the next 7 days.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import phonenumbers
+from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models.functions import TruncDate, TruncMonth
+
+from simrenew.billing.models import Invoice, Refund, RefundStatus
+from simrenew.customers.models import Customer
+from simrenew.kit import clock
+from simrenew.notifications.models import Delivery, DeliveryStatus, OutboxMessage, OutboxStatus
+from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
+
+DAYS = 30
+MONTHS = 12
+EXPIRING_WITHIN = timedelta(days=7)
+RENEWAL_PURPOSES = (AttemptPurpose.RENEWAL, AttemptPurpose.AUTO_RENEWAL)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCount:
+    carrier: str
+    code: str
+    name: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class DayRenewals:
+    day: date
+    succeeded: int
+    failed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Revenue:
+    """Money for one day or month in one currency, in minor units."""
+
+    gross_minor: int = 0
+    refunded_minor: int = 0
+
+    @property
+    def net_minor(self) -> int:
+        return self.gross_minor - self.refunded_minor
+
+
+@dataclass(frozen=True, slots=True)
+class MonthChurn:
+    month: date
+    cancelled: int
+    lapsed: int
+    active_at_start: int
+
+    @property
+    def churned(self) -> int:
+        return self.cancelled + self.lapsed
+
+    @property
+    def rate_percent(self) -> float | None:
+        """Churned as a share of those in service when the month began (None: nobody was)."""
+        if not self.active_at_start:
+            return None
+        return round(100 * self.churned / self.active_at_start, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Expiring:
+    total: int
+    auto_renew: int
+
+    @property
+    def manual(self) -> int:
+        return self.total - self.auto_renew
+
+
+@dataclass(frozen=True, slots=True)
+class Outbox:
+    undispatched_events: int
+    oldest_undispatched_at: datetime | None
+    deliveries_pending: int  # due for a first try
+    deliveries_retrying: int  # failed at least once, will be tried again
+    dead_letters: int
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    now: datetime
+    days: list[date]
+    months: list[date]
+    active_by_plan: list[PlanCount]
+    renewals: list[DayRenewals]
+    # currency -> one Revenue per entry of `days` / `months`
+    revenue_daily: dict[str, list[Revenue]]
+    revenue_monthly: dict[str, list[Revenue]]
+    churn: list[MonthChurn]
+    expiring: Expiring
+    outbox: Outbox
+    active_by_carrier: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def active_total(self) -> int:
+        return sum(count for _carrier, count in self.active_by_carrier)
+
+    @property
+    def currencies(self) -> list[str]:
+        return sorted(set(self.revenue_daily) | set(self.revenue_monthly))
+
+
+# ------------------------------------------------------------------ windows
+
+
+def utc_day_start(day: date) -> datetime:
+    return datetime.combine(day, time(), tzinfo=UTC)
+
+
+def last_days(now: datetime, count: int = DAYS) -> list[date]:
+    today = now.astimezone(UTC).date()
+    return [today - timedelta(days=back) for back in range(count - 1, -1, -1)]
+
+
+def add_months(month: date, delta: int) -> date:
+    index = month.year * 12 + (month.month - 1) + delta
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def last_months(now: datetime, count: int = MONTHS) -> list[date]:
+    this_month = now.astimezone(UTC).date().replace(day=1)
+    return [add_months(this_month, -back) for back in range(count - 1, -1, -1)]
+
+
+def in_service_at(moment: datetime) -> Q:
+    """Subscriptions a customer can use at `moment` (see the module docstring)."""
+    return Q(state__in=[SubscriptionState.LIVE, SubscriptionState.CANCELLED], paid_through__gt=moment) & (
+        Q(ended_at__isnull=True) | Q(ended_at__gt=moment)
+    )
+
+
+# ------------------------------------------------------------------ the overview
+
+
+def overview() -> Overview:
+    now = clock.now()
+    days = last_days(now)
+    months = last_months(now)
+    by_plan = active_by_plan(now)
+    return Overview(
+        now=now,
+        days=days,
+        months=months,
+        active_by_plan=by_plan,
+        active_by_carrier=roll_up_by_carrier(by_plan),
+        renewals=renewals_per_day(days),
+        revenue_daily=revenue(days, by="day"),
+        revenue_monthly=revenue(months, by="month"),
+        churn=churn_per_month(months),
+        expiring=expiring_soon(now),
+        outbox=outbox_backlog(),
+    )
+
+
+def active_by_plan(now: datetime) -> list[PlanCount]:
+    rows = (
+        Subscription.objects.filter(in_service_at(now))
+        .values("plan__carrier__name", "plan__code")
+        .annotate(count=Count("id"), name=Max("plan__name"))
+        .order_by("plan__carrier__name", "plan__code")
+    )
+    return [PlanCount(row["plan__carrier__name"], row["plan__code"], row["name"], row["count"]) for row in rows]
+
+
+def roll_up_by_carrier(plans: list[PlanCount]) -> list[tuple[str, int]]:
+    totals: dict[str, int] = defaultdict(int)
+    for plan in plans:
+        totals[plan.carrier] += plan.count
+    return sorted(totals.items())
+
+
+def renewals_per_day(days: list[date]) -> list[DayRenewals]:
+    rows = (
+        PaymentAttempt.objects.filter(
+            purpose__in=RENEWAL_PURPOSES,
+            status__in=[AttemptStatus.SUCCEEDED, AttemptStatus.FAILED],
+            completed_at__gte=utc_day_start(days[0]),
+            completed_at__lt=utc_day_start(days[-1] + timedelta(days=1)),
+        )
+        .annotate(day=TruncDate("completed_at", tzinfo=UTC))
+        .values("day", "status")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    counts: dict[tuple[date, str], int] = {(_as_date(row["day"]), row["status"]): row["count"] for row in rows}
+    return [
+        DayRenewals(day, counts.get((day, AttemptStatus.SUCCEEDED), 0), counts.get((day, AttemptStatus.FAILED), 0))
+        for day in days
+    ]
+
+
+def revenue(buckets: list[date], *, by: str) -> dict[str, list[Revenue]]:
+    """Sales less refunds per bucket (`by` = "day" or "month") and currency: two queries."""
+    if by == "day":
+        start, end = utc_day_start(buckets[0]), utc_day_start(buckets[-1] + timedelta(days=1))
+        sales_bucket: Any = TruncDate("issued_at", tzinfo=UTC)
+        refund_bucket: Any = TruncDate("completed_at", tzinfo=UTC)
+    else:
+        start, end = utc_day_start(buckets[0]), utc_day_start(add_months(buckets[-1], 1))
+        sales_bucket = TruncMonth("issued_at", tzinfo=UTC)
+        refund_bucket = TruncMonth("completed_at", tzinfo=UTC)
+    sales = (
+        Invoice.objects.filter(issued_at__gte=start, issued_at__lt=end)
+        .exclude(payment_attempt__purpose=AttemptPurpose.WALLET_TOP_UP)
+        .annotate(bucket=sales_bucket)
+        .values("bucket", "currency")
+        .annotate(total=Sum("total_minor"))
+        .order_by()
+    )
+    refunds = (
+        Refund.objects.filter(status=RefundStatus.SUCCEEDED, completed_at__gte=start, completed_at__lt=end)
+        .exclude(invoice__payment_attempt__purpose=AttemptPurpose.WALLET_TOP_UP)
+        .annotate(bucket=refund_bucket)
+        .values("bucket", "currency")
+        .annotate(total=Sum("amount_minor"))
+        .order_by()
+    )
+    gross: dict[tuple[str, date], int] = {(r["currency"], _as_date(r["bucket"])): int(r["total"]) for r in sales}
+    back: dict[tuple[str, date], int] = {(r["currency"], _as_date(r["bucket"])): int(r["total"]) for r in refunds}
+    currencies = sorted({currency for currency, _ in gross} | {currency for currency, _ in back})
+    return {
+        currency: [Revenue(gross.get((currency, b), 0), back.get((currency, b), 0)) for b in buckets]
+        for currency in currencies
+    }
+
+
+def churn_per_month(months: list[date]) -> list[MonthChurn]:
+    """Two queries: churn counts per month, and who was in service at each month's start."""
+    bounds = [(utc_day_start(m), utc_day_start(add_months(m, 1))) for m in months]
+    churn_counts: dict[str, Any] = {}
+    active_counts: dict[str, Any] = {}
+    for index, (start, end) in enumerate(bounds):
+        churn_counts[f"cancelled_{index}"] = Count("id", filter=Q(cancelled_at__gte=start, cancelled_at__lt=end))
+        churn_counts[f"lapsed_{index}"] = Count(
+            "id", filter=Q(cancelled_at__isnull=True, terminated_at__gte=start, terminated_at__lt=end)
+        )
+        active_counts[f"active_{index}"] = Count(
+            "subscription",
+            distinct=True,
+            filter=Q(starts_at__lte=start, ends_at__gt=start)
+            & (Q(subscription__ended_at__isnull=True) | Q(subscription__ended_at__gt=start)),
+        )
+    churned = Subscription.objects.aggregate(**churn_counts)
+    active = Period.objects.filter(starts_at__lte=bounds[-1][0], ends_at__gt=bounds[0][0]).aggregate(**active_counts)
+    return [
+        MonthChurn(
+            month,
+            int(churned[f"cancelled_{i}"] or 0),
+            int(churned[f"lapsed_{i}"] or 0),
+            int(active[f"active_{i}"] or 0),
+        )
+        for i, month in enumerate(months)
+    ]
+
+
+def expiring_filter(now: datetime) -> Q:
+    horizon = now + EXPIRING_WITHIN
+    ends_within = Q(ended_at__isnull=True, paid_through__lte=horizon) | Q(ended_at__lte=horizon)
+    return in_service_at(now) & ends_within
+
+
+def expiring_soon(now: datetime) -> Expiring:
+    counts = Subscription.objects.filter(expiring_filter(now)).aggregate(
+        total=Count("id"), auto_renew=Count("id", filter=Q(auto_renew=True, state=SubscriptionState.LIVE))
+    )
+    return Expiring(total=int(counts["total"] or 0), auto_renew=int(counts["auto_renew"] or 0))
+
+
+def expiring_subscriptions(now: datetime, *, limit: int = 500) -> list[Subscription]:
+    """The list behind the overview's expiring count, soonest first."""
+    return list(
+        Subscription.objects.filter(expiring_filter(now))
+        .select_related("customer", "plan", "plan__carrier", "esim")
+        .order_by("paid_through", "id")[:limit]
+    )
+
+
+def outbox_backlog() -> Outbox:
+    events = OutboxMessage.objects.aggregate(
+        undispatched=Count("id", filter=Q(status=OutboxStatus.PENDING)),
+        oldest=Min("created_at", filter=Q(status=OutboxStatus.PENDING)),
+    )
+    deliveries = Delivery.objects.aggregate(
+        pending=Count("id", filter=Q(status=DeliveryStatus.PENDING, attempts=0)),
+        retrying=Count("id", filter=Q(status=DeliveryStatus.PENDING, attempts__gt=0)),
+        dead=Count("id", filter=Q(status=DeliveryStatus.DEAD)),
+    )
+    return Outbox(
+        undispatched_events=int(events["undispatched"] or 0),
+        oldest_undispatched_at=events["oldest"],
+        deliveries_pending=int(deliveries["pending"] or 0),
+        deliveries_retrying=int(deliveries["retrying"] or 0),
+        dead_letters=int(deliveries["dead"] or 0),
+    )
+
+
+def _as_date(value: date | datetime) -> date:
+    """TruncDate gives a date, TruncMonth an aware datetime (in UTC, as asked)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date()
+    return value
+
+
+# ------------------------------------------------------------------ the search box
+
+
+def find_customer_ids(term: str, *, limit: int = 2) -> list[int]:
+    """Customers whose email, phone number or eSIM ICCID is exactly `term` (one query).
+
+    The console goes straight to the customer when exactly one matches; otherwise
+    it shows the customer list searched for the term (partial matches too)."""
+    term = term.strip()
+    if not term:
+        return []
+    compact = "".join(ch for ch in term if ch not in " -().")
+    match = Q(email__iexact=term) | Q(esims__iccid=compact)
+    phone = _as_e164(term)
+    if phone:
+        match |= Q(phone=phone)
+    return list(Customer.objects.filter(match).values_list("id", flat=True).distinct().order_by("id")[:limit])
+
+
+def _as_e164(term: str) -> str:
+    """The number in E.164 (as customers' phones are stored), reading bare numbers as US ones."""
+    if "@" in term:
+        return ""
+    try:
+        number = phonenumbers.parse(term, "US")
+    except phonenumbers.NumberParseException:
+        return ""
+    if not phonenumbers.is_valid_number(number):
+        return ""
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

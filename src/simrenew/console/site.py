@@ -1,0 +1,176 @@
+"""The operator console: Django's admin site, opening on the overview.
+
+Only staff with a console role (support, finance, admin; superusers count as admin)
+may log in. The first page is the overview (charts and figures, a one-box customer
+search); the usual list of everything the operator may read is one link away at
+`apps/`, and in the sidebar of every other page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils.http import urlencode
+
+from simrenew.console import charts, queries
+from simrenew.console.roles import role_of
+from simrenew.kit import clock
+
+
+class ConsoleLoginForm(AdminAuthenticationForm):
+    """Staff log in with their email (their username is the lower-cased email)."""
+
+    username = forms.CharField(label="Email", max_length=254, widget=forms.EmailInput(attrs={"autofocus": True}))
+
+    error_messages = {
+        **AdminAuthenticationForm.error_messages,
+        "invalid_login": "Please enter the email and password of a staff account. Both may be case-sensitive.",
+    }
+
+    def clean_username(self) -> str:
+        return str(self.cleaned_data["username"]).strip().lower()
+
+    def confirm_login_allowed(self, user: Any) -> None:
+        super().confirm_login_allowed(user)
+        if role_of(user) is None:  # staff without a role: same answer as a wrong password
+            raise forms.ValidationError(self.error_messages["invalid_login"], code="invalid_login")
+
+
+class ConsoleSite(admin.AdminSite):
+    site_header = "simrenew console"
+    site_title = "simrenew console"
+    index_title = "Overview"
+    login_form = ConsoleLoginForm
+    index_template = "console/overview.html"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return bool(user.is_active and user.is_staff and role_of(user) is not None)
+
+    def each_context(self, request: HttpRequest) -> dict[str, Any]:
+        context = super().each_context(request)
+        context["console_role"] = role_of(request.user)
+        return context
+
+    def get_urls(self) -> list[URLResolver | URLPattern]:
+        own: list[URLResolver | URLPattern] = [
+            path("search/", self.admin_view(self.search_view), name="console_search"),
+            path("expiring/", self.admin_view(self.expiring_view), name="console_expiring"),
+            path("apps/", self.admin_view(self.apps_view), name="console_apps"),
+        ]
+        return own + super().get_urls()
+
+    # ------------------------------------------------------------ the overview
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+        if not request.user.has_perm("console.view_overview"):
+            raise PermissionDenied
+        figures = queries.overview()
+        day_labels = [charts.day_label(day) for day in figures.days]
+        month_labels = [charts.month_label(month) for month in figures.months]
+        context = {
+            **self.each_context(request),
+            "title": self.index_title,
+            "subtitle": None,
+            "figures": figures,
+            "clock_frozen": clock.is_frozen(),
+            "charts": {
+                "by_carrier": charts.active_by_carrier(figures.active_by_carrier),
+                "by_plan": charts.active_by_plan(figures.active_by_plan),
+                "renewals": charts.renewals(figures.renewals),
+                "revenue_daily": charts.revenue(day_labels, figures.revenue_daily, what="per day", every=7),
+                "revenue_monthly": charts.revenue(
+                    charts.chart_months(figures.months), figures.revenue_monthly, what="per month", every=2
+                ),
+                "churn": charts.churn(figures.churn),
+            },
+            "revenue_daily_rows": _revenue_rows(day_labels, figures.revenue_daily),
+            "revenue_monthly_rows": _revenue_rows(month_labels, figures.revenue_monthly),
+            "renewal_rows": [(label, day) for label, day in zip(day_labels, figures.renewals, strict=True)],
+            "can_search": request.user.has_perm("customers.view_customer"),
+            "links": _links(request),
+            **(extra_context or {}),
+        }
+        request.current_app = self.name
+        return TemplateResponse(request, self.index_template or "console/overview.html", context)
+
+    def apps_view(self, request: HttpRequest) -> TemplateResponse:
+        """Everything the operator may read, as Django's admin index lists it."""
+        context = {
+            **self.each_context(request),
+            "title": "All data",
+            "subtitle": None,
+            "app_list": self.get_app_list(request),
+        }
+        request.current_app = self.name
+        return TemplateResponse(request, "console/apps.html", context)
+
+    # ------------------------------------------------------------ the search box
+
+    def search_view(self, request: HttpRequest) -> HttpResponse:
+        """Email, phone number or ICCID: straight to the customer when exactly one matches,
+        otherwise the customer list searched for the same words."""
+        if not request.user.has_perm("customers.view_customer"):
+            raise PermissionDenied
+        term = request.GET.get("q", "").strip()[:200]
+        if not term:
+            messages.info(request, "Type a customer's email, phone number or ICCID to find them.")
+            return HttpResponseRedirect(reverse(f"{self.name}:index"))
+        found = queries.find_customer_ids(term)
+        if len(found) == 1:
+            return HttpResponseRedirect(reverse(f"{self.name}:customers_customer_change", args=[found[0]]))
+        changelist = reverse(f"{self.name}:customers_customer_changelist")
+        return HttpResponseRedirect(f"{changelist}?{urlencode({'q': term})}")
+
+    # ------------------------------------------------------------ expiring soon
+
+    def expiring_view(self, request: HttpRequest) -> TemplateResponse:
+        if not request.user.has_perm("subscriptions.view_subscription"):
+            raise PermissionDenied
+        now = clock.now()
+        context = {
+            **self.each_context(request),
+            "title": "Subscriptions expiring in the next 7 days",
+            "subtitle": None,
+            "now": now,
+            "subscriptions": queries.expiring_subscriptions(now),
+            "can_view_customers": request.user.has_perm("customers.view_customer"),
+        }
+        request.current_app = self.name
+        return TemplateResponse(request, "console/expiring.html", context)
+
+
+def _revenue_rows(labels: list[str], by_currency: dict[str, list[queries.Revenue]]) -> list[dict[str, Any]]:
+    """Table rows: one per bucket and currency that had any money move."""
+    rows = []
+    for currency, values in sorted(by_currency.items()):
+        for label, value in zip(labels, values, strict=True):
+            if value.gross_minor or value.refunded_minor:
+                rows.append({"label": label, "currency": currency, "value": value})
+    return rows
+
+
+def _links(request: HttpRequest) -> dict[str, str]:
+    """Where the overview's figures lead, for those allowed to follow."""
+    user = request.user
+    links: dict[str, str] = {}
+    if user.has_perm("notifications.view_delivery"):
+        deliveries = reverse("admin:notifications_delivery_changelist")
+        links["dead"] = f"{deliveries}?status__exact=dead"
+        links["pending"] = f"{deliveries}?status__exact=pending"
+    if user.has_perm("notifications.view_outboxmessage"):
+        links["events"] = reverse("admin:notifications_outboxmessage_changelist") + "?status__exact=pending"
+    if user.has_perm("subscriptions.view_subscription"):
+        links["expiring"] = reverse("admin:console_expiring")
+    if user.has_perm("kit.view_testclock"):
+        links["clock"] = reverse("admin:kit_testclock_changelist")
+    if user.has_perm("console.view_auditentry"):
+        links["audit"] = reverse("admin:console_auditentry_changelist")
+    return links

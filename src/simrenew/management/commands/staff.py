@@ -1,0 +1,86 @@
+"""`simrenew staff create|list|set-role`: console accounts and their roles."""
+
+from __future__ import annotations
+
+from argparse import ArgumentParser
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from simrenew.console.audit import CLI_ACTOR, record_change
+from simrenew.console.roles import Role, role_of
+from simrenew.console.staff import create_staff, find_staff, set_role, staff_accounts
+from simrenew.kit.errors import SimrenewError
+
+
+class Command(BaseCommand):
+    help = (
+        "Create console staff accounts and set their roles (support, finance, admin). "
+        "`create` prints the new account's password once, as the last line."
+    )
+
+    def add_arguments(self, parser: ArgumentParser) -> None:
+        verbs = parser.add_subparsers(dest="verb", required=True, metavar="create|list|set-role")
+        create = verbs.add_parser("create", help="Create a staff account and print its generated password.")
+        create.add_argument("--email", required=True, help="The staff member's email; they log in with it.")
+        create.add_argument("--role", required=True, choices=Role.ALL, help="support, finance or admin.")
+        verbs.add_parser("list", help="List staff accounts and their roles.")
+        change = verbs.add_parser("set-role", help="Give a staff account another role.")
+        change.add_argument("--email", required=True)
+        change.add_argument("--role", required=True, choices=Role.ALL)
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        verb = options["verb"]
+        try:
+            if verb == "create":
+                self._create(options["email"], options["role"])
+            elif verb == "list":
+                self._list()
+            elif verb == "set-role":
+                self._set_role(options["email"], options["role"])
+        except SimrenewError as exc:
+            raise CommandError(exc.detail) from exc
+
+    def _create(self, email: str, role: str) -> None:
+        with transaction.atomic():
+            user, password = create_staff(email=email, role=role)
+            record_change(
+                actor=None,
+                actor_name=CLI_ACTOR,
+                action="staff.create",
+                target=user,
+                after={"email": user.email, "role": role, "is_staff": True, "is_superuser": user.is_superuser},
+            )
+        self.stdout.write(
+            f"Created staff account {user.email} with the {role} role; log in at /admin/. "
+            "Its password is shown only now; pass it on safely:"
+        )
+        self.stdout.write(password)
+
+    def _list(self) -> None:
+        accounts = staff_accounts()
+        if not accounts:
+            self.stdout.write("No staff accounts yet; create one with `simrenew staff create --email E --role R`.")
+            return
+        self.stdout.write(f"{'EMAIL':<40} {'ROLE':<8} {'ACTIVE':<6} LAST LOGIN")
+        for user in accounts:
+            last = user.last_login.isoformat(timespec="seconds") if user.last_login else "never"
+            role = role_of(user) or "none"
+            self.stdout.write(
+                f"{user.email or user.username:<40} {role:<8} {'yes' if user.is_active else 'no':<6} {last}"
+            )
+
+    def _set_role(self, email: str, role: str) -> None:
+        with transaction.atomic():
+            user = find_staff(email)
+            previous = set_role(user, role)
+            record_change(
+                actor=None,
+                actor_name=CLI_ACTOR,
+                action="staff.set_role",
+                target=user,
+                before={"role": previous},
+                after={"role": role},
+            )
+        self.stdout.write(f"{user.email or user.username} now has the {role} role (was {previous or 'none'}).")

@@ -1,0 +1,159 @@
+"""Each staff role in the operator console, in Chromium: log in at /admin/login/ with the
+password `simrenew staff create` printed, land on the overview with its charts, find a
+customer by email in the one search box, open their page, and meet exactly the buttons
+and pages the role allows."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from playwright.sync_api import Page, expect
+
+from simrenew.catalog.models import Carrier
+from simrenew.subscriptions.models import Subscription
+from tests.browser.conftest import Shots
+from tests.factories import make_subscription
+from tests.notifications.helpers import run_worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def staff_account(role: str) -> tuple[str, str]:
+    """Made the way an operator makes one: the command's last line is the password."""
+    email = f"{role}@simrenew.test"
+    out = StringIO()
+    call_command("staff", "create", "--email", email, "--role", role, stdout=out)
+    return email, out.getvalue().strip().splitlines()[-1]
+
+
+def a_customer_with_history() -> Subscription:
+    subscription = make_subscription()
+    run_worker()  # the welcome and receipt messages are sent: something to resend
+    return subscription
+
+
+def log_in_to_console(page: Page, email: str, password: str) -> None:
+    page.goto("/admin/login/")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url("**/admin/")
+
+
+def watch_requests(page: Page, live_server: Any) -> list[str]:
+    """Every request the page makes that does not go to our own server."""
+    ours = urlsplit(live_server.url).netloc
+    elsewhere: list[str] = []
+    page.on("request", lambda request: elsewhere.append(request.url) if urlsplit(request.url).netloc != ours else None)
+    return elsewhere
+
+
+def open_overview_and_find(page: Page, shot: Shots, subscription: Subscription) -> None:
+    expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
+    expect(page.locator("svg.pygal-chart")).to_have_count(6)
+    expect(page.get_by_role("img", name="Active subscriptions by carrier")).to_be_visible()
+    expect(page.locator('[data-figure="active"]')).to_have_text("1")
+    shot(page, "overview")
+
+    page.get_by_label("Find a customer by email, phone number or ICCID").fill(subscription.customer.email)
+    page.get_by_role("button", name="Find customer").click()
+    page.wait_for_url(f"**{reverse('admin:customers_customer_change', args=[subscription.customer_id])}")
+    expect(page.get_by_text(subscription.customer.email).first).to_be_visible()
+    shot(page, "customer")
+
+
+def catalog_add_is_refused(page: Page, shot: Shots) -> None:
+    answer = page.goto(reverse("admin:catalog_promotion_add"))
+    assert answer is not None and answer.status == 403
+    carrier = Carrier.objects.get(code="att")
+    page.goto(reverse("admin:catalog_carrier_change", args=[carrier.pk]))
+    expect(page.get_by_role("button", name="Save", exact=True)).to_have_count(0)
+    shot(page, "catalog-read-only")
+
+
+def test_support_extends_and_resends_but_cannot_refund_or_change_the_catalog(
+    page: Page, live_server: Any, shot: Shots, clock: Any
+) -> None:
+    subscription = a_customer_with_history()
+    email, password = staff_account("support")
+    elsewhere = watch_requests(page, live_server)
+
+    log_in_to_console(page, email, password)
+    open_overview_and_find(page, shot, subscription)
+
+    expect(page.get_by_role("button", name="Extend period", exact=True).first).to_be_visible()
+    expect(page.get_by_role("button", name="Resend", exact=True).first).to_be_visible()
+    expect(page.get_by_role("button", name="Refund", exact=True)).to_have_count(0)
+    catalog_add_is_refused(page, shot)
+    answer = page.goto(reverse("admin:kit_testclock_changelist"))
+    assert answer is not None and answer.status == 403  # only admins move the test clock
+    assert elsewhere == []
+
+
+def test_finance_refunds_but_does_not_extend_or_resend(page: Page, live_server: Any, shot: Shots, clock: Any) -> None:
+    subscription = a_customer_with_history()
+    email, password = staff_account("finance")
+    elsewhere = watch_requests(page, live_server)
+
+    log_in_to_console(page, email, password)
+    open_overview_and_find(page, shot, subscription)
+
+    expect(page.get_by_role("button", name="Refund", exact=True).first).to_be_visible()
+    expect(page.get_by_role("button", name="Extend period", exact=True)).to_have_count(0)
+    expect(page.get_by_role("button", name="Resend", exact=True)).to_have_count(0)
+    catalog_add_is_refused(page, shot)
+    assert elsewhere == []
+
+
+def test_admin_does_everything_edits_the_catalog_and_moves_the_clock(
+    page: Page, live_server: Any, shot: Shots, clock: Any
+) -> None:
+    subscription = a_customer_with_history()
+    email, password = staff_account("admin")
+    elsewhere = watch_requests(page, live_server)
+
+    log_in_to_console(page, email, password)
+    open_overview_and_find(page, shot, subscription)
+
+    for label in ("Refund", "Extend period", "Resend"):
+        expect(page.get_by_role("button", name=label, exact=True).first).to_be_visible()
+
+    carrier = Carrier.objects.get(code="att")
+    page.goto(reverse("admin:catalog_carrier_change", args=[carrier.pk]))
+    page.get_by_label("Name").fill("AT&T Mobility")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_text("AT&T Mobility").first).to_be_visible()
+    carrier.refresh_from_db()
+    assert carrier.name == "AT&T Mobility"
+    shot(page, "catalog-edited")
+
+    page.goto(reverse("admin:kit_testclock_changelist"))
+    page.get_by_label("Advance by").fill("2d")
+    page.get_by_role("button", name="Advance").click()
+    expect(page.get_by_text("The platform's time is now 2026-01-17T12:00:00+00:00")).to_be_visible()
+    shot(page, "test-clock")
+
+    page.goto(reverse("admin:console_auditentry_changelist"))
+    expect(page.get_by_role("cell", name="test_clock.advance")).to_be_visible()
+    expect(page.get_by_role("cell", name="catalog.carrier", exact=False).first).to_be_visible()
+    shot(page, "audit-log")
+    assert elsewhere == []
+
+
+def test_a_customer_cannot_log_in_to_the_console(page: Page, live_server: Any, shot: Shots, clock: Any) -> None:
+    from tests.browser.conftest import PASSWORD, make_verified_customer
+
+    customer = make_verified_customer(email="ada@example.com")
+
+    page.goto("/admin/login/")
+    page.get_by_label("Email").fill(customer.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+
+    expect(page.get_by_text("Please enter the email and password of a staff account.")).to_be_visible()
+    shot(page, "refused")

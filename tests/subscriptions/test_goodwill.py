@@ -1,0 +1,106 @@
+"""Goodwill: an operator gives a customer a few more days of their current period, free."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from simrenew.billing.models import Invoice
+from simrenew.console.models import AuditEntry
+from simrenew.kit.errors import ValidationFailed
+from simrenew.payments.models import PaymentAttempt
+from simrenew.subscriptions.goodwill import GoodwillNotAllowed, extend_current_period
+from simrenew.subscriptions.models import Period, PeriodExtension, Subscription
+from simrenew.subscriptions.schedule import first_try_at
+from tests.api.helpers import ApiClient, make_api_key
+from tests.factories import make_plan, make_subscription, renew, renew_due
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def support_agent():  # type: ignore[no-untyped-def]
+    return get_user_model().objects.create_user("agent", "agent@example.com", "pw", is_staff=True)
+
+
+def test_the_current_period_ends_later_and_the_api_shows_it(clock, support_agent):
+    subscription = make_subscription()
+    old_end = subscription.paid_through
+    assert old_end is not None
+    invoices = Invoice.objects.count()
+
+    extension = extend_current_period(subscription=subscription, days=5, reason="Outage in Ohio", actor=support_agent)
+
+    subscription.refresh_from_db()
+    period = Period.objects.get(subscription=subscription)
+    assert period.ends_at == old_end + timedelta(days=5) == subscription.paid_through
+    assert (extension.previous_ends_at, extension.new_ends_at) == (old_end, period.ends_at)
+    assert subscription.renewal_due_at == first_try_at(old_end + timedelta(days=5))
+    assert Invoice.objects.count() == invoices  # no money
+    entry = AuditEntry.objects.get(action="goodwill")
+    assert entry.reason == "Outage in Ohio" and entry.actor_label == "agent@example.com"
+    assert entry.customer_id == subscription.customer_id
+    assert entry.before["paid_through"] == old_end.isoformat().replace("+00:00", "Z")
+    assert entry.after["days"] == 5
+
+    api = ApiClient(make_api_key(scopes=["read"]))
+    shown = api.get(f"/api/v1/subscriptions/{subscription.pk}").json()
+    assert shown["paid_through"].startswith((old_end + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_the_auto_renew_charge_moves_with_the_end(clock, support_agent):
+    subscription = make_subscription(plan=make_plan(period_unit="month"))
+    assert subscription.paid_through is not None
+    old_first_try = first_try_at(subscription.paid_through)
+    extend_current_period(subscription=subscription, days=10, reason="Goodwill", actor=support_agent)
+
+    clock.set(old_first_try + timedelta(minutes=1))
+    renew_due()
+    assert PaymentAttempt.objects.filter(purpose="auto_renewal").count() == 0  # not yet: the end moved
+
+    subscription.refresh_from_db()
+    assert subscription.paid_through is not None
+    clock.set(first_try_at(subscription.paid_through) + timedelta(minutes=1))
+    renew_due()
+    assert PaymentAttempt.objects.filter(purpose="auto_renewal", status="succeeded").count() == 1
+    second = Period.objects.get(subscription=subscription, number=2)
+    assert second.starts_at == subscription.paid_through  # starts at the extended end: no lost days
+    starts, ends = (moment.astimezone(ZoneInfo("America/New_York")) for moment in (second.starts_at, second.ends_at))
+    assert (ends.month, ends.day, ends.hour) == (starts.month + 1, starts.day, starts.hour)  # a whole local month
+
+
+def test_prepaid_periods_move_as_a_block(clock, support_agent):
+    subscription = make_subscription(plan=make_plan(period_unit="day", period_count=7))
+    renew(subscription)
+    first, second = Period.objects.filter(subscription=subscription).order_by("number")
+    assert second.starts_at == first.ends_at
+
+    extend_current_period(subscription=subscription, days=3, reason="Slow support answer", actor=support_agent)
+
+    moved_first, moved_second = Period.objects.filter(subscription=subscription).order_by("number")
+    assert moved_first.ends_at == first.ends_at + timedelta(days=3) == moved_second.starts_at
+    assert moved_second.ends_at == second.ends_at + timedelta(days=3)
+    subscription.refresh_from_db()
+    assert subscription.paid_through == moved_second.ends_at
+
+
+@pytest.mark.parametrize(("days", "reason"), [(0, "why"), (32, "why"), (5, "   ")])
+def test_bad_input_changes_nothing(clock, support_agent, days, reason):
+    subscription = make_subscription()
+    with pytest.raises(ValidationFailed):
+        extend_current_period(subscription=subscription, days=days, reason=reason, actor=support_agent)
+    assert Subscription.objects.get(pk=subscription.pk).paid_through == subscription.paid_through
+    assert not PeriodExtension.objects.exists() and not AuditEntry.objects.exists()
+
+
+def test_a_suspended_subscription_has_no_period_to_extend(clock, support_agent):
+    subscription = make_subscription(auto_renew=False)
+    assert subscription.paid_through is not None
+    clock.set(subscription.paid_through + timedelta(hours=1))
+
+    with pytest.raises(GoodwillNotAllowed, match="no current period"):
+        extend_current_period(subscription=subscription, days=2, reason="Sorry", actor=support_agent)
+    assert not AuditEntry.objects.exists()
