@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from simrenew.billing.models import Invoice
 from simrenew.console.models import AuditEntry
 from simrenew.kit.errors import ValidationFailed
+from simrenew.notifications.models import OutboxMessage
 from simrenew.payments.models import PaymentAttempt
 from simrenew.subscriptions.goodwill import GoodwillNotAllowed, extend_current_period
 from simrenew.subscriptions.models import Period, PeriodExtension, Subscription
@@ -49,6 +50,21 @@ def test_the_current_period_ends_later_and_the_api_shows_it(clock, support_agent
     api = ApiClient(make_api_key(scopes=["read"]))
     shown = api.get(f"/api/v1/subscriptions/{subscription.pk}").json()
     assert shown["paid_through"].startswith((old_end + timedelta(days=5)).strftime("%Y-%m-%dT%H:%M"))
+
+
+def test_partners_are_told_of_the_extension_in_the_subscriptions_event_order(clock, support_agent):
+    subscription = make_subscription()
+    old_end = subscription.paid_through
+    assert old_end is not None
+    earlier = OutboxMessage.objects.filter(subscription=subscription).order_by("-sequence").first()
+
+    extend_current_period(subscription=subscription, days=3, reason="Slow support answer", actor=support_agent)
+
+    event = OutboxMessage.objects.get(subscription=subscription, event_type="subscription.extended")
+    assert event.sequence == (earlier.sequence if earlier else 0) + 1
+    assert event.payload["days"] == 3
+    assert event.payload["previous_ends_at"] == old_end.isoformat()
+    assert event.payload["ends_at"] == (old_end + timedelta(days=3)).isoformat()
 
 
 def test_the_auto_renew_charge_moves_with_the_end(clock, support_agent):

@@ -39,6 +39,8 @@ EVENT_KINDS: dict[str, NotificationKind | None] = {
     # {subscription_id, when, service_ends_at}
     "subscription.cancelled": NotificationKind.RECEIPT,
     "subscription.resumed": None,
+    # {subscription_id, period_number, days, previous_ends_at, ends_at, reason}: an operator's goodwill
+    "subscription.extended": None,
     # {subscription_id, data_mb, invoice}
     "subscription.topped_up": NotificationKind.RECEIPT,
     # {invoice, refund_id, amount_minor, currency, to_wallet}

@@ -20,6 +20,7 @@ from django.db.models import F
 from simrenew.console.audit import actor_label, record_change
 from simrenew.kit import clock
 from simrenew.kit.errors import ValidationFailed
+from simrenew.notifications.services import emit
 from simrenew.subscriptions.errors import SubscriptionError
 from simrenew.subscriptions.models import Period, PeriodExtension, Subscription, SubscriptionState
 
@@ -92,6 +93,18 @@ def extend_current_period(*, subscription: Subscription, days: int, reason: str,
         new_ends_at=current.ends_at,
         granted_by=actor_label(actor),
         created_at=now,
+    )
+    emit(
+        "subscription.extended",
+        customer=locked.customer,
+        subscription=locked,
+        data={
+            "subscription_id": locked.pk,
+            "period_number": current.number,
+            "days": days,
+            "previous_ends_at": previous_ends_at.isoformat(),
+            "ends_at": current.ends_at.isoformat(),
+        },
     )
     record_change(
         actor=actor,
