@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from simrenew.billing.models import Invoice, InvoiceStatus
 from simrenew.billing.queries import bump_sequence
@@ -39,9 +40,25 @@ def issue_invoice(
     )
 
 
+class PaidAttempt(Protocol):
+    """What invoicing reads of a paid attempt: a PaymentAttempt, or the worker's lighter
+    picture of one (a model instance per renewal costs more than writing the invoice)."""
+
+    @property
+    def pk(self) -> Any: ...
+    @property
+    def customer_id(self) -> int: ...
+    @property
+    def subscription_id(self) -> int | None: ...
+    @property
+    def amount_minor(self) -> int: ...
+    @property
+    def currency(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class InvoiceLine:
-    attempt: PaymentAttempt
+    attempt: PaidAttempt
     description: str
     subtotal_minor: int
     discount_minor: int = 0

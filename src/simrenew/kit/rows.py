@@ -171,10 +171,13 @@ def _sqlite_datetime(value: datetime | None) -> str | None:
 
 
 @cache
-def _adapters(model: type[Model], names: tuple[str, ...], vendor: str) -> tuple[Callable[[Any], Any] | None, ...]:
+def _adapters(
+    model: type[Model], names: tuple[str, ...], vendor: str
+) -> tuple[Callable[[Any], Any] | Field | None, ...]:
     """Per column, how a Python value becomes a driver value, decided once per
-    model and column set: None where the driver takes the value as it is."""
-    adapters: list[Callable[[Any], Any] | None] = []
+    model and column set: None where the driver takes the value as it is, a
+    field where the field's own conversion is needed (JSON, UUID, …)."""
+    adapters: list[Callable[[Any], Any] | Field | None] = []
     for name in names:
         field = _concrete(model, name)
         kind = field.get_internal_type()
@@ -182,13 +185,20 @@ def _adapters(model: type[Model], names: tuple[str, ...], vendor: str) -> tuple[
             adapters.append(_sqlite_datetime if vendor == "sqlite" else None)
         elif kind in _PLAIN_FIELDS:
             adapters.append(None)
-        else:  # JSON, UUID, …: the field's own conversion
-            adapters.append(partial(_prep_save, field))
+        else:
+            adapters.append(field)
     return tuple(adapters)
 
 
-def _prep_save(field: Field[Any, Any], value: Any) -> Any:
-    return field.get_db_prep_save(value, _connection())
+def _bound_adapters(
+    model: type[Model], names: tuple[str, ...], connection: BaseDatabaseWrapper
+) -> tuple[Callable[[Any], Any] | None, ...]:
+    """`_adapters` with the fields' conversions bound to this call's connection
+    (looked up once per call: per value it was a tenth of a batch's writes)."""
+    return tuple(
+        partial(adapt.get_db_prep_save, connection=connection) if isinstance(adapt, Field) else adapt
+        for adapt in _adapters(model, names, connection.vendor)
+    )
 
 
 def insert_many(
@@ -206,7 +216,7 @@ def insert_many(
     connection = _connection()
     key = tuple(names)
     fields, columns = _fields(model, key, connection.vendor)
-    adapters = _adapters(model, key, connection.vendor)
+    adapters = _bound_adapters(model, key, connection)
     table = connection.ops.quote_name(model._meta.db_table)
     if connection.vendor == "postgresql":
         return _copy_in(table, columns, adapters, values, returning=returning)
@@ -270,7 +280,7 @@ def update_many(
     connection = _connection()
     key = tuple(names)
     fields, _ = _fields(model, key, connection.vendor)
-    adapters = (*_adapters(model, key, connection.vendor), None)
+    adapters = (*_bound_adapters(model, key, connection), None)
     quote = connection.ops.quote_name
     table = quote(model._meta.db_table)
     conditions: list[str] = []

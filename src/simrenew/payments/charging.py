@@ -185,9 +185,13 @@ def _settle_internally(attempt: PaymentAttempt) -> ChargeResult:
 def next_reconcile_at(attempt: PaymentAttempt) -> datetime:
     """The next look-up: on the schedule counted from creation, and once the
     schedule is behind us, one step (at most a day) after now."""
-    step = RECONCILE_SCHEDULE[min(attempt.reconcile_count, len(RECONCILE_SCHEDULE) - 1)]
-    due = attempt.created_at + step
-    now = clock.now()
+    return reconcile_at(attempt.created_at, attempt.reconcile_count, clock.now())
+
+
+def reconcile_at(created_at: datetime, reconcile_count: int, now: datetime) -> datetime:
+    """`next_reconcile_at` from plain values (the worker's batches hold no models)."""
+    step = RECONCILE_SCHEDULE[min(reconcile_count, len(RECONCILE_SCHEDULE) - 1)]
+    due = created_at + step
     return due if due > now else now + step
 
 

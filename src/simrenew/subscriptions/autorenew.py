@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -32,12 +34,12 @@ from simrenew.billing.services import InvoiceLine, issue_invoices
 from simrenew.catalog.services import quote
 from simrenew.kit import clock, rows
 from simrenew.notifications.services import Event, emit, emit_many
-from simrenew.payments.charging import FINAL_STATUSES, RECONCILE_SCHEDULE, create_attempt, next_reconcile_at, run_charge
+from simrenew.payments.charging import FINAL_STATUSES, RECONCILE_SCHEDULE, create_attempt, reconcile_at, run_charge
 from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus, failure_message
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, MethodType, PaymentAttempt, PaymentMethod, Wallet
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.periods import next_period
-from simrenew.subscriptions.queries import last_periods, lock_many
+from simrenew.subscriptions.queries import _aware, last_periods, lock_for_renewal
 from simrenew.subscriptions.renewals import (
     PeriodFacts,
     _previous,
@@ -59,6 +61,45 @@ UNREACHED_RETRY = timedelta(minutes=15)
 
 # --- claims -------------------------------------------------------------------------------------------------------
 
+_DUE = (
+    "SELECT s.id FROM subscriptions_subscription s"
+    " WHERE s.state = 'live' AND s.auto_renew AND s.renewal_due_at <= %s AND s.paid_through > %s"
+    "   AND (s.claim_expires_at IS NULL OR s.claim_expires_at < %s)"
+    "   AND NOT EXISTS (SELECT 1 FROM payments_paymentattempt a"
+    "     WHERE a.subscription_id = s.id AND a.status IN ('pending', 'unknown'))"
+    " ORDER BY s.renewal_due_at LIMIT %s"
+)
+_CLAIM = "SET claimed_by = %s, claim_expires_at = %s"
+_STILL_FREE = "(claim_expires_at IS NULL OR claim_expires_at < %s)"
+
+
+def _claim_params(*, worker_id: str, limit: int) -> tuple[list[Any], list[Any]]:
+    """The parameters of the due SELECT and of the claiming SET/WHERE."""
+    now = clock.now()
+    system_now = clock.system_now()
+    until = system_now + timedelta(seconds=settings.SIMRENEW_WORKER_CLAIM_SECONDS)
+    adapt = connection.ops.adapt_datetimefield_value
+    return [adapt(now), adapt(now), adapt(system_now), limit], [worker_id, adapt(until), adapt(system_now)]
+
+
+@contextmanager
+def _claim_in_due_order(cursor: Any) -> Iterator[None]:
+    """Read the due index in order and stop at the limit (PostgreSQL). Right after
+    many rows became due the statistics still say "few are due", and the planner
+    would rather fetch them all, sort them and keep the first batch: once per
+    batch, quadratic over a large run. The setting is put back after the claim, not
+    left to the end of the transaction: a caller's outer transaction (a test's)
+    would otherwise plan every later query without sorts."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    cursor.execute("SELECT current_setting('enable_sort'), set_config('enable_sort', 'off', true)")
+    (before, _) = cursor.fetchone()
+    try:
+        yield
+    finally:
+        cursor.execute("SELECT set_config('enable_sort', %s, true)", [before])
+
 
 def claim_due(*, worker_id: str, limit: int) -> list[int]:
     """(edge) Claim up to `limit` due subscriptions for this worker, oldest due first.
@@ -66,41 +107,151 @@ def claim_due(*, worker_id: str, limit: int) -> list[int]:
     One statement: on PostgreSQL the inner SELECT skips rows another worker is
     claiming right now (SKIP LOCKED); on SQLite the statement runs under the
     single writer lock. Subscriptions with an open charge wait for reconciliation."""
-    now = clock.now()
-    system_now = clock.system_now()
-    until = system_now + timedelta(seconds=settings.SIMRENEW_WORKER_CLAIM_SECONDS)
-    adapt = connection.ops.adapt_datetimefield_value
-    due = (
-        "SELECT s.id FROM subscriptions_subscription s"
-        " WHERE s.state = 'live' AND s.auto_renew AND s.renewal_due_at <= %s AND s.paid_through > %s"
-        "   AND (s.claim_expires_at IS NULL OR s.claim_expires_at < %s)"
-        "   AND NOT EXISTS (SELECT 1 FROM payments_paymentattempt a"
-        "     WHERE a.subscription_id = s.id AND a.status IN ('pending', 'unknown'))"
-        " ORDER BY s.renewal_due_at LIMIT %s"
-    )
-    claim = "SET claimed_by = %s, claim_expires_at = %s"
-    still_free = "(claim_expires_at IS NULL OR claim_expires_at < %s)"
+    due, claim = _claim_params(worker_id=worker_id, limit=limit)
     if connection.vendor == "postgresql":
         # A materialized CTE runs once: inside `IN (…)` the planner may rerun a
         # SKIP LOCKED subquery and claim more rows than the limit.
         sql = (
-            f"WITH due AS MATERIALIZED ({due} FOR UPDATE SKIP LOCKED)"
-            f" UPDATE subscriptions_subscription {claim} FROM due"
-            f" WHERE subscriptions_subscription.id = due.id AND {still_free} RETURNING subscriptions_subscription.id"
+            f"WITH due AS MATERIALIZED ({_DUE} FOR UPDATE SKIP LOCKED)"
+            f" UPDATE subscriptions_subscription {_CLAIM} FROM due"
+            f" WHERE subscriptions_subscription.id = due.id AND {_STILL_FREE} RETURNING subscriptions_subscription.id"
         )
-        params = [adapt(now), adapt(now), adapt(system_now), limit, worker_id, adapt(until), adapt(system_now)]
+        params = due + claim
     else:  # one statement under SQLite's single writer lock
-        sql = f"UPDATE subscriptions_subscription {claim} WHERE id IN ({due}) AND {still_free} RETURNING id"
-        params = [worker_id, adapt(until), adapt(now), adapt(now), adapt(system_now), limit, adapt(system_now)]
-    with transaction.atomic(), connection.cursor() as cursor:
+        sql = f"UPDATE subscriptions_subscription {_CLAIM} WHERE id IN ({_DUE}) AND {_STILL_FREE} RETURNING id"
+        params = claim[:2] + due + claim[2:]
+    with transaction.atomic(), connection.cursor() as cursor, _claim_in_due_order(cursor):
         cursor.execute(sql, params)
         return sorted(int(row[0]) for row in cursor.fetchall())
+
+
+@dataclass(slots=True)
+class DueRow:
+    """What one claimed subscription needs for the common try (plain values, no
+    model instances: building those was a third of a batch's Python time)."""
+
+    subscription_id: int
+    customer_id: int
+    renewal_due_at: datetime
+    paid_through: datetime | None
+    state: str
+    auto_renew: bool
+    plan_id: int
+    plan_name: str
+    price_minor: int
+    currency: str
+    data_mb: int
+    period_unit: str
+    period_count: int
+    time_zone: str
+    method_id: int | None
+    method_customer_id: int | None
+    method_type: str | None
+    method_gateway: str | None
+    method_token: str | None
+    method_removed: bool
+    last_number: int  # 0 before the first period
+    maybe_tried: bool  # an auto-renew attempt made at or after this moment exists
+
+
+# What a claimed subscription's row brings along: its plan, zone, method, last
+# period number, and whether anything was tried at this moment already.
+_DUE_COLUMNS = (
+    "s.id, s.customer_id, s.renewal_due_at, s.paid_through, s.state, s.auto_renew,"
+    " pl.id, pl.name, pl.price_minor, pl.currency, pl.data_mb, pl.period_unit, pl.period_count, cu.time_zone,"
+    " m.id, m.customer_id, m.type, m.gateway, m.token, m.removed_at IS NOT NULL,"
+    " (SELECT MAX(p.number) FROM subscriptions_period p WHERE p.subscription_id = s.id),"
+    " EXISTS (SELECT 1 FROM payments_paymentattempt a WHERE a.subscription_id = s.id"
+    "   AND a.purpose = 'auto_renewal' AND a.created_at >= s.renewal_due_at)"
+)
+_DUE_JOINS = (
+    " JOIN catalog_plan pl ON pl.id = s.plan_id JOIN customers_customer cu ON cu.id = s.customer_id"
+    " LEFT JOIN payments_paymentmethod m ON m.id = s.payment_method_id"
+)
+
+
+def claim_batch(*, worker_id: str, limit: int) -> list[DueRow]:
+    """(edge) `claim_due`, and what each claimed subscription needs to be tried:
+    on PostgreSQL in the same statement, on SQLite in a second one."""
+    if connection.vendor != "postgresql":
+        ids = claim_due(worker_id=worker_id, limit=limit)
+        if not ids:
+            return []
+        among, params = rows.among("s.id", ids)
+        with connection.cursor() as cursor:
+            sql = f"SELECT {_DUE_COLUMNS} FROM subscriptions_subscription s {_DUE_JOINS} WHERE {among}"  # noqa: S608
+            cursor.execute(sql, params)
+            return _due_rows(cursor.fetchall())
+    due, claim = _claim_params(worker_id=worker_id, limit=limit)
+    sql = (
+        f"WITH due AS MATERIALIZED ({_DUE} FOR UPDATE SKIP LOCKED),"  # noqa: S608
+        f" claimed AS (UPDATE subscriptions_subscription {_CLAIM} FROM due"
+        f"   WHERE subscriptions_subscription.id = due.id AND {_STILL_FREE} RETURNING subscriptions_subscription.*)"
+        f" SELECT {_DUE_COLUMNS} FROM claimed s {_DUE_JOINS}"
+    )
+    with transaction.atomic(), connection.cursor() as cursor, _claim_in_due_order(cursor):
+        cursor.execute(sql, due + claim)
+        return _due_rows(cursor.fetchall())
+
+
+def _due_rows(found: Sequence[Sequence[Any]]) -> list[DueRow]:
+    made = []
+    for row in found:
+        (
+            sid,
+            customer_id,
+            due_at,
+            paid_through,
+            state,
+            auto_renew,
+            *plan,
+            zone,
+            method_id,
+            owner,
+            kind,
+            gateway,
+            token,
+        ) = row[:19]
+        made.append(
+            DueRow(
+                subscription_id=sid,
+                customer_id=customer_id,
+                renewal_due_at=_utc(due_at),
+                paid_through=None if paid_through is None else _utc(paid_through),
+                state=state,
+                auto_renew=bool(auto_renew),
+                plan_id=plan[0],
+                plan_name=plan[1],
+                price_minor=plan[2],
+                currency=plan[3],
+                data_mb=plan[4],
+                period_unit=plan[5],
+                period_count=plan[6],
+                time_zone=zone,
+                method_id=method_id,
+                method_customer_id=owner,
+                method_type=kind,
+                method_gateway=gateway,
+                method_token=token,
+                method_removed=bool(row[19]),
+                last_number=row[20] or 0,
+                maybe_tried=bool(row[21]),
+            )
+        )
+    made.sort(key=lambda due: due.subscription_id)
+    return made
+
+
+def _utc(value: datetime | str) -> datetime:
+    return _aware(value).astimezone(UTC)
 
 
 def release_claims(*, worker_id: str, subscription_ids: Sequence[int] | None = None) -> int:
     """(edge) Give claims back: the batch's when done, or all of this worker's when it stops."""
     claims = Subscription.objects.filter(claimed_by=worker_id)
     if subscription_ids is not None:
+        if not subscription_ids:
+            return 0
         claims = claims.filter(pk__in=list(subscription_ids))
     with transaction.atomic():
         return claims.update(claimed_by="", claim_expires_at=None)
@@ -117,11 +268,44 @@ class PlannedCharge:
 
 
 @dataclass(slots=True)
+class GatewayCharge:
+    """One auto-renew charge at a gateway, from its plan to its settlement, as
+    plain values. `attempt_id` is set once its attempt is written (step 1)."""
+
+    subscription_id: int
+    customer_id: int
+    method_id: int
+    token: str
+    gateway: str
+    key: str
+    amount_minor: int
+    currency: str
+    plan_id: int
+    plan_name: str
+    data_mb: int
+    period_unit: str
+    period_count: int
+    time_zone: str
+    attempt_id: int = 0
+    created_at: datetime | None = None
+
+    def purpose_data(self) -> dict[str, object]:
+        # What `renewals._purpose_data` writes for a price without a promotion.
+        return {
+            "plan_id": self.plan_id,
+            "subtotal_minor": self.amount_minor,
+            "discount_minor": 0,
+            "bonus_data_mb": 0,
+            "promo_code": None,
+        }
+
+
+@dataclass(slots=True)
 class BatchPlan:
     """What a claimed batch needs: charges at a gateway (made together), charges
     settled inside (wallet, free), tries whose chain is spent, and the rest."""
 
-    gateway: list[PlannedCharge] = field(default_factory=list)
+    gateway: list[GatewayCharge] = field(default_factory=list)
     internal: list[PlannedCharge] = field(default_factory=list)
     spent: list[tuple[Subscription, list[PaymentAttempt]]] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
@@ -129,13 +313,66 @@ class BatchPlan:
 
 def try_prefix(subscription: Subscription, target_number: int) -> str:
     assert subscription.renewal_due_at is not None
-    moment = subscription.renewal_due_at.strftime("%Y%m%dT%H%M%S.%f")
-    return f"auto-renew:{subscription.pk}:{target_number}:{moment}"
+    return _try_prefix(subscription.pk, target_number, subscription.renewal_due_at)
+
+
+def _try_prefix(subscription_id: int, target_number: int, due_at: datetime) -> str:
+    moment = due_at.strftime("%Y%m%dT%H%M%S.%f")
+    return f"auto-renew:{subscription_id}:{target_number}:{moment}"
+
+
+def plan_claimed(claimed: Sequence[DueRow]) -> BatchPlan:
+    """The common try in plain values: nothing tried yet at this moment, and the
+    subscription's own card or PayPal, usable, charged the plan's price. Every
+    other case (a retry of this moment, a missing or removed method, the wallet,
+    a free plan, no longer due) goes through `plan_batch`, which reads models."""
+    now = clock.now()
+    plan = BatchPlan()
+    others: list[int] = []
+    for due in claimed:
+        if (
+            due.maybe_tried
+            or due.method_id is None
+            or due.method_removed
+            or due.method_customer_id != due.customer_id
+            or due.method_type == MethodType.WALLET
+            or due.price_minor == 0
+            or not (due.state == SubscriptionState.LIVE and due.auto_renew)
+            or not (due.renewal_due_at <= now and due.paid_through is not None and due.paid_through > now)
+        ):
+            others.append(due.subscription_id)
+            continue
+        prefix = _try_prefix(due.subscription_id, due.last_number + 1, due.renewal_due_at)
+        plan.gateway.append(
+            GatewayCharge(
+                subscription_id=due.subscription_id,
+                customer_id=due.customer_id,
+                method_id=due.method_id,
+                token=due.method_token or "",
+                gateway=due.method_gateway or "",
+                key=f"{prefix}:{due.method_id}",
+                amount_minor=due.price_minor,
+                currency=due.currency,
+                plan_id=due.plan_id,
+                plan_name=due.plan_name,
+                data_mb=due.data_mb,
+                period_unit=due.period_unit,
+                period_count=due.period_count,
+                time_zone=due.time_zone,
+            )
+        )
+    if others:
+        rest = plan_batch(others)
+        plan.gateway.extend(rest.gateway)
+        plan.internal.extend(rest.internal)
+        plan.spent.extend(rest.spent)
+        plan.skipped.extend(rest.skipped)
+    return plan
 
 
 def plan_batch(subscription_ids: Sequence[int]) -> BatchPlan:
     """Read what each claimed subscription should try now (a constant number of
-    queries for the common case: nothing tried yet at this moment)."""
+    queries for any batch), with models: the retries, fallbacks and odd cases."""
     now = clock.now()
     plan = BatchPlan()
     subscriptions = list(
@@ -174,8 +411,33 @@ def plan_batch(subscription_ids: Sequence[int]) -> BatchPlan:
             continue
         charge = PlannedCharge(subscription, method, f"{prefix}:{method.pk}")
         internal = method.type == MethodType.WALLET or subscription.plan.price_minor == 0
-        (plan.internal if internal else plan.gateway).append(charge)
+        if internal:
+            plan.internal.append(charge)
+        else:
+            plan.gateway.append(_gateway_charge(charge))
     return plan
+
+
+def _gateway_charge(charge: PlannedCharge) -> GatewayCharge:
+    subscription, plan = charge.subscription, charge.subscription.plan
+    price = quote(plan=plan, customer=subscription.customer, promo_code=None)
+    assert price.discount.amount_minor == 0 and price.promotion is None  # auto-renew takes no promotion code
+    return GatewayCharge(
+        subscription_id=subscription.pk,
+        customer_id=subscription.customer_id,
+        method_id=charge.method.pk,
+        token=charge.method.token,
+        gateway=charge.method.gateway,
+        key=charge.key,
+        amount_minor=price.total.amount_minor,
+        currency=price.total.currency,
+        plan_id=plan.pk,
+        plan_name=plan.name,
+        data_mb=plan.data_mb,
+        period_unit=plan.period_unit,
+        period_count=plan.period_count,
+        time_zone=subscription.customer.time_zone,
+    )
 
 
 # What a batch reads (a tenth of the columns: loading the rest, timestamps above all, was
@@ -251,31 +513,33 @@ def method_chain(subscription: Subscription, primary: PaymentMethod | None) -> l
 # --- step 1 and 3 in bulk -----------------------------------------------------------------------------------------
 
 
-def begin_charges(charges: Sequence[PlannedCharge]) -> list[PaymentAttempt]:
+def begin_charges(charges: Sequence[GatewayCharge]) -> list[GatewayCharge]:
     """(edge) Step 1 for a batch: the attempts with their keys, committed in one
-    INSERT. If another worker inserted one of these keys first (it took the batch
-    over), each is written alone and the ones already there are left to it."""
+    COPY/INSERT. If another worker inserted one of these keys first (it took the
+    batch over), each is written alone and the ones already there are left to it."""
     if not charges:
         return []
     with clock.one_instant() as now:
-        attempts = [_attempt(charge, now) for charge in charges]
+        reconcile_after = now + RECONCILE_SCHEDULE[0]
+        for charge in charges:
+            charge.created_at = now
+        values = [_attempt_row(charge, now, reconcile_after) for charge in charges]
     try:
         with transaction.atomic():
-            ids = rows.insert_many(PaymentAttempt, _ATTEMPT_COLUMNS, [_attempt_row(a) for a in attempts])
-        for attempt, pk in zip(attempts, ids, strict=True):
-            attempt.pk = pk
-            attempt._state.adding = False
-        return attempts
+            ids = rows.insert_many(PaymentAttempt, _ATTEMPT_COLUMNS, values)
+        for charge, pk in zip(charges, ids, strict=True):
+            charge.attempt_id = pk
+        return list(charges)
     except IntegrityError:
         pass
     written = []
-    for attempt in attempts:
+    for charge, row in zip(charges, values, strict=True):
         try:
             with transaction.atomic():
-                attempt.save(force_insert=True)
-            written.append(attempt)
+                (charge.attempt_id,) = rows.insert_many(PaymentAttempt, _ATTEMPT_COLUMNS, [row])
+            written.append(charge)
         except IntegrityError:
-            log.info("auto-renew key %s already used; left to its owner", attempt.idempotency_key)
+            log.info("auto-renew key %s already used; left to its owner", charge.key)
     return written
 
 
@@ -300,40 +564,38 @@ _ATTEMPT_COLUMNS = (
 )
 
 
-def _attempt_row(attempt: PaymentAttempt) -> tuple[object, ...]:
-    return tuple(getattr(attempt, name) for name in _ATTEMPT_COLUMNS)
-
-
-def _attempt(charge: PlannedCharge, now: datetime) -> PaymentAttempt:
-    subscription = charge.subscription
-    plan = subscription.plan
-    price = quote(plan=plan, customer=subscription.customer, promo_code=None)
-    return PaymentAttempt(
-        customer=subscription.customer,
-        subscription=subscription,
-        payment_method=charge.method,
-        purpose=AttemptPurpose.AUTO_RENEWAL,
-        purpose_data=_purpose_data(plan, price),
-        amount_minor=price.total.amount_minor,
-        currency=price.total.currency,
-        idempotency_key=charge.key,
-        status=AttemptStatus.PENDING,
-        gateway=charge.method.gateway,
-        created_at=now,
-        reconcile_after=now + RECONCILE_SCHEDULE[0],
+def _attempt_row(charge: GatewayCharge, now: datetime, reconcile_after: datetime) -> tuple[object, ...]:
+    return (
+        charge.customer_id,
+        charge.subscription_id,
+        charge.method_id,
+        AttemptPurpose.AUTO_RENEWAL.value,
+        charge.purpose_data(),
+        charge.amount_minor,
+        charge.currency,
+        charge.key,
+        AttemptStatus.PENDING.value,
+        "",
+        "",
+        charge.gateway,
+        "",
+        now,
+        None,
+        reconcile_after,
+        0,
     )
 
 
-def charge_requests(attempts: Sequence[PaymentAttempt]) -> list[ChargeRequest]:
+def charge_requests(charges: Sequence[GatewayCharge]) -> list[ChargeRequest]:
     return [
         ChargeRequest(
-            token=attempt.payment_method.token,
-            amount_minor=attempt.amount_minor,
-            currency=attempt.currency,
-            idempotency_key=attempt.idempotency_key,
-            description=f"simrenew {attempt.purpose} {attempt.pk}",
+            token=charge.token,
+            amount_minor=charge.amount_minor,
+            currency=charge.currency,
+            idempotency_key=charge.key,
+            description=f"simrenew {AttemptPurpose.AUTO_RENEWAL.value} {charge.attempt_id}",
         )
-        for attempt in attempts
+        for charge in charges
     ]
 
 
@@ -342,145 +604,165 @@ class SettledBatch:
     succeeded: int
     failed: int
     unknown: int
+    released: tuple[int, ...] = ()  # subscriptions whose claims were given back with their new period
 
 
-def settle_charges(attempts: Sequence[PaymentAttempt], results: Sequence[ChargeResult]) -> SettledBatch:
+def settle_charges(charges: Sequence[GatewayCharge], results: Sequence[ChargeResult]) -> SettledBatch:
     """(edge) Step 3 for a batch, in one transaction: the outcomes, then the
     periods, invoices and events of the paid ones, in a few statements."""
-    succeeded: list[PaymentAttempt] = []
+    succeeded: list[GatewayCharge] = []
     failed = unknown = 0
     with transaction.atomic(), clock.one_instant() as now:
-        for attempt, result in zip(attempts, results, strict=True):
-            _record_outcome(attempt, result, now)
+        outcomes = [_outcome(charge, result, now) for charge, result in zip(charges, results, strict=True)]
         # Only attempts still open change: one settled meanwhile (reconciliation) keeps its outcome.
         changed = rows.update_many(
-            PaymentAttempt,
-            _OUTCOME_COLUMNS,
-            [(*(getattr(a, n) for n in _OUTCOME_COLUMNS), a.pk) for a in attempts],
-            where_in={"status": list(OPEN_STATUSES)},
+            PaymentAttempt, _OUTCOME_COLUMNS, outcomes, where_in={"status": [s.value for s in OPEN_STATUSES]}
         )
-        for attempt in attempts:
-            if attempt.pk not in changed:
+        for charge, outcome in zip(charges, outcomes, strict=True):
+            if charge.attempt_id not in changed:
                 continue
-            if attempt.status == AttemptStatus.SUCCEEDED:
-                succeeded.append(attempt)
-            elif attempt.status == AttemptStatus.FAILED:
+            if outcome[0] == AttemptStatus.SUCCEEDED:
+                succeeded.append(charge)
+            elif outcome[0] == AttemptStatus.FAILED:
                 failed += 1
             else:
                 unknown += 1
-        apply_paid_periods(succeeded)
-    return SettledBatch(len(succeeded), failed, unknown)
+        released = apply_paid_periods(succeeded, now)
+    return SettledBatch(len(succeeded), failed, unknown, released)
 
 
 _OUTCOME_COLUMNS = ("status", "gateway_charge_id", "failure_code", "failure_message", "completed_at", "reconcile_after")
 
 
-def _record_outcome(attempt: PaymentAttempt, result: ChargeResult, now: datetime) -> None:
+def _outcome(charge: GatewayCharge, result: ChargeResult, now: datetime) -> tuple[object, ...]:
+    """The attempt's `_OUTCOME_COLUMNS` and id, as `charging.settle` records them."""
     if result.status == ChargeStatus.UNKNOWN:
-        attempt.status = AttemptStatus.UNKNOWN
-        attempt.reconcile_after = next_reconcile_at(attempt)
-        return
-    failed = result.status == ChargeStatus.FAILED
-    attempt.status = AttemptStatus(result.status.value)
-    attempt.gateway_charge_id = result.charge_id
-    attempt.failure_code = result.failure_code
-    attempt.failure_message = (result.failure_message or failure_message(result.failure_code))[:300] if failed else ""
-    attempt.completed_at = now
-    attempt.reconcile_after = None
+        assert charge.created_at is not None
+        return (
+            AttemptStatus.UNKNOWN.value,
+            "",
+            "",
+            "",
+            None,
+            reconcile_at(charge.created_at, 0, now),
+            charge.attempt_id,
+        )
+    if result.status == ChargeStatus.FAILED:
+        message = (result.failure_message or failure_message(result.failure_code))[:300]
+        return (
+            AttemptStatus.FAILED.value,
+            result.charge_id,
+            result.failure_code,
+            message,
+            now,
+            None,
+            charge.attempt_id,
+        )
+    return (AttemptStatus.SUCCEEDED.value, result.charge_id, result.failure_code, "", now, None, charge.attempt_id)
 
 
-def apply_paid_periods(attempts: list[PaymentAttempt]) -> None:
+def apply_paid_periods(charges: list[GatewayCharge], now: datetime) -> tuple[int, ...]:
     """`renewals.on_period_paid` for a batch of paid renewals of live subscriptions,
-    with the same rows and events; anything unusual (cancelled or ended while the
-    charge was in flight) takes `on_period_paid` itself."""
-    if not attempts:
-        return
-    locked = lock_many(sorted({a.subscription_id for a in attempts if a.subscription_id}))
-    usual = []
-    for attempt in attempts:
-        row = locked[attempt.subscription_id or 0]
-        plan_id = int(attempt.purpose_data["plan_id"])
-        subscription = attempt.subscription
-        if (
-            row.state == SubscriptionState.LIVE
-            and row.ended_at is None
-            and subscription
-            and subscription.plan_id == plan_id
-        ):
-            usual.append(attempt)
+    with the same rows and events; anything unusual (cancelled, ended or moved to
+    another plan while the charge was in flight) takes `on_period_paid` itself.
+    Returns the subscriptions whose claims the same write gave back."""
+    if not charges:
+        return ()
+    locked = lock_for_renewal(sorted({c.subscription_id for c in charges}))
+    usual: list[GatewayCharge] = []
+    for charge in charges:
+        row = locked[charge.subscription_id]
+        if row.state == SubscriptionState.LIVE and row.ended_at is None and row.plan_id == charge.plan_id:
+            usual.append(charge)
         else:
-            on_period_paid(attempt)
+            on_period_paid(
+                PaymentAttempt.objects.select_related("subscription__plan", "customer", "payment_method").get(
+                    pk=charge.attempt_id
+                )
+            )
     if not usual:
-        return
-    now = clock.now()
-    lasts = last_periods([a.subscription_id for a in usual if a.subscription_id])
+        return ()
+    # The invoices' and events' view of each attempt: only the columns they read.
+    attempts = [_PaidAttempt.of(c) for c in usual]
     invoices = issue_invoices(
         [
-            InvoiceLine(
-                attempt=a,
-                description=a.subscription.plan.name if a.subscription else "",
-                subtotal_minor=int(a.purpose_data["subtotal_minor"]),
-                discount_minor=int(a.purpose_data["discount_minor"]),
-            )
-            for a in usual
+            InvoiceLine(attempt=a, description=c.plan_name, subtotal_minor=c.amount_minor)
+            for a, c in zip(attempts, usual, strict=True)
         ]
     )
     periods: list[tuple[object, ...]] = []
-    facts: list[PeriodFacts] = []
-    for attempt, invoice in zip(usual, invoices, strict=True):
-        assert attempt.subscription is not None
-        plan = attempt.subscription.plan
-        last = lasts.get(attempt.subscription.pk)
+    changes: list[tuple[object, ...]] = []
+    events: list[Event] = []
+    for charge, paid, invoice in zip(usual, attempts, invoices, strict=True):
+        row = locked[charge.subscription_id]
         span = next_period(
-            previous=_previous(last, None),
-            period_unit=plan.period_unit,
-            period_count=plan.period_count,
-            time_zone=attempt.customer.time_zone,
+            previous=_previous(row.last, None),
+            period_unit=charge.period_unit,
+            period_count=charge.period_count,
+            time_zone=charge.time_zone,
             now=now,
         )
-        number = (last.number + 1) if last else 1
-        bonus_mb = int(attempt.purpose_data.get("bonus_data_mb") or 0)
+        number = (row.last.number + 1) if row.last else 1
         periods.append(
             (
-                attempt.subscription.pk,
+                charge.subscription_id,
                 number,
-                plan.pk,
+                charge.plan_id,
                 span.starts_at,
                 span.ends_at,
                 span.anchor_at,
                 span.anchor_offset,
                 span.time_zone,
-                plan.data_mb + bonus_mb,
+                charge.data_mb,
                 0,
                 0,
                 invoice.id,
                 now,
             )
         )
-        facts.append(PeriodFacts(number, span.starts_at, span.ends_at, plan.pk))
-    rows.insert_many(Period, _PERIOD_COLUMNS, periods, returning=False)
-    sequence = {a.subscription_id: locked[a.subscription_id or 0].sequence + 1 for a in usual}
-    # One write per subscription: the new end, the next try, the event order, and its claim given back.
-    rows.update_many(
-        Subscription,
-        ("paid_through", "renewal_due_at", "sequence", "claimed_by", "claim_expires_at"),
-        [
-            (f.ends_at, first_try_at(f.ends_at), sequence[a.subscription_id], "", None, a.subscription_id)
-            for a, f in zip(usual, facts, strict=True)
-        ],
-    )
-    emit_many(
-        [
+        sequence = row.sequence + 1
+        # One write per subscription: the new end, the next try, the event order, and its claim given back.
+        changes.append((span.ends_at, first_try_at(span.ends_at), sequence, "", None, charge.subscription_id))
+        fact = PeriodFacts(number, span.starts_at, span.ends_at, charge.plan_id)
+        events.append(
             Event(
                 "subscription.renewed",
-                customer_id=attempt.customer_id,
-                subscription_id=attempt.subscription_id,
-                sequence=sequence[attempt.subscription_id],
-                data=period_paid_event_data(attempt, period=fact, invoice_number=invoice.number, first=False),
+                customer_id=charge.customer_id,
+                subscription_id=charge.subscription_id,
+                data=period_paid_event_data(paid, period=fact, invoice_number=invoice.number, first=False),
             )
-            for attempt, fact, invoice in zip(usual, facts, invoices, strict=True)
-        ]
+        )
+    rows.insert_many(Period, _PERIOD_COLUMNS, periods, returning=False)
+    rows.update_many(
+        Subscription, ("paid_through", "renewal_due_at", "sequence", "claimed_by", "claim_expires_at"), changes
     )
+    emit_many(events)
+    return tuple(c.subscription_id for c in usual)
+
+
+@dataclass(frozen=True, slots=True)
+class _PaidAttempt:
+    """A paid attempt as `billing.issue_invoices` and `renewals.period_paid_event_data`
+    read it (they take a PaymentAttempt and read only these): a model instance
+    per renewal cost more Python time than writing the invoice."""
+
+    pk: int
+    customer_id: int
+    subscription_id: int
+    purpose: str
+    amount_minor: int
+    currency: str
+
+    @classmethod
+    def of(cls, charge: GatewayCharge) -> _PaidAttempt:
+        return cls(
+            charge.attempt_id,
+            charge.customer_id,
+            charge.subscription_id,
+            AttemptPurpose.AUTO_RENEWAL.value,
+            charge.amount_minor,
+            charge.currency,
+        )
 
 
 _PERIOD_COLUMNS = (

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from django.db.models import Q
 
 from simrenew.billing.refunds import request_refund
-from simrenew.billing.services import issue_invoice
+from simrenew.billing.services import PaidAttempt, issue_invoice
 from simrenew.catalog.models import Plan
 from simrenew.catalog.services import PriceQuote, quote, redeem, release_redemption
 from simrenew.customers.models import Customer
@@ -254,7 +254,6 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
         "subscription.created" if first else "subscription.renewed",
         customer=customer,
         subscription_id=attempt.subscription_id,
-        sequence=locked.sequence,
         data=period_paid_event_data(
             attempt,
             period=PeriodFacts(period.number, period.starts_at, period.ends_at, plan.pk),
@@ -264,8 +263,13 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
     )
 
 
+class PaidEventAttempt(PaidAttempt, Protocol):
+    @property
+    def purpose(self) -> str: ...
+
+
 def period_paid_event_data(
-    attempt: PaymentAttempt, *, period: PeriodFacts, invoice_number: str, first: bool
+    attempt: PaidEventAttempt, *, period: PeriodFacts, invoice_number: str, first: bool
 ) -> dict[str, Any]:
     """What "subscription.created" / "subscription.renewed" tell, whichever path paid the period."""
     data: dict[str, Any] = {

@@ -14,13 +14,15 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
-from threading import Event
+from threading import Event, Lock
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 
 from simrenew.payments.gateway import ChargeResult, ChargeStatus, get_gateway
-from simrenew.payments.models import AttemptStatus, PaymentAttempt
+from simrenew.payments.models import AttemptStatus
 from simrenew.subscriptions import autorenew
+from simrenew.subscriptions.autorenew import GatewayCharge
 from simrenew.worker import logfmt
 
 
@@ -41,28 +43,21 @@ class RenewalCounts:
 @dataclass(slots=True)
 class _Batch:
     subscription_ids: list[int]
-    attempts: list[PaymentAttempt]
+    charges: list[GatewayCharge]
     answers: Future[list[ChargeResult]] | list[ChargeResult]
     counts: RenewalCounts
     started: float
 
 
-def _charge(attempts: Sequence[PaymentAttempt]) -> list[ChargeResult]:
+def _charge(charges: Sequence[GatewayCharge]) -> list[ChargeResult]:
     """Step 2, outside any transaction."""
-    if not attempts:
+    if not charges:
         return []
     try:
-        return get_gateway().charge_many(autorenew.charge_requests(attempts))
+        return get_gateway().charge_many(autorenew.charge_requests(charges))
     except Exception:  # whatever happened, the outcome is unknown: reconciliation looks it up by key
-        logfmt.log.exception("gateway batch failed; %d outcomes unknown", len(attempts))
-        return [ChargeResult(ChargeStatus.UNKNOWN)] * len(attempts)
-
-
-def _charge_in_thread(attempts: Sequence[PaymentAttempt]) -> list[ChargeResult]:
-    try:
-        return _charge(attempts)
-    finally:
-        connections.close_all()  # this thread's own connection (the sandbox keeps its ledger in the database)
+        logfmt.log.exception("gateway batch failed; %d outcomes unknown", len(charges))
+        return [ChargeResult(ChargeStatus.UNKNOWN)] * len(charges)
 
 
 class RenewalPipeline:
@@ -76,10 +71,19 @@ class RenewalPipeline:
         threaded = self.batches_in_flight > 1
         self._gateway = ThreadPoolExecutor(self.batches_in_flight, "gateway") if threaded else None
         self._settler = ThreadPoolExecutor(1, "settler") if threaded else None
+        self._gateway_connections: set[BaseDatabaseWrapper] = set()
+        self._lock = Lock()
 
     def close(self) -> None:
         if self._gateway is not None:
             self._gateway.shutdown(wait=True)
+            for wrapper in self._gateway_connections:  # their threads have ended: close them from here
+                wrapper.inc_thread_sharing()
+                try:
+                    wrapper.close()
+                finally:
+                    wrapper.dec_thread_sharing()
+            self._gateway_connections.clear()
         if self._settler is not None:
             self._settler.submit(connections.close_all).result()
             self._settler.shutdown(wait=True)
@@ -101,11 +105,12 @@ class RenewalPipeline:
 
     def _start(self) -> _Batch | None:
         started = time.perf_counter()
-        ids = autorenew.claim_due(worker_id=self.worker_id, limit=self.batch_size)
-        if not ids:
+        claimed = autorenew.claim_batch(worker_id=self.worker_id, limit=self.batch_size)
+        if not claimed:
             return None
+        ids = [due.subscription_id for due in claimed]
         counts = RenewalCounts(claimed=len(ids))
-        plan = autorenew.plan_batch(ids)
+        plan = autorenew.plan_claimed(claimed)
         counts.skipped = len(plan.skipped)
         for subscription, tried in plan.spent:
             autorenew.record_spent_try(subscription, tried)
@@ -116,15 +121,28 @@ class RenewalPipeline:
                 counts.succeeded += 1
             else:
                 counts.failed += 1
-        attempts = autorenew.begin_charges(plan.gateway)
+        charges = autorenew.begin_charges(plan.gateway)
         answers: Future[list[ChargeResult]] | list[ChargeResult]
-        answers = self._gateway.submit(_charge_in_thread, attempts) if self._gateway else _charge(attempts)
-        return _Batch(ids, attempts, answers, counts, started)
+        answers = self._gateway.submit(self._charge_in_thread, charges) if self._gateway else _charge(charges)
+        return _Batch(ids, charges, answers, counts, started)
+
+    def _charge_in_thread(self, charges: Sequence[GatewayCharge]) -> list[ChargeResult]:
+        # The thread's own connection (the sandbox keeps its ledger in the database) is
+        # kept from batch to batch, as a request's is: a new one per batch cost the server
+        # as much as the batch's ledger. A broken or old one is replaced here, and
+        # `close` closes them all.
+        close_old_connections()
+        with self._lock:
+            self._gateway_connections.add(connections[DEFAULT_DB_ALIAS])
+        return _charge(charges)
 
     def _finish(self, batch: _Batch) -> RenewalCounts:
         results = batch.answers.result() if isinstance(batch.answers, Future) else batch.answers
-        settled = autorenew.settle_charges(batch.attempts, results)
-        autorenew.release_claims(worker_id=self.worker_id, subscription_ids=batch.subscription_ids)
+        settled = autorenew.settle_charges(batch.charges, results)
+        # The renewed ones gave their claims back in the same write; the rest give them back now.
+        released = set(settled.released)
+        rest = [sid for sid in batch.subscription_ids if sid not in released]
+        autorenew.release_claims(worker_id=self.worker_id, subscription_ids=rest)
         counts = batch.counts
         counts.succeeded += settled.succeeded
         counts.failed += settled.failed
