@@ -63,19 +63,21 @@ INSTALLED_APPS = [
     "simrenew",  # the `simrenew` CLI verbs in simrenew/management/commands
 ]
 
+# The Page* and ContentSecurityPolicy middleware are Django's and django-csp's, skipped (or, for
+# CSP, a constant strict policy) on the partner API's requests (simrenew.kit.middleware).
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "simrenew.kit.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "simrenew.kit.middleware.PageLocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "simrenew.portal.middleware.CustomerLocaleMiddleware",
-    "csp.middleware.CSPMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "simrenew.kit.middleware.ContentSecurityPolicyMiddleware",
+    "simrenew.kit.middleware.PageMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -25,7 +25,7 @@ def api_key_from_request(request: HttpRequest) -> ApiKey | None:
     cached = getattr(request, _CACHE_ATTR, _MISSING)
     if cached is not _MISSING:
         return cached if isinstance(cached, ApiKey) else None
-    header = request.headers.get("Authorization", "")
+    header = request.META.get("HTTP_AUTHORIZATION", "")  # not request.headers: it copies every header
     scheme, _, token = header.partition(" ")
     key = authenticate_cached(token) if scheme.lower() == "bearer" and token else None
     setattr(request, _CACHE_ATTR, key)

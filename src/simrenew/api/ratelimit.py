@@ -14,7 +14,10 @@ client that backs off as told gets through when `Retry-After` has passed.
 Counters live in Django's cache (`CACHES["default"]`). The default cache is
 per process (LocMem): with several server processes each counts on its own, so a
 deployment of N processes lets a key make up to N times the limit. Configure a
-shared cache (Redis, Memcached) to count across processes.
+shared cache (Redis, Memcached) to count across processes. While the default cache
+is LocMem, the counters are kept in a plain dictionary of the process instead
+(`ProcessCounters`): the same per-process counting, without LocMem's pickling on
+every request.
 
 Every answer of an authenticated request carries the IETF draft headers
 (draft-ietf-httpapi-ratelimit-headers-07): `RateLimit-Limit`,
@@ -25,6 +28,7 @@ Every answer of an authenticated request carries the IETF draft headers
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +38,7 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.base import BaseCache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -76,6 +81,56 @@ class Decision:
         return headers
 
 
+class ProcessCounters:
+    """The three cache calls the limiter makes (`get_many`, `add`, `incr`), on a dictionary of this
+    process: what a LocMem cache would count, without pickling each value. Entries expire as a
+    cache's would (by the system's monotonic clock), and expired ones are swept as the dictionary grows."""
+
+    def __init__(self, *, max_entries: int = 100_000, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.max_entries = max_entries
+        self.monotonic = monotonic
+        self._counts: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
+        self._lock = threading.Lock()
+
+    def get_many(self, keys: list[str]) -> dict[str, int]:
+        now = self.monotonic()
+        found = {}
+        for key in keys:
+            entry = self._counts.get(key)
+            if entry is not None and entry[1] > now:
+                found[key] = entry[0]
+        return found
+
+    def add(self, key: str, value: int, timeout: float) -> bool:
+        now = self.monotonic()
+        with self._lock:
+            entry = self._counts.get(key)
+            if entry is not None and entry[1] > now:
+                return False
+            if len(self._counts) >= self.max_entries:
+                self._sweep(now)
+            self._counts[key] = (value, now + timeout)
+            return True
+
+    def incr(self, key: str, delta: int = 1) -> int:
+        now = self.monotonic()
+        with self._lock:
+            entry = self._counts.get(key)
+            if entry is None or entry[1] <= now:
+                raise ValueError(f"Key {key!r} not found.")
+            self._counts[key] = (entry[0] + delta, entry[1])
+            return entry[0] + delta
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+    def _sweep(self, now: float) -> None:
+        self._counts = {key: entry for key, entry in self._counts.items() if entry[1] > now}
+        if len(self._counts) >= self.max_entries:
+            self._counts.clear()  # all live: start afresh rather than grow without bound
+
+
 class RateLimiter:
     """Counts requests per (key, kind) in a cache; `now` is injectable so tests move time without sleeping."""
 
@@ -84,7 +139,7 @@ class RateLimiter:
         *,
         limits: dict[str, int],
         window_seconds: int,
-        cache_backend: BaseCache,
+        cache_backend: BaseCache | ProcessCounters,
         now: Callable[[], float] = time.time,
     ) -> None:
         self.limits = limits
@@ -138,6 +193,13 @@ def request_kind(request: HttpRequest) -> str:
     return READ if request.method in SAFE_METHODS else WRITE
 
 
+def counter_store() -> BaseCache | ProcessCounters:
+    """Where the counts are kept: the default cache, or this process's dictionary while that cache
+    is LocMem (which counts per process too)."""
+    backend = caches["default"]
+    return ProcessCounters() if isinstance(backend, LocMemCache) else backend
+
+
 @cache
 def get_limiter() -> RateLimiter:
     return RateLimiter(
@@ -146,7 +208,7 @@ def get_limiter() -> RateLimiter:
             WRITE: int(getattr(settings, "SIMRENEW_API_RATE_LIMIT_WRITES", 0)),
         },
         window_seconds=int(getattr(settings, "SIMRENEW_API_RATE_LIMIT_WINDOW", 1)),
-        cache_backend=caches["default"],
+        cache_backend=counter_store(),
     )
 
 
