@@ -43,12 +43,15 @@ from simrenew.api.problems import (
 from simrenew.api.routers import (
     customers,
     esims,
+    events,
     invoices,
     payment_methods,
     plans,
+    subscription_payments,
     subscriptions,
     test_clock,
     usage,
+    webhook_endpoints,
 )
 from simrenew.kit.errors import ValidationFailed
 
@@ -205,7 +208,8 @@ api.add_router("/test-clock", test_clock.router)
 api.add_router("/esims", esims.router)
 api.add_router("/payment-methods", payment_methods.router)
 api.add_router("/subscriptions", subscriptions.router)
+api.add_router("/subscriptions", subscription_payments.router)
 api.add_router("/usage", usage.router)
 api.add_router("/invoices", invoices.router)
-api.add_router("/webhook-endpoints", "simrenew.api.routers.webhook_endpoints.router")
-api.add_router("/events", "simrenew.api.routers.events.router")
+api.add_router("/webhook-endpoints", webhook_endpoints.router)
+api.add_router("/events", events.router)
