@@ -69,6 +69,28 @@ def test_advancing_backwards_or_by_nothing_is_refused(api: ApiClient, clock: Tes
     assert kit_clock.now() == datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("value", ["0001-01-01T00:00:00+00:00", "1999-12-31T23:59:59+00:00", "2200-01-01T00:00:00Z"])
+def test_a_time_outside_2000_to_2199_is_refused_and_the_clock_stays(
+    api: ApiClient, clock: TestClock, value: str
+) -> None:
+    before = clock.now()
+
+    response = api.put("test-clock", {"now": value})
+
+    assert response.status_code == 422
+    assert "between 2000 and 2199" in response.json()["detail"]
+    assert clock.now() == before
+
+
+def test_advancing_past_the_range_is_refused(api: ApiClient, clock: TestClock) -> None:
+    before = clock.now()
+
+    response = api.post("test-clock/advance", {"by": "P100000D"})
+
+    assert response.status_code == 422
+    assert clock.now() == before
+
+
 def test_resetting_returns_to_real_time(api: ApiClient, clock: TestClock) -> None:
     body = api.delete("test-clock").json()
 

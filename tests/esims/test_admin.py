@@ -1,12 +1,19 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth import get_user_model
+from django.db import transaction
 from django.test import Client
 
+from simrenew.console.models import AuditEntry
 from simrenew.esims.models import EsimProfile, ProfileStatus
+from simrenew.esims.services import ProfileInUse, release_profile
+from simrenew.subscriptions.cancellation import cancel
+from tests.customers.console_helpers import staff_client
 from tests.esims.helpers import make_profile
-from tests.factories import make_carrier
+from tests.factories import make_carrier, make_subscription
 
 pytestmark = pytest.mark.django_db
 
@@ -75,3 +82,66 @@ def test_release_action(operator: Client) -> None:
     assert response.status_code == 302
     profile.refresh_from_db()
     assert profile.status == ProfileStatus.RELEASED
+
+
+# ---------------------------------------------------------------- releasing from the list
+
+
+def release(client: Client, *profiles: EsimProfile) -> str:
+    response = client.post(
+        "/admin/esims/esimprofile/",
+        {"action": "release_selected", "_selected_action": [p.pk for p in profiles]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.parametrize("role", ["support", "finance"])
+def test_only_admins_release(clock, role: str) -> None:
+    profile = make_profile()
+    member = staff_client(role)
+
+    listing = member.get("/admin/esims/esimprofile/").content.decode()
+    release(member, profile)
+
+    assert "release_selected" not in listing
+    profile.refresh_from_db()
+    assert profile.status == ProfileStatus.AVAILABLE
+    assert not AuditEntry.objects.exists()
+
+
+def test_an_esim_a_subscription_still_uses_is_not_released(clock) -> None:
+    subscription = make_subscription()
+    spare = make_profile()
+    admin = staff_client("admin")
+
+    html = release(admin, subscription.esim, spare)
+
+    assert "Released 1 profile(s)." in html
+    assert f"Not released: eSIM {subscription.esim.iccid} serves subscription {subscription.pk} (live)" in html
+    assert EsimProfile.objects.get(pk=subscription.esim_id).status == ProfileStatus.ASSIGNED
+    assert [(e.action, e.target_id) for e in AuditEntry.objects.all()] == [("release", str(spare.pk))]
+
+
+def test_a_cancelled_subscription_holds_its_esim_until_its_paid_time_runs_out(clock) -> None:
+    subscription = cancel(make_subscription(), when="period_end")
+    admin = staff_client("admin")
+
+    assert "Not released" in release(admin, subscription.esim)
+    assert EsimProfile.objects.get(pk=subscription.esim_id).status == ProfileStatus.ASSIGNED
+
+    assert subscription.paid_through is not None
+    clock.set(subscription.paid_through + timedelta(minutes=1))
+    assert "Released 1 profile(s)." in release(admin, subscription.esim)
+    assert EsimProfile.objects.get(pk=subscription.esim_id).status == ProfileStatus.RELEASED
+    assert AuditEntry.objects.get(action="release").target_id == str(subscription.esim_id)
+
+
+def test_the_service_refuses_too(clock) -> None:
+    subscription = make_subscription()
+
+    with pytest.raises(ProfileInUse), transaction.atomic():
+        release_profile(subscription.esim)
+
+    assert EsimProfile.objects.get(pk=subscription.esim_id).status == ProfileStatus.ASSIGNED

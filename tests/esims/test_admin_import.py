@@ -46,7 +46,31 @@ def test_preview_then_import_the_good_rows(clock):
     assert done.status_code == 302
     assert set(EsimProfile.objects.values_list("iccid", flat=True)) == {good_one, good_two}
     entry = AuditEntry.objects.get(action="inventory_import")
-    assert entry.after == {"file": "batch.csv", "imported": 2, "unchanged": 0, "rejected": 2}
+    assert entry.after == {
+        "file": "batch.csv",
+        "imported": 2,
+        "unchanged": 0,
+        "rejected": 2,
+        "imported_iccids": sorted([good_one, good_two]),
+    }
+
+
+def test_the_audit_entry_lists_only_the_profiles_the_import_added(clock):
+    make_carrier(code="att")
+    kept, new = valid_iccid(9201), valid_iccid(9202)
+    header = "iccid,carrier,msisdn,activation_code\n"
+    first = f"{kept},att,+12015550111,1$smdp.example.com$M-1\n"
+    admin = staff_client("admin")
+    admin.post(URL, {"csv_text": header + first, "file_name": "first.csv"})
+    # Printed with spaces, as on the card: the entry names it in its stored form.
+    spaced = " ".join(new[i : i + 4] for i in range(0, len(new), 4))
+    second = first + f"{spaced},att,+12015550112,1$smdp.example.com$M-2\n"
+
+    admin.post(URL, {"csv_text": header + second, "file_name": "second.csv"})
+
+    entry = AuditEntry.objects.filter(action="inventory_import").latest("id")
+    assert (entry.after["imported"], entry.after["unchanged"]) == (1, 1)
+    assert entry.after["imported_iccids"] == [new]
 
 
 def test_a_wrong_header_is_told_and_imports_nothing(clock):

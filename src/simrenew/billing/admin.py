@@ -16,8 +16,9 @@ from django.urls import URLPattern, path
 
 from simrenew.billing.models import Invoice, Refund, RefundStatus
 from simrenew.billing.refunds import execute_refund, refund_for_operator, refundable_minor
-from simrenew.customers.admin import (
+from simrenew.console.actions import (
     REFUND_PERMISSION,
+    ReadOnlyAdmin,
     back_url,
     confirm_page,
     customer_url,
@@ -27,19 +28,7 @@ from simrenew.customers.admin import (
     show_service_error,
 )
 from simrenew.kit.errors import SimrenewError
-
-
-class ReadOnlyModelAdmin(admin.ModelAdmin):
-    """Rows written by the domain's services only: every role reads them, nobody edits them here."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+from simrenew.payments.models import AttemptPurpose, Wallet
 
 
 def minor_units(amount: Decimal, currency: str) -> int:
@@ -57,7 +46,7 @@ class RefundForm(forms.Form):
         label="Refund to the customer's wallet",
         required=False,
         help_text="Otherwise the money goes back to the card or account that paid (wallet payments always "
-        "go back to the wallet).",
+        "go back to the wallet; a wallet top-up never does).",
     )
     reason = reason_field()
 
@@ -74,7 +63,7 @@ class RefundForm(forms.Form):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(ReadOnlyModelAdmin):
+class InvoiceAdmin(ReadOnlyAdmin):
     list_display = (
         "number",
         "customer",
@@ -131,6 +120,23 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
                     self._tell_outcome(request, refund)
                     return HttpResponseRedirect(back)
             status = 400
+        summary = [
+            ("Customer", str(invoice.customer)),
+            ("Invoice", f"{invoice.number}: {invoice.description}"),
+            ("Paid", money(invoice.total_minor, invoice.currency)),
+            ("Already refunded", money(invoice.refunded_minor, invoice.currency)),
+            ("Can still be refunded", money(max(left, 0), invoice.currency)),
+            ("Paid with", str(invoice.payment_attempt.payment_method)),
+        ]
+        explanation = ""
+        if invoice.payment_attempt.purpose == AttemptPurpose.WALLET_TOP_UP:
+            wallet = Wallet.objects.filter(customer=invoice.customer).first()
+            if wallet is not None:
+                summary.append(("Wallet balance now", money(wallet.balance_minor, wallet.currency)))
+            explanation = (
+                "This invoice loaded the customer's wallet: the refund goes back to the card or account that "
+                "paid and the same amount is taken out of the wallet, so it cannot exceed the wallet's balance."
+            )
         return confirm_page(
             request,
             self,
@@ -139,14 +145,8 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
             submit_label="Confirm refund",
             back=back,
             back_label=str(invoice.customer),
-            summary=[
-                ("Customer", str(invoice.customer)),
-                ("Invoice", f"{invoice.number}: {invoice.description}"),
-                ("Paid", money(invoice.total_minor, invoice.currency)),
-                ("Already refunded", money(invoice.refunded_minor, invoice.currency)),
-                ("Can still be refunded", money(max(left, 0), invoice.currency)),
-                ("Paid with", str(invoice.payment_attempt.payment_method)),
-            ],
+            summary=summary,
+            explanation=explanation,
             status=status,
         )
 
@@ -171,7 +171,7 @@ class InvoiceAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(Refund)
-class RefundAdmin(ReadOnlyModelAdmin):
+class RefundAdmin(ReadOnlyAdmin):
     list_display = ("invoice", "amount_minor", "currency", "reason", "to_wallet", "status", "created_at")
     list_filter = ("status", "to_wallet")
     search_fields = ("invoice__number", "invoice__customer__email")

@@ -3,16 +3,20 @@
 1. `request_refund` locks the invoice, checks what is left to refund (counting
    refunds still pending) and writes the refund, inside the caller's
    transaction. A refund to the wallet (or of a wallet payment) needs no
-   outside call and completes right there.
+   outside call and completes right there. A wallet top-up goes back only to
+   the card that paid it, and the same amount leaves the wallet right there
+   (refused when the customer has spent it); a free invoice is not refunded.
 2. `execute_refund` asks the gateway, outside any transaction, with the
    refund's own idempotency key, so asking twice never pays back twice.
-3. `settle_refund` records the answer.
+3. `settle_refund` records the answer (a refused top-up refund puts the money
+   back in the wallet).
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
@@ -22,10 +26,11 @@ from simrenew.billing.models import Invoice, InvoiceStatus, Refund, RefundStatus
 from simrenew.console.audit import record_change
 from simrenew.kit import clock
 from simrenew.kit.errors import Conflict, ValidationFailed
+from simrenew.kit.money import format_money
 from simrenew.notifications.services import emit
 from simrenew.payments.gateway import RefundResult, get_gateway
-from simrenew.payments.models import MethodType
-from simrenew.payments.services import credit_wallet, ensure_wallet
+from simrenew.payments.models import AttemptPurpose, MethodType, PaymentAttempt
+from simrenew.payments.services import credit_wallet, debit_wallet, ensure_wallet
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +38,24 @@ log = logging.getLogger(__name__)
 class AlreadyRefunded(Conflict):
     slug = "already-refunded"
     title = "Nothing is left to refund"
+
+
+class NothingPaid(Conflict):
+    slug = "nothing-paid"
+    title = "Nothing was paid"
+
+
+class TopUpAlreadySpent(Conflict):
+    """A wallet top-up is refunded by taking the money back out of the wallet; the customer
+    has spent (part of) it, so paying it back would pay them twice."""
+
+    slug = "top-up-spent"
+    title = "The top-up has been spent"
+
+
+# Wallet ledger reasons for a refunded top-up, and for putting it back when the gateway refuses.
+TOP_UP_REFUND_REASON = "top_up_refund"
+TOP_UP_REFUND_FAILED_REASON = "top_up_refund_failed"
 
 
 # A pending refund older than this is asked about again by `refunds_due` (its request was lost).
@@ -56,6 +79,8 @@ def request_refund(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
         .select_related("customer", "payment_attempt__payment_method")
         .get(pk=invoice.pk)
     )
+    if locked.total_minor <= 0:
+        raise NothingPaid(f"Invoice {locked.number} was free: nothing was paid, so there is nothing to refund.")
     if amount_minor <= 0:
         raise ValidationFailed.on("amount_minor", "A refund must be a positive amount.")
     left = refundable_minor(locked)
@@ -64,10 +89,13 @@ def request_refund(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
     if amount_minor > left:
         raise ValidationFailed.on("amount_minor", f"At most {left} can still be refunded on {locked.number}.")
     attempt = locked.payment_attempt
-    paid_internally = attempt.gateway == "internal" or attempt.payment_method.type == MethodType.WALLET
-    to_wallet = to_wallet or paid_internally
-    if to_wallet and ensure_wallet(locked.customer).currency != locked.currency:
-        raise ValidationFailed.on("to_wallet", f"The wallet does not hold {locked.currency}; refund to the card.")
+    if _is_wallet_top_up(attempt):
+        _take_top_up_back(locked, attempt, amount_minor=amount_minor, to_wallet=to_wallet)
+    else:
+        paid_internally = attempt.gateway == "internal" or attempt.payment_method.type == MethodType.WALLET
+        to_wallet = to_wallet or paid_internally
+        if to_wallet and ensure_wallet(locked.customer).currency != locked.currency:
+            raise ValidationFailed.on("to_wallet", f"The wallet does not hold {locked.currency}; refund to the card.")
     refund = Refund.objects.create(
         invoice=locked,
         amount_minor=amount_minor,
@@ -81,6 +109,34 @@ def request_refund(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
         credit_wallet(customer=locked.customer, amount_minor=amount_minor, reason="refund", attempt=attempt)
         _succeed(refund, locked, gateway_refund_id="")
     return refund
+
+
+def _is_wallet_top_up(attempt: PaymentAttempt) -> bool:
+    return attempt.purpose == AttemptPurpose.WALLET_TOP_UP
+
+
+def _take_top_up_back(invoice: Invoice, attempt: PaymentAttempt, *, amount_minor: int, to_wallet: bool) -> None:
+    """A wallet top-up goes back to the card that paid it, and the same money leaves the
+    wallet in this transaction: crediting the wallet again, or returning the card payment
+    while the balance stays, would pay the customer twice."""
+    if to_wallet:
+        raise ValidationFailed.on(
+            "to_wallet",
+            f"Invoice {invoice.number} is a wallet top-up: it can only go back to the card or account that paid "
+            "it (the amount is taken back out of the wallet), not to the wallet.",
+        )
+    wallet = ensure_wallet(invoice.customer)
+    if wallet.currency != invoice.currency:
+        raise ValidationFailed.on("to_wallet", f"The wallet does not hold {invoice.currency}; it cannot give it back.")
+    if not debit_wallet(
+        customer=invoice.customer, amount_minor=amount_minor, reason=TOP_UP_REFUND_REASON, attempt=attempt
+    ):
+        wallet.refresh_from_db(fields=["balance_minor"])
+        held, asked = (format_money(v, invoice.currency) for v in (wallet.balance_minor, amount_minor))
+        raise TopUpAlreadySpent(
+            f"The wallet holds {held}, less than the {asked} to refund: the customer has spent part of this "
+            "top-up. Refund at most what is still in the wallet; nothing was changed."
+        )
 
 
 def refund_for_operator(*, invoice: Invoice, amount_minor: int, reason: str, to_wallet: bool, actor: Any) -> Refund:
@@ -142,6 +198,15 @@ def settle_refund(refund: Refund, result: RefundResult) -> Refund:
         refund.failure_message = result.failure_message[:300]
         refund.completed_at = clock.now()
         refund.save(update_fields=["status", "failure_message", "completed_at"])
+        attempt = invoice.payment_attempt
+        if _is_wallet_top_up(attempt):
+            # Nothing went back to the card, so the top-up taken out of the wallet returns to it.
+            credit_wallet(
+                customer=invoice.customer,
+                amount_minor=refund.amount_minor,
+                reason=TOP_UP_REFUND_FAILED_REASON,
+                attempt=attempt,
+            )
     return refund
 
 
@@ -182,8 +247,6 @@ def refund_invoice(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
 
 def refunds_due(*, limit: int = 100) -> list[Refund]:
     """Pending gateway refunds whose first request is old enough to ask again."""
-    from datetime import timedelta
-
     cutoff = clock.now() - timedelta(seconds=RETRY_AFTER_SECONDS)
     return list(
         Refund.objects.filter(status=RefundStatus.PENDING, to_wallet=False, created_at__lte=cutoff)

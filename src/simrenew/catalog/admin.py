@@ -26,6 +26,14 @@ from simrenew.kit.errors import SimrenewError
 REVISABLE_FIELDS = ("name", "price_minor", "data_mb")
 
 
+def iso_currency(value: Any) -> str:
+    """A currency as the catalog stores it: three upper-case letters (ISO 4217)."""
+    currency = str(value).strip().upper()
+    if len(currency) != 3 or not currency.isalpha():
+        raise forms.ValidationError("Use a three-letter ISO 4217 code such as USD.")
+    return currency
+
+
 class SuperuserChangesAdmin(AuditedAdmin):
     """Readable by every role; added to, changed and deleted by admins (superusers) only."""
 
@@ -69,10 +77,7 @@ class PlanForm(forms.ModelForm):
         return data_mb
 
     def clean_currency(self) -> str:
-        currency = str(self.cleaned_data["currency"]).strip().upper()
-        if len(currency) != 3 or not currency.isalpha():
-            raise forms.ValidationError("Use a three-letter ISO 4217 code such as USD.")
-        return currency
+        return iso_currency(self.cleaned_data["currency"])
 
 
 @admin.register(Plan)
@@ -226,10 +231,7 @@ class PromotionForm(forms.ModelForm):
         return list(dict.fromkeys(codes))
 
     def clean_currency(self) -> str:
-        currency = str(self.cleaned_data["currency"]).strip().upper()
-        if len(currency) != 3 or not currency.isalpha():
-            raise forms.ValidationError("Use a three-letter ISO 4217 code such as USD.")
-        return currency
+        return iso_currency(self.cleaned_data["currency"])
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

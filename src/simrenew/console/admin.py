@@ -1,4 +1,7 @@
-"""The audit log in the console: read by every role, changed by no one (not even a superuser)."""
+"""The audit log in the console: read by every role, changed by no one (not even a superuser).
+
+Also Django's own staff accounts and groups, registered again here so that every change
+to them (a role given or taken, a password set) lands in the audit trail like any other."""
 
 from __future__ import annotations
 
@@ -6,10 +9,15 @@ import json
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from simrenew.console.audit import AuditedAdmin, changed_only, record_change, snapshot
 from simrenew.console.models import AuditEntry
 
 NOTHING = "—"
@@ -93,3 +101,67 @@ class AuditEntryAdmin(admin.ModelAdmin):
             "<th scope='col'>after</th></tr></thead><tbody>{}</tbody></table>",
             rows,
         )
+
+
+# --- staff accounts and groups -------------------------------------------------------------------
+
+
+class AuditedWithRelationsAdmin(AuditedAdmin):
+    """AuditedAdmin for rows whose many-to-many fields matter (a user's groups are their role):
+    those are saved after the row, so the one entry is written once both are."""
+
+    audited_relations: tuple[str, ...] = ()
+
+    def relations(self, obj: Any) -> dict[str, list[str]]:
+        return {name: sorted(str(related) for related in getattr(obj, name).all()) for name in self.audited_relations}
+
+    def picture(self, obj: Any) -> dict[str, Any]:
+        return {**snapshot(obj), **self.relations(obj)} if obj is not None and obj.pk else {}
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        stored = type(obj)._default_manager.filter(pk=obj.pk).first() if change and obj.pk else None
+        request._console_audit_before = self.picture(stored)  # type: ignore[attr-defined]
+        admin.ModelAdmin.save_model(self, request, obj, form, change)  # the entry comes in save_related
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        before = getattr(request, "_console_audit_before", {})
+        old, new = changed_only(before, self.picture(form.instance))
+        if change and not new:
+            return  # saved without a difference: nothing happened
+        action = "change" if change else "add"
+        record_change(actor=request.user, action=action, target=form.instance, before=old, after=new)
+
+
+User = get_user_model()
+for model in (User, Group):
+    if admin.site.is_registered(model):
+        admin.site.unregister(model)
+
+
+@admin.register(User)
+class StaffUserAdmin(AuditedWithRelationsAdmin, UserAdmin):
+    """Django's user admin, audited; the password hash never reaches the trail (HIDDEN_FIELDS)."""
+
+    audited_relations = ("groups", "user_permissions")
+
+    @transaction.atomic
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        request._console_password_change = True  # type: ignore[attr-defined]
+        return super().user_change_password(request, id, form_url)
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        if getattr(request, "_console_password_change", False):
+            # Only that it happened: neither the password nor its hash is kept.
+            record_change(
+                actor=request.user,
+                action="password_change",
+                target=obj,
+                after={"usable_password": obj.has_usable_password()},
+            )
+        return super().log_change(request, obj, message)
+
+
+@admin.register(Group)
+class StaffGroupAdmin(AuditedWithRelationsAdmin, GroupAdmin):
+    audited_relations = ("permissions",)

@@ -17,7 +17,7 @@ from uuid import UUID
 
 from django.contrib import admin
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import models, transaction
 from django.forms.models import model_to_dict
 from django.http import HttpRequest
 
@@ -134,6 +134,8 @@ class AuditedAdmin(admin.ModelAdmin):
         super().delete_model(request, obj)
 
     def delete_queryset(self, request: HttpRequest, queryset: Any) -> None:
-        for obj in queryset:
-            record_change(actor=request.user, action="delete", target=obj, before=snapshot(obj))
-        super().delete_queryset(request, queryset)
+        # One transaction: a delete that fails (a protected row) leaves no entries claiming it happened.
+        with transaction.atomic(using=queryset.db):
+            for obj in queryset:
+                record_change(actor=request.user, action="delete", target=obj, before=snapshot(obj))
+            super().delete_queryset(request, queryset)

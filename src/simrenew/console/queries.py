@@ -20,6 +20,7 @@ What the figures mean:
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -40,6 +41,8 @@ DAYS = 30
 MONTHS = 12
 EXPIRING_WITHIN = timedelta(days=7)
 RENEWAL_PURPOSES = (AttemptPurpose.RENEWAL, AttemptPurpose.AUTO_RENEWAL)
+_PHONE_LIKE = re.compile(r"^\+?[\d\s().\-]{7,}$")
+_DIGITS_LIKE = re.compile(r"^[\d\s\-]{8,}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,8 +338,33 @@ def _as_date(value: date | datetime) -> date:
 # ------------------------------------------------------------------ the search box
 
 
+def phone_as_e164(term: str) -> str | None:
+    """ "+1 (415) 555-0100" → "+14155550100"; None when the term does not read as a phone number.
+
+    Lenient on purpose (possible, not necessarily valid, numbers; US when there is no
+    country code): an operator types what the customer tells them, and an eSIM's MSISDN
+    from a test range is not always a "valid" number in phonenumbers' tables."""
+    if not _PHONE_LIKE.match(term):
+        return None
+    try:
+        number = phonenumbers.parse(term, None if term.startswith("+") else "US")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def iccid_digits(term: str) -> str | None:
+    """An ICCID (or a long enough part of one), as printed with spaces or dashes."""
+    if not _DIGITS_LIKE.match(term):
+        return None
+    return re.sub(r"[\s\-]", "", term)
+
+
 def find_customer_ids(term: str, *, limit: int = 2) -> list[int]:
-    """Customers whose email, phone number or eSIM ICCID is exactly `term` (one query).
+    """Customers whose email, phone number, eSIM ICCID or eSIM number (MSISDN) is exactly
+    `term` (one query).
 
     The console goes straight to the customer when exactly one matches; otherwise
     it shows the customer list searched for the term (partial matches too)."""
@@ -345,20 +373,7 @@ def find_customer_ids(term: str, *, limit: int = 2) -> list[int]:
         return []
     compact = "".join(ch for ch in term if ch not in " -().")
     match = Q(email__iexact=term) | Q(esims__iccid=compact)
-    phone = _as_e164(term)
+    phone = phone_as_e164(term)
     if phone:
-        match |= Q(phone=phone)
+        match |= Q(phone=phone) | Q(esims__msisdn=phone)
     return list(Customer.objects.filter(match).values_list("id", flat=True).distinct().order_by("id")[:limit])
-
-
-def _as_e164(term: str) -> str:
-    """The number in E.164 (as customers' phones are stored), reading bare numbers as US ones."""
-    if "@" in term:
-        return ""
-    try:
-        number = phonenumbers.parse(term, "US")
-    except phonenumbers.NumberParseException:
-        return ""
-    if not phonenumbers.is_valid_number(number):
-        return ""
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

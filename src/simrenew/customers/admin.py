@@ -1,162 +1,47 @@
-"""The console's customer page: one search box (email, phone number or ICCID), and a
-page per customer with their eSIMs, subscriptions and periods, payments, messages
-and audit trail, with the operator actions (refund, goodwill, resend) as buttons.
+"""The console's customer page: a page per customer with their eSIMs, subscriptions
+and periods, payments, messages and audit trail, with the operator actions (refund,
+goodwill, resend) as buttons, and the customer list searched by email, phone number,
+eSIM number or ICCID.
 
 The actions themselves live beside their models' admins (billing, subscriptions,
 notifications), each behind a confirmation page with a required reason; the helpers
-they share (the permission check, the confirmation page) are here.
+they share are in `simrenew.console.actions`.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import phonenumbers
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 
 from simrenew.billing.models import Invoice, Refund
 from simrenew.billing.refunds import refundable_minor
+from simrenew.console.actions import EXTEND_PERMISSION, REFUND_PERMISSION, RESEND_PERMISSION, moment, money, next_query
 from simrenew.console.audit import AuditedAdmin
 from simrenew.console.models import AuditEntry
+from simrenew.console.queries import iccid_digits, phone_as_e164
 from simrenew.customers.models import Customer, NotificationPreference
+from simrenew.customers.services import normalize_phone, validate_time_zone
 from simrenew.esims.models import EsimProfile
 from simrenew.kit import clock
-from simrenew.kit.errors import SimrenewError
-from simrenew.kit.money import format_money
+from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.models import Delivery, OutboxMessage
 from simrenew.notifications.resend import RESENDABLE
 from simrenew.payments.models import PaymentAttempt
 from simrenew.subscriptions import queries as subscription_queries
 from simrenew.subscriptions.models import Period, PeriodExtension, Subscription
 
-REFUND_PERMISSION = "console.refund_payment"
-EXTEND_PERMISSION = "console.extend_period"
-RESEND_PERMISSION = "console.resend_message"
 # How much history the page shows at once (the full lists are in each model's admin).
 SHOWN_MESSAGES = 50
 SHOWN_AUDIT_ENTRIES = 100
 SHOWN_ATTEMPTS = 50
-_PHONE_LIKE = re.compile(r"^\+?[\d\s().\-]{7,}$")
-_DIGITS_LIKE = re.compile(r"^[\d\s\-]{8,}$")
-
-
-# --- helpers shared by the console's action pages ----------------------------------------------
-
-
-def require_permission(request: HttpRequest, permission: str) -> None:
-    """403 for staff whose role does not include `permission` (superusers have them all)."""
-    if not request.user.has_perm(permission):
-        raise PermissionDenied(f"Your role does not allow this ({permission}).")
-
-
-def back_url(request: HttpRequest, default: str) -> str:
-    """Where to go after an action: the page it was started from, if it is one of ours."""
-    wanted = request.POST.get("next") or request.GET.get("next") or ""
-    if wanted and url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}):
-        return wanted
-    return default
-
-
-def next_query(here: str) -> str:
-    return "?" + urlencode({"next": here})
-
-
-def customer_url(customer_id: int | None) -> str:
-    if customer_id is None:
-        return reverse("admin:index")
-    return reverse("admin:customers_customer_change", args=[customer_id])
-
-
-def reason_field(help_text: str = "Kept in the audit trail with your name.") -> forms.CharField:
-    return forms.CharField(
-        label="Reason", widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), max_length=1000, help_text=help_text
-    )
-
-
-def show_service_error(form: forms.Form, exc: SimrenewError) -> None:
-    """Put a service's refusal on the form: under its field when it names one of ours, else on top."""
-    placed = False
-    for error in exc.errors:
-        if error.field in form.fields:
-            form.add_error(error.field, error.message)
-            placed = True
-    if not placed:
-        form.add_error(None, exc.detail)
-
-
-def confirm_page(
-    request: HttpRequest,
-    model_admin: admin.ModelAdmin,
-    *,
-    title: str,
-    form: forms.Form,
-    submit_label: str,
-    back: str,
-    back_label: str,
-    summary: list[tuple[str, str]],
-    explanation: str = "",
-    status: int = 200,
-) -> HttpResponse:
-    context = {
-        **model_admin.admin_site.each_context(request),
-        "opts": model_admin.model._meta,
-        "title": title,
-        "form": form,
-        "submit_label": submit_label,
-        "back_url": back,
-        "back_label": back_label,
-        "summary": summary,
-        "explanation": explanation,
-    }
-    return TemplateResponse(request, "admin/customers/confirm_action.html", context, status=status)
-
-
-def moment(value: datetime | None, zone: str) -> str:
-    """A time in the customer's zone with its offset, e.g. 2026-01-15 07:00-05:00."""
-    if value is None:
-        return "—"
-    return value.astimezone(ZoneInfo(zone)).isoformat(sep=" ", timespec="minutes")
-
-
-def money(amount_minor: int, currency: str) -> str:
-    return format_money(amount_minor, currency, "en")
-
-
-# --- search ------------------------------------------------------------------------------------
-
-
-def phone_as_e164(term: str) -> str | None:
-    """ "+1 (415) 555-0100" → "+14155550100"; None when the term does not read as a phone number.
-
-    Searching is lenient (possible, not necessarily valid, numbers; US when no country
-    code), since an operator types what the customer tells them."""
-    if not _PHONE_LIKE.match(term):
-        return None
-    try:
-        number = phonenumbers.parse(term, None if term.startswith("+") else "US")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_possible_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def iccid_digits(term: str) -> str | None:
-    """An ICCID (or a long enough part of one), as printed with spaces or dashes."""
-    if not _DIGITS_LIKE.match(term):
-        return None
-    return re.sub(r"[\s\-]", "", term)
 
 
 # --- the page's contents -----------------------------------------------------------------------
@@ -405,13 +290,38 @@ class NotificationPreferenceInline(admin.TabularInline):
         return False  # the customer chooses their channels in the portal
 
 
+def _checked(value: str, check: Callable[[str], str]) -> str:
+    """Run one of the customer service's checks and show its message under the field."""
+    try:
+        return check(value)
+    except ValidationFailed as exc:
+        raise forms.ValidationError(exc.errors[0].message if exc.errors else exc.detail) from None
+
+
+class CustomerForm(forms.ModelForm):
+    """The same rules as sign-up, the portal and the API (customers.services): an IANA
+    time zone, and a phone number stored in E.164."""
+
+    class Meta:
+        model = Customer
+        fields = ["name", "locale", "time_zone", "phone", "renew_with_other_methods"]
+
+    def clean_time_zone(self) -> str:
+        return _checked(str(self.cleaned_data["time_zone"]).strip(), validate_time_zone)
+
+    def clean_phone(self) -> str:
+        return _checked(str(self.cleaned_data.get("phone") or "").strip(), normalize_phone)
+
+
 @admin.register(Customer)
 class CustomerAdmin(AuditedAdmin):
+    form = CustomerForm
     list_display = ("email", "name", "phone", "locale", "time_zone", "created_at")
     search_fields = ("email", "name", "phone")
-    search_help_text = "Email, name, phone number (any format) or ICCID."
-    raw_id_fields = ("user",)
-    readonly_fields = ("user", "created_at")
+    search_help_text = "Email, name, phone number (any format), eSIM number or ICCID."
+    # The login email is the account's username too: changing it goes through the
+    # service that keeps the two in step, never a plain edit here.
+    readonly_fields = ("email", "user", "created_at")
     inlines = [NotificationPreferenceInline]
     change_form_template = "admin/customers/customer/change_form.html"
 
@@ -445,6 +355,9 @@ class CustomerAdmin(AuditedAdmin):
     ) -> HttpResponse:
         customer = self.get_object(request, object_id)
         context = dict(extra_context or {})
+        # Whether this role may see the customer is asked before anything of theirs is read.
         if customer is not None:
+            if not self.has_view_or_change_permission(request, customer):
+                raise PermissionDenied
             context["console"] = customer_page(customer, request)
         return super().change_view(request, object_id, form_url, extra_context=context)

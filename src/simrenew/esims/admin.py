@@ -81,6 +81,7 @@ class EsimProfileForm(forms.ModelForm):
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 # The preview lists this many good rows (all bad rows are always listed).
 PREVIEW_GOOD_ROWS = 500
+ICCID_LOOKUP_CHUNK = 500
 
 
 class ImportUploadForm(forms.Form):
@@ -129,6 +130,33 @@ def preview_import(text: str) -> tuple[ImportReport, list[tuple[int, list[str]]]
             continue
         good.append((reader.line_num, [cell.strip() for cell in cells]))
     return report, good
+
+
+def iccids_in(text: str) -> list[str]:
+    """The well-formed ICCIDs the file names (in their stored, compact form), so the audit
+    entry can list exactly which profiles an import added."""
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
+    header = [cell.strip().lower() for cell in next(reader, [])]
+    if "iccid" not in header:
+        return []
+    column = header.index("iccid")
+    found: list[str] = []
+    for cells in reader:
+        if column < len(cells):
+            try:
+                found.append(validate_iccid(cells[column]))
+            except ValidationFailed:
+                continue  # the import reports the row; it adds nothing
+    return found
+
+
+def stored_iccids(iccids: list[str]) -> set[str]:
+    """Which of `iccids` are in inventory, asked in chunks (SQLite limits a query's parameters)."""
+    stored: set[str] = set()
+    for start in range(0, len(iccids), ICCID_LOOKUP_CHUNK):
+        chunk = iccids[start : start + ICCID_LOOKUP_CHUNK]
+        stored.update(EsimProfile.objects.filter(iccid__in=chunk).values_list("iccid", flat=True))
+    return stored
 
 
 @admin.register(EsimProfile)
@@ -208,7 +236,11 @@ class EsimProfileAdmin(SuperuserChangesAdmin):
         name = confirm.cleaned_data["file_name"] or "upload.csv"
         try:
             with transaction.atomic():
-                report = import_profiles_csv(confirm.cleaned_data["csv_text"])
+                text = confirm.cleaned_data["csv_text"]
+                in_file = iccids_in(text)
+                already = stored_iccids(in_file)
+                report = import_profiles_csv(text)
+                imported = sorted(stored_iccids(in_file) - already)
                 record_change(
                     actor=request.user,
                     action="inventory_import",
@@ -218,6 +250,7 @@ class EsimProfileAdmin(SuperuserChangesAdmin):
                         "imported": report.imported,
                         "unchanged": report.unchanged,
                         "rejected": report.rejected,
+                        "imported_iccids": imported,
                     },
                     reason=f"CSV import of {name}",
                 )
@@ -237,25 +270,29 @@ class EsimProfileAdmin(SuperuserChangesAdmin):
             obj.created_at = clock.now()
         super().save_model(request, obj, form, change)
 
-    @admin.action(description="Release selected profiles (never handed out again)")
+    # "change" is an admin's alone (SuperuserChangesAdmin): support and finance only read.
+    @admin.action(description="Release selected profiles (never handed out again)", permissions=["change"])
     def release_selected(self, request: HttpRequest, queryset: QuerySet[EsimProfile]) -> None:
-        released, refused = 0, 0
+        released = 0
+        refusals: list[str] = []
         with transaction.atomic():
-            for profile in queryset:
+            for profile in queryset.order_by("id"):
+                before = snapshot(profile)
                 try:
-                    before = snapshot(profile)
                     release_profile(profile)
-                    released += 1
-                    record_change(
-                        actor=request.user,
-                        action="release",
-                        target=profile,
-                        before=before,
-                        after=snapshot(profile),
-                        reason="Released from the inventory list.",
-                    )
-                except ProfileStateConflict:
-                    refused += 1
-        self.message_user(request, f"Released {released} profile(s).", messages.SUCCESS)
-        if refused:
-            self.message_user(request, f"{refused} profile(s) could not be released.", messages.WARNING)
+                except ProfileStateConflict as exc:
+                    refusals.append(exc.detail)
+                    continue
+                released += 1
+                record_change(
+                    actor=request.user,
+                    action="release",
+                    target=profile,
+                    before=before,
+                    after=snapshot(profile),
+                    reason="Released from the inventory list.",
+                )
+        if released:
+            self.message_user(request, f"Released {released} profile(s).", messages.SUCCESS)
+        for refusal in refusals:
+            self.message_user(request, f"Not released: {refusal}", messages.ERROR)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.core import signing
+from django.db.models import Q
 
 from simrenew.catalog.models import Carrier
 from simrenew.customers.models import Customer
@@ -26,6 +27,7 @@ from simrenew.esims.models import EsimProfile, ProfileStatus
 from simrenew.kit import clock
 from simrenew.kit.errors import Conflict, NotFound, ValidationFailed
 from simrenew.notifications.services import emit
+from simrenew.subscriptions.models import Subscription, SubscriptionState
 
 # ---------------------------------------------------------------------------
 # Errors
@@ -39,6 +41,11 @@ class NoProfileAvailable(Conflict):
 class ProfileStateConflict(Conflict):
     slug = "profile-state-conflict"
     title = "The eSIM profile is not in a state that allows this"
+
+
+class ProfileInUse(ProfileStateConflict):
+    slug = "profile-in-use"
+    title = "The eSIM profile serves a subscription"
 
 
 class ImportFileInvalid(ValidationFailed):
@@ -292,8 +299,11 @@ def mark_installed(profile: EsimProfile) -> EsimProfile:
 def release_profile(profile: EsimProfile) -> EsimProfile:
     """Take the profile out of service for good: it is never handed out again.
 
-    Repeating it changes nothing.
+    Refused while a subscription still uses it (live or incomplete, or cancelled
+    but running to the end of its paid time): the customer would lose service they
+    paid for. Repeating it changes nothing.
     """
+    _refuse_if_in_use(profile)
     if _transition(
         profile,
         allowed_from=[
@@ -308,6 +318,24 @@ def release_profile(profile: EsimProfile) -> EsimProfile:
     if profile.status == ProfileStatus.RELEASED:
         return profile
     raise ProfileStateConflict(f"eSIM {profile.iccid} is {profile.status} and cannot be released.")
+
+
+def _refuse_if_in_use(profile: EsimProfile) -> None:
+    now = clock.now()
+    still_running = Q(state=SubscriptionState.CANCELLED) & (
+        Q(ended_at__gt=now) | Q(ended_at__isnull=True, paid_through__gt=now)
+    )
+    open_subscription = (
+        Subscription.objects.filter(esim_id=profile.pk)
+        .filter(Q(state__in=[SubscriptionState.LIVE, SubscriptionState.INCOMPLETE]) | still_running)
+        .order_by("-id")
+        .first()
+    )
+    if open_subscription is not None:
+        raise ProfileInUse(
+            f"eSIM {profile.iccid} serves subscription {open_subscription.pk} ({open_subscription.state}), "
+            "which is still open; cancel it and let it run out (or terminate it) before releasing the eSIM."
+        )
 
 
 def return_unused_profile(profile: EsimProfile) -> EsimProfile:

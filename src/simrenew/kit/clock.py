@@ -25,6 +25,12 @@ class SandboxOnly(Forbidden):
     title = "Only in sandbox mode"
 
 
+# The test clock stays where the platform's calendar arithmetic (years of prepaid periods,
+# retention windows, charts of the last 12 months) cannot leave the datetime range.
+EARLIEST_TEST_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_TEST_TIME = datetime(2200, 1, 1, tzinfo=UTC)
+
+
 def system_now() -> datetime:
     return datetime.now(UTC)
 
@@ -87,7 +93,15 @@ def set_now(when: datetime) -> datetime:
     _require_sandbox()
     if when.tzinfo is None:
         raise ValidationFailed.on("now", "The time must carry a UTC offset, e.g. 2026-01-31T09:00:00+00:00.")
-    when = when.astimezone(UTC)
+    try:
+        when = when.astimezone(UTC)
+    except OverflowError:
+        raise ValidationFailed.on("now", "This time lies outside the years 1 to 9999 once moved to UTC.") from None
+    if not EARLIEST_TEST_TIME <= when < LATEST_TEST_TIME:
+        raise ValidationFailed.on(
+            "now",
+            f"The test clock can be set between {EARLIEST_TEST_TIME.year} and {LATEST_TEST_TIME.year - 1}.",
+        )
     TestClock.objects.update_or_create(pk=1, defaults={"frozen_at": when})
     return when
 
@@ -96,7 +110,11 @@ def advance(by: timedelta) -> datetime:
     _require_sandbox()
     if by < timedelta(0):
         raise ValidationFailed.on("by", "The test clock only moves forward.")
-    return set_now(now() + by)
+    try:
+        later = now() + by
+    except OverflowError:
+        raise ValidationFailed.on("by", "That would move the test clock past the year 9999.") from None
+    return set_now(later)
 
 
 def reset() -> None:

@@ -15,8 +15,9 @@ from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from simrenew.customers.admin import (
+from simrenew.console.actions import (
     RESEND_PERMISSION,
+    ReadOnlyAdmin,
     back_url,
     confirm_page,
     customer_url,
@@ -28,19 +29,6 @@ from simrenew.customers.admin import (
 from simrenew.kit.errors import SimrenewError
 from simrenew.notifications.models import Delivery, DeliveryStatus, OutboxMessage, SandboxSms
 from simrenew.notifications.resend import resend_message, resendable
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows the worker writes: the operator reads them (and acts through the resend page only)."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 class DeliveryInline(admin.TabularInline):

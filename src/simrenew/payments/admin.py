@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from simrenew.billing.admin import ReadOnlyModelAdmin
+from simrenew.console.actions import ReadOnlyAdmin
 from simrenew.payments.models import PaymentAttempt, PaymentMethod, Wallet, WalletEntry
 
 
 @admin.register(PaymentMethod)
-class PaymentMethodAdmin(ReadOnlyModelAdmin):
+class PaymentMethodAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "customer",
@@ -31,7 +31,7 @@ class PaymentMethodAdmin(ReadOnlyModelAdmin):
 
 
 @admin.register(PaymentAttempt)
-class PaymentAttemptAdmin(ReadOnlyModelAdmin):
+class PaymentAttemptAdmin(ReadOnlyAdmin):
     list_display = (
         "id",
         "customer",
@@ -60,7 +60,7 @@ class WalletEntryInline(admin.TabularInline):
 
 
 @admin.register(Wallet)
-class WalletAdmin(ReadOnlyModelAdmin):
+class WalletAdmin(ReadOnlyAdmin):
     list_display = ("customer", "balance_minor", "currency")
     search_fields = ("customer__email",)
     list_select_related = ("customer",)

@@ -13,9 +13,9 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path
 
-from simrenew.billing.admin import ReadOnlyModelAdmin
-from simrenew.customers.admin import (
+from simrenew.console.actions import (
     EXTEND_PERMISSION,
+    ReadOnlyAdmin,
     back_url,
     confirm_page,
     customer_url,
@@ -64,7 +64,7 @@ class ExtendForm(forms.Form):
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(ReadOnlyModelAdmin):
+class SubscriptionAdmin(ReadOnlyAdmin):
     list_display = ("id", "customer", "esim", "plan", "state", "auto_renew", "paid_through", "renewal_due_at")
     list_filter = ("state", "auto_renew")
     search_fields = ("customer__email", "esim__iccid", "esim__msisdn")
