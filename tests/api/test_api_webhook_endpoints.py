@@ -101,6 +101,7 @@ def test_bad_urls_and_unknown_events_are_refused_and_nothing_is_made(api, clock,
 )
 def test_in_production_only_public_https_addresses_are_taken(api, clock, settings, url):
     settings.SIMRENEW_SANDBOX = False
+    settings.SIMRENEW_WEBHOOK_RESOLVER = lambda host, port: ["93.184.215.14"]  # no real DNS in tests
 
     assert_problem(api.post("webhook-endpoints", {"url": url}), status=422, type="/problems/validation-error")
     assert register(api, url="https://partner.example.com/hooks")["url"] == "https://partner.example.com/hooks"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,7 +17,7 @@ from simrenew.subscriptions.goodwill import GoodwillNotAllowed, extend_current_p
 from simrenew.subscriptions.models import Period, PeriodExtension, Subscription
 from simrenew.subscriptions.schedule import first_try_at
 from tests.api.helpers import ApiClient, make_api_key
-from tests.factories import make_plan, make_subscription, renew, renew_due
+from tests.factories import make_card, make_plan, make_subscription, renew, renew_due
 
 pytestmark = pytest.mark.django_db
 
@@ -120,3 +120,62 @@ def test_a_suspended_subscription_has_no_period_to_extend(clock, support_agent):
     with pytest.raises(GoodwillNotAllowed, match="no current period"):
         extend_current_period(subscription=subscription, days=2, reason="Sorry", actor=support_agent)
     assert not AuditEntry.objects.exists()
+
+
+def test_an_extension_across_a_dst_change_keeps_the_local_end_time(clock, support_agent):
+    """New York moves its clocks on 8 March 2026: five local days from 5 March 07:00 EST
+    end on 10 March 07:00 EDT, 119 hours later, not 120."""
+    new_york = ZoneInfo("America/New_York")
+    clock.set(datetime(2026, 2, 26, 12, 0, tzinfo=UTC))
+    subscription = make_subscription(plan=make_plan(period_unit="day", period_count=7))
+    renew(subscription)  # a prepaid second week moves too
+    first = Period.objects.get(subscription=subscription, number=1)
+    assert first.ends_at.astimezone(new_york).replace(tzinfo=None) == datetime(2026, 3, 5, 7, 0)
+
+    extend_current_period(subscription=subscription, days=5, reason="Outage", actor=support_agent)
+
+    moved_first, moved_second = Period.objects.filter(subscription=subscription).order_by("number")
+    local = [moment.astimezone(new_york).replace(tzinfo=None) for moment in (moved_first.ends_at, moved_second.ends_at)]
+    # (A week of days is 168 hours: the second week, over the change, ended at 08:00 EDT.)
+    assert local == [datetime(2026, 3, 10, 7, 0), datetime(2026, 3, 17, 8, 0)]
+    assert moved_first.ends_at - first.ends_at == timedelta(hours=119)
+    assert moved_second.starts_at == moved_first.ends_at
+    subscription.refresh_from_db()
+    assert subscription.paid_through == moved_second.ends_at
+    assert subscription.renewal_due_at == first_try_at(moved_second.ends_at)
+
+
+def _spend_the_schedule(clock, subscription: Subscription, card: str) -> None:  # type: ignore[no-untyped-def]
+    subscription.payment_method = make_card(customer=subscription.customer, number=card)
+    subscription.save(update_fields=["payment_method"])
+    assert subscription.paid_through is not None
+    for hours in (72, 24, 6, 1):
+        clock.set(subscription.paid_through - timedelta(hours=hours))
+        renew_due()
+    subscription.refresh_from_db()
+    assert subscription.renewal_due_at is None and subscription.state == "live"
+
+
+def test_an_extension_restarts_a_schedule_spent_by_soft_declines(clock, support_agent):
+    subscription = make_subscription(plan=make_plan(period_unit="month"))
+    _spend_the_schedule(clock, subscription, "4000000000009995")  # insufficient funds, four times
+
+    extend_current_period(subscription=subscription, days=3, reason="Outage", actor=support_agent)
+
+    subscription.refresh_from_db()
+    assert subscription.paid_through is not None
+    assert subscription.renewal_due_at == first_try_at(subscription.paid_through)
+    tried = PaymentAttempt.objects.filter(purpose="auto_renewal").count()
+    clock.set(subscription.renewal_due_at)
+    renew_due()
+    assert PaymentAttempt.objects.filter(purpose="auto_renewal").count() == tried + 1  # tried before the new end
+
+
+def test_after_a_hard_decline_an_extension_leaves_auto_renew_stopped(clock, support_agent):
+    subscription = make_subscription(plan=make_plan(period_unit="month"))
+    _spend_the_schedule(clock, subscription, "4000000000000069")  # expired card: no retry
+
+    extend_current_period(subscription=subscription, days=3, reason="Outage", actor=support_agent)
+
+    subscription.refresh_from_db()
+    assert subscription.renewal_due_at is None

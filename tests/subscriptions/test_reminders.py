@@ -481,3 +481,48 @@ def test_workers_racing_send_each_reminder_exactly_once(clock):
     assert len(per_event) == 21
     assert set(per_event.values()) == {1}
     assert Reminder.objects.filter(kind=ReminderKind.DATA_80).count() == 6
+
+
+def test_after_a_goodwill_extension_the_reminders_come_again_before_the_new_end(clock):
+    from django.contrib.auth import get_user_model
+
+    from simrenew.subscriptions.goodwill import extend_current_period
+
+    agent = get_user_model().objects.create_user("agent", "agent@example.com", "pw", is_staff=True)
+    subscription = make_subscription(plan=make_plan(period_unit="month"), auto_renew=False)
+    clock.set(FIRST_END - timedelta(days=2))
+    assert run_worker() == {"expiring_3d": 1}  # the 7-day one recorded as passed
+
+    with transaction.atomic():
+        extend_current_period(subscription=subscription, days=10, reason="Outage", actor=agent)
+    new_end = FIRST_END + timedelta(days=10)  # no DST change in New York in February
+    assert run_worker() == {}  # the 7-day moment for the new end is a day ahead
+
+    clock.set(new_end - timedelta(days=7))
+    assert run_worker() == {"expiring_7d": 1}
+    clock.set(new_end - timedelta(days=3))
+    assert run_worker() == {"expiring_3d": 1}
+    clock.set(new_end - timedelta(days=1))
+    assert run_worker() == {"expiring_1d": 1}
+    assert days_left_sent() == [3, 7, 3, 1]
+    assert [p["expires_at"] for p in payloads("subscription.expiring")] == [iso(FIRST_END)] + [iso(new_end)] * 3
+
+
+def test_an_extension_does_not_send_again_a_reminder_whose_moment_has_passed(clock):
+    from django.contrib.auth import get_user_model
+
+    from simrenew.subscriptions.goodwill import extend_current_period
+
+    agent = get_user_model().objects.create_user("agent", "agent@example.com", "pw", is_staff=True)
+    subscription = make_subscription(plan=make_plan(period_unit="month"), auto_renew=False)
+    clock.set(FIRST_END - timedelta(hours=12))
+    assert run_worker() == {"expiring_1d": 1}
+
+    with transaction.atomic():
+        extend_current_period(subscription=subscription, days=2, reason="Outage", actor=agent)
+
+    # New end in 2.5 days: the 3-day moment has passed (kept), the 1-day one is ahead.
+    assert run_worker() == {}
+    clock.set(FIRST_END + timedelta(days=1))
+    assert run_worker() == {"expiring_1d": 1}
+    assert days_left_sent() == [1, 1]

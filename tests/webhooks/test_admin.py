@@ -116,3 +116,50 @@ def test_switching_and_deleting_in_the_console_are_audited_and_deleting_keeps_th
     assert list(AuditEntry.objects.order_by("id").values_list("action", flat=True)) == ["disable", "delete"]
     assert all(endpoint.secret not in str(e.before) + str(e.after) for e in AuditEntry.objects.all())
     assert operator.get(changelist).context["cl"].result_count == 0
+
+
+def test_a_new_or_rotated_secret_is_shown_on_its_own_page_never_in_a_message_or_the_trail(clock, operator):
+    """Messages are kept in a signed, not encrypted, cookie: a secret there could be read back."""
+    from simrenew.console.models import AuditEntry
+
+    added = operator.post(
+        "/admin/webhooks/webhookendpoint/add/", {"url": "https://partner.example.com/hooks", "enabled": "on"}
+    )
+    endpoint = WebhookEndpoint.objects.get()
+    first_secret = endpoint.secret
+    rotated = operator.post(f"/admin/webhooks/webhookendpoint/{endpoint.pk}/rotate-secret/", {"reason": "yearly"})
+    endpoint.refresh_from_db()
+
+    for response, secret in ((added, first_secret), (rotated, endpoint.secret)):
+        assert response.status_code == 200 and response["Cache-Control"].startswith("no-store")
+        assert secret in response.content.decode()
+        assert secret not in str(response.cookies.get("messages", ""))
+    assert "24 hours" in rotated.content.decode()
+    later = operator.get("/admin/webhooks/webhookendpoint/").content.decode()
+    assert first_secret not in later and endpoint.secret not in later
+    assert all(
+        secret not in str(e.before) + str(e.after) + e.reason
+        for e in AuditEntry.objects.all()
+        for secret in (first_secret, endpoint.secret)
+    )
+
+
+def test_disabling_in_the_console_gives_up_what_was_waiting(clock, operator):
+    from simrenew.notifications.models import Delivery
+    from tests.factories import make_customer
+    from tests.notifications.helpers import run_worker
+
+    endpoint = create_endpoint(url="http://127.0.0.1:9/down")
+    make_customer()
+    run_worker()  # fails: the retry waits
+    assert Delivery.objects.get(channel="webhook").status == "pending"
+
+    operator.post(
+        f"/admin/webhooks/webhookendpoint/{endpoint.pk}/change/",
+        {"url": endpoint.url, "description": "", "event_types": []},  # "enabled" unticked
+    )
+
+    endpoint.refresh_from_db()
+    delivery = Delivery.objects.get(channel="webhook")
+    assert not endpoint.enabled
+    assert delivery.status == "dead" and "disabled" in delivery.last_error

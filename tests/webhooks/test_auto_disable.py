@@ -4,10 +4,13 @@ between starts the count again; enabling it again starts afresh."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+from simrenew.notifications.delivery import dispatch_pending
 from simrenew.notifications.models import Delivery
 from simrenew.subscriptions.models import Subscription
 from simrenew.webhooks.models import WebhookEndpoint
-from simrenew.webhooks.services import create_endpoint, update_endpoint
+from simrenew.webhooks.services import create_endpoint, record_failure, update_endpoint
 from tests.factories import make_subscription, renew
 from tests.notifications.helpers import run_worker
 
@@ -85,3 +88,19 @@ def test_a_success_between_failures_starts_the_count_again(clock, receiver):
     endpoint.refresh_from_db()
     assert endpoint.enabled and endpoint.consecutive_failures == 1 and endpoint.failing_since == clock.now()
     assert WebhookEndpoint.objects.filter(enabled=False).count() == 0
+
+
+def test_the_disabling_failure_gives_up_what_was_waiting_at_once(clock):
+    endpoint = create_endpoint(url=DOWN, event_types=["subscription.renewed"])
+    subscription = make_subscription()
+    renew(subscription)
+    renew(Subscription.objects.get(pk=subscription.pk))
+    dispatch_pending()  # planned, not sent: two deliveries wait for the endpoint
+    assert Delivery.objects.filter(endpoint=endpoint, status="pending").count() == 2
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(failing_since=clock.now() - timedelta(days=4))
+
+    assert record_failure(endpoint.pk) is True
+
+    waiting = Delivery.objects.filter(endpoint=endpoint)
+    assert [d.status for d in waiting] == ["dead", "dead"]
+    assert all("disabled after failing" in d.last_error for d in waiting)

@@ -52,3 +52,18 @@ def test_assigning_and_installing_an_esim_are_events_without_its_activation_code
     assert installed.payload["status"] == "installed"
     assert installed.payload["installed_at"] == "2026-01-15T12:00:00+00:00"
     assert stock.activation_code not in str(assigned.payload) + str(installed.payload)
+
+
+def test_an_events_number_comes_only_from_the_subscriptions_counter(clock):
+    """`emit` takes no `sequence`: a caller's number (once the subscription's change
+    counter) could only disagree with the counter that orders partners' events."""
+    import inspect
+
+    import pytest
+
+    from simrenew.notifications.services import Event, emit
+
+    assert "sequence" not in inspect.signature(emit).parameters
+    assert "sequence" not in Event.__dataclass_fields__
+    with pytest.raises(TypeError):
+        emit("customer.created", customer=make_customer(), sequence=7, data={})  # type: ignore[call-arg]

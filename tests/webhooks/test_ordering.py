@@ -9,7 +9,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from simrenew.notifications.delivery import deliver_due, dispatch_pending
 from simrenew.notifications.models import Delivery, OutboxMessage
@@ -122,3 +122,55 @@ def test_workers_delivering_at_once_keep_each_endpoints_order(clock):
 
         assert sum(sent) == 80 == 2 * OutboxMessage.objects.count()
         assert event_ids(first.requests) == in_order() == event_ids(second.requests)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_events_planned_by_a_later_batch_wait_for_an_earlier_batch_still_being_planned(clock):
+    """Two dispatchers at once take disjoint batches (SKIP LOCKED). The one with the newer
+    events commits first; its deliveries must not go out before the older batch's."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL row locks (SQLite has one writer)")
+    with http_receiver() as partner:
+        create_endpoint(url=partner.url, event_types=["subscription.renewed"])
+        subscription = make_subscription()
+        for _ in range(4):
+            renew(subscription)
+        renewed = list(OutboxMessage.objects.filter(event_type="subscription.renewed").values_list("pk", flat=True))
+        # Worker A's batch: every event up to and including the first renewal.
+        older_batch = OutboxMessage.objects.filter(pk__lte=renewed[0]).count()
+        a_planned, b_done = threading.Event(), threading.Event()
+
+        def worker_a() -> int:
+            try:
+                with transaction.atomic():  # planned, not committed until B is done
+                    planned = dispatch_pending(limit=older_batch)
+                    a_planned.set()
+                    assert b_done.wait(timeout=30)
+                return planned
+            finally:
+                connections.close_all()
+
+        def worker_b() -> int:
+            try:
+                assert a_planned.wait(timeout=30)
+                dispatch_pending()  # the newer events, committed at once
+                return deliver_due(worker_id="worker-b").sent
+            finally:
+                b_done.set()
+                connections.close_all()
+
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            planned_by_a = pool.submit(worker_a)
+            sent_by_b = pool.submit(worker_b)
+            assert planned_by_a.result() == older_batch
+            sent_by_b.result()
+
+        assert partner.requests == []  # B held back: event renewed[0] had no deliveries yet
+        assert Delivery.objects.filter(channel="webhook", message_id__in=renewed[1:]).count() == 3
+
+        deliver_due(worker_id="worker-b")
+
+        sequences = [json.loads(r.body)["data"]["sequence"] for r in partner.requests]
+        assert event_ids(partner.requests) == in_order("subscription.renewed")
+        assert sequences == sorted(sequences) and len(sequences) == 4

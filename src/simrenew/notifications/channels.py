@@ -23,6 +23,7 @@ from simrenew.notifications.models import Delivery, DeliveryChannel, OutboxMessa
 from simrenew.notifications.rendering import RenderingError, render_email, render_sms
 from simrenew.notifications.sms import SmsError, get_sms_provider
 from simrenew.webhooks import services as webhooks
+from simrenew.webhooks.network import AddressRefused, PinnedTransport, Resolver
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +50,11 @@ class Channels:
     """The connections one batch of sends shares: one SMTP session and one HTTP
     client, opened on first use and closed when the batch is done."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, resolve: Resolver | None = None) -> None:
         self._mail: BaseEmailBackend | None = None
         self._http: httpx.Client | None = None
+        # How webhook host names are resolved (None: SIMRENEW_WEBHOOK_RESOLVER or the system's).
+        self._resolve = resolve
 
     def __enter__(self) -> Channels:
         return self
@@ -147,6 +150,9 @@ class Channels:
             raise SendFailed("the webhook endpoint has no valid signing secret", permanent=True) from exc
         try:
             response = self._http_client().post(endpoint.url, content=body.encode(), headers=headers)
+        except AddressRefused as exc:
+            # Registered while the name led outside; it leads inside now (or the rules changed).
+            raise SendFailed(f"refused: {exc}; webhooks only go to public addresses", permanent=True) from exc
         except httpx.HTTPError as exc:
             raise SendFailed(f"webhook unreachable: {exc.__class__.__name__}") from exc
         if response.is_success:
@@ -156,7 +162,12 @@ class Channels:
 
     def _http_client(self) -> httpx.Client:
         if self._http is None:
-            self._http = httpx.Client(timeout=WEBHOOK_TIMEOUT, follow_redirects=False)
+            # Every connection goes to an address checked just before it (no redirects, no
+            # proxies): outside sandbox only public ones, so DNS cannot point a send inside.
+            transport = PinnedTransport(resolve=self._resolve, allow_private=settings.SIMRENEW_SANDBOX)
+            self._http = httpx.Client(
+                timeout=WEBHOOK_TIMEOUT, follow_redirects=False, trust_env=False, transport=transport
+            )
         return self._http
 
 

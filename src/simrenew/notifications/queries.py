@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, Subquery
 
 from simrenew.notifications.models import Delivery, DeliveryChannel, DeliveryStatus, OutboxMessage, OutboxStatus
 from simrenew.webhooks.models import WebhookEndpoint
@@ -59,6 +59,19 @@ def claim_due(*, worker_id: str, now: datetime, real_now: datetime, claim_until:
     )
 
 
+def planned_before_every_pending_event(message_id: str) -> Q:
+    """The delivery's event (`message_id`, a field or annotation of the outer row) is older
+    than every outbox event still waiting to be dispatched.
+
+    Part of the claiming statement itself, so it reads the outbox in the same snapshot
+    as the deliveries: a dispatcher still planning events 1-500 holds them PENDING (its
+    transaction has not committed), so deliveries of events 501-1000 that another
+    dispatcher already committed are not claimed until 1-500 have their deliveries too.
+    (Serializing dispatchers with an advisory lock would also do, but would make every
+    worker wait for the slowest batch; this costs one probe of the `outbox_due` index.)"""
+    return ~Q(Exists(OutboxMessage.objects.filter(status=OutboxStatus.PENDING, pk__lt=OuterRef(message_id))))
+
+
 def claim_webhook_runs(
     *, worker_id: str, now: datetime, real_now: datetime, claim_until: datetime, limit: int
 ) -> list[int]:
@@ -76,7 +89,12 @@ def claim_webhook_runs(
     SKIP LOCKED on PostgreSQL: another worker passes over that endpoint; SQLite has one
     writer), and after commit the claimed head keeps every other worker off the queue.
     Finding the queues with work is one query, a head lookup per endpoint on the
-    partial index `delivery_endpoint_queue`."""
+    partial index `delivery_endpoint_queue`.
+
+    Only deliveries of events older than every event not yet dispatched are claimed
+    (`planned_before_every_pending_event`): dispatchers on PostgreSQL plan disjoint
+    batches at once (SKIP LOCKED), so a later batch may commit its deliveries before an
+    earlier one; its deliveries then wait until the earlier batch is planned too."""
     pending = Delivery.objects.filter(endpoint=OuterRef("pk"), status=DeliveryStatus.PENDING).order_by(
         "message_id", "id"
     )
@@ -84,8 +102,10 @@ def claim_webhook_runs(
         WebhookEndpoint.objects.filter(deleted_at__isnull=True)
         .annotate(head_due=Subquery(pending.values("next_attempt_at")[:1]))
         .annotate(head_claim=Subquery(pending.values("claim_expires_at")[:1]))
+        .annotate(head_message=Subquery(pending.values("message_id")[:1]))
         .filter(head_due__lte=now)
         .filter(Q(head_claim__isnull=True) | Q(head_claim__lt=real_now))
+        .filter(planned_before_every_pending_event("head_message"))
         .values_list("pk", flat=True)
     )
     endpoint_ids = list(heads)
@@ -109,6 +129,7 @@ def _claim_runs(
             break
         queue = (
             Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING)
+            .filter(planned_before_every_pending_event("message_id"))
             .order_by("message_id", "id")
             .values_list("pk", "next_attempt_at", "claim_expires_at")[: limit - len(chosen)]
         )

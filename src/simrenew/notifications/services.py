@@ -33,12 +33,9 @@ def emit(
     customer: Customer | None,
     subscription: Subscription | None = None,
     subscription_id: int | None = None,
-    sequence: int | None = None,
     data: dict[str, Any],
 ) -> OutboxMessage:
-    """Record an event. Its `sequence` is the subscription's next event number; the
-    `sequence` argument (the subscription's change counter, which some callers pass) is
-    not used for it."""
+    """Record an event. Its `sequence` is the subscription's next event number."""
     now = clock.now()
     if subscription is not None:
         subscription_id = subscription.pk
@@ -60,7 +57,6 @@ class Event:
     event_type: str
     customer_id: int | None
     subscription_id: int | None
-    sequence: int
     data: dict[str, Any]
 
 
@@ -122,13 +118,25 @@ def next_numbers(wanted: Mapping[int, int]) -> dict[int, int]:
     table = connection.ops.quote_name(EventCounter._meta.db_table)
     items = sorted(wanted.items())
     last: dict[int, int] = {}
+    upsert = f" ON CONFLICT (subscription_id) DO UPDATE SET last_value = {table}.last_value + excluded.last_value"
+    if connection.vendor == "postgresql":
+        # Two array parameters instead of thousands of placeholders: the worker's renewal batches
+        # call this once per batch, and building and parsing the long statement cost more than it.
+        sql = (
+            f"INSERT INTO {table} (subscription_id, last_value)"  # noqa: S608 (table from the model)
+            " SELECT * FROM unnest(%s::bigint[], %s::bigint[]) AS wanted ORDER BY 1"
+            f"{upsert} RETURNING subscription_id, last_value"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [[sid for sid, _ in items], [count for _, count in items]])
+            last.update((int(sid), int(value)) for sid, value in cursor.fetchall())
+        return last
     for start in range(0, len(items), _COUNTER_CHUNK):
         chunk = items[start : start + _COUNTER_CHUNK]
         values = ", ".join(["(%s, %s)"] * len(chunk))
         sql = (
             f"INSERT INTO {table} (subscription_id, last_value) VALUES {values}"  # noqa: S608 (table from the model)
-            f" ON CONFLICT (subscription_id) DO UPDATE SET last_value = {table}.last_value + excluded.last_value"
-            " RETURNING subscription_id, last_value"
+            f"{upsert} RETURNING subscription_id, last_value"
         )
         with connection.cursor() as cursor:
             cursor.execute(sql, [value for pair in chunk for value in pair])

@@ -2,27 +2,32 @@
 without money, for a reason (an outage, a slow support answer).
 
 The extension moves the current period's end, and every period after it, by
-the same number of days, together with their calendar anchors, so the next
+the same number of calendar days in the period's time zone (wall-clock times kept
+across DST, DESIGN.md §4), together with their calendar anchors, so the next
 renewal starts at the new end and still lasts a full period. `paid_through` and
 the auto-renew schedule (`renewal_due_at`) move with the end, so the charge comes
-that much later. A `PeriodExtension` row keeps the end the period had before,
+that much later; a schedule spent by soft declines starts afresh for the new end
+(a hard decline keeps it stopped). A `PeriodExtension` row keeps the end the period had before,
 and the audit trail keeps who granted it and why. No invoice and no charge.
 Services never commit: the caller wraps this in `transaction.atomic()`.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
-
-from django.db.models import F
+from zoneinfo import ZoneInfo
 
 from simrenew.console.audit import actor_label, record_change
 from simrenew.kit import clock
 from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.services import emit
+from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
+from simrenew.subscriptions.autorenew import HARD_DECLINES
 from simrenew.subscriptions.errors import SubscriptionError
 from simrenew.subscriptions.models import Period, PeriodExtension, Subscription, SubscriptionState
+from simrenew.subscriptions.reminders import forget_reminders_ahead_of
+from simrenew.subscriptions.schedule import due_after_change, first_try_at
 
 MIN_GOODWILL_DAYS = 1
 MAX_GOODWILL_DAYS = 31
@@ -40,6 +45,32 @@ def _schedule(subscription: Subscription, period: Period | None) -> dict[str, An
         "period_number": period.number if period else None,
         "period_ends_at": period.ends_at if period else None,
     }
+
+
+def local_days_later(moment: datetime, days: int, time_zone: str) -> datetime:
+    """`moment` moved `days` calendar days on in `time_zone`, keeping its wall-clock time
+    (DESIGN.md §4): 18:00 before a DST change is 18:00 after it, 23 or 25 hours later per
+    changed day. A wall-clock time the change skips or repeats resolves as
+    `periods.add_calendar_months` does (fold=0: the offset in force before the change)."""
+    local = moment.astimezone(ZoneInfo(time_zone))
+    return (local.replace(tzinfo=None) + timedelta(days=days)).replace(tzinfo=local.tzinfo, fold=0).astimezone(UTC)
+
+
+def _retries_spent_by_soft_declines(subscription: Subscription, paid_through: datetime) -> bool:
+    """Auto-renew is on and the subscription live, but no charge is scheduled because every
+    try before `paid_through` was declined softly (insufficient funds, a generic decline):
+    attempts were made, and none failed for a reason a retry cannot fix."""
+    if not subscription.auto_renew or subscription.state != SubscriptionState.LIVE:
+        return False
+    codes = set(
+        PaymentAttempt.objects.filter(
+            subscription=subscription,
+            purpose=AttemptPurpose.AUTO_RENEWAL,
+            status=AttemptStatus.FAILED,
+            created_at__gte=first_try_at(paid_through),
+        ).values_list("failure_code", flat=True)
+    )
+    return bool(codes) and not codes & HARD_DECLINES
 
 
 def extend_current_period(*, subscription: Subscription, days: int, reason: str, actor: Any) -> PeriodExtension:
@@ -66,23 +97,34 @@ def extend_current_period(*, subscription: Subscription, days: int, reason: str,
             f"Subscription {locked.pk} has no current period (it is suspended); renew it instead of extending."
         )
     before = _schedule(locked, current)
-    shift = timedelta(days=days)
     # Later (prepaid) periods move as a block so periods stay back to back; anchors
     # move too, so a month bought after the extension still lasts a whole month.
-    Period.objects.filter(subscription=locked, number__gt=current.number).update(
-        starts_at=F("starts_at") + shift, ends_at=F("ends_at") + shift, anchor_at=F("anchor_at") + shift
-    )
+    later = list(Period.objects.select_for_update().filter(subscription=locked, number__gt=current.number))
+    for period in later:
+        period.starts_at = local_days_later(period.starts_at, days, period.time_zone)
+        period.ends_at = local_days_later(period.ends_at, days, period.time_zone)
+        period.anchor_at = local_days_later(period.anchor_at, days, period.time_zone)
+    Period.objects.bulk_update(later, ["starts_at", "ends_at", "anchor_at"])
     previous_ends_at = current.ends_at
-    current.ends_at += shift
-    current.anchor_at += shift
+    current.ends_at = local_days_later(current.ends_at, days, current.time_zone)
+    current.anchor_at = local_days_later(current.anchor_at, days, current.time_zone)
     current.save(update_fields=["ends_at", "anchor_at"])
 
-    locked.paid_through += shift
+    previous_paid_through = locked.paid_through
+    last = max([current, *later], key=lambda period: period.number)
+    locked.paid_through = local_days_later(locked.paid_through, days, last.time_zone)
     if locked.renewal_due_at is not None:
         # The charge keeps its place in the schedule relative to the (new) end.
-        locked.renewal_due_at += shift
+        locked.renewal_due_at = locked.paid_through - (previous_paid_through - locked.renewal_due_at)
+    elif _retries_spent_by_soft_declines(locked, previous_paid_through):
+        # The old end's tries are used up, but a card that was only declined may pay by the
+        # new end: the schedule starts afresh. After a hard decline (a dead card) or with no
+        # method nothing is tried until the customer changes the method.
+        locked.renewal_due_at = due_after_change(locked.paid_through, now)
     locked.sequence += 1
     locked.save(update_fields=["paid_through", "renewal_due_at", "sequence"])
+    # Reminders already sent were about the old end; the new one gets its own.
+    forget_reminders_ahead_of(locked, period_number=last.number, now=now)
 
     extension = PeriodExtension.objects.create(
         subscription=locked,

@@ -97,7 +97,6 @@ def suspend_lapsed(*, limit: int = 500) -> int:
                     "subscription.suspended",
                     s.customer_id,
                     s.pk,
-                    s.sequence + 1,
                     {"subscription_id": s.pk, "period_number": numbers[s.pk], "suspended_at": s.paid_through},
                 )
                 for s in locked
@@ -122,7 +121,6 @@ def warn_before_termination(*, limit: int = 500) -> int:
                 "subscription.termination_warning",
                 s.customer_id,
                 s.pk,
-                s.sequence,
                 {"subscription_id": s.pk, "terminates_at": service_end(s) + window},
             )
             for s in claim(ending, kind, also_record=(), now=now)
@@ -170,7 +168,6 @@ def terminate_expired(*, limit: int = 100) -> int:
                     "subscription.terminated",
                     s.customer_id,
                     s.pk,
-                    s.sequence + 1,
                     {"subscription_id": s.pk, "terminated_at": now},
                 )
                 for s in ending

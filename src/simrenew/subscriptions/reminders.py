@@ -33,6 +33,9 @@ The rules:
   top-ups; crossing both at once sends only the 95 % one. Cancelled
   subscriptions still running are included (they may still top up).
 
+A goodwill extension gives the period a new end: the end-bound reminders whose
+moment is still ahead of it are forgotten and come again (`forget_reminders_ahead_of`).
+
 Reminders report the state as it is: they do not bump the subscription's event
 sequence (they carry its current one).
 """
@@ -146,6 +149,26 @@ def renews_itself() -> Q:
     return Q(auto_renew=True, renewal_due_at__isnull=False)
 
 
+def forget_reminders_ahead_of(subscription: Subscription, *, period_number: int, now: datetime) -> int:
+    """After goodwill moved the last period's end (`paid_through`) later: drop the ledger
+    rows of the end-bound reminders (expiry, auto-renew notice, card expiring) whose
+    moment, counted from the new end, is still ahead, so they come again before the new
+    end. The key stays (subscription, kind, period): a reminder goes once per period and
+    kind for each end the period has, and rows whose moment has passed stay, so nothing
+    already due is sent twice. Returns how many rows were dropped."""
+    paid_through = subscription.paid_through
+    if paid_through is None:
+        return 0
+    kinds = [kind for kind, days in EXPIRY_REMINDERS if paid_through - timedelta(days=days) > now]
+    if first_try_at(paid_through) - AUTO_RENEW_NOTICE_BEFORE_CHARGE > now:
+        kinds += [ReminderKind.AUTO_RENEW_UPCOMING.value, ReminderKind.CARD_EXPIRING.value]
+    if not kinds:
+        return 0
+    ahead = Reminder.objects.filter(subscription=subscription, period_number=period_number, kind__in=kinds)
+    dropped, _ = ahead.delete()
+    return dropped
+
+
 # --- the passes ---------------------------------------------------------------------------------------------------
 
 
@@ -195,7 +218,7 @@ def _period_number(subscription: Subscription) -> int:
 
 
 def _event(event_type: str, subscription: Subscription, data: dict[str, object]) -> Event:
-    return Event(event_type, subscription.customer_id, subscription.pk, subscription.sequence, data)
+    return Event(event_type, subscription.customer_id, subscription.pk, data)
 
 
 def _send_expiring(

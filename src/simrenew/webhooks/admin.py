@@ -138,12 +138,29 @@ class WebhookEndpointAdmin(AuditedAdmin):
             services.set_enabled(obj, obj.enabled, reason="disabled by an operator", save=False)
         obj.updated_at = now
         super().save_model(request, obj, form, change)
-        if not change:
-            self.message_user(
-                request,
-                f"Signing secret for {obj.url} (shown only now; give it to the partner): {obj.secret}",
-                messages.WARNING,
-            )
+
+    def response_add(
+        self, request: HttpRequest, obj: WebhookEndpoint, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        # The secret is shown in this page only: Django's messages live in a signed but
+        # readable cookie (or the session), and the audit trail never holds it.
+        return self._secret_page(request, obj, title=f"Webhook endpoint {obj.url} added", rotated=False)
+
+    def _secret_page(
+        self, request: HttpRequest, endpoint: WebhookEndpoint, *, title: str, rotated: bool
+    ) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "endpoint": endpoint,
+            "secret": endpoint.secret,
+            "rotated": rotated,
+            "back_url": reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk]),
+        }
+        response = TemplateResponse(request, "admin/webhooks/webhookendpoint/secret.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
         # Soft: past deliveries point at the row. What was waiting to go out is given up.
@@ -266,13 +283,7 @@ class WebhookEndpointAdmin(AuditedAdmin):
                     after={"previous_secret_expires_at": endpoint.previous_secret_expires_at},
                     reason=form.cleaned_data["reason"],
                 )
-            self.message_user(
-                request,
-                f"New signing secret for {endpoint.url} (shown only now; give it to the partner): {endpoint.secret}. "
-                "The old one keeps signing for 24 hours.",
-                messages.WARNING,
-            )
-            return HttpResponseRedirect(reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk]))
+            return self._secret_page(request, endpoint, title=f"New signing secret for {endpoint.url}", rotated=True)
         return self._page(
             request,
             endpoint,

@@ -12,7 +12,6 @@ sent again (replayed) to an endpoint.
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 import logging
 import secrets
@@ -38,6 +37,7 @@ from simrenew.kit.errors import Conflict, NotFound, SimrenewError, ValidationFai
 from simrenew.notifications.events import EVENT_KINDS
 from simrenew.notifications.models import Delivery, DeliveryChannel, DeliveryStatus, OutboxMessage
 from simrenew.webhooks.models import WebhookEndpoint
+from simrenew.webhooks.network import AddressRefused, Resolver, Unresolvable, checked_addresses
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +93,12 @@ def validate_event_types(event_types: Iterable[str]) -> list[str]:
     return chosen
 
 
-def validate_url(url: str) -> str:
-    """An address events can be posted to. In production only public HTTPS addresses
-    (an endpoint inside our own network would let a partner reach it through us);
-    in sandbox mode also plain HTTP and loopback, for local receivers and tests."""
+def validate_url(url: str, *, resolve: Resolver | None = None) -> str:
+    """An address events can be posted to. In production only HTTPS to a host whose every
+    address is public (an endpoint inside our own network would let a partner reach it
+    through us): the name is resolved now, with `resolve` or `SIMRENEW_WEBHOOK_RESOLVER`,
+    and again at each send (`webhooks.network`). In sandbox mode also plain HTTP and
+    loopback, for local receivers and tests."""
     url = url.strip()
     if len(url) > URL_MAX_LENGTH:
         raise ValidationFailed.on("url", f"The URL may be at most {URL_MAX_LENGTH} characters.")
@@ -117,11 +119,16 @@ def validate_url(url: str) -> str:
     if host == "localhost" or host.endswith(_PRIVATE_NAME_SUFFIXES):
         raise ValidationFailed.on("url", f"{host} is not a public address.")
     try:
-        address = ipaddress.ip_address(host)
+        port = parts.port or 443
+        checked_addresses(host, port, resolve=resolve)
     except ValueError:
-        return url  # a host name
-    if not address.is_global:
-        raise ValidationFailed.on("url", f"{host} is a private, loopback or reserved address; use a public one.")
+        raise ValidationFailed.on("url", "The port is not a number from 0 to 65535.") from None
+    except Unresolvable:
+        raise ValidationFailed.on("url", f"{host} does not resolve to an address; check the host name.") from None
+    except AddressRefused as exc:
+        raise ValidationFailed.on(
+            "url", f"{host} leads to {exc.address}, a private, loopback or reserved address; use a public one."
+        ) from None
     return url
 
 
@@ -165,6 +172,8 @@ def update_endpoint(
 
 
 def set_enabled(endpoint: WebhookEndpoint, enabled: bool, *, reason: str = "", save: bool = True) -> WebhookEndpoint:
+    """Switch sending on or off. Switching off gives up, at once, what was waiting to go out
+    (dead, saying why): enabling again starts from new events (replay what was missed)."""
     endpoint.enabled = enabled
     if enabled:
         endpoint.disabled_at = None
@@ -174,6 +183,9 @@ def set_enabled(endpoint: WebhookEndpoint, enabled: bool, *, reason: str = "", s
     else:
         endpoint.disabled_at = clock.now()
         endpoint.disabled_reason = reason[:200]
+        if endpoint.pk is not None:
+            why = endpoint.disabled_reason or "no reason"
+            give_up_waiting(endpoint, why=f"{GIVEN_UP_PREFIX} ({why})")
     if save:
         endpoint.updated_at = clock.now()
         endpoint.save()
@@ -190,10 +202,16 @@ def delete_endpoint(endpoint: WebhookEndpoint) -> WebhookEndpoint:
     endpoint.disabled_reason = endpoint.disabled_reason or "deleted"
     endpoint.updated_at = now
     endpoint.save()
-    Delivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING).update(
-        status=DeliveryStatus.DEAD, last_error="the webhook endpoint was deleted", claimed_by="", claim_expires_at=None
-    )
+    give_up_waiting(endpoint, why="the webhook endpoint was deleted")
     return endpoint
+
+
+def give_up_waiting(endpoint: WebhookEndpoint, *, why: str) -> int:
+    """Mark the endpoint's pending deliveries dead with `why` (the operator can still see
+    and retry them); returns how many."""
+    return Delivery.objects.filter(endpoint=endpoint, status=DeliveryStatus.PENDING).update(
+        status=DeliveryStatus.DEAD, last_error=why[:500], claimed_by="", claim_expires_at=None
+    )
 
 
 def rotate_secret(endpoint: WebhookEndpoint) -> WebhookEndpoint:
@@ -268,6 +286,10 @@ def signed_headers(endpoint: WebhookEndpoint, message: OutboxMessage, body: str,
 # --- outcomes and automatic disabling ------------------------------------------------------------
 
 
+# How a delivery given up because its endpoint was disabled says so.
+GIVEN_UP_PREFIX = "the webhook endpoint was disabled"
+
+
 def disable_after() -> timedelta:
     return timedelta(days=settings.SIMRENEW_WEBHOOK_DISABLE_AFTER_DAYS)
 
@@ -291,6 +313,14 @@ def record_failure(endpoint_id: int) -> bool:
         disabled_at=now,
         disabled_reason=f"every attempt failed for {settings.SIMRENEW_WEBHOOK_DISABLE_AFTER_DAYS:g} days",
     )
+    if disabled:
+        # As when an operator disables it: what was waiting is given up now (replay recovers it).
+        Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING).update(
+            status=DeliveryStatus.DEAD,
+            last_error=f"{GIVEN_UP_PREFIX} after failing for days",
+            claimed_by="",
+            claim_expires_at=None,
+        )
     return bool(disabled)
 
 
@@ -315,6 +345,7 @@ def notify_operator_of_disabled(endpoint_id: int) -> bool:
     last_error = (
         Delivery.objects.filter(endpoint_id=endpoint_id)
         .exclude(last_error="")
+        .exclude(last_error__startswith=GIVEN_UP_PREFIX)  # the real error, not our giving up
         .order_by("-id")
         .values_list("last_error", flat=True)
         .first()
@@ -372,7 +403,8 @@ def replay(
     until: datetime | None = None,
 ) -> list[Delivery]:
     """New deliveries, due now, of one event or of every event in [since, until) that the
-    endpoint wants, within the last 30 days. They carry the same `webhook-id` as the first
+    endpoint wants, within the last 30 days (a range leaves out the events still waiting
+    to go out to it). They carry the same `webhook-id` as the first
     time (receivers that already have an event may drop it) and keep the endpoint's order:
     they go out before anything newer waiting for it."""
     if endpoint.deleted_at is not None:
@@ -394,9 +426,13 @@ def replay(
     now = clock.now()
     # Lock the endpoint row: two replays at once must not pick the same replay number.
     WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
-    already = Counter(
-        Delivery.objects.filter(endpoint=endpoint, message__in=messages).values_list("message_id", flat=True)
-    )
+    earlier = Delivery.objects.filter(endpoint=endpoint, message__in=messages)
+    already = Counter(earlier.values_list("message_id", flat=True))
+    if event_id is None:
+        # A range brings back what the endpoint missed; an event still waiting to go out to
+        # it would arrive twice.
+        waiting = set(earlier.filter(status=DeliveryStatus.PENDING).values_list("message_id", flat=True))
+        messages = [m for m in messages if m.pk not in waiting]
     deliveries = [
         Delivery(
             message=message,
