@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db.models import Model, QuerySet
+from django.conf import settings
+from django.db import connection
+from django.db.models import Case, IntegerField, Model, Prefetch, QuerySet, Value, When
+from django.utils.dateparse import parse_datetime
 
 from simrenew.kit import clock, rows
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState, TopUp
@@ -97,8 +100,6 @@ def lock_for_change(subscription_id: int) -> LockedSubscription:
     """Bump the subscription's event sequence and return its fresh state, in one
     statement. The UPDATE holds the row lock (PostgreSQL) or the writer lock
     (SQLite) until the caller's transaction ends, so period appends queue up."""
-    from django.db import connection
-    from django.utils.dateparse import parse_datetime
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -113,7 +114,6 @@ def lock_for_change(subscription_id: int) -> LockedSubscription:
 
 
 def count_future_periods(subscription_id: int, now: datetime) -> int:
-    from django.db import connection
 
     with connection.cursor() as cursor:
         cursor.execute(
@@ -140,9 +140,6 @@ def last_period(subscription_id: int) -> LastPeriod | None:
 
 def _aware(value: datetime | str) -> datetime:
     """Plain SQL hands back text on SQLite and aware datetimes on PostgreSQL."""
-    from datetime import UTC
-
-    from django.utils.dateparse import parse_datetime
 
     parsed = parse_datetime(value) if isinstance(value, str) else value
     if parsed is None:
@@ -152,7 +149,6 @@ def _aware(value: datetime | str) -> datetime:
 
 def last_periods(subscription_ids: list[int]) -> dict[int, LastPeriod]:
     """`last_period` for many subscriptions in one query."""
-    from django.db import connection
 
     if not subscription_ids:
         return {}
@@ -178,7 +174,6 @@ def lock_many(subscription_ids: list[int]) -> dict[int, LockedSubscription]:
     """Lock many subscriptions for a change and read their state, in one statement
     (rows in id order on PostgreSQL; on SQLite the transaction holds the writer
     lock from BEGIN). `sequence` is the current one: the writer bumps it."""
-    from django.db import connection
 
     if not subscription_ids:
         return {}
@@ -203,7 +198,6 @@ OPEN_STATES = (SubscriptionState.INCOMPLETE, SubscriptionState.LIVE)
 
 def subscription_of_esim(esim_id: int) -> Subscription | None:
     """The eSIM's open subscription (at most one), else its most recent one; None if it never had one."""
-    from django.db.models import Case, IntegerField, Value, When
 
     open_first = Case(When(state__in=OPEN_STATES, then=Value(0)), default=Value(1), output_field=IntegerField())
     return Subscription.objects.filter(esim_id=esim_id).select_related("plan").order_by(open_first, "-id").first()
@@ -212,7 +206,6 @@ def subscription_of_esim(esim_id: int) -> Subscription | None:
 def periods_of_esim(esim_id: int) -> QuerySet[Period]:
     """Every period bought for the eSIM, across its subscriptions, with its plan, invoice and top-ups
     (a page of them costs three queries, whatever its length)."""
-    from django.db.models import Prefetch
 
     return (
         Period.objects.filter(subscription__esim_id=esim_id)
@@ -246,7 +239,6 @@ class RenewalLock:
 def lock_for_renewal(subscription_ids: list[int]) -> dict[int, RenewalLock]:
     """`lock_many` and `last_periods` at once, for appending periods: on PostgreSQL
     one statement locks the rows (in id order) and reads their last periods."""
-    from django.db import connection
 
     if not subscription_ids:
         return {}
@@ -358,8 +350,6 @@ def read_view(subscription_id: int, *, now: datetime | None = None) -> Subscript
     `now` defaults to the clock's (inside `clock.one_instant()`, pass `now=clock.now()`). The
     subscription and period carry only the fields the view needs; others load on first access.
     """
-    from django.conf import settings
-    from django.db import connection
 
     sql = _VIEW_SQL_TEST_CLOCK if now is None and settings.SIMRENEW_SANDBOX else _VIEW_SQL_AT
     at = connection.ops.adapt_datetimefield_value(now or clock.system_now())
