@@ -21,7 +21,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 
 from simrenew.payments.gateway import ChargeResult, ChargeStatus, get_gateway
 from simrenew.payments.models import AttemptStatus
-from simrenew.subscriptions import autorenew
+from simrenew.subscriptions import autorenew, autorenew_claims, autorenew_settle
 from simrenew.subscriptions.autorenew import GatewayCharge
 from simrenew.worker import logfmt
 
@@ -54,7 +54,7 @@ def _charge(charges: Sequence[GatewayCharge]) -> list[ChargeResult]:
     if not charges:
         return []
     try:
-        return get_gateway().charge_many(autorenew.charge_requests(charges))
+        return get_gateway().charge_many(autorenew_settle.charge_requests(charges))
     except Exception:  # whatever happened, the outcome is unknown: reconciliation looks it up by key
         logfmt.log.exception("gateway batch failed; %d outcomes unknown", len(charges))
         return [ChargeResult(ChargeStatus.UNKNOWN)] * len(charges)
@@ -105,7 +105,7 @@ class RenewalPipeline:
 
     def _start(self) -> _Batch | None:
         started = time.perf_counter()
-        claimed = autorenew.claim_batch(worker_id=self.worker_id, limit=self.batch_size)
+        claimed = autorenew_claims.claim_batch(worker_id=self.worker_id, limit=self.batch_size)
         if not claimed:
             return None
         ids = [due.subscription_id for due in claimed]
@@ -121,7 +121,7 @@ class RenewalPipeline:
                 counts.succeeded += 1
             else:
                 counts.failed += 1
-        charges = autorenew.begin_charges(plan.gateway)
+        charges = autorenew_settle.begin_charges(plan.gateway)
         answers: Future[list[ChargeResult]] | list[ChargeResult]
         answers = self._gateway.submit(self._charge_in_thread, charges) if self._gateway else _charge(charges)
         return _Batch(ids, charges, answers, counts, started)
@@ -138,11 +138,11 @@ class RenewalPipeline:
 
     def _finish(self, batch: _Batch) -> RenewalCounts:
         results = batch.answers.result() if isinstance(batch.answers, Future) else batch.answers
-        settled = autorenew.settle_charges(batch.charges, results)
+        settled = autorenew_settle.settle_charges(batch.charges, results)
         # The renewed ones gave their claims back in the same write; the rest give them back now.
         released = set(settled.released)
         rest = [sid for sid in batch.subscription_ids if sid not in released]
-        autorenew.release_claims(worker_id=self.worker_id, subscription_ids=rest)
+        autorenew_claims.release_claims(worker_id=self.worker_id, subscription_ids=rest)
         counts = batch.counts
         counts.succeeded += settled.succeeded
         counts.failed += settled.failed

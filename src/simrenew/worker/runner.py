@@ -27,7 +27,7 @@ from django.db import DatabaseError, close_old_connections, connections, transac
 from simrenew.kit import clock
 from simrenew.notifications import delivery
 from simrenew.payments.charging import attempts_due_for_reconciliation, reconcile
-from simrenew.subscriptions import autorenew, lifecycle, reminders
+from simrenew.subscriptions import autorenew_claims, lifecycle, reminders
 from simrenew.worker import logfmt
 from simrenew.worker.renewals import RenewalCounts, RenewalPipeline
 
@@ -94,7 +94,7 @@ class Worker:
     def close(self) -> None:
         """Finish the gateway calls in flight and give back every claim still held."""
         self.renewals.close()
-        released = autorenew.release_claims(worker_id=self.worker_id)
+        released = autorenew_claims.release_claims(worker_id=self.worker_id)
         released += delivery.release_claims(self.worker_id)
         logfmt.info("worker.stopped", worker=self.worker_id, released_claims=released)
 

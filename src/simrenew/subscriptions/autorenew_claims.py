@@ -1,0 +1,223 @@
+"""Auto-renew claims: which due subscriptions a worker takes, and giving them back.
+
+Claims expire by the system clock (a frozen test clock must not pin them), so a
+crashed worker's batch is taken over. On PostgreSQL the claim is a
+`SELECT … FOR UPDATE SKIP LOCKED` feeding an `UPDATE`, reading the due index in
+order; on SQLite one statement under the single writer. The rules are in autorenew.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+
+from simrenew.kit import clock, rows
+from simrenew.subscriptions.models import Subscription
+from simrenew.subscriptions.queries import _aware
+
+log = logging.getLogger(__name__)
+
+
+# --- claims -------------------------------------------------------------------------------------------------------
+
+_DUE = (
+    "SELECT s.id FROM subscriptions_subscription s"
+    " WHERE s.state = 'live' AND s.auto_renew AND s.renewal_due_at <= %s AND s.paid_through > %s"
+    "   AND (s.claim_expires_at IS NULL OR s.claim_expires_at < %s)"
+    "   AND NOT EXISTS (SELECT 1 FROM payments_paymentattempt a"
+    "     WHERE a.subscription_id = s.id AND a.status IN ('pending', 'unknown'))"
+    " ORDER BY s.renewal_due_at LIMIT %s"
+)
+_CLAIM = "SET claimed_by = %s, claim_expires_at = %s"
+_STILL_FREE = "(claim_expires_at IS NULL OR claim_expires_at < %s)"
+
+
+def _claim_params(*, worker_id: str, limit: int) -> tuple[list[Any], list[Any]]:
+    """The parameters of the due SELECT and of the claiming SET/WHERE."""
+    now = clock.now()
+    system_now = clock.system_now()
+    until = system_now + timedelta(seconds=settings.SIMRENEW_WORKER_CLAIM_SECONDS)
+    adapt = connection.ops.adapt_datetimefield_value
+    return [adapt(now), adapt(now), adapt(system_now), limit], [worker_id, adapt(until), adapt(system_now)]
+
+
+@contextmanager
+def _claim_in_due_order(cursor: Any) -> Iterator[None]:
+    """Read the due index in order and stop at the limit (PostgreSQL). Right after
+    many rows became due the statistics still say "few are due", and the planner
+    would rather fetch them all, sort them and keep the first batch: once per
+    batch, quadratic over a large run. The setting is put back after the claim, not
+    left to the end of the transaction: a caller's outer transaction (a test's)
+    would otherwise plan every later query without sorts."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    cursor.execute("SELECT current_setting('enable_sort'), set_config('enable_sort', 'off', true)")
+    (before, _) = cursor.fetchone()
+    try:
+        yield
+    finally:
+        cursor.execute("SELECT set_config('enable_sort', %s, true)", [before])
+
+
+def claim_due(*, worker_id: str, limit: int) -> list[int]:
+    """(edge) Claim up to `limit` due subscriptions for this worker, oldest due first.
+
+    One statement: on PostgreSQL the inner SELECT skips rows another worker is
+    claiming right now (SKIP LOCKED); on SQLite the statement runs under the
+    single writer lock. Subscriptions with an open charge wait for reconciliation."""
+    due, claim = _claim_params(worker_id=worker_id, limit=limit)
+    if connection.vendor == "postgresql":
+        # A materialized CTE runs once: inside `IN (…)` the planner may rerun a
+        # SKIP LOCKED subquery and claim more rows than the limit.
+        sql = (
+            f"WITH due AS MATERIALIZED ({_DUE} FOR UPDATE SKIP LOCKED)"
+            f" UPDATE subscriptions_subscription {_CLAIM} FROM due"
+            f" WHERE subscriptions_subscription.id = due.id AND {_STILL_FREE} RETURNING subscriptions_subscription.id"
+        )
+        params = due + claim
+    else:  # one statement under SQLite's single writer lock
+        sql = f"UPDATE subscriptions_subscription {_CLAIM} WHERE id IN ({_DUE}) AND {_STILL_FREE} RETURNING id"
+        params = claim[:2] + due + claim[2:]
+    with transaction.atomic(), connection.cursor() as cursor, _claim_in_due_order(cursor):
+        cursor.execute(sql, params)
+        return sorted(int(row[0]) for row in cursor.fetchall())
+
+
+@dataclass(slots=True)
+class DueRow:
+    """What one claimed subscription needs for the common try (plain values, no
+    model instances: building those was a third of a batch's Python time)."""
+
+    subscription_id: int
+    customer_id: int
+    renewal_due_at: datetime
+    paid_through: datetime | None
+    state: str
+    auto_renew: bool
+    plan_id: int
+    plan_name: str
+    price_minor: int
+    currency: str
+    data_mb: int
+    period_unit: str
+    period_count: int
+    time_zone: str
+    method_id: int | None
+    method_customer_id: int | None
+    method_type: str | None
+    method_gateway: str | None
+    method_token: str | None
+    method_removed: bool
+    last_number: int  # 0 before the first period
+    maybe_tried: bool  # an auto-renew attempt made at or after this moment exists
+
+
+# What a claimed subscription's row brings along: its plan, zone, method, last
+# period number, and whether anything was tried at this moment already.
+_DUE_COLUMNS = (
+    "s.id, s.customer_id, s.renewal_due_at, s.paid_through, s.state, s.auto_renew,"
+    " pl.id, pl.name, pl.price_minor, pl.currency, pl.data_mb, pl.period_unit, pl.period_count, cu.time_zone,"
+    " m.id, m.customer_id, m.type, m.gateway, m.token, m.removed_at IS NOT NULL,"
+    " (SELECT MAX(p.number) FROM subscriptions_period p WHERE p.subscription_id = s.id),"
+    " EXISTS (SELECT 1 FROM payments_paymentattempt a WHERE a.subscription_id = s.id"
+    "   AND a.purpose = 'auto_renewal' AND a.created_at >= s.renewal_due_at)"
+)
+_DUE_JOINS = (
+    " JOIN catalog_plan pl ON pl.id = s.plan_id JOIN customers_customer cu ON cu.id = s.customer_id"
+    " LEFT JOIN payments_paymentmethod m ON m.id = s.payment_method_id"
+)
+
+
+def claim_batch(*, worker_id: str, limit: int) -> list[DueRow]:
+    """(edge) `claim_due`, and what each claimed subscription needs to be tried:
+    on PostgreSQL in the same statement, on SQLite in a second one."""
+    if connection.vendor != "postgresql":
+        ids = claim_due(worker_id=worker_id, limit=limit)
+        if not ids:
+            return []
+        among, params = rows.among("s.id", ids)
+        with connection.cursor() as cursor:
+            sql = f"SELECT {_DUE_COLUMNS} FROM subscriptions_subscription s {_DUE_JOINS} WHERE {among}"  # noqa: S608
+            cursor.execute(sql, params)
+            return _due_rows(cursor.fetchall())
+    due, claim = _claim_params(worker_id=worker_id, limit=limit)
+    sql = (
+        f"WITH due AS MATERIALIZED ({_DUE} FOR UPDATE SKIP LOCKED),"  # noqa: S608
+        f" claimed AS (UPDATE subscriptions_subscription {_CLAIM} FROM due"
+        f"   WHERE subscriptions_subscription.id = due.id AND {_STILL_FREE} RETURNING subscriptions_subscription.*)"
+        f" SELECT {_DUE_COLUMNS} FROM claimed s {_DUE_JOINS}"
+    )
+    with transaction.atomic(), connection.cursor() as cursor, _claim_in_due_order(cursor):
+        cursor.execute(sql, due + claim)
+        return _due_rows(cursor.fetchall())
+
+
+def _due_rows(found: Sequence[Sequence[Any]]) -> list[DueRow]:
+    made = []
+    for row in found:
+        (
+            sid,
+            customer_id,
+            due_at,
+            paid_through,
+            state,
+            auto_renew,
+            *plan,
+            zone,
+            method_id,
+            owner,
+            kind,
+            gateway,
+            token,
+        ) = row[:19]
+        made.append(
+            DueRow(
+                subscription_id=sid,
+                customer_id=customer_id,
+                renewal_due_at=_utc(due_at),
+                paid_through=None if paid_through is None else _utc(paid_through),
+                state=state,
+                auto_renew=bool(auto_renew),
+                plan_id=plan[0],
+                plan_name=plan[1],
+                price_minor=plan[2],
+                currency=plan[3],
+                data_mb=plan[4],
+                period_unit=plan[5],
+                period_count=plan[6],
+                time_zone=zone,
+                method_id=method_id,
+                method_customer_id=owner,
+                method_type=kind,
+                method_gateway=gateway,
+                method_token=token,
+                method_removed=bool(row[19]),
+                last_number=row[20] or 0,
+                maybe_tried=bool(row[21]),
+            )
+        )
+    made.sort(key=lambda due: due.subscription_id)
+    return made
+
+
+def _utc(value: datetime | str) -> datetime:
+    return _aware(value).astimezone(UTC)
+
+
+def release_claims(*, worker_id: str, subscription_ids: Sequence[int] | None = None) -> int:
+    """(edge) Give claims back: the batch's when done, or all of this worker's when it stops."""
+    claims = Subscription.objects.filter(claimed_by=worker_id)
+    if subscription_ids is not None:
+        if not subscription_ids:
+            return 0
+        claims = claims.filter(pk__in=list(subscription_ids))
+    with transaction.atomic():
+        return claims.update(claimed_by="", claim_expires_at=None)

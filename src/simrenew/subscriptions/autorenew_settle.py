@@ -1,0 +1,306 @@
+"""Auto-renew steps 1 and 3 in bulk: write a batch's attempts with their keys (committed
+before the gateway is called), then record the gateway's answers and apply the paid
+periods, invoices and events in one transaction per batch. The rules are in autorenew.py;
+the functions that say "(edge)" own their transactions, like `charging.execute`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import IntegrityError, transaction
+
+from simrenew.billing.services import InvoiceLine, issue_invoices
+from simrenew.kit import clock, rows
+from simrenew.notifications.services import Event, emit_many
+from simrenew.payments.charging import RECONCILE_SCHEDULE, reconcile_at
+from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus, failure_message
+from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
+from simrenew.subscriptions.autorenew import OPEN_STATUSES, GatewayCharge
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
+from simrenew.subscriptions.periods import next_period
+from simrenew.subscriptions.queries import lock_for_renewal
+from simrenew.subscriptions.renewals import (
+    PeriodFacts,
+    _previous,
+    on_period_paid,
+    period_paid_event_data,
+)
+from simrenew.subscriptions.schedule import first_try_at
+
+log = logging.getLogger(__name__)
+
+
+# --- step 1 and 3 in bulk -----------------------------------------------------------------------------------------
+
+
+def begin_charges(charges: Sequence[GatewayCharge]) -> list[GatewayCharge]:
+    """(edge) Step 1 for a batch: the attempts with their keys, committed in one
+    COPY/INSERT. If another worker inserted one of these keys first (it took the
+    batch over), each is written alone and the ones already there are left to it."""
+    if not charges:
+        return []
+    with clock.one_instant() as now:
+        reconcile_after = now + RECONCILE_SCHEDULE[0]
+        for charge in charges:
+            charge.created_at = now
+        values = [_attempt_row(charge, now, reconcile_after) for charge in charges]
+    try:
+        with transaction.atomic():
+            ids = rows.insert_many(PaymentAttempt, _ATTEMPT_COLUMNS, values)
+        for charge, pk in zip(charges, ids, strict=True):
+            charge.attempt_id = pk
+        return list(charges)
+    except IntegrityError:
+        pass
+    written = []
+    for charge, row in zip(charges, values, strict=True):
+        try:
+            with transaction.atomic():
+                (charge.attempt_id,) = rows.insert_many(PaymentAttempt, _ATTEMPT_COLUMNS, [row])
+            written.append(charge)
+        except IntegrityError:
+            log.info("auto-renew key %s already used; left to its owner", charge.key)
+    return written
+
+
+_ATTEMPT_COLUMNS = (
+    "customer_id",
+    "subscription_id",
+    "payment_method_id",
+    "purpose",
+    "purpose_data",
+    "amount_minor",
+    "currency",
+    "idempotency_key",
+    "status",
+    "failure_code",
+    "failure_message",
+    "gateway",
+    "gateway_charge_id",
+    "created_at",
+    "completed_at",
+    "reconcile_after",
+    "reconcile_count",
+)
+
+
+def _attempt_row(charge: GatewayCharge, now: datetime, reconcile_after: datetime) -> tuple[object, ...]:
+    return (
+        charge.customer_id,
+        charge.subscription_id,
+        charge.method_id,
+        AttemptPurpose.AUTO_RENEWAL.value,
+        charge.purpose_data(),
+        charge.amount_minor,
+        charge.currency,
+        charge.key,
+        AttemptStatus.PENDING.value,
+        "",
+        "",
+        charge.gateway,
+        "",
+        now,
+        None,
+        reconcile_after,
+        0,
+    )
+
+
+def charge_requests(charges: Sequence[GatewayCharge]) -> list[ChargeRequest]:
+    return [
+        ChargeRequest(
+            token=charge.token,
+            amount_minor=charge.amount_minor,
+            currency=charge.currency,
+            idempotency_key=charge.key,
+            description=f"simrenew {AttemptPurpose.AUTO_RENEWAL.value} {charge.attempt_id}",
+        )
+        for charge in charges
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class SettledBatch:
+    succeeded: int
+    failed: int
+    unknown: int
+    released: tuple[int, ...] = ()  # subscriptions whose claims were given back with their new period
+
+
+def settle_charges(charges: Sequence[GatewayCharge], results: Sequence[ChargeResult]) -> SettledBatch:
+    """(edge) Step 3 for a batch, in one transaction: the outcomes, then the
+    periods, invoices and events of the paid ones, in a few statements."""
+    succeeded: list[GatewayCharge] = []
+    failed = unknown = 0
+    with transaction.atomic(), clock.one_instant() as now:
+        outcomes = [_outcome(charge, result, now) for charge, result in zip(charges, results, strict=True)]
+        # Only attempts still open change: one settled meanwhile (reconciliation) keeps its outcome.
+        changed = rows.update_many(
+            PaymentAttempt, _OUTCOME_COLUMNS, outcomes, where_in={"status": [s.value for s in OPEN_STATUSES]}
+        )
+        for charge, outcome in zip(charges, outcomes, strict=True):
+            if charge.attempt_id not in changed:
+                continue
+            if outcome[0] == AttemptStatus.SUCCEEDED:
+                succeeded.append(charge)
+            elif outcome[0] == AttemptStatus.FAILED:
+                failed += 1
+            else:
+                unknown += 1
+        released = apply_paid_periods(succeeded, now)
+    return SettledBatch(len(succeeded), failed, unknown, released)
+
+
+_OUTCOME_COLUMNS = ("status", "gateway_charge_id", "failure_code", "failure_message", "completed_at", "reconcile_after")
+
+
+def _outcome(charge: GatewayCharge, result: ChargeResult, now: datetime) -> tuple[object, ...]:
+    """The attempt's `_OUTCOME_COLUMNS` and id, as `charging.settle` records them."""
+    if result.status == ChargeStatus.UNKNOWN:
+        assert charge.created_at is not None
+        return (
+            AttemptStatus.UNKNOWN.value,
+            "",
+            "",
+            "",
+            None,
+            reconcile_at(charge.created_at, 0, now),
+            charge.attempt_id,
+        )
+    if result.status == ChargeStatus.FAILED:
+        message = (result.failure_message or failure_message(result.failure_code))[:300]
+        return (
+            AttemptStatus.FAILED.value,
+            result.charge_id,
+            result.failure_code,
+            message,
+            now,
+            None,
+            charge.attempt_id,
+        )
+    return (AttemptStatus.SUCCEEDED.value, result.charge_id, result.failure_code, "", now, None, charge.attempt_id)
+
+
+def apply_paid_periods(charges: list[GatewayCharge], now: datetime) -> tuple[int, ...]:
+    """`renewals.on_period_paid` for a batch of paid renewals of live subscriptions,
+    with the same rows and events; anything unusual (cancelled, ended or moved to
+    another plan while the charge was in flight) takes `on_period_paid` itself.
+    Returns the subscriptions whose claims the same write gave back."""
+    if not charges:
+        return ()
+    locked = lock_for_renewal(sorted({c.subscription_id for c in charges}))
+    usual: list[GatewayCharge] = []
+    for charge in charges:
+        row = locked[charge.subscription_id]
+        if row.state == SubscriptionState.LIVE and row.ended_at is None and row.plan_id == charge.plan_id:
+            usual.append(charge)
+        else:
+            on_period_paid(
+                PaymentAttempt.objects.select_related("subscription__plan", "customer", "payment_method").get(
+                    pk=charge.attempt_id
+                )
+            )
+    if not usual:
+        return ()
+    # The invoices' and events' view of each attempt: only the columns they read.
+    attempts = [_PaidAttempt.of(c) for c in usual]
+    invoices = issue_invoices(
+        [
+            InvoiceLine(attempt=a, description=c.plan_name, subtotal_minor=c.amount_minor)
+            for a, c in zip(attempts, usual, strict=True)
+        ]
+    )
+    periods: list[tuple[object, ...]] = []
+    changes: list[tuple[object, ...]] = []
+    events: list[Event] = []
+    for charge, paid, invoice in zip(usual, attempts, invoices, strict=True):
+        row = locked[charge.subscription_id]
+        span = next_period(
+            previous=_previous(row.last, None),
+            period_unit=charge.period_unit,
+            period_count=charge.period_count,
+            time_zone=charge.time_zone,
+            now=now,
+        )
+        number = (row.last.number + 1) if row.last else 1
+        periods.append(
+            (
+                charge.subscription_id,
+                number,
+                charge.plan_id,
+                span.starts_at,
+                span.ends_at,
+                span.anchor_at,
+                span.anchor_offset,
+                span.time_zone,
+                charge.data_mb,
+                0,
+                0,
+                invoice.id,
+                now,
+            )
+        )
+        sequence = row.sequence + 1
+        # One write per subscription: the new end, the next try, the event order, and its claim given back.
+        changes.append((span.ends_at, first_try_at(span.ends_at), sequence, "", None, charge.subscription_id))
+        fact = PeriodFacts(number, span.starts_at, span.ends_at, charge.plan_id)
+        events.append(
+            Event(
+                "subscription.renewed",
+                customer_id=charge.customer_id,
+                subscription_id=charge.subscription_id,
+                data=period_paid_event_data(paid, period=fact, invoice_number=invoice.number, first=False),
+            )
+        )
+    rows.insert_many(Period, _PERIOD_COLUMNS, periods, returning=False)
+    rows.update_many(
+        Subscription, ("paid_through", "renewal_due_at", "sequence", "claimed_by", "claim_expires_at"), changes
+    )
+    emit_many(events)
+    return tuple(c.subscription_id for c in usual)
+
+
+@dataclass(frozen=True, slots=True)
+class _PaidAttempt:
+    """A paid attempt as `billing.issue_invoices` and `renewals.period_paid_event_data`
+    read it (they take a PaymentAttempt and read only these): a model instance
+    per renewal cost more Python time than writing the invoice."""
+
+    pk: int
+    customer_id: int
+    subscription_id: int
+    purpose: str
+    amount_minor: int
+    currency: str
+
+    @classmethod
+    def of(cls, charge: GatewayCharge) -> _PaidAttempt:
+        return cls(
+            charge.attempt_id,
+            charge.customer_id,
+            charge.subscription_id,
+            AttemptPurpose.AUTO_RENEWAL.value,
+            charge.amount_minor,
+            charge.currency,
+        )
+
+
+_PERIOD_COLUMNS = (
+    "subscription_id",
+    "number",
+    "plan_id",
+    "starts_at",
+    "ends_at",
+    "anchor_at",
+    "anchor_offset",
+    "time_zone",
+    "data_mb",
+    "top_up_mb",
+    "used_bytes",
+    "invoice_id",
+    "created_at",
+)
