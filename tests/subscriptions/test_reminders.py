@@ -16,7 +16,7 @@ from simrenew.payments.models import PaymentMethod
 from simrenew.payments.services import NewMethod, add_payment_method
 from simrenew.subscriptions.cancellation import cancel, update_renewal
 from simrenew.subscriptions.models import Reminder, ReminderKind, Subscription
-from simrenew.subscriptions.reminders import send_due_reminders
+from simrenew.subscriptions.reminders import send_all_due_reminders, send_due_reminders
 from tests.concurrency import all_at_once
 from tests.factories import make_paypal, make_plan, make_subscription, record_usage, renew
 
@@ -31,14 +31,8 @@ REMINDER_EVENTS = [
 
 
 def run_worker(*, batch: int = 2) -> Counter[str]:
-    """What the worker does each tick: one transaction per batch until nothing is left."""
-    totals: Counter[str] = Counter()
-    while True:
-        with transaction.atomic():
-            sent = send_due_reminders(limit=batch)
-        totals.update({kind: count for kind, count in sent.items() if count})
-        if not any(sent.values()):
-            return totals
+    """What the worker does each tick: one transaction per kind and batch until nothing is left."""
+    return Counter({kind: count for kind, count in send_all_due_reminders(limit=batch).items() if count})
 
 
 def payloads(event_type: str) -> list[dict]:

@@ -42,11 +42,12 @@ sequence (they carry its current one).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import functools
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import (
     BigIntegerField,
     DurationField,
@@ -172,25 +173,73 @@ def forget_reminders_ahead_of(subscription: Subscription, *, period_number: int,
 # --- the passes ---------------------------------------------------------------------------------------------------
 
 
-def send_due_reminders(*, limit: int = 500) -> dict[str, int]:
-    """Send every reminder due now, at most `limit` per kind; returns how many of
-    each kind this call sent (the caller loops, one transaction per call, until
-    they are all 0)."""
-    with clock.one_instant() as now:
-        sent: dict[str, int] = {}
-        for index, (kind, days) in enumerate(EXPIRY_REMINDERS):
-            after = EXPIRY_REMINDERS[index - 1][1] if index else 0
-            less_urgent = [k for k, d in EXPIRY_REMINDERS if d > days]
-            sent[kind] = _send_expiring(kind, days, after_days=after, also_record=less_urgent, now=now, limit=limit)
-        sent[ReminderKind.AUTO_RENEW_UPCOMING.value] = _send_auto_renew_notices(now=now, limit=limit)
-        sent[ReminderKind.CARD_EXPIRING.value] = _send_card_expiring(now=now, limit=limit)
-        for index, (kind, percent) in enumerate(DATA_THRESHOLDS):
-            below = DATA_THRESHOLDS[index - 1][1] if index else None
-            less_urgent = [k for k, p in DATA_THRESHOLDS if p < percent]
-            sent[kind] = _send_data_threshold(
-                kind, percent, below_percent=below, also_record=less_urgent, now=now, limit=limit
+ReminderStep = Callable[[datetime, int], int]
+
+
+def reminder_steps() -> list[tuple[str, ReminderStep]]:
+    """One step per reminder kind, most urgent expiry last as before: each takes the
+    instant and a batch size and returns how many it sent (in the caller's transaction)."""
+    steps: list[tuple[str, ReminderStep]] = []
+    for index, (kind, days) in enumerate(EXPIRY_REMINDERS):
+        after = EXPIRY_REMINDERS[index - 1][1] if index else 0
+        less_urgent = [k for k, d in EXPIRY_REMINDERS if d > days]
+        steps.append(
+            (
+                kind,
+                functools.partial(_expiring_step, kind, days, after, less_urgent),
             )
-        return sent
+        )
+    steps.append(
+        (ReminderKind.AUTO_RENEW_UPCOMING.value, lambda now, limit: _send_auto_renew_notices(now=now, limit=limit))
+    )
+    steps.append((ReminderKind.CARD_EXPIRING.value, lambda now, limit: _send_card_expiring(now=now, limit=limit)))
+    for index, (kind, percent) in enumerate(DATA_THRESHOLDS):
+        below = DATA_THRESHOLDS[index - 1][1] if index else None
+        less_urgent = [k for k, p in DATA_THRESHOLDS if p < percent]
+        steps.append((kind, functools.partial(_data_threshold_step, kind, percent, below, less_urgent)))
+    return steps
+
+
+def _expiring_step(kind: str, days: int, after: int, less_urgent: list[str], now: datetime, limit: int) -> int:
+    return _send_expiring(kind, days, after_days=after, also_record=less_urgent, now=now, limit=limit)
+
+
+def _auto_renew_step(now: datetime, limit: int) -> int:
+    return _send_auto_renew_notices(now=now, limit=limit)
+
+
+def _card_expiring_step(now: datetime, limit: int) -> int:
+    return _send_card_expiring(now=now, limit=limit)
+
+
+def _data_threshold_step(
+    kind: str, percent: int, below: int | None, less_urgent: list[str], now: datetime, limit: int
+) -> int:
+    return _send_data_threshold(kind, percent, below_percent=below, also_record=less_urgent, now=now, limit=limit)
+
+
+def send_due_reminders(*, limit: int = 500) -> dict[str, int]:
+    """Every kind once, at most `limit` each, in the caller's transaction; returns how
+    many of each kind were sent."""
+    with clock.one_instant() as now:
+        return {kind: step(now, limit) for kind, step in reminder_steps()}
+
+
+def send_all_due_reminders(*, limit: int = 500, should_stop: Callable[[], bool] = lambda: False) -> dict[str, int]:
+    """(edge) Send every reminder due now: one transaction per kind and batch, until
+    each kind has nothing left. A transaction holds one kind's ledger rows (inserted in
+    subscription order) and then its events' counter rows (in subscription order), never
+    a second kind's: two workers racing for the same reminders wait for each other
+    instead of deadlocking across kinds."""
+    totals: dict[str, int] = {}
+    for kind, step in reminder_steps():
+        while not should_stop():
+            with transaction.atomic(), clock.one_instant() as now:
+                sent = step(now, limit)
+            totals[kind] = totals.get(kind, 0) + sent
+            if not sent:
+                break
+    return totals
 
 
 def _live_ending(after: datetime, until: datetime) -> QuerySet[Subscription]:

@@ -168,15 +168,7 @@ class Worker:
         return done
 
     def _reminders(self) -> dict[str, int]:
-        totals: dict[str, int] = {}
-        while not self.stop.is_set():
-            with transaction.atomic():
-                sent = reminders.send_due_reminders(limit=self.batch_size)
-            for kind, count in sent.items():
-                totals[kind] = totals.get(kind, 0) + count
-            if not any(sent.values()):
-                break
-        return totals
+        return reminders.send_all_due_reminders(limit=self.batch_size, should_stop=self.stop.is_set)
 
     def _deliver(self, report: TickReport) -> None:
         while not self.stop.is_set():
