@@ -9,7 +9,6 @@ from typing import Any
 from babel.numbers import get_currency_precision
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path
@@ -23,11 +22,10 @@ from simrenew.console.actions import (
     confirm_page,
     customer_url,
     money,
+    perform,
     reason_field,
     require_permission,
-    show_service_error,
 )
-from simrenew.kit.errors import SimrenewError
 from simrenew.payments.models import AttemptPurpose, Wallet
 
 
@@ -99,27 +97,23 @@ class InvoiceAdmin(ReadOnlyAdmin):
         digits = get_currency_precision(invoice.currency)
         initial = {"amount": Decimal(max(left, 0)).scaleb(-digits)}
         form = RefundForm(request.POST or None, invoice=invoice, initial=initial)
-        status = 200
-        if request.method == "POST":
-            if form.is_valid():
-                try:
-                    with transaction.atomic():
-                        refund = refund_for_operator(
-                            invoice=invoice,
-                            amount_minor=form.cleaned_data["amount"],
-                            reason=form.cleaned_data["reason"],
-                            to_wallet=form.cleaned_data["to_wallet"],
-                            actor=request.user,
-                        )
-                except SimrenewError as exc:
-                    show_service_error(form, exc)
-                    self.message_user(request, exc.detail, messages.ERROR)
-                else:
-                    # The gateway is asked after the refund row has committed, like a charge.
-                    refund = execute_refund(refund)
-                    self._tell_outcome(request, refund)
-                    return HttpResponseRedirect(back)
-            status = 400
+        refund = perform(
+            request,
+            self,
+            form,
+            lambda: refund_for_operator(
+                invoice=invoice,
+                amount_minor=form.cleaned_data["amount"],
+                reason=form.cleaned_data["reason"],
+                to_wallet=form.cleaned_data["to_wallet"],
+                actor=request.user,
+            ),
+        )
+        if refund is not None:
+            # The gateway is asked after the refund row has committed, like a charge.
+            self._tell_outcome(request, execute_refund(refund))
+            return HttpResponseRedirect(back)
+        status = 400 if request.method == "POST" else 200
         summary = [
             ("Customer", str(invoice.customer)),
             ("Invoice", f"{invoice.number}: {invoice.description}"),

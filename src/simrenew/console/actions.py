@@ -6,13 +6,15 @@ times and money read on those pages, and the admin for rows nobody edits by hand
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -32,6 +34,7 @@ __all__ = [
     "moment",
     "money",
     "next_query",
+    "perform",
     "reason_field",
     "require_permission",
     "show_service_error",
@@ -95,6 +98,26 @@ def show_service_error(form: forms.Form, exc: SimrenewError) -> None:
             placed = True
     if not placed:
         form.add_error(None, exc.detail)
+
+
+Done = TypeVar("Done")
+
+
+def perform(
+    request: HttpRequest, model_admin: admin.ModelAdmin, form: forms.Form, action: Callable[[], Done]
+) -> Done | None:
+    """On a valid POST of the confirmation form, run `action` (a service call) in one
+    transaction and return what it did. None when nothing was done: not a POST, an invalid
+    form, or a service refusal, which goes on the form and in a message."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        with transaction.atomic():
+            return action()
+    except SimrenewError as exc:
+        show_service_error(form, exc)
+        model_admin.message_user(request, exc.detail, messages.ERROR)
+        return None
 
 
 def confirm_page(

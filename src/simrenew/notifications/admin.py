@@ -22,11 +22,10 @@ from simrenew.console.actions import (
     confirm_page,
     customer_url,
     next_query,
+    perform,
     reason_field,
     require_permission,
-    show_service_error,
 )
-from simrenew.kit.errors import SimrenewError
 from simrenew.notifications.models import Delivery, DeliveryStatus, OutboxMessage, SandboxSms
 from simrenew.notifications.resend import resend_message, resendable
 
@@ -99,27 +98,22 @@ class OutboxMessageAdmin(ReadOnlyAdmin):
         candidates = resendable(message)
         choices = [(d.pk, f"{d.channel} to {d.recipient} ({d.status})") for d in candidates]
         form = ResendForm(request.POST or None, choices=choices, initial={"deliveries": [pk for pk, _ in choices]})
-        status = 200
-        if request.method == "POST":
-            if form.is_valid():
-                try:
-                    with transaction.atomic():
-                        sent_again = resend_message(
-                            message=message,
-                            delivery_ids=form.cleaned_data["deliveries"],
-                            reason=form.cleaned_data["reason"],
-                            actor=request.user,
-                        )
-                except SimrenewError as exc:
-                    show_service_error(form, exc)
-                    self.message_user(request, exc.detail, messages.ERROR)
-                else:
-                    channels = ", ".join(f"{d.channel} to {d.recipient}" for d in sent_again)
-                    self.message_user(
-                        request, f"{message.event_type} will be sent again now ({channels}).", messages.SUCCESS
-                    )
-                    return HttpResponseRedirect(back)
-            status = 400
+        sent_again = perform(
+            request,
+            self,
+            form,
+            lambda: resend_message(
+                message=message,
+                delivery_ids=form.cleaned_data["deliveries"],
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+            ),
+        )
+        if sent_again is not None:
+            channels = ", ".join(f"{d.channel} to {d.recipient}" for d in sent_again)
+            self.message_user(request, f"{message.event_type} will be sent again now ({channels}).", messages.SUCCESS)
+            return HttpResponseRedirect(back)
+        status = 400 if request.method == "POST" else 200
         summary = [
             ("Event", f"{message.event_type} ({message.event_id})"),
             ("Customer", str(message.customer or "—")),

@@ -8,7 +8,6 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path
@@ -20,11 +19,10 @@ from simrenew.console.actions import (
     confirm_page,
     customer_url,
     moment,
+    perform,
     reason_field,
     require_permission,
-    show_service_error,
 )
-from simrenew.kit.errors import SimrenewError
 from simrenew.subscriptions.goodwill import MAX_GOODWILL_DAYS, MIN_GOODWILL_DAYS, extend_current_period
 from simrenew.subscriptions.models import Period, PeriodExtension, Subscription
 
@@ -89,30 +87,27 @@ class SubscriptionAdmin(ReadOnlyAdmin):
         )
         back = back_url(request, customer_url(subscription.customer_id))
         form = ExtendForm(request.POST or None, initial={"days": 1})
-        status = 200
-        if request.method == "POST":
-            if form.is_valid():
-                try:
-                    with transaction.atomic():
-                        extension = extend_current_period(
-                            subscription=subscription,
-                            days=form.cleaned_data["days"],
-                            reason=form.cleaned_data["reason"],
-                            actor=request.user,
-                        )
-                except SimrenewError as exc:
-                    show_service_error(form, exc)
-                    self.message_user(request, exc.detail, messages.ERROR)
-                else:
-                    self.message_user(
-                        request,
-                        f"Period {extension.period.number} of subscription {subscription.pk} now ends "
-                        f"{moment(extension.new_ends_at, subscription.customer.time_zone)} "
-                        f"(+{extension.days} day(s), no charge).",
-                        messages.SUCCESS,
-                    )
-                    return HttpResponseRedirect(back)
-            status = 400
+        extension = perform(
+            request,
+            self,
+            form,
+            lambda: extend_current_period(
+                subscription=subscription,
+                days=form.cleaned_data["days"],
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+            ),
+        )
+        if extension is not None:
+            self.message_user(
+                request,
+                f"Period {extension.period.number} of subscription {subscription.pk} now ends "
+                f"{moment(extension.new_ends_at, subscription.customer.time_zone)} "
+                f"(+{extension.days} day(s), no charge).",
+                messages.SUCCESS,
+            )
+            return HttpResponseRedirect(back)
+        status = 400 if request.method == "POST" else 200
         zone = subscription.customer.time_zone
         return confirm_page(
             request,

@@ -170,27 +170,6 @@ def last_periods(subscription_ids: list[int]) -> dict[int, LastPeriod]:
     }
 
 
-def lock_many(subscription_ids: list[int]) -> dict[int, LockedSubscription]:
-    """Lock many subscriptions for a change and read their state, in one statement
-    (rows in id order on PostgreSQL; on SQLite the transaction holds the writer
-    lock from BEGIN). `sequence` is the current one: the writer bumps it."""
-
-    if not subscription_ids:
-        return {}
-    among, params = rows.among("id", subscription_ids)
-    lock = " ORDER BY id FOR UPDATE" if connection.vendor == "postgresql" else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT id, state, sequence, ended_at FROM subscriptions_subscription WHERE {among}{lock}",  # noqa: S608
-            params,
-        )
-        found = cursor.fetchall()
-    return {
-        sid: LockedSubscription(state, sequence, None if ended_at is None else _aware(ended_at))
-        for sid, state, sequence, ended_at in found
-    }
-
-
 # --- an eSIM's plans, for partners (GET /esims/{id}/usage, /packages) ------------------------------
 
 OPEN_STATES = (SubscriptionState.INCOMPLETE, SubscriptionState.LIVE)
@@ -237,7 +216,7 @@ class RenewalLock:
 
 
 def lock_for_renewal(subscription_ids: list[int]) -> dict[int, RenewalLock]:
-    """`lock_many` and `last_periods` at once, for appending periods: on PostgreSQL
+    """The subscriptions locked, with their `last_periods`, at once, for appending periods: on PostgreSQL
     one statement locks the rows (in id order) and reads their last periods."""
 
     if not subscription_ids:
