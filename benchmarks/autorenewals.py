@@ -25,9 +25,16 @@ NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
 def make_due(ids: list[int]) -> None:
+    """Bring the run's subscriptions due, then vacuum and analyze, as a database in service
+    is: the seeding and the earlier runs' writes would otherwise leave autovacuum to start
+    in the middle of the timed run, on whichever run comes next."""
+    from django.db import connection
+
     from simrenew.subscriptions.models import Subscription
 
     Subscription.objects.filter(pk__gte=ids[0], pk__lte=ids[-1]).update(renewal_due_at=NOW - timedelta(hours=1))
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE" if connection.vendor == "postgresql" else "ANALYZE")
 
 
 def renew_with_pipeline(ids: list[int], latency_ms: int) -> float:
@@ -35,10 +42,12 @@ def renew_with_pipeline(ids: list[int], latency_ms: int) -> float:
 
     from simrenew.payments.gateway import get_gateway
     from simrenew.worker.renewals import RenewalPipeline
+    from simrenew.worker.runner import freeze_startup_heap
 
     settings.SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS = latency_ms
     get_gateway.cache_clear()
     make_due(ids)
+    freeze_startup_heap()  # as `simrenew worker` does once it has started
     pipeline = RenewalPipeline(worker_id="bench", batch_size=BATCH, batches_in_flight=IN_FLIGHT, stop=Event())
     started = time.perf_counter()
     counts = pipeline.run_until_idle()

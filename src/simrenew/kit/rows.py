@@ -248,6 +248,22 @@ def _copy_types(model: type[Model], names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(str(_concrete(model, name).db_type(connection)).split("(")[0] for name in names)
 
 
+_ID_SEQUENCES: dict[tuple[str, str], str] = {}
+
+
+def _id_sequence(table: str) -> str:
+    """The sequence behind a table's id, looked up once per database: asked for in the
+    statement that takes the ids, the lookup ran once per id and cost eight times the
+    `nextval`."""
+    connection = _connection()
+    key = (str(connection.settings_dict["NAME"]), table)
+    if key not in _ID_SEQUENCES:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_get_serial_sequence(%s, 'id')", [table.strip('"')])
+            _ID_SEQUENCES[key] = str(cursor.fetchone()[0])
+    return _ID_SEQUENCES[key]
+
+
 def _copy_in(
     table: str,
     columns: str,
@@ -259,12 +275,14 @@ def _copy_in(
 ) -> list[int]:
     # Columns that need a conversion (JSON, UUID, …); the others go to the driver as they are.
     converted = [(i, adapt) for i, adapt in enumerate(adapters) if adapt is not None]
-    with _connection().cursor() as cursor:
+    connection = _connection()
+    # COPY goes to the driver's cursor directly, past Django's error translation: put it
+    # back, so a duplicate key is an IntegrityError here as after any other INSERT.
+    with connection.cursor() as cursor, connection.wrap_database_errors:
         ids: list[int] = []
         if returning:
             cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)",
-                [table.strip('"'), len(values)],
+                "SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [_id_sequence(table), len(values)]
             )
             ids = [int(row[0]) for row in cursor.fetchall()]
             columns, types = f"id, {columns}", ("bigint", *types)
@@ -339,8 +357,6 @@ def _update_from_arrays(
 ) -> set[int]:
     """PostgreSQL: one parameter per column, an array of every row's value,
     joined back into rows by unnest()."""
-    import psycopg  # only with PostgreSQL
-
     connection = _connection()
     quote = connection.ops.quote_name
     columns: list[list[Any]] = [[] for _ in range(len(fields) + 1)]
@@ -356,17 +372,28 @@ def _update_from_arrays(
         f"UPDATE {table} SET {assignments} FROM unnest({arrays}) AS v({', '.join(aliases)}, id)"  # noqa: S608
         f" WHERE {where} RETURNING {table}.id"
     )
-    with connection.cursor() as cursor:
-        # Django's cursor binds on the client: every array becomes a quoted text
-        # literal that the server parses back. A driver cursor on the same
-        # connection (same transaction) sends them as binary parameters instead;
-        # it runs inside Django's cursor wrapper so that the statement is still
-        # counted and logged like any other.
+    # Django's cursor binds on the client: every array would become a quoted text
+    # literal that the server parses back. The driver's cursor sends them as binary.
+    return {int(row[0]) for row in fetch_binary(sql, [*columns, *condition_params])}
+
+
+def fetch_binary(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """(PostgreSQL) Run `sql` with its parameters sent apart and its rows returned in
+    binary, through the driver's own cursor on Django's connection (same transaction):
+    the driver's C code then reads timestamps and numbers, where Django's timestamp
+    loader parses text in Python (a few microseconds a value, on every row of a batch).
+    Timestamps come back in UTC, the connection's time zone. The statement runs inside
+    Django's cursor wrapper, so it is still counted and logged like any other."""
+    import psycopg  # only with PostgreSQL
+    from psycopg.pq import Format
+
+    with _connection().cursor() as cursor:
         raw = cursor.cursor
-        with psycopg.Cursor(raw.connection) as binding:
-            cursor.cursor = binding
+        with psycopg.Cursor(raw.connection) as driver:
+            driver.format = Format.BINARY  # results in binary (Django's wrapper cannot pass `binary=True`)
+            cursor.cursor = driver
             try:
-                cursor.execute(sql, [*columns, *condition_params])
-                return {int(row[0]) for row in binding.fetchall()}
+                cursor.execute(sql, params)
+                return list(driver.fetchall()) if driver.description else []
             finally:
                 cursor.cursor = raw

@@ -60,22 +60,14 @@ class Event:
     data: dict[str, Any]
 
 
-def emit_many(events: Sequence[Event]) -> None:
+def emit_many(events: Sequence[Event], *, sequences: Sequence[int] | None = None) -> None:
     """`emit` for a batch (the worker's bulk renewals): one counter upsert and one INSERT,
-    no model instances. Events of one subscription are numbered in the batch's order."""
+    no model instances. Events of one subscription are numbered in the batch's order.
+    `sequences`, from `take_sequences` earlier in the same transaction, are the numbers
+    the events take (the caller had them bumped before a lock it would rather hold briefly)."""
     now = clock.now()
-    wanted = Counter(e.subscription_id for e in events if e.subscription_id is not None)
-    last = next_numbers(wanted)
-    # The first number each subscription's events in this batch take.
-    taken = {sid: last[sid] - count + 1 for sid, count in wanted.items()}
-
-    def number(event: Event) -> int:
-        if event.subscription_id is None:
-            return 0
-        value = taken[event.subscription_id]
-        taken[event.subscription_id] = value + 1
-        return value
-
+    if sequences is None:
+        sequences = take_sequences([e.subscription_id for e in events])
     rows.insert_many(
         OutboxMessage,
         (
@@ -97,7 +89,7 @@ def emit_many(events: Sequence[Event]) -> None:
                 e.event_type,
                 e.customer_id,
                 e.subscription_id,
-                number(e),
+                sequence,
                 e.data,
                 OutboxStatus.PENDING.value,
                 0,
@@ -105,10 +97,28 @@ def emit_many(events: Sequence[Event]) -> None:
                 "",
                 now,
             )
-            for e in events
+            for e, sequence in zip(events, sequences, strict=True)
         ],
         returning=False,
     )
+
+
+def take_sequences(subscription_ids: Sequence[int | None]) -> list[int]:
+    """The event numbers of a batch of events, one per event of the given subscription (0 for
+    an event of none), taken from the counters in one upsert; a subscription's events in
+    the batch are numbered in the order given."""
+    wanted = Counter(sid for sid in subscription_ids if sid is not None)
+    last = next_numbers(wanted)
+    # The next number each subscription's events in this batch take.
+    taken = {sid: last[sid] - count + 1 for sid, count in wanted.items()}
+    sequences = []
+    for sid in subscription_ids:
+        if sid is None:
+            sequences.append(0)
+            continue
+        sequences.append(taken[sid])
+        taken[sid] += 1
+    return sequences
 
 
 def next_numbers(wanted: Mapping[int, int]) -> dict[int, int]:

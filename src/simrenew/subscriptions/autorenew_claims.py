@@ -27,14 +27,22 @@ log = logging.getLogger(__name__)
 
 # --- claims -------------------------------------------------------------------------------------------------------
 
-_DUE = (
+_DUE_TEMPLATE = (
     "SELECT s.id FROM subscriptions_subscription s"
     " WHERE s.state = 'live' AND s.auto_renew AND s.renewal_due_at <= %s AND s.paid_through > %s"
     "   AND (s.claim_expires_at IS NULL OR s.claim_expires_at < %s)"
     "   AND NOT EXISTS (SELECT 1 FROM payments_paymentattempt a"
-    "     WHERE a.subscription_id = s.id AND a.status IN ('pending', 'unknown'))"
+    "     WHERE a.subscription_id = s.id AND a.status IN ('pending', 'unknown'){fence})"
     " ORDER BY s.renewal_due_at LIMIT %s"
 )
+# On PostgreSQL `OFFSET 0` keeps the NOT EXISTS a per-row probe of the (subscription,
+# status) index. Without it the planner, whose statistics say "hardly any attempt is
+# open", turns it into an anti-join against every open attempt: in a busy run each
+# claimed row was then compared with the thousands of attempts of the batches in
+# flight (a million comparisons per batch of 500, a third of the database's time per
+# renewal). SQLite has no OFFSET without LIMIT, and plans the probe per row anyway.
+_DUE_POSTGRESQL = _DUE_TEMPLATE.format(fence=" OFFSET 0")
+_DUE_SQLITE = _DUE_TEMPLATE.format(fence="")
 _CLAIM = "SET claimed_by = %s, claim_expires_at = %s"
 _STILL_FREE = "(claim_expires_at IS NULL OR claim_expires_at < %s)"
 
@@ -78,13 +86,13 @@ def claim_due(*, worker_id: str, limit: int) -> list[int]:
         # A materialized CTE runs once: inside `IN (…)` the planner may rerun a
         # SKIP LOCKED subquery and claim more rows than the limit.
         sql = (
-            f"WITH due AS MATERIALIZED ({_DUE} FOR UPDATE SKIP LOCKED)"
+            f"WITH due AS MATERIALIZED ({_DUE_POSTGRESQL} FOR UPDATE SKIP LOCKED)"
             f" UPDATE subscriptions_subscription {_CLAIM} FROM due"
             f" WHERE subscriptions_subscription.id = due.id AND {_STILL_FREE} RETURNING subscriptions_subscription.id"
         )
         params = due + claim
     else:  # one statement under SQLite's single writer lock
-        sql = f"UPDATE subscriptions_subscription {_CLAIM} WHERE id IN ({_DUE}) AND {_STILL_FREE} RETURNING id"
+        sql = f"UPDATE subscriptions_subscription {_CLAIM} WHERE id IN ({_DUE_SQLITE}) AND {_STILL_FREE} RETURNING id"
         params = claim[:2] + due + claim[2:]
     with transaction.atomic(), connection.cursor() as cursor, _claim_in_due_order(cursor):
         cursor.execute(sql, params)
@@ -150,14 +158,13 @@ def claim_batch(*, worker_id: str, limit: int) -> list[DueRow]:
             return _due_rows(cursor.fetchall())
     due, claim = _claim_params(worker_id=worker_id, limit=limit)
     sql = (
-        f"WITH due AS MATERIALIZED ({_DUE} FOR UPDATE SKIP LOCKED),"  # noqa: S608
+        f"WITH due AS MATERIALIZED ({_DUE_POSTGRESQL} FOR UPDATE SKIP LOCKED),"  # noqa: S608
         f" claimed AS (UPDATE subscriptions_subscription {_CLAIM} FROM due"
         f"   WHERE subscriptions_subscription.id = due.id AND {_STILL_FREE} RETURNING subscriptions_subscription.*)"
         f" SELECT {_DUE_COLUMNS} FROM claimed s {_DUE_JOINS}"
     )
     with transaction.atomic(), connection.cursor() as cursor, _claim_in_due_order(cursor):
-        cursor.execute(sql, due + claim)
-        return _due_rows(cursor.fetchall())
+        return _due_rows(rows.fetch_binary(sql, due + claim))
 
 
 def _due_rows(found: Sequence[Sequence[Any]]) -> list[DueRow]:

@@ -15,13 +15,13 @@ from django.db import IntegrityError, transaction
 
 from simrenew.billing.services import InvoiceLine, issue_invoices
 from simrenew.kit import clock, rows
-from simrenew.notifications.services import Event, emit_many
+from simrenew.notifications.services import Event, emit_many, take_sequences
 from simrenew.payments.charging import RECONCILE_SCHEDULE, reconcile_at
 from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus, failure_message
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
 from simrenew.subscriptions.autorenew import OPEN_STATUSES, GatewayCharge
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
-from simrenew.subscriptions.periods import next_period
+from simrenew.subscriptions.periods import PeriodSpan, next_period
 from simrenew.subscriptions.queries import lock_for_renewal
 from simrenew.subscriptions.renewals import (
     PeriodFacts,
@@ -206,18 +206,9 @@ def apply_paid_periods(charges: list[GatewayCharge], now: datetime) -> tuple[int
             )
     if not usual:
         return ()
-    # The invoices' and events' view of each attempt: only the columns they read.
-    attempts = [_PaidAttempt.of(c) for c in usual]
-    invoices = issue_invoices(
-        [
-            InvoiceLine(attempt=a, description=c.plan_name, subtotal_minor=c.amount_minor)
-            for a, c in zip(attempts, usual, strict=True)
-        ]
-    )
-    periods: list[tuple[object, ...]] = []
+    spans: list[PeriodSpan] = []
     changes: list[tuple[object, ...]] = []
-    events: list[Event] = []
-    for charge, paid, invoice in zip(usual, attempts, invoices, strict=True):
+    for charge in usual:
         row = locked[charge.subscription_id]
         span = next_period(
             previous=_previous(row.last, None),
@@ -226,7 +217,28 @@ def apply_paid_periods(charges: list[GatewayCharge], now: datetime) -> tuple[int
             time_zone=charge.time_zone,
             now=now,
         )
-        number = (row.last.number + 1) if row.last else 1
+        spans.append(span)
+        # One write per subscription: the new end, the next try, the event order, and its claim given back.
+        changes.append((span.ends_at, first_try_at(span.ends_at), row.sequence + 1, "", None, charge.subscription_id))
+    rows.update_many(
+        Subscription, ("paid_through", "renewal_due_at", "sequence", "claimed_by", "claim_expires_at"), changes
+    )
+    sequences = take_sequences([c.subscription_id for c in usual])
+    # The invoice numbers are taken last: their counter row stays locked until this
+    # transaction commits (numbers without gaps), and the worker's other settler, busy
+    # with another batch, waits for it only from here on.
+    attempts = [_PaidAttempt.of(c) for c in usual]  # the invoices' and events' view: only the columns they read
+    invoices = issue_invoices(
+        [
+            InvoiceLine(attempt=a, description=c.plan_name, subtotal_minor=c.amount_minor)
+            for a, c in zip(attempts, usual, strict=True)
+        ]
+    )
+    periods: list[tuple[object, ...]] = []
+    events: list[Event] = []
+    for charge, span, paid, invoice in zip(usual, spans, attempts, invoices, strict=True):
+        last = locked[charge.subscription_id].last
+        number = (last.number + 1) if last else 1
         periods.append(
             (
                 charge.subscription_id,
@@ -244,9 +256,6 @@ def apply_paid_periods(charges: list[GatewayCharge], now: datetime) -> tuple[int
                 now,
             )
         )
-        sequence = row.sequence + 1
-        # One write per subscription: the new end, the next try, the event order, and its claim given back.
-        changes.append((span.ends_at, first_try_at(span.ends_at), sequence, "", None, charge.subscription_id))
         fact = PeriodFacts(number, span.starts_at, span.ends_at, charge.plan_id)
         events.append(
             Event(
@@ -257,10 +266,7 @@ def apply_paid_periods(charges: list[GatewayCharge], now: datetime) -> tuple[int
             )
         )
     rows.insert_many(Period, _PERIOD_COLUMNS, periods, returning=False)
-    rows.update_many(
-        Subscription, ("paid_through", "renewal_due_at", "sequence", "claimed_by", "claim_expires_at"), changes
-    )
-    emit_many(events)
+    emit_many(events, sequences=sequences)
     return tuple(c.subscription_id for c in usual)
 
 

@@ -236,18 +236,16 @@ def lock_for_renewal(subscription_ids: list[int]) -> dict[int, RenewalLock]:
             for sid, state, sequence, ended_at, plan_id in found
         }
     among, params = rows.among("s.id", subscription_ids)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT s.id, s.state, s.sequence, s.ended_at, s.plan_id,"  # noqa: S608
-            " p.number, p.ends_at, p.anchor_at, p.anchor_offset, p.time_zone, c.period_unit, c.period_count"
-            " FROM subscriptions_subscription s"
-            " LEFT JOIN LATERAL (SELECT number, ends_at, anchor_at, anchor_offset, time_zone, plan_id"
-            "   FROM subscriptions_period WHERE subscription_id = s.id ORDER BY number DESC LIMIT 1) p ON true"
-            " LEFT JOIN catalog_plan c ON c.id = p.plan_id"
-            f" WHERE {among} ORDER BY s.id FOR NO KEY UPDATE OF s",
-            params,
-        )
-        found = cursor.fetchall()
+    found = rows.fetch_binary(
+        "SELECT s.id, s.state, s.sequence, s.ended_at, s.plan_id,"  # noqa: S608
+        " p.number, p.ends_at, p.anchor_at, p.anchor_offset, p.time_zone, c.period_unit, c.period_count"
+        " FROM subscriptions_subscription s"
+        " LEFT JOIN LATERAL (SELECT number, ends_at, anchor_at, anchor_offset, time_zone, plan_id"
+        "   FROM subscriptions_period WHERE subscription_id = s.id ORDER BY number DESC LIMIT 1) p ON true"
+        " LEFT JOIN catalog_plan c ON c.id = p.plan_id"
+        f" WHERE {among} ORDER BY s.id FOR NO KEY UPDATE OF s",
+        params,
+    )
     return {
         sid: RenewalLock(
             state,

@@ -4,13 +4,19 @@ expiry (T-72h by default), then at each later entry (T-24h, T-6h, T-1h)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from functools import cache
 
 from django.conf import settings
 
 
 def retry_offsets() -> tuple[timedelta, ...]:
     """Longest first, so the tries they give come in time order."""
-    return tuple(timedelta(hours=hours) for hours in settings.SIMRENEW_RENEWAL_RETRY_HOURS)
+    return _offsets(tuple(settings.SIMRENEW_RENEWAL_RETRY_HOURS))
+
+
+@cache  # the worker asks once per renewal; the setting may change (tests), hence keyed by its value
+def _offsets(hours: tuple[float, ...]) -> tuple[timedelta, ...]:
+    return tuple(timedelta(hours=each) for each in hours)
 
 
 def first_try_at(paid_through: datetime) -> datetime:

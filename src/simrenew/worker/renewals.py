@@ -4,8 +4,11 @@ then settle each batch in bulk as its answers come back (DESIGN.md §5).
 
 Three kinds of thread, each with its own database connection: this one claims
 and writes attempts (step 1), gateway threads wait on the gateway (step 2),
-and one settler applies the answers (step 3) in batch order, so the database
-works on one batch while Python prepares the next."""
+and two settlers apply the answers (step 3), so the database works on one batch
+while Python prepares the next. Two batches never share a subscription, and a
+settlement takes the one row all of them need, the invoice counter, last (see
+`autorenew_settle.apply_paid_periods`): two settlements overlap everywhere else.
+The counts are added up in batch order."""
 
 from __future__ import annotations
 
@@ -24,6 +27,10 @@ from simrenew.payments.models import AttemptStatus
 from simrenew.subscriptions import autorenew, autorenew_claims, autorenew_settle
 from simrenew.subscriptions.autorenew import GatewayCharge
 from simrenew.worker import logfmt
+
+# Settlements running at once: the second overlaps the first's database work; a third
+# would mostly wait for the invoice counter and the interpreter.
+SETTLERS = 2
 
 
 @dataclass(slots=True)
@@ -70,23 +77,21 @@ class RenewalPipeline:
         # inside one database transaction sees everything.
         threaded = self.batches_in_flight > 1
         self._gateway = ThreadPoolExecutor(self.batches_in_flight, "gateway") if threaded else None
-        self._settler = ThreadPoolExecutor(1, "settler") if threaded else None
-        self._gateway_connections: set[BaseDatabaseWrapper] = set()
+        self._settler = ThreadPoolExecutor(SETTLERS, "settler") if threaded else None
+        self._thread_connections: set[BaseDatabaseWrapper] = set()
         self._lock = Lock()
 
     def close(self) -> None:
-        if self._gateway is not None:
-            self._gateway.shutdown(wait=True)
-            for wrapper in self._gateway_connections:  # their threads have ended: close them from here
-                wrapper.inc_thread_sharing()
-                try:
-                    wrapper.close()
-                finally:
-                    wrapper.dec_thread_sharing()
-            self._gateway_connections.clear()
-        if self._settler is not None:
-            self._settler.submit(connections.close_all).result()
-            self._settler.shutdown(wait=True)
+        for pool in (self._gateway, self._settler):
+            if pool is not None:
+                pool.shutdown(wait=True)
+        for wrapper in self._thread_connections:  # their threads have ended: close them from here
+            wrapper.inc_thread_sharing()
+            try:
+                wrapper.close()
+            finally:
+                wrapper.dec_thread_sharing()
+        self._thread_connections.clear()
 
     def run_until_idle(self) -> RenewalCounts:
         """Renew everything due now; on stop, settle what is in flight and return."""
@@ -132,11 +137,16 @@ class RenewalPipeline:
         # as much as the batch's ledger. A broken or old one is replaced here, and
         # `close` closes them all.
         close_old_connections()
-        with self._lock:
-            self._gateway_connections.add(connections[DEFAULT_DB_ALIAS])
+        self._keep_thread_connection()
         return _charge(charges)
 
+    def _keep_thread_connection(self) -> None:
+        with self._lock:
+            self._thread_connections.add(connections[DEFAULT_DB_ALIAS])
+
     def _finish(self, batch: _Batch) -> RenewalCounts:
+        if self._settler is not None:
+            self._keep_thread_connection()
         results = batch.answers.result() if isinstance(batch.answers, Future) else batch.answers
         settled = autorenew_settle.settle_charges(batch.charges, results)
         # The renewed ones gave their claims back in the same write; the rest give them back now.

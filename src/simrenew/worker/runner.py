@@ -13,6 +13,7 @@ asked to stop (SIGTERM), then finishes its batches and gives back its claims.
 
 from __future__ import annotations
 
+import gc
 import os
 import secrets
 import socket
@@ -30,6 +31,15 @@ from simrenew.payments.charging import attempts_due_for_reconciliation, reconcil
 from simrenew.subscriptions import autorenew_claims, lifecycle, reminders
 from simrenew.worker import logfmt
 from simrenew.worker.renewals import RenewalCounts, RenewalPipeline
+
+
+def freeze_startup_heap() -> None:
+    """Leave what the process loaded at startup (Django, the project, their caches) out of
+    the cyclic garbage collector's scans: a full collection walked all of it again and
+    again, once pausing a run of 20,000 renewals for 0.3 s with every thread waiting.
+    The jobs' own objects are still collected; call it once, after startup."""
+    gc.collect()
+    gc.freeze()
 
 
 def new_worker_id() -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from simrenew.worker.runner import Worker
+from simrenew.worker.runner import Worker, freeze_startup_heap
 from simrenew.worker.status import worker_status
 
 
@@ -38,6 +38,7 @@ class Command(BaseCommand):
             self._status(as_json=options["json"])
             return
         worker = Worker(batch_size=options["batch_size"], batches_in_flight=options["in_flight"])
+        freeze_startup_heap()
 
         def stop(signum: int, frame: FrameType | None) -> None:
             # Finish the batches in flight, give back the claims, exit: no charge is left half-done.

@@ -26,42 +26,19 @@ from django.db import migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.state import StateApps
 
+from simrenew.kit.indexes import create_single_column_index, drop_single_column_index
+
 TABLE = "payments_paymentattempt"
-# Django's own index definitions, found by what they index rather than by their hashed names.
-_FIND = """
-SELECT i.relname FROM pg_index x
-JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
-JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = x.indkey[0]
-WHERE t.relname = %s AND x.indnatts = 1 AND NOT x.indisunique AND NOT x.indisprimary
-  AND a.attname = %s AND (%s = '' OR pg_get_indexdef(x.indexrelid) LIKE '%%' || %s || '%%')
-"""
-
-
-def _drop(schema_editor: BaseDatabaseSchemaEditor, column: str, opclass: str) -> None:
-    with schema_editor.connection.cursor() as cursor:
-        cursor.execute(_FIND, [TABLE, column, opclass, opclass])
-        names = [row[0] for row in cursor.fetchall()]
-    for name in names:
-        schema_editor.execute(f'DROP INDEX IF EXISTS "{name}"')
 
 
 def drop_unread_indexes(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    _drop(schema_editor, "subscription_id", "")
-    _drop(schema_editor, "idempotency_key", "varchar_pattern_ops")
+    drop_single_column_index(schema_editor, TABLE, "subscription_id")
+    drop_single_column_index(schema_editor, TABLE, "idempotency_key", "varchar_pattern_ops")
 
 
 def restore_indexes(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    if schema_editor.connection.vendor != "postgresql":
-        return
-    schema_editor.execute(
-        f"CREATE INDEX IF NOT EXISTS payments_paymentattempt_subscription_id_idx ON {TABLE} (subscription_id)"
-    )
-    schema_editor.execute(
-        "CREATE INDEX IF NOT EXISTS payments_paymentattempt_idempotency_key_like"
-        f" ON {TABLE} (idempotency_key varchar_pattern_ops)"
-    )
+    create_single_column_index(schema_editor, TABLE, "subscription_id")
+    create_single_column_index(schema_editor, TABLE, "idempotency_key", "varchar_pattern_ops")
 
 
 class Migration(migrations.Migration):
