@@ -24,7 +24,7 @@ IN_FLIGHT = 4
 NOW = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
 
-def make_due(ids: list[int]) -> None:
+def make_due_and_vacuum(ids: list[int]) -> None:
     """Bring the run's subscriptions due, then vacuum and analyze, as a database in service
     is: the seeding and the earlier runs' writes would otherwise leave autovacuum to start
     in the middle of the timed run, on whichever run comes next."""
@@ -46,7 +46,7 @@ def renew_with_pipeline(ids: list[int], latency_ms: int) -> float:
 
     settings.SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS = latency_ms
     get_gateway.cache_clear()
-    make_due(ids)
+    make_due_and_vacuum(ids)
     freeze_startup_heap()  # as `simrenew worker` does once it has started
     pipeline = RenewalPipeline(worker_id="bench", batch_size=BATCH, batches_in_flight=IN_FLIGHT, stop=Event())
     started = time.perf_counter()
@@ -64,7 +64,7 @@ def renew_with_plain_sql(ids: list[int]) -> float:
     invoices, periods, subscriptions, outbox; release."""
     from django.db import connection, transaction
 
-    make_due(ids)
+    make_due_and_vacuum(ids)
     adapt = connection.ops.adapt_datetimefield_value
     now = adapt(NOW)
     started = time.perf_counter()

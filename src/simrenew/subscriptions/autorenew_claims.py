@@ -64,39 +64,12 @@ def _claim_in_due_order(cursor: Any) -> Iterator[None]:
     batch, quadratic over a large run. The setting is put back after the claim, not
     left to the end of the transaction: a caller's outer transaction (a test's)
     would otherwise plan every later query without sorts."""
-    if connection.vendor != "postgresql":
-        yield
-        return
     cursor.execute("SELECT current_setting('enable_sort'), set_config('enable_sort', 'off', true)")
     (before, _) = cursor.fetchone()
     try:
         yield
     finally:
         cursor.execute("SELECT set_config('enable_sort', %s, true)", [before])
-
-
-def claim_due(*, worker_id: str, limit: int) -> list[int]:
-    """(edge) Claim up to `limit` due subscriptions for this worker, oldest due first.
-
-    One statement: on PostgreSQL the inner SELECT skips rows another worker is
-    claiming right now (SKIP LOCKED); on SQLite the statement runs under the
-    single writer lock. Subscriptions with an open charge wait for reconciliation."""
-    due, claim = _claim_params(worker_id=worker_id, limit=limit)
-    if connection.vendor == "postgresql":
-        # A materialized CTE runs once: inside `IN (…)` the planner may rerun a
-        # SKIP LOCKED subquery and claim more rows than the limit.
-        sql = (
-            f"WITH due AS MATERIALIZED ({_DUE_POSTGRESQL} FOR UPDATE SKIP LOCKED)"
-            f" UPDATE subscriptions_subscription {_CLAIM} FROM due"
-            f" WHERE subscriptions_subscription.id = due.id AND {_STILL_FREE} RETURNING subscriptions_subscription.id"
-        )
-        params = due + claim
-    else:  # one statement under SQLite's single writer lock
-        sql = f"UPDATE subscriptions_subscription {_CLAIM} WHERE id IN ({_DUE_SQLITE}) AND {_STILL_FREE} RETURNING id"
-        params = claim[:2] + due + claim[2:]
-    with transaction.atomic(), connection.cursor() as cursor, _claim_in_due_order(cursor):
-        cursor.execute(sql, params)
-        return sorted(int(row[0]) for row in cursor.fetchall())
 
 
 @dataclass(slots=True)
@@ -145,18 +118,27 @@ _DUE_JOINS = (
 
 
 def claim_batch(*, worker_id: str, limit: int) -> list[DueRow]:
-    """(edge) `claim_due`, and what each claimed subscription needs to be tried:
-    on PostgreSQL in the same statement, on SQLite in a second one."""
-    if connection.vendor != "postgresql":
-        ids = claim_due(worker_id=worker_id, limit=limit)
-        if not ids:
-            return []
-        among, params = rows.among("s.id", ids)
-        with connection.cursor() as cursor:
-            sql = f"SELECT {_DUE_COLUMNS} FROM subscriptions_subscription s {_DUE_JOINS} WHERE {among}"  # noqa: S608
-            cursor.execute(sql, params)
-            return _due_rows(cursor.fetchall())
+    """(edge) Claim up to `limit` due subscriptions for this worker, oldest due first,
+    with what each needs to be tried. Subscriptions with an open charge wait for
+    reconciliation.
+
+    On PostgreSQL one statement: its SELECT skips rows another worker is claiming
+    right now (SKIP LOCKED), in a materialized CTE that runs once (inside `IN (…)`
+    the planner may rerun a SKIP LOCKED subquery and claim more rows than the
+    limit). On SQLite the claim runs under the single writer lock, and a second
+    statement reads the claimed rows."""
     due, claim = _claim_params(worker_id=worker_id, limit=limit)
+    if connection.vendor != "postgresql":
+        sql = f"UPDATE subscriptions_subscription {_CLAIM} WHERE id IN ({_DUE_SQLITE}) AND {_STILL_FREE} RETURNING id"
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, claim[:2] + due + claim[2:])
+            ids = [int(row[0]) for row in cursor.fetchall()]
+            if not ids:
+                return []
+            among, params = rows.among("s.id", ids)
+            read = f"SELECT {_DUE_COLUMNS} FROM subscriptions_subscription s {_DUE_JOINS} WHERE {among}"  # noqa: S608
+            cursor.execute(read, params)
+            return _due_rows(cursor.fetchall())
     sql = (
         f"WITH due AS MATERIALIZED ({_DUE_POSTGRESQL} FOR UPDATE SKIP LOCKED),"  # noqa: S608
         f" claimed AS (UPDATE subscriptions_subscription {_CLAIM} FROM due"

@@ -100,7 +100,6 @@ def lock_for_change(subscription_id: int) -> LockedSubscription:
     """Bump the subscription's event sequence and return its fresh state, in one
     statement. The UPDATE holds the row lock (PostgreSQL) or the writer lock
     (SQLite) until the caller's transaction ends, so period appends queue up."""
-
     with connection.cursor() as cursor:
         cursor.execute(
             "UPDATE subscriptions_subscription SET sequence = sequence + 1 WHERE id = %s"
@@ -114,7 +113,6 @@ def lock_for_change(subscription_id: int) -> LockedSubscription:
 
 
 def count_future_periods(subscription_id: int, now: datetime) -> int:
-
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT COUNT(*) FROM subscriptions_period WHERE subscription_id = %s AND starts_at > %s",
@@ -140,7 +138,6 @@ def last_period(subscription_id: int) -> LastPeriod | None:
 
 def _aware(value: datetime | str) -> datetime:
     """Plain SQL hands back text on SQLite and aware datetimes on PostgreSQL."""
-
     parsed = parse_datetime(value) if isinstance(value, str) else value
     if parsed is None:
         raise ValueError(f"not a datetime: {value!r}")
@@ -149,7 +146,6 @@ def _aware(value: datetime | str) -> datetime:
 
 def last_periods(subscription_ids: list[int]) -> dict[int, LastPeriod]:
     """`last_period` for many subscriptions in one query."""
-
     if not subscription_ids:
         return {}
     among, params = rows.among("p.subscription_id", subscription_ids)
@@ -177,7 +173,6 @@ OPEN_STATES = (SubscriptionState.INCOMPLETE, SubscriptionState.LIVE)
 
 def subscription_of_esim(esim_id: int) -> Subscription | None:
     """The eSIM's open subscription (at most one), else its most recent one; None if it never had one."""
-
     open_first = Case(When(state__in=OPEN_STATES, then=Value(0)), default=Value(1), output_field=IntegerField())
     return Subscription.objects.filter(esim_id=esim_id).select_related("plan").order_by(open_first, "-id").first()
 
@@ -185,7 +180,6 @@ def subscription_of_esim(esim_id: int) -> Subscription | None:
 def periods_of_esim(esim_id: int) -> QuerySet[Period]:
     """Every period bought for the eSIM, across its subscriptions, with its plan, invoice and top-ups
     (a page of them costs three queries, whatever its length)."""
-
     return (
         Period.objects.filter(subscription__esim_id=esim_id)
         .select_related("plan", "invoice", "subscription")
@@ -218,7 +212,6 @@ class RenewalLock:
 def lock_for_renewal(subscription_ids: list[int]) -> dict[int, RenewalLock]:
     """The subscriptions locked, with their `last_periods`, at once, for appending periods: on PostgreSQL
     one statement locks the rows (in id order) and reads their last periods."""
-
     if not subscription_ids:
         return {}
     if connection.vendor != "postgresql":
@@ -327,7 +320,6 @@ def read_view(subscription_id: int, *, now: datetime | None = None) -> Subscript
     `now` defaults to the clock's (inside `clock.one_instant()`, pass `now=clock.now()`). The
     subscription and period carry only the fields the view needs; others load on first access.
     """
-
     sql = _VIEW_SQL_TEST_CLOCK if now is None and settings.SIMRENEW_SANDBOX else _VIEW_SQL_AT
     at = connection.ops.adapt_datetimefield_value(now or clock.system_now())
     with connection.cursor() as cursor:
