@@ -27,10 +27,17 @@ def test_tables_each_renewal_writes_keep_only_indexes_someone_reads(postgresql):
     sandbox = indexes_of("payments_sandboxcharge").values()
     invoices = indexes_of("billing_invoice").values()
     subscriptions = indexes_of("subscriptions_subscription")
+    periods = indexes_of("subscriptions_period")
+    attempts = indexes_of("payments_paymentattempt").values()
 
     assert not [d for d in sandbox if "varchar_pattern_ops" in d]
     assert not [d for d in invoices if "varchar_pattern_ops" in d]
-    assert not [d for d in subscriptions.values() if d.endswith("(customer_id)")]
+    for unread in ("(customer_id)", "(payment_method_id)", "(plan_id)"):
+        assert not [d for d in subscriptions.values() if d.endswith(unread)]
+    assert not [d for d in periods.values() if d.endswith(("(subscription_id)", "(plan_id)"))]
+    assert not [d for d in attempts if d.endswith("(payment_method_id)")]
+    # A period is still found by its subscription, through the number's unique index.
+    assert periods["period_number_unique"].endswith("(subscription_id, number)")
     # What the lookups use is still there: the unique keys, and customer_id first in a pair.
     assert sum("UNIQUE" in d and "(idempotency_key)" in d for d in sandbox) == 1
     assert sum("UNIQUE" in d and "(number)" in d for d in invoices) == 1
@@ -56,3 +63,11 @@ def test_dropping_takes_only_the_index_asked_for_and_restoring_puts_it_back(post
     restored = indexes_of("scratch_codes")
     assert "varchar_pattern_ops" in restored["scratch_codes_code_like"]
     assert restored["scratch_codes_owner_idx"].endswith("(owner)")
+
+
+def test_subscription_pages_leave_room_for_a_batch_of_claims(postgresql):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reloptions FROM pg_class WHERE relname = 'subscriptions_subscription'")
+        (options,) = cursor.fetchone()
+
+    assert "fillfactor=45" in options
