@@ -9,6 +9,8 @@ from typing import Any
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from simrenew.kit.cache_url import cache_from_url
+
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Runtime files (SQLite database, screenshots, collected static) live under ./var
 # of the directory the command runs in, so a checkout is self-contained.
@@ -194,6 +196,10 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not (SIMRENEW_SANDBOX or DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
+# Django's cache, which the API's rate-limit counters live in: per process unless shared
+# (db://TABLE, file:///DIR or redis://HOST:PORT/DB; see simrenew/kit/cache_url.py).
+CACHES = {"default": cache_from_url(os.environ.get("SIMRENEW_CACHE_URL", ""))}
+
 # Outbound email: smtp://host:port; unset means the console.
 EMAIL_URL = os.environ.get("SIMRENEW_EMAIL_URL", "")
 if EMAIL_URL:
@@ -249,8 +255,8 @@ SIMRENEW_WORKER_CLAIM_SECONDS = int(os.environ.get("SIMRENEW_WORKER_CLAIM_SECOND
 
 # Partner API rate limits, per API key: requests per window (seconds), reads (GET) and writes
 # counted apart (on average 100 reads and 50 writes a second, bursts allowed within the minute);
-# 0 turns a limit off. Counted in CACHES["default"], per process unless that
-# cache is shared (see README, "Running at scale").
+# 0 turns a limit off. Counted in CACHES["default"], per process unless SIMRENEW_CACHE_URL
+# names a shared cache (see README, "Running at scale").
 SIMRENEW_API_RATE_LIMIT_READS = int(os.environ.get("SIMRENEW_API_RATE_LIMIT_READS", "6000"))
 SIMRENEW_API_RATE_LIMIT_WRITES = int(os.environ.get("SIMRENEW_API_RATE_LIMIT_WRITES", "3000"))
 SIMRENEW_API_RATE_LIMIT_WINDOW = int(os.environ.get("SIMRENEW_API_RATE_LIMIT_WINDOW", "60"))

@@ -126,7 +126,10 @@ class Simrenew:
     folder: Path
     started: list[WorkerProcess] = field(default_factory=list)
 
-    def env(self, *, latency_ms: int = 0, fault_rate: float = 0.0, claim_seconds: int = 1) -> dict[str, str]:
+    def env(
+        self, *, latency_ms: int = 0, fault_rate: float = 0.0, claim_seconds: int = 1, **settings: str
+    ) -> dict[str, str]:
+        """The environment of a `simrenew` process; `settings` are more SIMRENEW_* variables."""
         env = {name: value for name, value in os.environ.items() if not name.startswith(("SIMRENEW_", "DJANGO_"))}
         env.update(
             DJANGO_SETTINGS_MODULE="simrenew.settings",
@@ -138,6 +141,7 @@ class Simrenew:
             # A killed worker's claims lapse after a second, so another takes its batch over.
             SIMRENEW_WORKER_CLAIM_SECONDS=str(claim_seconds),
         )
+        env.update(settings)
         return env
 
     def run(self, *args: str, timeout: float = 120, **env: Any) -> subprocess.CompletedProcess[str]:

@@ -11,10 +11,10 @@ Cloudflare and others do: no burst of twice the limit at a window boundary, and
 only two cache operations per request. Refused requests are not counted, so a
 client that backs off as told gets through when `Retry-After` has passed.
 
-Counters live in Django's cache (`CACHES["default"]`). The default cache is
-per process (LocMem): with several server processes each counts on its own, so a
-deployment of N processes lets a key make up to N times the limit. Configure a
-shared cache (Redis, Memcached) to count across processes. While the default cache
+Counters live in Django's cache (`CACHES["default"]`, from `SIMRENEW_CACHE_URL`). The
+default cache is per process (LocMem): with several server processes each counts on
+its own, so a deployment of N processes lets a key make up to N times the limit. A
+shared cache (db://, redis://) counts across processes. While the default cache
 is LocMem, the counters are kept in a plain dictionary of the process instead
 (`ProcessCounters`): the same per-process counting, without LocMem's pickling on
 every request.
