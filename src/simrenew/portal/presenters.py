@@ -33,6 +33,13 @@ def local_datetime(moment: datetime, customer: Customer) -> str:
     return format_datetime(moment, "medium", tzinfo=ZoneInfo(customer.time_zone), locale=babel_locale(customer))
 
 
+def local_datetime_with_zone(moment: datetime, customer: Customer) -> str:
+    """“Feb 12, 2026, 7:00:00 AM Eastern Standard Time”: for a moment that matters, say whose clock."""
+    zone = ZoneInfo(customer.time_zone)
+    locale = babel_locale(customer)
+    return f"{local_datetime(moment, customer)} {format_datetime(moment, 'zzzz', tzinfo=zone, locale=locale)}"
+
+
 def gigabytes(mb: int, customer: Customer) -> str:
     return format_gigabytes(mb, babel_locale(customer))
 
@@ -80,7 +87,7 @@ def esim_cards(customer: Customer) -> list[EsimCard]:
                 data_total=gigabytes(shown.data_total_mb, customer),
                 data_left_percent=round(100 * shown.data_left_mb / shown.data_total_mb) if shown.data_total_mb else 0,
                 days_left=shown.days_left,
-                expires_at=local_datetime(service_ends, customer) if service_ends else "",
+                expires_at=local_datetime_with_zone(service_ends, customer) if service_ends else "",
                 needs_renewal=shown.status in (Status.EXPIRING, Status.SUSPENDED),
             )
         )
@@ -143,9 +150,10 @@ def money(amount_minor: int, currency: str, customer: Customer) -> str:
     return format_money(amount_minor, currency, customer.locale)
 
 
-def period_length(unit: str, count: int) -> str:
-    """“1 month”, “7 days” is “1 week”: the length a customer thinks in."""
-    if unit == PeriodUnit.DAY and count % 7 == 0:
+def period_length(unit: str, count: int, *, in_weeks: bool = True) -> str:
+    """“1 month”, “7 days” is “1 week”: the length a customer thinks in (in days with
+    `in_weeks=False`)."""
+    if in_weeks and unit == PeriodUnit.DAY and count % 7 == 0:
         weeks = count // 7
         return ngettext("%(count)d week", "%(count)d weeks", weeks) % {"count": weeks}
     if unit == PeriodUnit.DAY:
@@ -175,14 +183,24 @@ def plan_kind_label(kind: str) -> str:
     return str(labels[kind])
 
 
+def plan_title(plan: Plan, customer: Customer) -> str:
+    """The plan's name, then its length and data where the name does not say them already:
+    “AT&T 1 month · 20 GB”, not “AT&T 1 month · 20 GB · 1 month · 20 GB”. Names are the
+    operator's; a name that says neither gets both."""
+    count = plan.period_count
+    lengths = {period_length(plan.period_unit, count), period_length(plan.period_unit, count, in_weeks=False)}
+    data = gettext("%(amount)s GB") % {"amount": gigabytes(plan.data_mb, customer)}
+    parts = [plan.name]
+    if not any(length in plan.name for length in lengths):
+        parts.append(period_length(plan.period_unit, count))
+    if data not in plan.name:
+        parts.append(data)
+    return " · ".join(parts)
+
+
 def plan_summary(plan: Plan, customer: Customer) -> str:
-    """“AT&T 1 month · 10 GB · 1 month · $25.00”."""
-    return gettext("%(name)s · %(data)s GB · %(length)s · %(price)s") % {
-        "name": plan.name,
-        "data": gigabytes(plan.data_mb, customer),
-        "length": period_length(plan.period_unit, plan.period_count),
-        "price": money(plan.price_minor, plan.currency, customer),
-    }
+    """“AT&T 1 month · 20 GB · $25.00”."""
+    return f"{plan_title(plan, customer)} · {money(plan.price_minor, plan.currency, customer)}"
 
 
 def card_end(method: PaymentMethod) -> date | None:

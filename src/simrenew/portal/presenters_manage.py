@@ -10,14 +10,14 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_date, format_datetime, format_skeleton
+from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from simrenew.catalog.models import PeriodUnit, Plan, TopUpPack
+from simrenew.catalog.models import Plan, TopUpPack
 from simrenew.catalog.services import quote
 from simrenew.customers.models import Customer
 from simrenew.esims.identifiers import ActivationCode, ios_install_url, parse_activation_code
@@ -27,7 +27,13 @@ from simrenew.kit.errors import SimrenewError
 from simrenew.kit.money import format_gigabytes, format_money
 from simrenew.payments.labels import method_label
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt, PaymentMethod
-from simrenew.portal.presenters import babel_locale, local_datetime, service_message
+from simrenew.portal.presenters import (
+    babel_locale,
+    local_datetime,
+    local_datetime_with_zone,
+    plan_summary,
+    service_message,
+)
 from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllowed, TopUpNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import MB, SubscriptionView, data_left_bytes, view
@@ -93,33 +99,12 @@ def data_amount(num_bytes: int, customer: Customer) -> str:
     return gettext("%(amount)s GB") % {"amount": format_gigabytes(mb, babel_locale(customer))}
 
 
-def local_datetime_with_zone(moment: datetime, customer: Customer) -> str:
-    """“Feb 12, 2026, 7:00:00 AM Eastern Standard Time”: for a moment that matters, say whose clock."""
-    zone = ZoneInfo(customer.time_zone)
-    locale = babel_locale(customer)
-    return f"{local_datetime(moment, customer)} {format_datetime(moment, 'zzzz', tzinfo=zone, locale=locale)}"
-
-
 def local_date(moment: datetime, customer: Customer) -> str:
     return format_date(moment.astimezone(ZoneInfo(customer.time_zone)).date(), "medium", locale=babel_locale(customer))
 
 
-def plan_length(plan: Plan) -> str:
-    count = plan.period_count
-    if plan.period_unit == PeriodUnit.DAY:
-        return ngettext("%(count)d day", "%(count)d days", count) % {"count": count}
-    if plan.period_unit == PeriodUnit.YEAR:
-        return ngettext("%(count)d year", "%(count)d years", count) % {"count": count}
-    return ngettext("%(count)d month", "%(count)d months", count) % {"count": count}
-
-
 def plan_label(plan: Plan, customer: Customer) -> str:
-    return gettext("%(name)s · %(length)s · %(data)s · %(price)s") % {
-        "name": plan.name,
-        "length": plan_length(plan),
-        "data": data_amount(plan.data_mb * MB, customer),
-        "price": money(plan.price_minor, plan.currency, customer),
-    }
+    return plan_summary(plan, customer)
 
 
 def pack_label(pack: TopUpPack, customer: Customer) -> str:

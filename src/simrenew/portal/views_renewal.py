@@ -73,10 +73,10 @@ from simrenew.portal.presenters import (
     method_label,
     method_rows,
     money,
-    period_length,
     plan_kind,
     plan_kind_label,
     plan_summary,
+    plan_title,
     receipt,
     service_message,
     wallet_balance,
@@ -129,7 +129,6 @@ def plan_groups(plans: list[Plan], subscription: Subscription, customer: Custome
 class RenewalPreview:
     plan: Plan
     plan_name: str
-    length: str
     data: str
     bonus_data: str
     subtotal: str
@@ -160,8 +159,7 @@ def renewal_preview(
     span = preview_next_period(subscription, plan)
     return RenewalPreview(
         plan=plan,
-        plan_name=plan.name,
-        length=period_length(plan.period_unit, plan.period_count),
+        plan_name=plan_title(plan, customer),
         data=gigabytes(plan.data_mb, customer),
         bonus_data=gigabytes(price.bonus_data_mb, customer) if price.bonus_data_mb else "",
         subtotal=money(price.subtotal.amount_minor, price.subtotal.currency, customer),
