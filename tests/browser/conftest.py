@@ -89,12 +89,22 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture
 def page(request: pytest.FixtureRequest, context: BrowserContext, viewport: str) -> Iterator[Page]:
     opened = context.new_page()
+    # Whatever a page tried that its Content-Security-Policy refused (an inline script or
+    # style, a foreign source) is a bug in the page: the customer would see it broken.
+    refused: list[str] = []
+    opened.on(
+        "console",
+        lambda message: (
+            refused.append(f"{opened.url}: {message.text}") if "Content Security Policy" in message.text else None
+        ),
+    )
     yield opened
     if request.node.stash.get(_CALL_FAILED, False):  # what the browser showed when the test failed
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         opened.screenshot(path=str(SCREENSHOTS / f"{request.node.originalname}-{viewport}-failed.png"), full_page=True)
         print(f"failed at {opened.url}")
     opened.close()
+    assert refused == [], "the Content-Security-Policy refused:\n" + "\n".join(refused)
 
 
 @pytest.fixture(autouse=True)

@@ -55,7 +55,7 @@ def watch_requests(page: Page, live_server: Any) -> list[str]:
 
 def open_overview_and_find(page: Page, shot: Shots, subscription: Subscription) -> None:
     expect(page.get_by_role("heading", name="Overview", exact=True)).to_be_visible()
-    expect(page.locator("svg.pygal-chart")).to_have_count(6)
+    expect(page.locator(".console-chart img")).to_have_count(6)
     expect(page.get_by_role("img", name="Active subscriptions by carrier")).to_be_visible()
     expect(page.locator('[data-figure="active"]')).to_have_text("1")
     shot(page, "overview")

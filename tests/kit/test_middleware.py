@@ -35,3 +35,15 @@ def test_pages_outside_the_api_get_a_plain_400(client):
 
     assert response.status_code == 400
     assert b"NUL" in response.content
+
+
+@pytest.mark.django_db
+def test_console_pages_get_the_portals_policy_with_only_djangos_one_inline_style(client):
+    console = client.get("/admin/login/")["Content-Security-Policy"]
+    portal = client.get("/accounts/login/")["Content-Security-Policy"]
+    directives = dict(part.strip().split(" ", 1) for part in console.split(";"))
+
+    assert directives["script-src"] == "'self'"
+    assert directives["style-src"] == "'self' 'sha256-blvLUW3UscWqsXGByNOqdBboM+ShWAuugp2mC/wbafU='"
+    assert directives["frame-ancestors"] == "'none'"
+    assert "sha256" not in portal
