@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -21,7 +20,7 @@ from simrenew.customers.models import Customer
 from tests.api import idempotency_urls
 from tests.api.helpers import ApiClient, make_api_key
 from tests.concurrency import all_at_once
-from tests.management.test_serve import free_port
+from tests.management.test_serve import first_health_check, free_port
 from tests.worker.conftest import database, postgresql_template, sqlite_template
 from tests.worker.processes import SIMRENEW, Database, Simrenew
 
@@ -138,13 +137,7 @@ def test_racing_requests_to_server_processes_make_one_customer(database: Databas
     base = f"http://127.0.0.1:{port}/api/v1"
     headers = {"Authorization": f"Bearer {raw_key}", "Idempotency-Key": "create-alice"}
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        first_health_check(port)
         with httpx.Client(timeout=60) as client:
             client.get(f"{base}/plans", headers=headers)  # every worker has booted and answered once
 

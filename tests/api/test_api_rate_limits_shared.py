@@ -5,14 +5,13 @@ processes on the suite's kind of database, asked in turn."""
 from __future__ import annotations
 
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from tests.management.test_serve import free_port
+from tests.management.test_serve import first_health_check, free_port
 from tests.worker.conftest import database, postgresql_template, sqlite_template
 from tests.worker.processes import SIMRENEW, Database, Simrenew
 
@@ -36,15 +35,7 @@ def two_servers(simrenew: Simrenew, env: dict[str, str]) -> Iterator[list[str]]:
     ]
     try:
         for port in ports:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.2)
+            first_health_check(port)
         yield [f"http://127.0.0.1:{port}/api/v1" for port in ports]
     finally:
         for server in servers:

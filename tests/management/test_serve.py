@@ -18,6 +18,18 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def first_health_check(port: int, *, within: float = 60) -> httpx.Response:
+    """The server's first answer to /healthz, waited for while it boots (at most `within` seconds)."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_serve_answers_health_checks_api_and_static_files_through_gunicorn(tmp_path: Path):
     env = dict(
         os.environ,
@@ -36,14 +48,7 @@ def test_serve_answers_health_checks_api_and_static_files_through_gunicorn(tmp_p
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        health = None
-        while time.monotonic() < deadline:
-            try:
-                health = httpx.get(f"{base}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        health = first_health_check(port, within=30)
         assert health is not None and health.status_code == 200
         assert health.json() == {"status": "ok"}
         assert httpx.get(f"{base}/api/v1/plans").status_code == 401

@@ -8,7 +8,7 @@ and other short-lived shared state), as one URL like the database's.
     redis://HOST:PORT/DB   Redis (rediss:// with TLS), shared by every machine; needs
                            the `redis` package installed
 
-No Django import here: settings.py reads it before Django is set up.
+Nothing here needs Django set up: settings.py calls it while settings are being read.
 """
 
 from __future__ import annotations

@@ -10,7 +10,11 @@ introspection), so the reverse puts them back by hand.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
+from django.db import migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
+from django.db.migrations.state import StateApps
 
 # A non-unique index on one column, by table and column, optionally with an operator class.
 _FIND = """
@@ -45,3 +49,23 @@ def create_single_column_index(
     name = f"{table}_{column}_{'like' if opclass else 'idx'}"
     target = f'"{column}" {opclass}'.strip()
     schema_editor.execute(f'CREATE INDEX IF NOT EXISTS "{name}" ON "{table}" ({target})')
+
+
+class SingleColumnIndex(NamedTuple):
+    table: str
+    column: str
+    opclass: str = ""  # e.g. varchar_pattern_ops: only that copy of the column's index
+
+
+def drop_unread_indexes(*indexes: SingleColumnIndex) -> migrations.RunPython:
+    """A migration's operation: drop these indexes (PostgreSQL); its reverse puts them back."""
+
+    def drop(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+        for index in indexes:
+            drop_single_column_index(schema_editor, *index)
+
+    def restore(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
+        for index in indexes:
+            create_single_column_index(schema_editor, *index)
+
+    return migrations.RunPython(drop, restore, elidable=False)

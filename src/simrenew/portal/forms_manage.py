@@ -14,8 +14,8 @@ from simrenew.catalog.models import Plan, TopUpPack
 from simrenew.customers.models import Customer
 from simrenew.kit import clock
 from simrenew.payments.models import PaymentMethod
-from simrenew.portal.presenters import local_datetime
-from simrenew.portal.presenters_manage import method_label, pack_label, plan_label
+from simrenew.portal.presenters import local_datetime, plan_summary
+from simrenew.portal.presenters_manage import method_label, pack_label
 from simrenew.subscriptions.models import Subscription, SubscriptionState
 
 
@@ -131,7 +131,7 @@ class PlanChoiceField(forms.ModelChoiceField):
     customer: Customer
 
     def label_from_instance(self, obj: Any) -> str:
-        return plan_label(obj, self.customer)
+        return plan_summary(obj, self.customer)
 
 
 class AddEsimForm(IdempotentForm):

@@ -17,7 +17,7 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from simrenew.catalog.models import Plan, TopUpPack
+from simrenew.catalog.models import TopUpPack
 from simrenew.catalog.services import quote
 from simrenew.customers.models import Customer
 from simrenew.esims.identifiers import ActivationCode, ios_install_url, parse_activation_code
@@ -31,7 +31,6 @@ from simrenew.portal.presenters import (
     babel_locale,
     local_datetime,
     local_datetime_with_zone,
-    plan_summary,
     service_message,
 )
 from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllowed, TopUpNotAllowed
@@ -101,10 +100,6 @@ def data_amount(num_bytes: int, customer: Customer) -> str:
 
 def local_date(moment: datetime, customer: Customer) -> str:
     return format_date(moment.astimezone(ZoneInfo(customer.time_zone)).date(), "medium", locale=babel_locale(customer))
-
-
-def plan_label(plan: Plan, customer: Customer) -> str:
-    return plan_summary(plan, customer)
 
 
 def pack_label(pack: TopUpPack, customer: Customer) -> str:

@@ -8,23 +8,15 @@ number (the unique index) and the admin's search is case-insensitive.
 from __future__ import annotations
 
 from django.db import migrations
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
-from django.db.migrations.state import StateApps
 
-from simrenew.kit.indexes import create_single_column_index, drop_single_column_index
-
-TABLE = "billing_invoice"
-
-
-def drop_unread_index(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    drop_single_column_index(schema_editor, TABLE, "number", "varchar_pattern_ops")
-
-
-def restore_index(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    create_single_column_index(schema_editor, TABLE, "number", "varchar_pattern_ops")
+from simrenew.kit.indexes import SingleColumnIndex, drop_unread_indexes
 
 
 class Migration(migrations.Migration):
     dependencies = [("billing", "0002_initial")]
 
-    operations = [migrations.RunPython(drop_unread_index, restore_index, elidable=False)]
+    operations = [
+        drop_unread_indexes(
+            SingleColumnIndex("billing_invoice", "number", "varchar_pattern_ops"),
+        )
+    ]

@@ -23,25 +23,16 @@ index; schema changes find indexes by introspection); the reverse puts both back
 from __future__ import annotations
 
 from django.db import migrations
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
-from django.db.migrations.state import StateApps
 
-from simrenew.kit.indexes import create_single_column_index, drop_single_column_index
-
-TABLE = "payments_paymentattempt"
-
-
-def drop_unread_indexes(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    drop_single_column_index(schema_editor, TABLE, "subscription_id")
-    drop_single_column_index(schema_editor, TABLE, "idempotency_key", "varchar_pattern_ops")
-
-
-def restore_indexes(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    create_single_column_index(schema_editor, TABLE, "subscription_id")
-    create_single_column_index(schema_editor, TABLE, "idempotency_key", "varchar_pattern_ops")
+from simrenew.kit.indexes import SingleColumnIndex, drop_unread_indexes
 
 
 class Migration(migrations.Migration):
     dependencies = [("payments", "0004_sandboxtoken_exp_month_sandboxtoken_exp_year")]
 
-    operations = [migrations.RunPython(drop_unread_indexes, restore_indexes, elidable=False)]
+    operations = [
+        drop_unread_indexes(
+            SingleColumnIndex("payments_paymentattempt", "subscription_id"),
+            SingleColumnIndex("payments_paymentattempt", "idempotency_key", "varchar_pattern_ops"),
+        )
+    ]

@@ -10,23 +10,15 @@ subscription, never by method. Six indexes become five.
 from __future__ import annotations
 
 from django.db import migrations
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
-from django.db.migrations.state import StateApps
 
-from simrenew.kit.indexes import create_single_column_index, drop_single_column_index
-
-TABLE = "payments_paymentattempt"
-
-
-def drop_unread_index(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    drop_single_column_index(schema_editor, TABLE, "payment_method_id")
-
-
-def restore_index(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    create_single_column_index(schema_editor, TABLE, "payment_method_id")
+from simrenew.kit.indexes import SingleColumnIndex, drop_unread_indexes
 
 
 class Migration(migrations.Migration):
     dependencies = [("payments", "0006_sandboxcharge_fewer_indexes")]
 
-    operations = [migrations.RunPython(drop_unread_index, restore_index, elidable=False)]
+    operations = [
+        drop_unread_indexes(
+            SingleColumnIndex("payments_paymentattempt", "payment_method_id"),
+        )
+    ]

@@ -9,23 +9,15 @@ index starts with the same column.
 from __future__ import annotations
 
 from django.db import migrations
-from django.db.backends.base.schema import BaseDatabaseSchemaEditor
-from django.db.migrations.state import StateApps
 
-from simrenew.kit.indexes import create_single_column_index, drop_single_column_index
-
-TABLE = "subscriptions_subscription"
-
-
-def drop_covered_index(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    drop_single_column_index(schema_editor, TABLE, "customer_id")
-
-
-def restore_index(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    create_single_column_index(schema_editor, TABLE, "customer_id")
+from simrenew.kit.indexes import SingleColumnIndex, drop_unread_indexes
 
 
 class Migration(migrations.Migration):
     dependencies = [("subscriptions", "0004_subscription_fillfactor")]
 
-    operations = [migrations.RunPython(drop_covered_index, restore_index, elidable=False)]
+    operations = [
+        drop_unread_indexes(
+            SingleColumnIndex("subscriptions_subscription", "customer_id"),
+        )
+    ]

@@ -33,28 +33,18 @@ from django.db import migrations
 from django.db.backends.base.schema import BaseDatabaseSchemaEditor
 from django.db.migrations.state import StateApps
 
-from simrenew.kit.indexes import create_single_column_index, drop_single_column_index
+from simrenew.kit.indexes import SingleColumnIndex, drop_unread_indexes
 
-UNREAD = (
-    ("subscriptions_subscription", "payment_method_id"),
-    ("subscriptions_subscription", "plan_id"),
-    ("subscriptions_period", "subscription_id"),
-    ("subscriptions_period", "plan_id"),
-)
 FILLFACTOR = 45
 PREVIOUS_FILLFACTOR = 70  # subscriptions 0004
 
 
-def drop_unread_and_leave_room(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    for table, column in UNREAD:
-        drop_single_column_index(schema_editor, table, column)
+def leave_room(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(f"ALTER TABLE subscriptions_subscription SET (fillfactor = {FILLFACTOR})")
 
 
-def restore(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
-    for table, column in UNREAD:
-        create_single_column_index(schema_editor, table, column)
+def leave_less_room(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
     if schema_editor.connection.vendor == "postgresql":
         schema_editor.execute(f"ALTER TABLE subscriptions_subscription SET (fillfactor = {PREVIOUS_FILLFACTOR})")
 
@@ -62,4 +52,12 @@ def restore(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
 class Migration(migrations.Migration):
     dependencies = [("subscriptions", "0005_subscription_fewer_indexes")]
 
-    operations = [migrations.RunPython(drop_unread_and_leave_room, restore, elidable=False)]
+    operations = [
+        drop_unread_indexes(
+            SingleColumnIndex("subscriptions_subscription", "payment_method_id"),
+            SingleColumnIndex("subscriptions_subscription", "plan_id"),
+            SingleColumnIndex("subscriptions_period", "subscription_id"),
+            SingleColumnIndex("subscriptions_period", "plan_id"),
+        ),
+        migrations.RunPython(leave_room, leave_less_room, elidable=False),
+    ]
