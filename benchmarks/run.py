@@ -122,7 +122,11 @@ def write_report(rows: list[str], run_by: str) -> None:
         "(`scripts/with_postgres.py`) runs without durability (fsync off) and with 1 GB of shared buffers and "
         "8 GB of WAL between checkpoints, as a small production server would rather than PostgreSQL's defaults "
         "(128 MB, 1 GB), which 300,000 subscriptions outgrow. One worker process runs one claiming thread, "
-        "gateway threads and two settlers; the machine has 2 cores for it and PostgreSQL together.\n\n"
+        "gateway threads and two settlers; the machine has 2 cores for it and PostgreSQL together. Issue 4's "
+        "bars (1,000 /s at 250 ms, 5,000 /s at 0 ms) are PostgreSQL's; SQLite runs the same entries for "
+        "comparison. There every write of the pipeline (claims, attempts, the sandbox's ledger, settlements) "
+        "queues for the database's one writer lock, and the process's threads for one interpreter, so plain SQL "
+        "in one thread beats it (ratio below 1).\n\n"
         "The dashboard entries time each request from the test Client's call to its answer (routing, "
         "middleware, session, queries, template rendering), after 10 warm-up requests; the ratio is the "
         "dashboard's median over the baseline's, which crosses the same middleware with the same session.\n\n"
@@ -196,7 +200,7 @@ def main() -> None:
         figures = run_entry("benchmarks.autorenewals", url, str(AUTORENEW_COUNT), AUTORENEW_LATENCIES)
         print(json.dumps(figures), flush=True)
         for run in figures["runs"]:  # type: ignore[attr-defined]
-            bar = "≥ 1,000 /s" if run["latency_ms"] else "≥ 5,000 /s"
+            bar = autorenew_bar(database, run["latency_ms"], run["rate"])
             rows.append(
                 f"| {number} | {AUTORENEW_COUNT:,} due auto-renewals, one worker process (batches of "
                 f"{figures['batch']}, {figures['batches_in_flight']} in flight), sandbox gateway at "
@@ -211,6 +215,15 @@ def main() -> None:
 
     write_report(rows, f"Run by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"wrote {REPORT.relative_to(ROOT)}")
+
+
+def autorenew_bar(database: str, latency_ms: int, rate: float) -> str:
+    """Issue 4's bars are PostgreSQL's: 1,000 /s with the gateway at 250 ms, 5,000 /s at 0 ms.
+    SQLite (one writer at a time) runs the same entries for comparison."""
+    if database == "SQLite":
+        return "(reported; the bars are PostgreSQL's)"
+    wanted = 1_000 if latency_ms else 5_000
+    return f"≥ {wanted:,} /s: **{'PASS' if rate >= wanted else 'FAIL'}**"
 
 
 def main_api_only() -> None:
