@@ -520,3 +520,26 @@ def test_an_extension_does_not_send_again_a_reminder_whose_moment_has_passed(clo
     clock.set(FIRST_END + timedelta(days=1))
     assert run_worker() == {"expiring_1d": 1}
     assert days_left_sent() == [1, 1]
+
+
+def test_the_data_reminders_read_only_the_periods_running_low(clock):
+    """Among many live subscriptions using little data, the data reminders' query starts
+    from the index of periods running low and looks up only their subscriptions; it
+    reads neither every subscription nor every period."""
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's planner keeps no statistics here to choose by")
+    from benchmarks.seed import seed_subscriptions
+    from simrenew.subscriptions.reminders import periods_running_low
+
+    seed_subscriptions(3000, ends_in=timedelta(days=20))
+    low = make_subscription(plan=make_plan(data_mb=1000), auto_renew=False)
+    record_usage(iccid=low.esim.iccid, mb=970)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+
+    for percent, below in ((95, None), (80, 95)):
+        plan = periods_running_low(percent, below_percent=below, now=clock.now()).explain()
+        assert "Index Scan using period_data_running_low" in plan
+        assert "Seq Scan" not in plan
+    assert [p.subscription_id for p in periods_running_low(95, below_percent=None, now=clock.now())] == [low.pk]
+    assert not periods_running_low(80, below_percent=95, now=clock.now()).exists()

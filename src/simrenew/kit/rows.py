@@ -146,7 +146,10 @@ def create(model: type[M], **values: Any) -> M:
 
 @cache
 def _concrete_fields(model: type[Model]) -> tuple[Field[Any, Any], ...]:
-    return tuple(f for f in model._meta.concrete_fields if isinstance(f, Field) and not f.primary_key)
+    # A generated column is written by the database, never by an INSERT.
+    return tuple(
+        f for f in model._meta.concrete_fields if isinstance(f, Field) and not f.primary_key and not f.generated
+    )
 
 
 # --- many rows at once (the worker's batches) ---------------------------------------------------------------------

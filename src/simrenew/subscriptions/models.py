@@ -1,6 +1,21 @@
 from __future__ import annotations
 
 from django.db import models
+from django.db.models.functions import Cast
+from django.db.models.lookups import GreaterThanOrEqual
+
+MB = 1024 * 1024  # plans count data in MiB, as carriers' "1 GB = 1024 MB" does
+
+
+# The lowest share of a period's data whose use the customer is told about (reminders.DATA_THRESHOLDS).
+DATA_LOW_PERCENT = 80
+
+
+def data_used_at_least(percent: int) -> GreaterThanOrEqual:
+    """A period's usage reached `percent` of its allowance (its data plus top-ups), in whole
+    numbers: used * 100 >= allowance * percent."""
+    allowance = (Cast("data_mb", models.BigIntegerField()) + Cast("top_up_mb", models.BigIntegerField())) * MB
+    return GreaterThanOrEqual(models.F("used_bytes") * 100, allowance * percent)
 
 
 class SubscriptionState(models.TextChoices):
@@ -82,6 +97,14 @@ class Period(models.Model):
     data_mb = models.PositiveIntegerField(help_text="Allowance, with any promotion bonus.")
     top_up_mb = models.PositiveIntegerField(default=0, help_text="Data added by top-ups in this period.")
     used_bytes = models.PositiveBigIntegerField(default=0)
+    # Kept by the database (a stored generated column), so that the data reminders find these
+    # periods through an index of their own and the planner knows from the column's statistics
+    # how few they are. Usage updates leave the indexes alone (HOT on PostgreSQL) unless it flips.
+    data_running_low = models.GeneratedField(
+        expression=data_used_at_least(DATA_LOW_PERCENT),
+        output_field=models.BooleanField(),
+        db_persist=True,
+    )
     invoice = models.OneToOneField("billing.Invoice", on_delete=models.PROTECT, related_name="period")
     created_at = models.DateTimeField()
 
@@ -93,7 +116,12 @@ class Period(models.Model):
                 condition=models.Q(ends_at__gt=models.F("starts_at")), name="period_ends_after_start"
             ),
         ]
-        indexes = [models.Index(fields=["subscription", "starts_at", "ends_at"], name="period_time_range")]
+        indexes = [
+            models.Index(fields=["subscription", "starts_at", "ends_at"], name="period_time_range"),
+            # The periods whose data is running low, by end: the worker's data reminders read the
+            # running ones here instead of every live subscription's current period.
+            models.Index(fields=["ends_at"], name="period_data_running_low", condition=models.Q(data_running_low=True)),
+        ]
 
     def __str__(self) -> str:
         return f"period {self.number} of subscription {self.subscription_id}"

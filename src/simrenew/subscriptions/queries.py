@@ -13,9 +13,8 @@ from django.db.models import Case, IntegerField, Model, Prefetch, QuerySet, Valu
 from django.utils.dateparse import parse_datetime
 
 from simrenew.kit import clock, rows
-from simrenew.subscriptions.models import Period, Subscription, SubscriptionState, TopUp
+from simrenew.subscriptions.models import MB, Period, Subscription, SubscriptionState, TopUp
 
-MB = 1024 * 1024  # plans count data in MiB, as carriers' "1 GB = 1024 MB" does
 EXPIRING_WITHIN = timedelta(days=3)
 EXPIRING_DATA_FRACTION = 0.10
 

@@ -59,12 +59,19 @@ from django.db.models import (
     QuerySet,
     Subquery,
 )
-from django.db.models.functions import Cast
 
 from simrenew.kit import clock
 from simrenew.notifications.services import Event, emit_many
 from simrenew.payments.models import MethodType, PaymentMethod
-from simrenew.subscriptions.models import Period, Reminder, ReminderKind, Subscription, SubscriptionState
+from simrenew.subscriptions.models import (
+    DATA_LOW_PERCENT,
+    Period,
+    Reminder,
+    ReminderKind,
+    Subscription,
+    SubscriptionState,
+    data_used_at_least,
+)
 from simrenew.subscriptions.queries import MB, data_left_bytes
 from simrenew.subscriptions.schedule import first_try_at, retry_offsets
 
@@ -78,7 +85,7 @@ AUTO_RENEW_NOTICE_BEFORE_CHARGE = timedelta(days=3)
 # Most urgent first: (kind, percent of the period's data used).
 DATA_THRESHOLDS: tuple[tuple[str, int], ...] = (
     (ReminderKind.DATA_95.value, 95),
-    (ReminderKind.DATA_80.value, 80),
+    (ReminderKind.DATA_80.value, DATA_LOW_PERCENT),
 )
 CARD_TYPES = (MethodType.CARD.value, MethodType.DEBIT.value)
 
@@ -413,29 +420,32 @@ def _send_card_expiring(*, now: datetime, limit: int) -> int:
     return len(events)
 
 
+def periods_running_low(percent: int, *, below_percent: int | None, now: datetime) -> QuerySet[Period]:
+    """Periods running now whose usage reached `percent` of their allowance (but not
+    `below_percent`, for which the more urgent reminder is due instead), read from the
+    index of periods running low (`period_data_running_low`, by end) rather than from
+    every live subscription's current period."""
+    periods = (
+        Period.objects.filter(data_running_low=True)
+        .filter(data_used_at_least(percent))
+        .filter(
+            ends_at__gt=now,
+            starts_at__lte=now,
+            subscription__state__in=[SubscriptionState.LIVE, SubscriptionState.CANCELLED],
+            subscription__paid_through__gt=now,
+        )
+        .filter(Q(data_mb__gt=0) | Q(top_up_mb__gt=0))  # an allowance of nothing has no share to reach
+        .filter(Q(subscription__ended_at__isnull=True) | Q(subscription__ended_at__gt=now))
+    )
+    if below_percent is not None:
+        periods = periods.exclude(data_used_at_least(below_percent))
+    return periods
+
+
 def _send_data_threshold(
     kind: str, percent: int, *, below_percent: int | None, also_record: Sequence[str], now: datetime, limit: int
 ) -> int:
-    """Periods running now whose usage reached `percent` (but not `below_percent`,
-    for which the more urgent reminder is due instead)."""
-    allowance = ExpressionWrapper(
-        (Cast("data_mb", BigIntegerField()) + Cast("top_up_mb", BigIntegerField())) * MB,
-        output_field=BigIntegerField(),
-    )
-    used_x100 = ExpressionWrapper(F("used_bytes") * 100, output_field=BigIntegerField())
-    periods = (
-        Period.objects.filter(
-            subscription__state__in=[SubscriptionState.LIVE, SubscriptionState.CANCELLED],
-            subscription__paid_through__gt=now,
-            starts_at__lte=now,
-            ends_at__gt=now,
-        )
-        .filter(Q(subscription__ended_at__isnull=True) | Q(subscription__ended_at__gt=now))
-        .alias(allowance=allowance, used_x100=used_x100)
-        .filter(allowance__gt=0, used_x100__gte=F("allowance") * percent)
-    )
-    if below_percent is not None:
-        periods = periods.filter(used_x100__lt=F("allowance") * below_percent)
+    periods = periods_running_low(percent, below_percent=below_percent, now=now)
     candidates = list(
         periods.filter(not_yet_sent(kind, subscription="subscription_id", period_number="number"))
         .select_related("subscription")
