@@ -196,10 +196,8 @@ def reminder_steps() -> list[tuple[str, ReminderStep]]:
                 functools.partial(_expiring_step, kind, days, after, less_urgent),
             )
         )
-    steps.append(
-        (ReminderKind.AUTO_RENEW_UPCOMING.value, lambda now, limit: _send_auto_renew_notices(now=now, limit=limit))
-    )
-    steps.append((ReminderKind.CARD_EXPIRING.value, lambda now, limit: _send_card_expiring(now=now, limit=limit)))
+    steps.append((ReminderKind.AUTO_RENEW_UPCOMING.value, _auto_renew_step))
+    steps.append((ReminderKind.CARD_EXPIRING.value, _card_expiring_step))
     for index, (kind, percent) in enumerate(DATA_THRESHOLDS):
         below = DATA_THRESHOLDS[index - 1][1] if index else None
         less_urgent = [k for k, p in DATA_THRESHOLDS if p < percent]
@@ -427,7 +425,6 @@ def periods_running_low(percent: int, *, below_percent: int | None, now: datetim
     every live subscription's current period."""
     periods = (
         Period.objects.filter(data_running_low=True)
-        .filter(data_used_at_least(percent))
         .filter(
             ends_at__gt=now,
             starts_at__lte=now,
@@ -437,6 +434,8 @@ def periods_running_low(percent: int, *, below_percent: int | None, now: datetim
         .filter(Q(data_mb__gt=0) | Q(top_up_mb__gt=0))  # an allowance of nothing has no share to reach
         .filter(Q(subscription__ended_at__isnull=True) | Q(subscription__ended_at__gt=now))
     )
+    if percent > DATA_LOW_PERCENT:  # the column holds the lowest threshold already
+        periods = periods.filter(data_used_at_least(percent))
     if below_percent is not None:
         periods = periods.exclude(data_used_at_least(below_percent))
     return periods
