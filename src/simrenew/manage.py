@@ -8,7 +8,13 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "simrenew.settings")
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(sys.argv)
+    from simrenew.kit.config import ConfigurationRefused
+
+    try:
+        execute_from_command_line(sys.argv)
+    except ConfigurationRefused as refused:  # what to set, without a traceback
+        sys.stderr.write(f"{refused}\n")
+        sys.exit(1)
 
 
 if __name__ == "__main__":

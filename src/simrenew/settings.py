@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
-from django.core.exceptions import ImproperlyConfigured
 
+from cryptography.fernet import Fernet
+
+from simrenew.kit import config
 from simrenew.kit.cache_url import cache_from_url
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -22,17 +24,50 @@ def _flag(name: str, default: str = "0") -> bool:
 
 
 SIMRENEW_SANDBOX = _flag("SIMRENEW_SANDBOX")
-DEFAULT_SECRET_KEY = "simrenew-sandbox-only-secret-key-do-not-use-in-production"
-SECRET_KEY = os.environ.get("SIMRENEW_SECRET_KEY", DEFAULT_SECRET_KEY)
-if SECRET_KEY == DEFAULT_SECRET_KEY and not SIMRENEW_SANDBOX:
-    raise ImproperlyConfigured(
-        "SIMRENEW_SECRET_KEY must be set outside sandbox mode (SIMRENEW_SANDBOX=1 allows the default)."
-    )
+# Live mode refuses to start without everything it needs (simrenew/kit/config.py lists it); the
+# sandbox keeps its own random secret key in var/, made on first start.
+if not SIMRENEW_SANDBOX:
+    config.LiveConfig(config.live_problems(os.environ)).refuse_if_any()
+SECRET_KEY = os.environ.get("SIMRENEW_SECRET_KEY") or config.file_secret(VAR_DIR / "secret_key", config.new_secret_key)
+if (_key_problem := config.check_secret_key(SECRET_KEY)) is not None:
+    raise config.ConfigurationRefused(_key_problem)
 
 DEBUG = _flag("SIMRENEW_DEBUG")
-ALLOWED_HOSTS = [h for h in os.environ.get("SIMRENEW_ALLOWED_HOSTS", "*").split(",") if h]
-# Public base URL used to build absolute links (QR codes, receipts) in API answers.
-SIMRENEW_PUBLIC_URL = os.environ.get("SIMRENEW_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+# The address customers use: every absolute link (emails, QR codes, receipts, API answers) is built
+# from it, never from a request's Host header.
+SIMRENEW_PUBLIC_URL = os.environ.get("SIMRENEW_PUBLIC_URL", config.SANDBOX_PUBLIC_URL).rstrip("/")
+# The hosts Django answers to: the public URL's, plus explicit extras (an internal name the load
+# balancer probes by); the sandbox also answers to the machine's own names, and may allow '*'.
+ALLOWED_HOSTS = [
+    config.url_host(SIMRENEW_PUBLIC_URL),
+    *(config.SANDBOX_LOCAL_HOSTS if SIMRENEW_SANDBOX else ()),
+    *(h.strip() for h in os.environ.get("SIMRENEW_ALLOWED_HOSTS", "").split(",") if h.strip()),
+]
+# Outside the sandbox the site is served over TLS only: HSTS, a redirect from http (health checks
+# excepted: load balancers probe over plain HTTP), secure cookies. Behind a proxy that terminates
+# TLS (SIMRENEW_BEHIND_TLS_PROXY=1), its X-Forwarded-Proto says the request came over https.
+SIMRENEW_BEHIND_TLS_PROXY = _flag("SIMRENEW_BEHIND_TLS_PROXY")
+if SIMRENEW_BEHIND_TLS_PROXY:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if not SIMRENEW_SANDBOX:
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("SIMRENEW_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("SIMRENEW_HSTS_INCLUDE_SUBDOMAINS")
+    SECURE_HSTS_PRELOAD = False  # a choice for the operator's whole domain, not for one application
+# Staff need a second factor (TOTP) to open the console: required by default outside the sandbox.
+SIMRENEW_STAFF_MFA = os.environ.get("SIMRENEW_STAFF_MFA", "optional" if SIMRENEW_SANDBOX else "required")
+# Keys (Fernet, comma-separated) that encrypt secrets at rest (TOTP seeds, webhook signing secrets):
+# the first encrypts, every one decrypts, so a new key goes first and an old one leaves once
+# `simrenew secrets rotate` has re-encrypted everything with the new. The sandbox makes its own.
+SIMRENEW_ENCRYPTION_KEYS = [
+    k.strip()
+    for k in (
+        os.environ.get("SIMRENEW_ENCRYPTION_KEYS")
+        or config.file_secret(VAR_DIR / "encryption_key", lambda: Fernet.generate_key().decode())
+    ).split(",")
+    if k.strip()
+]
 # `/bench/constant` (a bare view returning a constant), for `make bench-api`; off by default.
 SIMRENEW_BENCH_ROUTES = _flag("SIMRENEW_BENCH_ROUTES")
 
@@ -160,6 +195,8 @@ def _database(url: str) -> dict[str, Any]:
     return config
 
 
+# Live mode names its database (kit/config.py refuses to start without): only the sandbox falls back
+# on `make run`'s file.
 DATABASE_URL = os.environ.get("SIMRENEW_DATABASE_URL", f"sqlite:///{VAR_DIR / 'simrenew.sqlite3'}")
 DATABASES = {"default": _database(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -201,7 +238,7 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # (db://TABLE, file:///DIR or redis://HOST:PORT/DB; see simrenew/kit/cache_url.py).
 CACHES = {"default": cache_from_url(os.environ.get("SIMRENEW_CACHE_URL", ""))}
 
-# Outbound email: smtp://host:port; unset means the console.
+# Outbound email: smtp://host:port; unset means the console, which only the sandbox may use.
 EMAIL_URL = os.environ.get("SIMRENEW_EMAIL_URL", "")
 if EMAIL_URL:
     from urllib.parse import urlparse
@@ -229,8 +266,6 @@ SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS = int(os.environ.get("SIMRENEW_SANDBOX_GATEW
 # The share of sandbox charges whose answer is lost (timeouts, unknown outcomes), for fault tests.
 SIMRENEW_SANDBOX_GATEWAY_FAULT_RATE = float(os.environ.get("SIMRENEW_SANDBOX_GATEWAY_FAULT_RATE", "0"))
 SIMRENEW_STRIPE_API_KEY = os.environ.get("SIMRENEW_STRIPE_API_KEY", "")
-if SIMRENEW_PAYMENT_GATEWAY == "sandbox" and not SIMRENEW_SANDBOX:
-    raise ImproperlyConfigured("The sandbox payment gateway runs only in sandbox mode (SIMRENEW_SANDBOX=1).")
 
 # SMS notices: the sandbox provider records messages in the database; "twilio" sends them.
 SIMRENEW_SMS_PROVIDER = os.environ.get("SIMRENEW_SMS_PROVIDER", "sandbox")
@@ -238,8 +273,6 @@ SIMRENEW_TWILIO_ACCOUNT_SID = os.environ.get("SIMRENEW_TWILIO_ACCOUNT_SID", "")
 SIMRENEW_TWILIO_AUTH_TOKEN = os.environ.get("SIMRENEW_TWILIO_AUTH_TOKEN", "")
 SIMRENEW_TWILIO_FROM = os.environ.get("SIMRENEW_TWILIO_FROM", "")
 SIMRENEW_TWILIO_API_URL = os.environ.get("SIMRENEW_TWILIO_API_URL", "https://api.twilio.com")
-if SIMRENEW_SMS_PROVIDER == "sandbox" and not SIMRENEW_SANDBOX:
-    raise ImproperlyConfigured("The sandbox SMS provider runs only in sandbox mode (SIMRENEW_SANDBOX=1).")
 
 # The worker: auto-renew tries at these hours before expiry (the first is when charging starts),
 # suspended subscriptions are terminated after the retention window, with a warning before.

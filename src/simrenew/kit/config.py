@@ -1,0 +1,143 @@
+"""What the environment must say before simrenew serves real customers, read by settings.py.
+
+Nothing here reads Django's settings: settings.py calls it while they are being made.
+
+Sandbox mode (`SIMRENEW_SANDBOX=1`, what `make run` and the tests use) may lean on defaults: it
+keeps its own random secret key and encryption key in `var/`, made on first start. Live mode
+(anything else) must be told everything that matters, and refuses to start otherwise, listing
+every problem at once with what to set (`simrenew check --deploy` shows the same list).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+# Published in the source of earlier versions: anyone could sign sessions, QR links and email
+# confirmations with it. Refused everywhere, sandbox included.
+PUBLISHED_SECRET_KEYS = frozenset({"simrenew-sandbox-only-secret-key-do-not-use-in-production"})
+MIN_SECRET_KEY_LENGTH = 32
+SANDBOX_PUBLIC_URL = "http://127.0.0.1:8000"
+# Hosts a sandbox also answers to besides its public URL's (a laptop's own names).
+SANDBOX_LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+
+
+class ConfigurationRefused(ImproperlyConfigured):
+    """Live mode was started with settings that are unsafe or missing; the message lists them all."""
+
+
+def file_secret(path: Path, make: Callable[[], str]) -> str:
+    """The secret kept in `path`, made (readable by its owner only) when the file does not exist yet.
+
+    Several processes may start at once on a fresh checkout: the first to create the file wins and
+    the others read what it wrote."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # the winner may not have written it yet
+            value = path.read_text().strip()
+            if value:
+                return value
+            time.sleep(0.02)
+        raise ConfigurationRefused(f"{path} is empty: delete it and start again to make a new one.") from None
+    value = make()
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def new_secret_key() -> str:
+    return secrets.token_urlsafe(50)
+
+
+def url_host(url: str) -> str:
+    """The host part of an absolute URL as Django's ALLOWED_HOSTS spells it (IPv6 in brackets)."""
+    host = urlsplit(url).hostname or ""
+    return f"[{host}]" if ":" in host else host
+
+
+@dataclass
+class LiveConfig:
+    """What live mode found wrong, each problem with the variable that fixes it."""
+
+    problems: list[str] = field(default_factory=list)
+
+    def require(self, ok: bool, problem: str) -> None:
+        if not ok:
+            self.problems.append(problem)
+
+    def refuse_if_any(self) -> None:
+        if self.problems:
+            listed = "\n".join(f"  - {problem}" for problem in self.problems)
+            raise ConfigurationRefused(
+                "simrenew refuses to start in live mode (SIMRENEW_SANDBOX is not 1):\n"
+                f"{listed}\nSee README.md, 'Running in production'."
+            )
+
+
+def check_secret_key(key: str) -> str | None:
+    """Why `key` cannot sign anything, or None when it can."""
+    if key in PUBLISHED_SECRET_KEYS:
+        return "SIMRENEW_SECRET_KEY is the key published in simrenew's source; set a random one of your own."
+    if len(key) < MIN_SECRET_KEY_LENGTH:
+        return f"SIMRENEW_SECRET_KEY must be at least {MIN_SECRET_KEY_LENGTH} random characters."
+    return None
+
+
+def live_problems(env: Mapping[str, str]) -> list[str]:
+    """Everything live mode needs and `env` does not give (an empty list: ready to start)."""
+    config = LiveConfig()
+    secret_key = env.get("SIMRENEW_SECRET_KEY", "")
+    config.require(bool(secret_key), "SIMRENEW_SECRET_KEY must be set (a long random string, kept secret).")
+    if secret_key:
+        problem = check_secret_key(secret_key)
+        config.require(problem is None, problem or "")
+    public_url = env.get("SIMRENEW_PUBLIC_URL", "")
+    parts = urlsplit(public_url)
+    config.require(
+        parts.scheme == "https" and bool(parts.hostname),
+        "SIMRENEW_PUBLIC_URL must be the https:// address customers use (every link in every email is built "
+        "from it, never from a request's Host header).",
+    )
+    extra_hosts = [h.strip() for h in env.get("SIMRENEW_ALLOWED_HOSTS", "").split(",") if h.strip()]
+    config.require(
+        not any(h == "*" or h.startswith("*") for h in extra_hosts),
+        "SIMRENEW_ALLOWED_HOSTS may not hold '*' outside the sandbox: name each extra host the servers answer to.",
+    )
+    config.require(
+        bool(env.get("SIMRENEW_DATABASE_URL")),
+        "SIMRENEW_DATABASE_URL must name the live database explicitly (the default file belongs to `make run`'s "
+        "sandbox).",
+    )
+    config.require(
+        bool(env.get("SIMRENEW_EMAIL_URL")),
+        "SIMRENEW_EMAIL_URL must name the SMTP server (smtp://HOST:PORT): without it emails, reset links "
+        "included, would be printed to the log.",
+    )
+    config.require(
+        bool(env.get("SIMRENEW_ENCRYPTION_KEYS")),
+        "SIMRENEW_ENCRYPTION_KEYS must hold the key(s) that encrypt TOTP and webhook secrets at rest "
+        "(make one with `simrenew secrets new-key`).",
+    )
+    config.require(
+        env.get("SIMRENEW_PAYMENT_GATEWAY", "sandbox") != "sandbox",
+        "SIMRENEW_PAYMENT_GATEWAY must name a real gateway: the sandbox gateway runs only in sandbox mode.",
+    )
+    config.require(
+        env.get("SIMRENEW_SMS_PROVIDER", "sandbox") != "sandbox",
+        "SIMRENEW_SMS_PROVIDER must name a real provider: the sandbox provider runs only in sandbox mode.",
+    )
+    staff_mfa = env.get("SIMRENEW_STAFF_MFA", "required")
+    config.require(
+        staff_mfa in {"required", "optional"},
+        "SIMRENEW_STAFF_MFA must be 'required' (the default outside the sandbox) or 'optional'.",
+    )
+    return config.problems
