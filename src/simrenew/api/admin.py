@@ -1,6 +1,6 @@
 """Partner API keys in the console, for admins only: list, create (the raw key is shown
 once, on the page after creating, and stored nowhere: only its SHA-256 is kept, and the
-audit trail gets the key's name, prefix and scopes), and revoke."""
+audit trail gets the key's name, prefix and scopes, from the service), and revoke."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from django.template.response import TemplateResponse
 from simrenew.api.keys import SCOPES, create_api_key, revoke_api_key
 from simrenew.api.models import ApiKey
 from simrenew.catalog.admin import SuperuserChangesAdmin
-from simrenew.console.audit import record_change, snapshot
 from simrenew.kit.errors import ValidationFailed
 
 
@@ -77,7 +76,6 @@ class ApiKeyAdmin(SuperuserChangesAdmin):
             raise forms.ValidationError(exc.detail) from None
         obj.pk, obj.prefix, obj.created_at, obj.scopes = key.pk, key.prefix, key.created_at, key.scopes
         request._raw_api_key = raw  # type: ignore[attr-defined]
-        record_change(actor=request.user, action="add", target=key, after=snapshot(key))
 
     def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> HttpResponse:
         raw = getattr(request, "_raw_api_key", "")
@@ -95,16 +93,7 @@ class ApiKeyAdmin(SuperuserChangesAdmin):
         revoked = 0
         with transaction.atomic():
             for key in queryset.select_for_update().filter(revoked_at__isnull=True):
-                before = snapshot(key)
-                revoke_api_key(key)
-                record_change(
-                    actor=request.user,
-                    action="revoke",
-                    target=key,
-                    before={"revoked_at": before["revoked_at"]},
-                    after={"revoked_at": snapshot(key)["revoked_at"]},
-                    reason="Revoked from the API keys list.",
-                )
+                revoke_api_key(key, reason="Revoked from the API keys list.")  # audited by the service
                 revoked += 1
         self.message_user(
             request, f"Revoked {revoked} key(s); requests with them are refused from now on.", messages.SUCCESS

@@ -34,6 +34,7 @@ from django.dispatch import receiver
 
 from simrenew.api.models import ApiKey
 from simrenew.kit import clock
+from simrenew.kit.audit import record_change, snapshot
 from simrenew.kit.errors import FieldError, ValidationFailed
 
 SCOPES = ("read", "write", "admin")
@@ -73,8 +74,7 @@ def create_api_key(*, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
         errors.append(FieldError("scopes", "Give the key at least one scope: read, write or admin."))
     if errors:
         raise ValidationFailed(errors[0].message, errors=errors)
-    prefix = TEST_PREFIX if settings.SIMRENEW_SANDBOX else LIVE_PREFIX
-    raw = prefix + secrets.token_urlsafe(32)
+    raw = mode_prefix() + secrets.token_urlsafe(32)
     key = ApiKey.objects.create(
         name=name,
         prefix=raw[:PREFIX_LENGTH],
@@ -82,11 +82,19 @@ def create_api_key(*, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
         scopes=sorted(set(scopes), key=SCOPES.index),
         created_at=clock.system_now(),
     )
+    record_change(action="add", target=key, after=snapshot(key))
     return key, raw
 
 
+def mode_prefix() -> str:
+    """The prefix of the keys this server accepts and makes: `sr_test_` in the sandbox, `sr_live_`
+    outside it, so that a sandbox key (the README's demo key, say) never opens a live server and a
+    live key is never spent against the sandbox."""
+    return TEST_PREFIX if settings.SIMRENEW_SANDBOX else LIVE_PREFIX
+
+
 def _well_formed(raw: str) -> bool:
-    return raw.startswith((LIVE_PREFIX, TEST_PREFIX)) and len(raw) <= 200
+    return raw.startswith(mode_prefix()) and len(raw) <= 200
 
 
 def _live_key(key_hash: str) -> ApiKey | None:
@@ -202,12 +210,19 @@ def _key_changed(*, instance: ApiKey, **kwargs: Any) -> None:
     forget_key(instance.key_hash)
 
 
-def revoke_api_key(key: ApiKey) -> ApiKey:
+def revoke_api_key(key: ApiKey, *, reason: str = "") -> ApiKey:
     """Revoke `key` from now on; revoking twice keeps the first time. This process stops
     accepting it at once, other processes within KEY_CACHE_SECONDS."""
     if key.revoked_at is None:
         key.revoked_at = clock.system_now()
         key.save(update_fields=["revoked_at"])
+        record_change(
+            action="revoke",
+            target=key,
+            before={"revoked_at": None},
+            after={"revoked_at": key.revoked_at},
+            reason=reason,
+        )
     forget_key(key.key_hash)
     return key
 

@@ -23,8 +23,8 @@ from django.db import transaction
 from django.db.models import Sum
 
 from simrenew.billing.models import Invoice, InvoiceStatus, Refund, RefundStatus
-from simrenew.console.audit import record_change
 from simrenew.kit import clock
+from simrenew.kit.audit import record_change
 from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.kit.money import format_money
 from simrenew.notifications.services import emit
@@ -139,9 +139,13 @@ def _take_top_up_back(invoice: Invoice, attempt: PaymentAttempt, *, amount_minor
         )
 
 
-def refund_for_operator(*, invoice: Invoice, amount_minor: int, reason: str, to_wallet: bool, actor: Any) -> Refund:
-    """Step 1 of a refund an operator asked for in the console, audited with their reason
-    (inside the caller's transaction; the caller then runs `execute_refund` after commit)."""
+def refund_for_operator(
+    *, invoice: Invoice, amount_minor: int, reason: str, to_wallet: bool, actor: Any = None
+) -> Refund:
+    """Step 1 of a refund an operator asked for (in the console or through the API), audited
+    with their reason and whoever acts (`actor`, or the edge's: the API key, the CLI), inside
+    the caller's transaction; the caller then runs `execute_refund` after commit. Refunds the
+    platform makes itself (paid after cancellation) use `request_refund` and are not audited."""
     reason = reason.strip()
     if not reason:
         raise ValidationFailed.on("reason", "Say why the payment is refunded; the reason is kept in the audit trail.")
@@ -234,10 +238,10 @@ def _succeed(refund: Refund, invoice: Invoice, *, gateway_refund_id: str) -> Non
 
 
 def refund_invoice(*, invoice: Invoice, amount_minor: int, reason: str, to_wallet: bool = False) -> Refund:
-    """All three steps (an edge helper: it owns its transactions). A refusal by
-    the gateway is an error for the caller; the refund stays recorded as failed."""
+    """All three steps of an operator's refund (an edge helper: it owns its transactions). A
+    refusal by the gateway is an error for the caller; the refund stays recorded as failed."""
     with transaction.atomic():
-        refund = request_refund(invoice=invoice, amount_minor=amount_minor, reason=reason, to_wallet=to_wallet)
+        refund = refund_for_operator(invoice=invoice, amount_minor=amount_minor, reason=reason, to_wallet=to_wallet)
     refund = execute_refund(refund)
     invoice.refresh_from_db()
     if refund.status == RefundStatus.FAILED:

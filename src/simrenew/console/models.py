@@ -3,6 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from simrenew.kit.actors import ActorKind
+
 
 class AuditEntry(models.Model):
     """One change an operator (or the CLI) made: who, what, before/after, when, and why.
@@ -16,8 +18,16 @@ class AuditEntry(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    actor_kind = models.CharField(
+        max_length=16, choices=ActorKind.choices, default=ActorKind.SYSTEM, help_text="What kind of actor made it."
+    )
     # Kept beside the foreign key so the entry still reads right if the account is renamed.
-    actor_label = models.CharField(max_length=254, help_text="The staff member's email, or 'cli' / 'system'.")
+    actor_label = models.CharField(
+        max_length=254,
+        help_text="The staff member's email, 'api_key:<prefix> (<name>)', 'cli:<OS user>', 'worker' or 'system'.",
+    )
+    # The API key's id (api.ApiKey), a plain number so the trail depends on no other app.
+    api_key_id = models.BigIntegerField(null=True, blank=True, help_text="The API key that made it, if one did.")
     action = models.CharField(max_length=60, help_text="e.g. change, add, delete, refund, goodwill, resend.")
     target_type = models.CharField(max_length=100, help_text="app_label.model of what was changed.")
     target_id = models.CharField(max_length=64, blank=True)
@@ -37,6 +47,7 @@ class AuditEntry(models.Model):
             models.Index(fields=["target_type", "target_id"], name="audit_target"),
             models.Index(fields=["customer", "at"], name="audit_customer"),
             models.Index(fields=["at"], name="audit_at"),
+            models.Index(fields=["api_key_id", "at"], name="audit_api_key"),
         ]
         # Custom permissions the staff roles hand out (see console/roles.py).
         permissions = [

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from simrenew.customers.models import Customer, Locale, NotificationKind, NotificationPreference
 from simrenew.kit import clock
+from simrenew.kit.audit import changed_only, record_change, snapshot
 from simrenew.kit.errors import Conflict, FieldError, ValidationFailed
 from simrenew.notifications.services import emit
 
@@ -95,7 +96,9 @@ def create_customer(
     else:
         user.set_unusable_password()
     user.save()
-    return _customer_for(user, email=email, name=name, cleaned=cleaned)
+    customer = _customer_for(user, email=email, name=name, cleaned=cleaned)
+    record_change(action="add", target=customer, after=snapshot(customer))
+    return customer
 
 
 def create_customer_for_user(
@@ -155,6 +158,9 @@ def update_customer(
     phone: str | None = None,
     renew_with_other_methods: bool | None = None,
 ) -> Customer:
+    """Change what was given. Audited when an operator changes it (the API); a customer's own
+    change in the portal is theirs, not the trail's (see `kit.audit`)."""
+    before = snapshot(customer)
     if name is not None:
         if not name.strip():
             raise ValidationFailed.on("name", _("Enter the customer's name."))
@@ -168,6 +174,9 @@ def update_customer(
     if renew_with_other_methods is not None:
         customer.renew_with_other_methods = renew_with_other_methods
     customer.save()
+    old, new = changed_only(before, snapshot(customer))
+    if new:
+        record_change(action="change", target=customer, before=old, after=new)
     return customer
 
 

@@ -81,7 +81,6 @@ class EsimProfileForm(forms.ModelForm):
 MAX_IMPORT_BYTES = 5 * 1024 * 1024
 # The preview lists this many good rows (all bad rows are always listed).
 PREVIEW_GOOD_ROWS = 500
-ICCID_LOOKUP_CHUNK = 500
 
 
 class ImportUploadForm(forms.Form):
@@ -130,33 +129,6 @@ def preview_import(text: str) -> tuple[ImportReport, list[tuple[int, list[str]]]
             continue
         good.append((reader.line_num, [cell.strip() for cell in cells]))
     return report, good
-
-
-def iccids_in(text: str) -> list[str]:
-    """The well-formed ICCIDs the file names (in their stored, compact form), so the audit
-    entry can list exactly which profiles an import added."""
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
-    header = [cell.strip().lower() for cell in next(reader, [])]
-    if "iccid" not in header:
-        return []
-    column = header.index("iccid")
-    found: list[str] = []
-    for cells in reader:
-        if column < len(cells):
-            try:
-                found.append(validate_iccid(cells[column]))
-            except ValidationFailed:
-                continue  # the import reports the row; it adds nothing
-    return found
-
-
-def stored_iccids(iccids: list[str]) -> set[str]:
-    """Which of `iccids` are in inventory, asked in chunks (SQLite limits a query's parameters)."""
-    stored: set[str] = set()
-    for start in range(0, len(iccids), ICCID_LOOKUP_CHUNK):
-        chunk = iccids[start : start + ICCID_LOOKUP_CHUNK]
-        stored.update(EsimProfile.objects.filter(iccid__in=chunk).values_list("iccid", flat=True))
-    return stored
 
 
 @admin.register(EsimProfile)
@@ -235,25 +207,8 @@ class EsimProfileAdmin(SuperuserChangesAdmin):
             return HttpResponseRedirect(reverse("admin:esims_esimprofile_import"))
         name = confirm.cleaned_data["file_name"] or "upload.csv"
         try:
-            with transaction.atomic():
-                text = confirm.cleaned_data["csv_text"]
-                in_file = iccids_in(text)
-                already = stored_iccids(in_file)
-                report = import_profiles_csv(text)
-                imported = sorted(stored_iccids(in_file) - already)
-                record_change(
-                    actor=request.user,
-                    action="inventory_import",
-                    target_type="esims.esimprofile",
-                    after={
-                        "file": name,
-                        "imported": report.imported,
-                        "unchanged": report.unchanged,
-                        "rejected": report.rejected,
-                        "imported_iccids": imported,
-                    },
-                    reason=f"CSV import of {name}",
-                )
+            with transaction.atomic():  # the import service writes its audit entry
+                report = import_profiles_csv(confirm.cleaned_data["csv_text"], file_name=name)
         except ImportFileInvalid as exc:
             self.message_user(request, f"{exc.detail} Nothing was imported.", messages.ERROR)
             return HttpResponseRedirect(reverse("admin:esims_esimprofile_import"))

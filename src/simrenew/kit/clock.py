@@ -2,7 +2,8 @@
 
 Outside sandbox mode it is the system clock. In sandbox mode an operator may
 freeze time at any instant and move it forward (the test clock); it is kept in
-the database so every process sees the same time.
+the database so every process sees the same time. Every move is audited here
+(`kit.audit`), whoever makes it: the console, the API, the CLI.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.utils.dateparse import parse_datetime
 
+from simrenew.kit import audit
 from simrenew.kit.errors import Forbidden, ValidationFailed
 from simrenew.kit.models import TestClock
 
@@ -88,8 +90,37 @@ def _require_sandbox() -> None:
         raise SandboxOnly("The test clock can only be used in sandbox mode (SIMRENEW_SANDBOX=1).")
 
 
+def _state() -> dict[str, object] | None:
+    """The clock as the audit trail shows it before and after a move (None when nobody acts,
+    as in tests' fixtures: then the clock is not read twice more per move)."""
+    if not audit.auditing():
+        return None
+    return {"now": now().isoformat(timespec="seconds"), "frozen": is_frozen()}
+
+
+def _record_move(verb: str, before: dict[str, object] | None) -> None:
+    if before is None:
+        return
+    audit.record_change(
+        action=f"test_clock.{verb}",
+        target_type="kit.testclock",
+        target_id="1",
+        target_label="sandbox test clock",
+        before=before,
+        after=_state(),
+    )
+
+
 def set_now(when: datetime) -> datetime:
     """Freeze the test clock at `when`. Time may move backwards only by resetting."""
+    _require_sandbox()
+    before = _state()
+    when = _freeze(when)
+    _record_move("set", before)
+    return when
+
+
+def _freeze(when: datetime) -> datetime:
     _require_sandbox()
     if when.tzinfo is None:
         raise ValidationFailed.on("now", "The time must carry a UTC offset, e.g. 2026-01-31T09:00:00+00:00.")
@@ -110,14 +141,19 @@ def advance(by: timedelta) -> datetime:
     _require_sandbox()
     if by < timedelta(0):
         raise ValidationFailed.on("by", "The test clock only moves forward.")
+    before = _state()
     try:
         later = now() + by
     except OverflowError:
         raise ValidationFailed.on("by", "That would move the test clock past the year 9999.") from None
-    return set_now(later)
+    later = _freeze(later)
+    _record_move("advance", before)
+    return later
 
 
 def reset() -> None:
     """Return to the system clock."""
     _require_sandbox()
+    before = _state()
     TestClock.objects.filter(pk=1).update(frozen_at=None)
+    _record_move("reset", before)

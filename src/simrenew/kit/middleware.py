@@ -17,6 +17,8 @@ from django.http.response import HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 
+from simrenew.kit.actors import Actor, acting_as
+
 PROBLEM = {
     "type": "/problems/nul-character",
     "title": "The request is not valid",
@@ -116,3 +118,20 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
         if request.path_info.startswith(CONSOLE_PREFIX) and getattr(response, "_csp_update", None) is None:
             response._csp_update = {"style-src": CONSOLE_INLINE_STYLES}  # type: ignore[attr-defined]
         return super().process_response(request, response)
+
+
+# --- who acts -------------------------------------------------------------------------------------
+
+
+class ActorMiddleware:
+    """Each request's actor (`kit.actors`) for the audit trail: the signed-in user, looked up only
+    if something is audited (so a request that changes nothing costs no query). The partner API
+    names its key instead (`api.auth`). The request's actor ends with it: a thread serving the
+    next request never inherits it."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        with acting_as(lambda: Actor.for_user(getattr(request, "user", None))):
+            return self.get_response(request)

@@ -1,10 +1,14 @@
-"""Cancel (at period end, reversible until then; or now), resume, and how a subscription renews."""
+"""Cancel (at period end, reversible until then; or now), resume, and how a subscription renews.
+
+Each change is audited when an operator makes it (a partner's API key, say); the customer's
+own, in the portal, is not (see `kit.audit`)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from simrenew.kit import clock
+from simrenew.kit.audit import record_change
 from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.services import emit
 from simrenew.payments.models import PaymentMethod
@@ -13,6 +17,23 @@ from simrenew.subscriptions.models import Subscription, SubscriptionState
 from simrenew.subscriptions.schedule import due_after_change
 
 CancelWhen = Literal["period_end", "now"]
+# What the audit trail shows of a subscription before and after.
+_AUDITED = ("state", "cancelled_at", "ended_at", "auto_renew", "payment_method_id", "renewal_due_at")
+
+
+def _picture(subscription: Subscription) -> dict[str, Any]:
+    return {name: getattr(subscription, name) for name in _AUDITED}
+
+
+def _record(action: str, subscription: Subscription, before: dict[str, Any]) -> None:
+    after = _picture(subscription)
+    changed = [name for name in _AUDITED if before[name] != after[name]]
+    record_change(
+        action=action,
+        target=subscription,
+        before={name: before[name] for name in changed},
+        after={name: after[name] for name in changed},
+    )
 
 
 def _locked(subscription: Subscription) -> Subscription:
@@ -29,6 +50,7 @@ def cancel(subscription: Subscription, *, when: CancelWhen) -> Subscription:
     already_ended = subscription.ended_at is not None
     if subscription.state == SubscriptionState.CANCELLED and (when == "period_end" or already_ended):
         return subscription  # cancelling twice changes nothing
+    before = _picture(subscription)
     subscription.state = SubscriptionState.CANCELLED
     subscription.cancelled_at = subscription.cancelled_at or now
     if when == "now" and (subscription.paid_through is None or subscription.paid_through > now):
@@ -45,6 +67,7 @@ def cancel(subscription: Subscription, *, when: CancelWhen) -> Subscription:
             "service_ends_at": subscription.ended_at or subscription.paid_through,
         },
     )
+    _record(f"cancel.{when}", subscription, before)
     return subscription
 
 
@@ -66,6 +89,7 @@ def resume(subscription: Subscription) -> Subscription:
         )
     if Subscription.objects.filter(esim_id=subscription.esim_id, state__in=["incomplete", "live"]).exists():
         raise CancellationNotAllowed("This eSIM has another subscription now.")
+    before = _picture(subscription)
     subscription.state = SubscriptionState.LIVE
     subscription.cancelled_at = None
     subscription.renewal_due_at = due_after_change(subscription.paid_through, now)
@@ -77,6 +101,7 @@ def resume(subscription: Subscription) -> Subscription:
         subscription=subscription,
         data={"subscription_id": subscription.pk, "paid_through": subscription.paid_through},
     )
+    _record("resume", subscription, before)
     return subscription
 
 
@@ -84,6 +109,7 @@ def update_renewal(
     subscription: Subscription, *, auto_renew: bool | None = None, payment_method: PaymentMethod | None = None
 ) -> Subscription:
     subscription = _locked(subscription)
+    before = _picture(subscription)
     fields = []
     if payment_method is not None:
         if payment_method.customer_id != subscription.customer_id or payment_method.removed_at is not None:
@@ -105,4 +131,5 @@ def update_renewal(
             fields.append("renewal_due_at")
         subscription.sequence += 1
         subscription.save(update_fields=[*fields, "sequence"])
+        _record("update_renewal", subscription, before)
     return subscription

@@ -24,6 +24,7 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from simrenew.esims.services import release_profile
 from simrenew.kit import clock
+from simrenew.kit.audit import record_change
 from simrenew.notifications.services import Event, emit_many
 from simrenew.subscriptions.models import ReminderKind, Subscription, SubscriptionState
 from simrenew.subscriptions.reminders import claim, not_yet_sent, with_last_period
@@ -162,6 +163,19 @@ def terminate_expired(*, limit: int = 100) -> int:
             superseded = any(esim == subscription.esim_id and pk > subscription.pk for esim, pk in holders)
             if not superseded:
                 release_profile(subscription.esim)
+            # The worker's decision, audited like an operator's (one entry per subscription, rarely many).
+            record_change(
+                action="terminate",
+                target=subscription,
+                before={"state": subscription.state},
+                after={
+                    "state": SubscriptionState.TERMINATED,
+                    "terminated_at": now,
+                    "esim_released": not superseded,
+                    "esim_id": subscription.esim_id,
+                },
+                reason=f"service ended more than {settings.SIMRENEW_RETENTION_DAYS} days ago",
+            )
         emit_many(
             [
                 Event(

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections, transaction
 
 from simrenew.kit import clock
+from simrenew.kit.actors import WORKER, acting_as
 from simrenew.notifications import delivery
 from simrenew.payments.charging import attempts_due_for_reconciliation, reconcile
 from simrenew.subscriptions import autorenew_claims, lifecycle, reminders
@@ -110,7 +111,12 @@ class Worker:
 
     def run_once(self, *, scan: bool = True) -> TickReport:
         """Everything due now. `scan=False` skips the scans over all subscriptions
-        (suspension, termination, reminders), which forever mode runs once a minute."""
+        (suspension, termination, reminders), which forever mode runs once a minute.
+        The worker acts as `worker` in the audit trail (its administrative decisions only)."""
+        with acting_as(WORKER):
+            return self._run_once(scan=scan)
+
+    def _run_once(self, *, scan: bool) -> TickReport:
         report = TickReport()
         report.reconciled = self._reconcile()
         if not self.stop.is_set():

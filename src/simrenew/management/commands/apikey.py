@@ -5,15 +5,16 @@ from __future__ import annotations
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from simrenew.api.keys import SCOPES, create_api_key, revoke_api_key
 from simrenew.api.models import ApiKey
 from simrenew.kit.errors import SimrenewError
+from simrenew.management.base import ActorCommand
 
 
-class Command(BaseCommand):
+class Command(ActorCommand):
     help = "Create, list and revoke partner API keys. A new key is printed once, as the last line."
 
     def add_arguments(self, parser: ArgumentParser) -> None:
@@ -73,5 +74,5 @@ class Command(BaseCommand):
             names = ", ".join(repr(k.name) for k in matches)
             raise CommandError(f"{len(matches)} active keys share the prefix {prefix!r} ({names}); none revoked.")
         with transaction.atomic():
-            key = revoke_api_key(matches[0])
+            key = revoke_api_key(matches[0], reason="Revoked with `simrenew apikey revoke`.")
         self.stdout.write(f"Revoked API key {key.name!r} ({key.prefix}); it no longer authenticates.")

@@ -7,15 +7,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
 from simrenew.api.durations import parse_duration
 from simrenew.kit import clock
 from simrenew.kit.errors import SimrenewError
+from simrenew.management.base import ActorCommand
 
 
-class Command(BaseCommand):
+class Command(ActorCommand):
     help = "Show or move the sandbox test clock (moving it needs SIMRENEW_SANDBOX=1)."
 
     def add_arguments(self, parser: ArgumentParser) -> None:

@@ -10,16 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import transaction
 
 from simrenew.esims.services import HEADER_SHAPE, ImportFileInvalid, import_profiles_csv
+from simrenew.management.base import ActorCommand
 
 EXIT_ROWS_REJECTED = 1
 EXIT_FILE_UNUSABLE = 2
 
 
-class Command(BaseCommand):
+class Command(ActorCommand):
     help = "Manage the eSIM profile inventory."
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -57,7 +58,7 @@ class Command(BaseCommand):
 
         try:
             with transaction.atomic():
-                report = import_profiles_csv(text)
+                report = import_profiles_csv(text, file_name=str(path))
         except ImportFileInvalid as exc:
             raise CommandError(f"{path}: {exc.detail} Nothing was imported.", returncode=EXIT_FILE_UNUSABLE) from None
 
