@@ -7,6 +7,7 @@ import uuid
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from simrenew.api.models import IdempotencyRecord
 from simrenew.notifications.models import Delivery, OutboxMessage
 from simrenew.webhooks.models import WebhookEndpoint
 from tests.api.helpers import ApiClient, assert_problem, make_api_key
@@ -48,7 +49,7 @@ def test_an_endpoint_is_registered_and_its_secret_shown_only_then(api, clock):
     }
     shown = api.get(f"webhook-endpoints/{created['id']}").json()
     listed = api.get("webhook-endpoints").json()
-    assert "secret" not in shown and shown == {k: v for k, v in created.items() if k != "secret"}
+    assert "secret" not in shown and shown == {k: v for k, v in created.items() if not k.startswith("secret")}
     assert listed["items"] == [shown] and listed["has_more"] is False
     assert created["secret"] not in str(listed)
 
@@ -99,9 +100,10 @@ def test_bad_urls_and_unknown_events_are_refused_and_nothing_is_made(api, clock,
         "https://[::1]/x",
     ],
 )
-def test_in_production_only_public_https_addresses_are_taken(api, clock, settings, url):
+def test_in_production_only_public_https_addresses_are_taken(clock, settings, url):
     settings.SIMRENEW_SANDBOX = False
     settings.SIMRENEW_WEBHOOK_RESOLVER = lambda host, port: ["93.184.215.14"]  # no real DNS in tests
+    api = ApiClient(make_api_key(scopes=("write",)))  # a live key: a live server refuses sandbox keys
 
     assert_problem(api.post("webhook-endpoints", {"url": url}), status=422, type="/problems/validation-error")
     assert register(api, url="https://partner.example.com/hooks")["url"] == "https://partner.example.com/hooks"
@@ -262,9 +264,32 @@ def test_replays_older_than_30_days_or_malformed_are_refused_and_nothing_is_queu
     assert not Delivery.objects.exists()
 
 
-def test_registering_is_idempotent_with_a_key(api, clock):
-    first = api.post("webhook-endpoints", {"url": URL}, headers={"Idempotency-Key": "reg-1"})
-    second = api.post("webhook-endpoints", {"url": URL}, headers={"Idempotency-Key": "reg-1"})
+def test_a_replayed_registration_withholds_the_secret_which_is_never_stored_for_replays(api, clock):
+    first = api.post("webhook-endpoints", {"url": URL}, headers={"Idempotency-Key": "register-1"})
+    again = api.post("webhook-endpoints", {"url": URL}, headers={"Idempotency-Key": "register-1"})
 
-    assert first.status_code == second.status_code == 201
-    assert first.json() == second.json() and WebhookEndpoint.objects.count() == 1
+    created = first.json()
+    assert first.status_code == again.status_code == 201
+    assert created["secret"].startswith("whsec_") and created["secret_withheld"] is None
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json() == created | {"secret": None, "secret_withheld": again.json()["secret_withheld"]}
+    assert "shown only in the first answer" in again.json()["secret_withheld"]
+    assert WebhookEndpoint.objects.count() == 1
+    (record,) = IdempotencyRecord.objects.all()
+    assert created["secret"] not in bytes(record.response_body).decode()
+
+
+def test_a_replayed_rotation_withholds_the_new_secret(api, clock):
+    created = register(api)
+    path = f"webhook-endpoints/{created['id']}/rotate-secret"
+
+    first = api.post(path, headers={"Idempotency-Key": "rotate-1"}).json()
+    again = api.post(path, headers={"Idempotency-Key": "rotate-1"})
+
+    endpoint = WebhookEndpoint.objects.get()
+    assert first["secret"] == endpoint.secret and endpoint.previous_secret == created["secret"]  # rotated once
+    assert again.status_code == 200 and again["Idempotent-Replayed"] == "true"
+    assert again.json()["secret"] is None and "rotate it" in again.json()["secret_withheld"]
+    assert again.json()["previous_secret_expires_at"] == first["previous_secret_expires_at"]
+    stored = bytes(IdempotencyRecord.objects.get(key="rotate-1").response_body).decode()
+    assert first["secret"] not in stored and created["secret"] not in stored

@@ -27,7 +27,9 @@ retries, not simulated subscription time.
 
 Routers apply it with the `@idempotent()` decorator placed *under* the route
 decorator; the handler reads the key with `idempotency_key(request)` or, for a
-gateway call, `scoped_idempotency_key(request)`.
+gateway call, `scoped_idempotency_key(request)`. An answer that shows a secret once
+(a webhook signing secret) calls `withhold_from_replay(request, …)`: the stored answer,
+and so every replay, has those fields replaced, and the secret is never stored.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 _KEY_ATTR = "idempotency_key"
 _STARTED_ATTR = "_simrenew_handler_started"
+_WITHHOLD_ATTR = "_simrenew_withhold_from_replay"
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -114,6 +117,24 @@ def scoped_idempotency_key(request: HttpRequest) -> str | None:
 
 def scope_key(api_key_id: int, client_key: str) -> str:
     return f"api:{api_key_id}:{hashlib.sha256(client_key.encode()).hexdigest()}"
+
+
+def withhold_from_replay(request: HttpRequest, replacements: dict[str, Any]) -> None:
+    """This answer is shown once: the copy kept for replays (of a JSON object) has these
+    top-level fields replaced by these values, e.g. `{"secret": None, …}`."""
+    setattr(request, _WITHHOLD_ATTR, replacements)
+
+
+def _withheld(content: bytes, replacements: dict[str, Any] | None) -> bytes:
+    if not replacements:
+        return content
+    try:
+        data = json.loads(content)
+    except (ValueError, RecursionError):
+        return b""  # a body not understood is not kept: it might hold what must not be
+    if not isinstance(data, dict):
+        return b""
+    return json.dumps(data | replacements).encode()
 
 
 # --- the record ---------------------------------------------------------------------------------
@@ -187,8 +208,9 @@ def claim(*, api_key: ApiKey, key: str, method: str, path: str, fingerprint: str
     raise IdempotencyKeyInUse(f"The Idempotency-Key {key!r} is busy; retry in a moment.")
 
 
-def complete(record: IdempotencyRecord, response: HttpResponseBase) -> None:
+def complete(record: IdempotencyRecord, response: HttpResponseBase, *, withhold: dict[str, Any] | None = None) -> None:
     content = response.content if isinstance(response, HttpResponse) else b""
+    content = _withheld(content, withhold) if response.status_code < 400 else content
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         response_status=response.status_code,
         response_body=content,
@@ -286,10 +308,11 @@ def _guard_run(run: Callable[..., HttpResponseBase], *, required: bool) -> Calla
         except BaseException:
             release(result.record)
             raise
-        if response.status_code >= 500 or not getattr(request, _STARTED_ATTR, False):
+        # A 429 (e.g. too many promotion codes) asks for a retry later: the key is not spent on it.
+        if response.status_code >= 500 or response.status_code == 429 or not getattr(request, _STARTED_ATTR, False):
             release(result.record)
         else:
-            complete(result.record, response)
+            complete(result.record, response, withhold=getattr(request, _WITHHOLD_ATTR, None))
         return response
 
     return guarded

@@ -18,7 +18,8 @@ from django.core.mail.backends.base import BaseEmailBackend
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from simrenew.customers.models import Customer
-from simrenew.kit import clock
+from simrenew.kit import clock, crypto
+from simrenew.kit.crypto import SecretUnreadable
 from simrenew.notifications.models import Delivery, DeliveryChannel, OutboxMessage
 from simrenew.notifications.rendering import RenderingError, render_email, render_sms
 from simrenew.notifications.sms import SmsError, get_sms_provider
@@ -55,6 +56,8 @@ class Channels:
         self._http: httpx.Client | None = None
         # How webhook host names are resolved (None: SIMRENEW_WEBHOOK_RESOLVER or the system's).
         self._resolve = resolve
+        # Webhook signing secrets decrypted in this batch, by their stored (encrypted) value.
+        self._secrets: dict[str, str] = {}
 
     def __enter__(self) -> Channels:
         return self
@@ -145,7 +148,13 @@ class Channels:
             raise SendFailed("the webhook endpoint is disabled", permanent=True)
         body = webhooks.event_body(delivery.message)
         try:
-            headers = webhooks.signed_headers(endpoint, delivery.message, body, at=clock.system_now())
+            headers = webhooks.signed_headers(
+                endpoint, delivery.message, body, at=clock.system_now(), decrypt=self._decrypt
+            )
+        except SecretUnreadable as exc:
+            # The operator's keys are wrong, not the endpoint: retried once the keys are fixed.
+            log.error("webhook endpoint %s: %s", endpoint.pk, exc)
+            raise SendFailed(f"the signing secret cannot be decrypted: {exc}") from exc
         except (EmptyWebhookSecretError, ValueError) as exc:
             raise SendFailed("the webhook endpoint has no valid signing secret", permanent=True) from exc
         try:
@@ -159,6 +168,12 @@ class Channels:
             return f"HTTP {response.status_code}"
         # 410 Gone: the receiver says this endpoint is gone for good (Standard Webhooks).
         raise SendFailed(f"webhook answered HTTP {response.status_code}", permanent=response.status_code == 410)
+
+    def _decrypt(self, stored: str) -> str:
+        secret = self._secrets.get(stored)
+        if secret is None:
+            secret = self._secrets[stored] = crypto.decrypt(stored)
+        return secret
 
     def _http_client(self) -> httpx.Client:
         if self._http is None:

@@ -16,8 +16,9 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from simrenew.console.audit import AuditedAdmin, record_change, snapshot
+from simrenew.console.audit import AuditedAdmin, snapshot
 from simrenew.kit import clock
+from simrenew.kit.crypto import SecretUnreadable
 from simrenew.kit.errors import SimrenewError, ValidationFailed
 from simrenew.notifications.events import EVENT_KINDS
 from simrenew.webhooks import services
@@ -25,7 +26,7 @@ from simrenew.webhooks.models import WebhookEndpoint
 from simrenew.webhooks.services import SECRET_PREFIX, validate_event_types, validate_url
 
 # Never copied into the audit trail (the trail's own list hides `secret`).
-_SECRET_FIELDS = ("secret", "previous_secret")
+_SECRET_FIELDS = ("secret", "previous_secret", "encrypted_secret", "encrypted_previous_secret")
 
 
 def audit_view(endpoint: WebhookEndpoint) -> dict[str, Any]:
@@ -117,7 +118,12 @@ class WebhookEndpointAdmin(AuditedAdmin):
     @admin.display(description="signing secret")
     def signing_secret(self, obj: WebhookEndpoint) -> str:
         # Shown in full once, when the endpoint is created; afterwards only its end, to tell secrets apart.
-        return f"{SECRET_PREFIX}…{obj.secret[-4:]}" if obj.secret else "—"
+        if not obj.encrypted_secret:
+            return "—"
+        try:
+            return f"{SECRET_PREFIX}…{obj.secret[-4:]}"
+        except SecretUnreadable:
+            return "(cannot be decrypted: check SIMRENEW_ENCRYPTION_KEYS)"
 
     @admin.display(description="actions")
     def tools(self, obj: WebhookEndpoint) -> str:
@@ -165,8 +171,7 @@ class WebhookEndpointAdmin(AuditedAdmin):
     def delete_model(self, request: HttpRequest, obj: WebhookEndpoint) -> None:
         # Soft: past deliveries point at the row. What was waiting to go out is given up.
         with transaction.atomic():
-            record_change(actor=request.user, action="delete", target=obj, before=audit_view(obj))
-            services.delete_endpoint(obj)
+            services.delete_endpoint(obj)  # audited by the service
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WebhookEndpoint]) -> None:
         for endpoint in queryset:
@@ -186,15 +191,7 @@ class WebhookEndpointAdmin(AuditedAdmin):
         count = 0
         with transaction.atomic():
             for endpoint in queryset.select_related(None).select_for_update(of=("self",)):
-                before = audit_view(endpoint)
-                services.set_enabled(endpoint, enabled, reason="disabled by an operator")
-                record_change(
-                    actor=request.user,
-                    action="enable" if enabled else "disable",
-                    target=endpoint,
-                    before=before,
-                    after=audit_view(endpoint),
-                )
+                services.set_enabled(endpoint, enabled, reason="disabled by an operator")  # audited there
                 count += 1
         return count
 
@@ -244,18 +241,11 @@ class WebhookEndpointAdmin(AuditedAdmin):
                 data = form.cleaned_data
                 try:
                     with transaction.atomic():
-                        deliveries = services.replay(
-                            endpoint, event_id=data["event_id"], since=data["since"], until=data["until"]
-                        )
-                        record_change(
-                            actor=request.user,
-                            action="replay",
-                            target=endpoint,
-                            after={
-                                "event_ids": [str(d.message.event_id) for d in deliveries],
-                                "since": data["since"],
-                                "until": data["until"],
-                            },
+                        deliveries = services.replay(  # audited by the service, with the reason
+                            endpoint,
+                            event_id=data["event_id"],
+                            since=data["since"],
+                            until=data["until"],
                             reason=data["reason"],
                         )
                 except SimrenewError as exc:
@@ -275,13 +265,8 @@ class WebhookEndpointAdmin(AuditedAdmin):
         form = RotateForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             with transaction.atomic():
-                endpoint = services.rotate_secret(WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk))
-                record_change(
-                    actor=request.user,
-                    action="rotate_secret",
-                    target=endpoint,
-                    after={"previous_secret_expires_at": endpoint.previous_secret_expires_at},
-                    reason=form.cleaned_data["reason"],
+                endpoint = services.rotate_secret(  # audited by the service, with the reason
+                    WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk), reason=form.cleaned_data["reason"]
                 )
             return self._secret_page(request, endpoint, title=f"New signing secret for {endpoint.url}", rotated=True)
         return self._page(

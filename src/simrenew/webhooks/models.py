@@ -2,16 +2,19 @@ from __future__ import annotations
 
 from django.db import models
 
+from simrenew.kit import crypto
+
 
 class WebhookEndpoint(models.Model):
     """A partner's URL that receives events, signed per Standard Webhooks with its secret."""
 
     url = models.URLField(max_length=500)
     # "whsec_" + base64, as the standardwebhooks library expects; shown once when created.
-    secret = models.CharField(max_length=100)
+    # Stored encrypted (kit.crypto); `secret` reads and writes the plaintext.
+    encrypted_secret = models.CharField(max_length=300)
     # After a rotation the old secret keeps signing (beside the new one) until this time,
     # so the partner can switch without losing an event. Never shown again.
-    previous_secret = models.CharField(max_length=100, blank=True)
+    encrypted_previous_secret = models.CharField(max_length=300, blank=True)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
     # Event types to send; empty means every event.
     event_types = models.JSONField(default=list, blank=True)
@@ -36,6 +39,22 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return f"webhook endpoint {self.pk} {self.url}"
+
+    @property
+    def secret(self) -> str:
+        return crypto.decrypt(self.encrypted_secret)
+
+    @secret.setter
+    def secret(self, value: str) -> None:
+        self.encrypted_secret = crypto.encrypt(value)
+
+    @property
+    def previous_secret(self) -> str:
+        return crypto.decrypt(self.encrypted_previous_secret) if self.encrypted_previous_secret else ""
+
+    @previous_secret.setter
+    def previous_secret(self, value: str) -> None:
+        self.encrypted_previous_secret = crypto.encrypt(value) if value else ""
 
     def wants(self, event_type: str) -> bool:
         return not self.event_types or event_type in self.event_types

@@ -16,7 +16,7 @@ import json
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +32,8 @@ from django.db.models.functions import Coalesce
 from standardwebhooks.webhooks import Webhook
 
 from simrenew.api.models import ApiKey
-from simrenew.kit import clock
+from simrenew.kit import clock, crypto
+from simrenew.kit.audit import changed_only, record_change, snapshot
 from simrenew.kit.errors import Conflict, NotFound, SimrenewError, ValidationFailed
 from simrenew.notifications.events import EVENT_KINDS
 from simrenew.notifications.models import Delivery, DeliveryChannel, DeliveryStatus, OutboxMessage
@@ -137,15 +138,17 @@ def create_endpoint(
 ) -> WebhookEndpoint:
     """A new endpoint with a fresh secret (the caller shows `endpoint.secret` to the partner once)."""
     now = clock.now()
-    return WebhookEndpoint.objects.create(
+    endpoint = WebhookEndpoint.objects.create(
         url=validate_url(url),
-        secret=new_secret(),
+        encrypted_secret=crypto.encrypt(new_secret()),
         event_types=validate_event_types(event_types),
         description=description.strip(),
         owner=owner,
         created_at=now,
         updated_at=now,
     )
+    record_change(action="add", target=endpoint, after=snapshot(endpoint))
+    return endpoint
 
 
 def update_endpoint(
@@ -158,6 +161,7 @@ def update_endpoint(
 ) -> WebhookEndpoint:
     """Change what was given. Enabling starts afresh: the failure count and streak are reset."""
     now = clock.now()
+    before = snapshot(endpoint)
     if url is not None:
         endpoint.url = validate_url(url)
     if event_types is not None:
@@ -168,12 +172,16 @@ def update_endpoint(
         set_enabled(endpoint, enabled, reason="" if enabled else "disabled by its owner", save=False)
     endpoint.updated_at = now
     endpoint.save()
+    old, new = changed_only(before, snapshot(endpoint))
+    record_change(action="change", target=endpoint, before=old, after=new)
     return endpoint
 
 
 def set_enabled(endpoint: WebhookEndpoint, enabled: bool, *, reason: str = "", save: bool = True) -> WebhookEndpoint:
     """Switch sending on or off. Switching off gives up, at once, what was waiting to go out
-    (dead, saying why): enabling again starts from new events (replay what was missed)."""
+    (dead, saying why): enabling again starts from new events (replay what was missed).
+    With `save=False` the caller saves (and audits) the endpoint with its other changes."""
+    before = snapshot(endpoint) if save else {}
     endpoint.enabled = enabled
     if enabled:
         endpoint.disabled_at = None
@@ -189,12 +197,15 @@ def set_enabled(endpoint: WebhookEndpoint, enabled: bool, *, reason: str = "", s
     if save:
         endpoint.updated_at = clock.now()
         endpoint.save()
+        old, new = changed_only(before, snapshot(endpoint))
+        record_change(action="enable" if enabled else "disable", target=endpoint, before=old, after=new)
     return endpoint
 
 
 def delete_endpoint(endpoint: WebhookEndpoint) -> WebhookEndpoint:
     """Gone for the partner at once: nothing more is planned for it and what was waiting to
     go out is given up (dead, saying why). The row stays: its past deliveries point at it."""
+    record_change(action="delete", target=endpoint, before=snapshot(endpoint))
     now = clock.now()
     endpoint.deleted_at = now
     endpoint.enabled = False
@@ -214,24 +225,50 @@ def give_up_waiting(endpoint: WebhookEndpoint, *, why: str) -> int:
     )
 
 
-def rotate_secret(endpoint: WebhookEndpoint) -> WebhookEndpoint:
+def rotate_secret(endpoint: WebhookEndpoint, *, reason: str = "") -> WebhookEndpoint:
     """A new secret (the caller shows it once); the current one keeps signing beside it for
-    `PREVIOUS_SECRET_GRACE`. Rotating again within that time drops the oldest one."""
+    `PREVIOUS_SECRET_GRACE`. Rotating again within that time drops the oldest one. The
+    audit entry says when the old secret stops signing, never a secret."""
     now = clock.now()
-    endpoint.previous_secret = endpoint.secret
+    endpoint.encrypted_previous_secret = endpoint.encrypted_secret  # moves as it is, still encrypted
     endpoint.previous_secret_expires_at = now + PREVIOUS_SECRET_GRACE
     endpoint.secret = new_secret()
     endpoint.updated_at = now
-    endpoint.save(update_fields=["previous_secret", "previous_secret_expires_at", "secret", "updated_at"])
+    endpoint.save(
+        update_fields=["encrypted_previous_secret", "previous_secret_expires_at", "encrypted_secret", "updated_at"]
+    )
+    record_change(
+        action="rotate_secret",
+        target=endpoint,
+        after={"previous_secret_expires_at": endpoint.previous_secret_expires_at},
+        reason=reason,
+    )
     return endpoint
 
 
-def signing_secrets(endpoint: WebhookEndpoint, *, now: datetime) -> list[str]:
-    """The secrets a request is signed with now: the current one, and the previous one while it is still valid."""
-    found = [endpoint.secret]
+def reencrypt_secrets() -> int:
+    """Every endpoint's secrets encrypted again with the first of SIMRENEW_ENCRYPTION_KEYS
+    (`simrenew secrets rotate`), rows locked; returns how many endpoints were rewritten."""
+    count = 0
+    for endpoint in WebhookEndpoint.objects.select_for_update().order_by("pk"):
+        endpoint.encrypted_secret = crypto.reencrypt(endpoint.encrypted_secret)
+        if endpoint.encrypted_previous_secret:
+            endpoint.encrypted_previous_secret = crypto.reencrypt(endpoint.encrypted_previous_secret)
+        endpoint.save(update_fields=["encrypted_secret", "encrypted_previous_secret"])
+        count += 1
+    return count
+
+
+def signing_secrets(
+    endpoint: WebhookEndpoint, *, now: datetime, decrypt: Callable[[str], str] = crypto.decrypt
+) -> list[str]:
+    """The secrets a request is signed with now: the current one, and the previous one while
+    it is still valid. They are stored encrypted; `decrypt` opens them (a batch of sends
+    passes one that remembers, so each endpoint's secrets are decrypted once per batch)."""
+    found = [decrypt(endpoint.encrypted_secret)]
     expires = endpoint.previous_secret_expires_at
-    if endpoint.previous_secret and expires is not None and now < expires:
-        found.append(endpoint.previous_secret)
+    if endpoint.encrypted_previous_secret and expires is not None and now < expires:
+        found.append(decrypt(endpoint.encrypted_previous_secret))
     return found
 
 
@@ -263,7 +300,14 @@ def event_body(message: OutboxMessage) -> str:
     return json.dumps(event_payload(message), cls=DjangoJSONEncoder)
 
 
-def signed_headers(endpoint: WebhookEndpoint, message: OutboxMessage, body: str, *, at: datetime) -> dict[str, str]:
+def signed_headers(
+    endpoint: WebhookEndpoint,
+    message: OutboxMessage,
+    body: str,
+    *,
+    at: datetime,
+    decrypt: Callable[[str], str] = crypto.decrypt,
+) -> dict[str, str]:
     """Standard Webhooks headers. The id is the event's, the same on every retry, so a
     receiver deduplicates by it; the timestamp is the real time of this attempt (receivers
     refuse signatures older than a few minutes), never the sandbox's test clock. While a
@@ -272,7 +316,7 @@ def signed_headers(endpoint: WebhookEndpoint, message: OutboxMessage, body: str,
     event_id = str(message.event_id)
     signatures = [
         Webhook(secret).sign(msg_id=event_id, timestamp=at, data=body)
-        for secret in signing_secrets(endpoint, now=clock.now())
+        for secret in signing_secrets(endpoint, now=clock.now(), decrypt=decrypt)
     ]
     return {
         "content-type": "application/json",
@@ -306,14 +350,20 @@ def record_failure(endpoint_id: int) -> bool:
     WebhookEndpoint.objects.filter(pk=endpoint_id).update(
         consecutive_failures=F("consecutive_failures") + 1, failing_since=Coalesce(F("failing_since"), now)
     )
+    reason = f"every attempt failed for {settings.SIMRENEW_WEBHOOK_DISABLE_AFTER_DAYS:g} days"
     disabled = WebhookEndpoint.objects.filter(
         pk=endpoint_id, enabled=True, failing_since__lte=now - disable_after()
-    ).update(
-        enabled=False,
-        disabled_at=now,
-        disabled_reason=f"every attempt failed for {settings.SIMRENEW_WEBHOOK_DISABLE_AFTER_DAYS:g} days",
-    )
+    ).update(enabled=False, disabled_at=now, disabled_reason=reason)
     if disabled:
+        # The worker's decision, audited as an operator's would be.
+        record_change(
+            action="disable",
+            target_type=WebhookEndpoint._meta.label_lower,
+            target_id=str(endpoint_id),
+            before={"enabled": True},
+            after={"enabled": False, "disabled_at": now, "disabled_reason": reason},
+            reason=reason,
+        )
         # As when an operator disables it: what was waiting is given up now (replay recovers it).
         Delivery.objects.filter(endpoint_id=endpoint_id, status=DeliveryStatus.PENDING).update(
             status=DeliveryStatus.DEAD,
@@ -401,6 +451,7 @@ def replay(
     event_id: UUID | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    reason: str = "",
 ) -> list[Delivery]:
     """New deliveries, due now, of one event or of every event in [since, until) that the
     endpoint wants, within the last 30 days (a range leaves out the events still waiting
@@ -446,7 +497,14 @@ def replay(
         )
         for message in messages
     ]
-    return Delivery.objects.bulk_create(deliveries)
+    created = Delivery.objects.bulk_create(deliveries)
+    record_change(
+        action="replay",
+        target=endpoint,
+        after={"event_ids": [str(message.event_id) for message in messages], "since": since, "until": until},
+        reason=reason,
+    )
+    return created
 
 
 def _events_in_range(

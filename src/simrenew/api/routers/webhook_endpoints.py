@@ -19,7 +19,7 @@ from ninja.responses import Status
 from pydantic import AfterValidator, AwareDatetime, model_validator
 
 from simrenew.api.auth import request_api_key
-from simrenew.api.idempotency import idempotent
+from simrenew.api.idempotency import idempotent, withhold_from_replay
 from simrenew.api.keys import has_scope
 from simrenew.api.pagination import Page, paginate
 from simrenew.api.routers.inputs import Text, in_utc_range
@@ -34,6 +34,17 @@ EndpointId = Annotated[int, Path(ge=1, le=ID_MAX, description="The webhook endpo
 EventType = Annotated[str, Field(max_length=60, examples=["subscription.renewed"])]
 Instant = Annotated[AwareDatetime, AfterValidator(in_utc_range)]
 URL_EXAMPLE = "https://partner.example.com/webhooks/simrenew"
+# A signing secret is shown in the first answer only; a replay of it (same Idempotency-Key) says so.
+SECRET_WITHHELD = (
+    "The signing secret was shown only in the first answer to this Idempotency-Key and is not kept; "
+    "if it was lost, rotate it (POST /api/v1/webhook-endpoints/{id}/rotate-secret)."
+)
+WITHHELD_ON_REPLAY = {"secret": None, "secret_withheld": SECRET_WITHHELD}
+SECRET_DESCRIPTION = (
+    "The signing secret for the standardwebhooks library, shown only in this answer: null when the answer "
+    "is replayed for its Idempotency-Key (see `secret_withheld`)."
+)
+WITHHELD_DESCRIPTION = "Null in the first answer; on a replay, why `secret` is null (it was shown once)."
 
 
 class WebhookEndpointIn(InputSchema):
@@ -96,16 +107,18 @@ class WebhookEndpointOut(Schema):
 
 
 class WebhookEndpointCreated(WebhookEndpointOut):
-    secret: str = Field(
-        ...,
-        description="The signing secret for the standardwebhooks library; shown only in this answer.",
-        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
-    )
+    secret: str | None = Field(..., description=SECRET_DESCRIPTION, examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"])
+    secret_withheld: str | None = Field(None, description=WITHHELD_DESCRIPTION, examples=[None])
+
+    @staticmethod
+    def resolve_secret(endpoint: WebhookEndpoint) -> str:
+        return endpoint.secret
 
 
 class SecretOut(Schema):
     id: int
-    secret: str = Field(..., description="The new signing secret; shown only in this answer.")
+    secret: str | None = Field(..., description=SECRET_DESCRIPTION)
+    secret_withheld: str | None = Field(None, description=WITHHELD_DESCRIPTION, examples=[None])
     previous_secret_expires_at: datetime = Field(
         ..., description="Until then every request is signed with the old secret too (24 hours)."
     )
@@ -170,7 +183,9 @@ def _endpoint(request: HttpRequest, endpoint_id: int, *, lock: bool = False) -> 
 def create_webhook_endpoint(request: HttpRequest, payload: WebhookEndpointIn) -> Status:
     """The answer holds the signing `secret`, the only time it is shown: verify each request with
     `standardwebhooks.Webhook(secret).verify(body, headers)`. Events arrive in order per endpoint;
-    `data.sequence` numbers each subscription's events 1, 2, 3, …"""
+    `data.sequence` numbers each subscription's events 1, 2, 3, … A replay of this answer (same
+    `Idempotency-Key`) has `secret: null` and says why in `secret_withheld`: the secret is never stored
+    in plaintext."""
     with transaction.atomic():
         endpoint = services.create_endpoint(
             url=payload.url,
@@ -178,6 +193,7 @@ def create_webhook_endpoint(request: HttpRequest, payload: WebhookEndpointIn) ->
             description=payload.description,
             owner=request_api_key(request),
         )
+    withhold_from_replay(request, WITHHELD_ON_REPLAY)
     return Status(201, endpoint)
 
 
@@ -223,12 +239,17 @@ def delete_webhook_endpoint(request: HttpRequest, endpoint_id: EndpointId) -> St
 @idempotent()
 def rotate_webhook_secret(request: HttpRequest, endpoint_id: EndpointId) -> SecretOut:
     """A new secret, shown only in this answer. For 24 hours requests carry two signatures (new and
-    old secret, space-separated in `webhook-signature`), so the receiver can switch at its pace."""
+    old secret, space-separated in `webhook-signature`), so the receiver can switch at its pace. A replay
+    of this answer (same `Idempotency-Key`) has `secret: null` and says why in `secret_withheld`."""
     with transaction.atomic():
         endpoint = services.rotate_secret(_endpoint(request, endpoint_id, lock=True))
     assert endpoint.previous_secret_expires_at is not None  # set by the rotation
+    withhold_from_replay(request, WITHHELD_ON_REPLAY)
     return SecretOut(
-        id=endpoint.pk, secret=endpoint.secret, previous_secret_expires_at=endpoint.previous_secret_expires_at
+        id=endpoint.pk,
+        secret=endpoint.secret,
+        secret_withheld=None,
+        previous_secret_expires_at=endpoint.previous_secret_expires_at,
     )
 
 
