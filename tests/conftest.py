@@ -40,6 +40,16 @@ def clock(db: None) -> Iterator[TestClock]:
 
 
 @pytest.fixture(autouse=True)
+def _no_promotion_failures_from_earlier_tests() -> Iterator[None]:
+    """Failed promotion codes are counted in the cache per customer and per IP (every test's
+    client is 127.0.0.1, at the same frozen instant): each test starts with none counted."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _fresh_gateway_cache() -> Iterator[None]:
     from simrenew.payments.gateway import get_gateway
 

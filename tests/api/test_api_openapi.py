@@ -155,3 +155,15 @@ def test_the_docs_page_is_served() -> None:
 
 def test_the_api_root_points_at_the_docs() -> None:
     assert Client().get("/api/v1/").json()["docs"] == "/api/v1/docs"
+
+
+def test_the_docs_page_has_the_pages_content_security_policy() -> None:
+    response = Client().get("/api/v1/docs")
+
+    policy = response["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "style-src 'self'" in policy and "default-src 'self'" in policy
+    assert "unsafe-inline" not in policy and "unsafe-eval" not in policy
+    # Swagger UI's settings are a JSON data block (never run); every script is a local file.
+    page = response.content.decode()
+    assert '<script type="application/json" id="swagger-settings">' in page
+    assert "<script>" not in page and "http://" not in page.replace("http://testserver", "")

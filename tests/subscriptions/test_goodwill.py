@@ -179,3 +179,34 @@ def test_after_a_hard_decline_an_extension_leaves_auto_renew_stopped(clock, supp
 
     subscription.refresh_from_db()
     assert subscription.renewal_due_at is None
+
+
+def test_goodwill_is_capped_per_period_in_total_not_only_per_extension(clock, support_agent):
+    subscription = make_subscription()
+    extend_current_period(subscription=subscription, days=20, reason="Outage", actor=support_agent)
+    extend_current_period(subscription=subscription, days=11, reason="Another outage", actor=support_agent)
+    subscription.refresh_from_db()
+    paid_through, sequence = subscription.paid_through, subscription.sequence
+    period_end = Period.objects.get(subscription=subscription).ends_at
+
+    with pytest.raises(GoodwillNotAllowed, match=r"already received 31 goodwill day.*at most 0 more"):
+        extend_current_period(subscription=subscription, days=1, reason="Once more", actor=support_agent)
+
+    subscription.refresh_from_db()
+    assert (subscription.paid_through, subscription.sequence) == (paid_through, sequence)
+    assert Period.objects.get(subscription=subscription).ends_at == period_end
+    assert PeriodExtension.objects.count() == 2 and AuditEntry.objects.filter(action="goodwill").count() == 2
+
+
+def test_the_next_period_has_its_own_goodwill_allowance(clock, support_agent):
+    subscription = make_subscription()
+    extend_current_period(subscription=subscription, days=31, reason="Outage", actor=support_agent)
+    subscription.refresh_from_db()
+    assert subscription.paid_through is not None
+    clock.set(subscription.paid_through - timedelta(hours=1))
+    renew(subscription)
+    clock.advance(hours=2)
+
+    extension = extend_current_period(subscription=subscription, days=31, reason="Outage again", actor=support_agent)
+
+    assert extension.period.number == 2

@@ -116,6 +116,7 @@ SERVICE_MESSAGES = [
     gettext_noop("This promotion code does not apply to prices in this currency."),
     gettext_noop("This promotion code has been used up."),
     gettext_noop("You have already used this promotion code."),
+    gettext_noop("Too many promotion codes that did not apply were tried. Try again in an hour."),
     gettext_noop("This plan is for another carrier than the eSIM's."),
     gettext_noop("This plan version is no longer sold; choose the current one."),
     gettext_noop("This payment method does not belong to the customer."),

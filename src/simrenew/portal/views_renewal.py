@@ -10,6 +10,7 @@ URL is looked up through the signed-in customer: another customer's id is a 404.
 from __future__ import annotations
 
 import io
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from decimal import Decimal
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -27,7 +28,9 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_http_methods, require_POST
 
 from simrenew.billing.models import Invoice
+from simrenew.catalog import promotion_attempts
 from simrenew.catalog.models import Plan
+from simrenew.catalog.promotion_attempts import TooManyPromotionAttempts
 from simrenew.catalog.services import PriceQuote, PromotionNotApplicable, quote
 from simrenew.customers.models import Customer
 from simrenew.kit import clock
@@ -143,15 +146,30 @@ class RenewalPreview:
     starts_later: bool
 
 
+def guarded_promo(request: HttpRequest, customer: Customer, promo_code: str | None) -> AbstractContextManager[None]:
+    """Failed promotion codes are counted per customer and per IP; over the limit a code is
+    refused (TooManyPromotionAttempts) before it is looked up."""
+    return promotion_attempts.guard(
+        customer_id=customer.pk, client=promotion_attempts.client_of(request), code=promo_code, request=request
+    )
+
+
 def renewal_preview(
-    subscription: Subscription, plan: Plan, customer: Customer, promo_code: str, form: RenewChoiceForm | None
+    request: HttpRequest,
+    subscription: Subscription,
+    plan: Plan,
+    customer: Customer,
+    promo_code: str,
+    form: RenewChoiceForm | None,
 ) -> RenewalPreview:
     """Price (with the promotion, if it applies) and the exact next period, before paying.
-    A promotion that does not apply says why on the form and is left out of the price."""
+    A promotion that does not apply (or one too many tried) says why on the form and is
+    left out of the price."""
     price: PriceQuote
     try:
-        price = quote(plan=plan, customer=customer, promo_code=promo_code or None)
-    except PromotionNotApplicable as exc:
+        with guarded_promo(request, customer, promo_code):
+            price = quote(plan=plan, customer=customer, promo_code=promo_code or None)
+    except (PromotionNotApplicable, TooManyPromotionAttempts) as exc:
         if form is not None and form.is_bound:
             add_service_errors(form, exc)
         price = quote(plan=plan, customer=customer, promo_code=None)
@@ -195,7 +213,7 @@ def renew(request: HttpRequest, customer: Customer, subscription_id: int) -> Htt
     if bound and form.is_valid():
         plan = by_id[form.cleaned_data["plan"]]
         promo_code = form.cleaned_data["promo_code"]
-    preview = renewal_preview(subscription, plan, customer, promo_code, form)
+    preview = renewal_preview(request, subscription, plan, customer, promo_code, form)
     return render(
         request,
         "portal/renew.html",
@@ -293,15 +311,16 @@ def pay(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpR
             choice = form.cleaned_data["payment_method"]
             key = idempotency_key(customer, form.cleaned_data["idempotency_key"])
             try:
-                attempt = run_charge(
-                    lambda: begin_renewal(
-                        subscription=subscription,
-                        idempotency_key=key,
-                        plan=plan,
-                        payment_method=chosen_method(customer, choice),
-                        promo_code=promo_code or None,
+                with guarded_promo(request, customer, promo_code):
+                    attempt = run_charge(
+                        lambda: begin_renewal(
+                            subscription=subscription,
+                            idempotency_key=key,
+                            plan=plan,
+                            payment_method=chosen_method(customer, choice),
+                            promo_code=promo_code or None,
+                        )
                     )
-                )
             except SimrenewError as exc:
                 add_service_errors(form, exc)
             else:
@@ -320,8 +339,9 @@ def pay(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpR
         promo_code = choice_form.cleaned_data["promo_code"]
         if promo_code:
             try:
-                quote(plan=plan, customer=customer, promo_code=promo_code)
-            except PromotionNotApplicable:
+                with guarded_promo(request, customer, promo_code):
+                    quote(plan=plan, customer=customer, promo_code=promo_code)
+            except (PromotionNotApplicable, TooManyPromotionAttempts):
                 # Back to the choice, which says why the code does not apply.
                 renew_url = reverse("portal:renew", args=[subscription.pk])
                 return redirect(with_query(renew_url, plan=plan.pk, promo_code=promo_code))
@@ -329,7 +349,7 @@ def pay(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpR
         wanted = request.GET.get("method", "")
         values = [value for value, _ in choices]
         selected = wanted if wanted in values else default_choice(customer, subscription, choices)
-    preview = renewal_preview(subscription, plan, customer, promo_code, None)
+    preview = renewal_preview(request, subscription, plan, customer, promo_code, None)
     here = with_query(reverse("portal:pay", args=[subscription.pk]), plan=plan.pk, promo_code=preview.promo_code)
     balance, currency = wallet_balance(customer)
     return render(

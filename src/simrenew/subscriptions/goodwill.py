@@ -31,6 +31,9 @@ from simrenew.subscriptions.schedule import due_after_change, first_try_at
 
 MIN_GOODWILL_DAYS = 1
 MAX_GOODWILL_DAYS = 31
+# All the goodwill one period may receive, over every extension of it: a run of small
+# extensions cannot give more than one large one would.
+MAX_GOODWILL_DAYS_PER_PERIOD = MAX_GOODWILL_DAYS
 
 
 class GoodwillNotAllowed(SubscriptionError):
@@ -74,7 +77,8 @@ def _retries_spent_by_soft_declines(subscription: Subscription, paid_through: da
 
 
 def extend_current_period(*, subscription: Subscription, days: int, reason: str, actor: Any) -> PeriodExtension:
-    """Give `days` (1 to 31) more days of the current period, free of charge, audited with `reason`."""
+    """Give `days` (1 to 31) more days of the current period, free of charge, audited with `reason`;
+    at most `MAX_GOODWILL_DAYS_PER_PERIOD` days in total per period."""
     reason = reason.strip()
     if not reason:
         raise ValidationFailed.on("reason", "Say why the period is extended; the reason is kept in the audit trail.")
@@ -95,6 +99,13 @@ def extend_current_period(*, subscription: Subscription, days: int, reason: str,
     if current is None or locked.paid_through is None:
         raise GoodwillNotAllowed(
             f"Subscription {locked.pk} has no current period (it is suspended); renew it instead of extending."
+        )
+    given = sum(PeriodExtension.objects.filter(period=current).values_list("days", flat=True))
+    if given + days > MAX_GOODWILL_DAYS_PER_PERIOD:
+        left = MAX_GOODWILL_DAYS_PER_PERIOD - given
+        raise GoodwillNotAllowed(
+            f"Period {current.number} of subscription {locked.pk} already received {given} goodwill day(s); "
+            f"a period may receive at most {MAX_GOODWILL_DAYS_PER_PERIOD} in total, so at most {left} more."
         )
     before = _schedule(locked, current)
     # Later (prepaid) periods move as a block so periods stay back to back; anchors

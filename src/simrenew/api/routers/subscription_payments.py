@@ -29,7 +29,7 @@ from simrenew.api.routers.payment_methods import (
     payment_outcome,
     replayed_attempt,
 )
-from simrenew.api.routers.subscriptions import PROMO_CODE_MAX, SubscriptionId, subscription_or_404
+from simrenew.api.routers.subscriptions import PROMO_CODE_MAX, SubscriptionId, promo_guard, subscription_or_404
 from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
 from simrenew.billing.models import Invoice
 from simrenew.catalog.models import Plan, TopUpPack
@@ -186,15 +186,17 @@ def renew_subscription(request: HttpRequest, subscription_id: SubscriptionId, pa
     key = gateway_idempotency_key(request)  # the client's, scoped: @idempotent(required=True) demands one
 
     def begin() -> PaymentAttempt:
-        return begin_renewal(
-            subscription=subscription_or_404(subscription_id),
-            idempotency_key=key,
-            plan=get_plan(payload.plan_id) if payload.plan_id is not None else None,
-            payment_method=(
-                payment_method_ref(payload.payment_method_id) if payload.payment_method_id is not None else None
-            ),
-            promo_code=payload.promo_code,
-        )
+        subscription = subscription_or_404(subscription_id)
+        with promo_guard(request, subscription.customer_id, payload.promo_code):
+            return begin_renewal(
+                subscription=subscription,
+                idempotency_key=key,
+                plan=get_plan(payload.plan_id) if payload.plan_id is not None else None,
+                payment_method=(
+                    payment_method_ref(payload.payment_method_id) if payload.payment_method_id is not None else None
+                ),
+                promo_code=payload.promo_code,
+            )
 
     attempt = _settled(run_charge(begin))
     return Status(payment_http_status(attempt), _renewal_out(attempt))
@@ -247,7 +249,8 @@ def preview_renewal(
             raise ValidationFailed.on("plan_id", "This plan is for another carrier than the eSIM's.")
         if not plan.is_current:
             raise ValidationFailed.on("plan_id", "This plan version is no longer sold; choose the current one.")
-    price = quote(plan=plan, customer=subscription.customer, promo_code=query.promo_code)
+    with promo_guard(request, subscription.customer_id, query.promo_code):
+        price = quote(plan=plan, customer=subscription.customer, promo_code=query.promo_code)
     span = preview_next_period(subscription, plan)
     return RenewalPreviewOut(
         plan_id=plan.pk,

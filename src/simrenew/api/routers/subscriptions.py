@@ -8,6 +8,7 @@ write runs inside `transaction.atomic()` here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -18,6 +19,7 @@ from ninja import Field, Path, Query, Router, Schema
 from ninja.responses import Status
 from pydantic import AfterValidator, AwareDatetime, ConfigDict
 
+from simrenew.api.auth import request_api_key
 from simrenew.api.idempotency import idempotent
 from simrenew.api.pagination import MAX_LIMIT, paginate
 from simrenew.api.routers.inputs import Text, in_utc_range
@@ -27,6 +29,7 @@ from simrenew.api.routers.payment_methods import (
     payment_method_ref,
 )
 from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
+from simrenew.catalog import promotion_attempts
 from simrenew.catalog.models import Carrier
 from simrenew.catalog.services import get_plan
 from simrenew.esims.models import EsimProfile
@@ -136,6 +139,13 @@ class SubscriptionQuery(PageQuery):
 
 
 # --- reading ------------------------------------------------------------------------------------
+
+
+def promo_guard(request: HttpRequest, customer_id: int | None, promo_code: str | None) -> AbstractContextManager[None]:
+    """Failed promotion codes are counted per customer and per API key (a partner's server sends
+    every customer's requests from one address); over the limit: 429, the code not looked up."""
+    client = f"api-key:{request_api_key(request).pk}"
+    return promotion_attempts.guard(customer_id=customer_id, client=client, code=promo_code, request=request)
 
 
 def subscription_or_404(subscription_id: int) -> Subscription:
@@ -269,14 +279,15 @@ def create_subscription(request: HttpRequest, payload: SubscriptionIn) -> Status
         esim = EsimProfile.objects.select_related("customer").filter(pk=payload.esim_id).first()
         if esim is None:
             raise NotFound(f"No eSIM with id {payload.esim_id}.", code="esim_id")
-        return begin_subscription(
-            esim=esim,
-            plan=get_plan(payload.plan_id),
-            payment_method=payment_method_ref(payload.payment_method_id),
-            auto_renew=payload.auto_renew,
-            promo_code=payload.promo_code,
-            idempotency_key=key,
-        )
+        with promo_guard(request, esim.customer_id, payload.promo_code):
+            return begin_subscription(
+                esim=esim,
+                plan=get_plan(payload.plan_id),
+                payment_method=payment_method_ref(payload.payment_method_id),
+                auto_renew=payload.auto_renew,
+                promo_code=payload.promo_code,
+                idempotency_key=key,
+            )
 
     attempt = run_charge(begin)
     if attempt.status == AttemptStatus.FAILED or attempt.subscription_id is None:
