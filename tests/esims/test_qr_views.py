@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import time
 import types
 import xml.etree.ElementTree as ET
 
 import pytest
+from django.core import signing
 from django.test import Client
 from django.urls import NoReverseMatch, include, path, reverse
 from pytest_django import Settings as SettingsWrapper
@@ -94,11 +96,53 @@ def test_bad_tokens_get_404(client: Client, assigned: EsimProfile, token: str) -
 
 def test_a_tampered_token_gets_404(client: Client, assigned: EsimProfile) -> None:
     other = make_profile(customer=make_customer(email="other@example.com"), status=ProfileStatus.ASSIGNED)
-    payload, signature = qr_token(assigned).split(":")
-    other_payload = qr_token(other).split(":")[0]
+    payload, signature = qr_token(assigned).split(":", 1)  # the signature part holds its timestamp
+    other_payload = qr_token(other).split(":", 1)[0]
 
     assert client.get(f"/esims/qr/{other_payload}:{signature}.svg").status_code == 404
     assert client.get(f"/esims/qr/{payload}:{signature}.svg").status_code == 200
+
+
+def _issued_hours_ago(monkeypatch: pytest.MonkeyPatch, profile: EsimProfile, hours: float) -> str:
+    """A QR link as a page showed it `hours` ago (Django's signer stamps links with wall-clock time)."""
+    now = time.time()
+    monkeypatch.setattr(signing, "time", types.SimpleNamespace(time=lambda: now - hours * 3600))
+    token = qr_token(profile)
+    monkeypatch.undo()
+    return token
+
+
+def test_a_link_works_for_a_day_after_the_page_showed_it(
+    client: Client, monkeypatch: pytest.MonkeyPatch, assigned: EsimProfile
+) -> None:
+    yesterday_evening = _issued_hours_ago(monkeypatch, assigned, 23.5)
+
+    assert client.get(f"/esims/qr/{yesterday_evening}.svg").status_code == 200
+    assert client.get(f"/esims/qr/{yesterday_evening}.png").status_code == 200
+
+
+def test_a_link_older_than_a_day_is_not_found_and_says_no_more(
+    client: Client, monkeypatch: pytest.MonkeyPatch, assigned: EsimProfile
+) -> None:
+    old_link = _issued_hours_ago(monkeypatch, assigned, 24.5)
+
+    expired = client.get(f"/esims/qr/{old_link}.svg")
+    forged = client.get("/esims/qr/WzEsMV0:1vQx2c:forged-signature.svg")
+
+    assert expired.status_code == 404
+    assert client.get(f"/esims/qr/{old_link}.png").status_code == 404
+    # Expired or forged, the answer is the same: nothing tells a finder why.
+    assert expired.content == forged.content
+    assert b"expired" not in expired.content.lower()
+    with pytest.raises(NotFound):
+        profile_from_qr_token(old_link)
+
+
+def test_each_page_shows_a_freshly_signed_link(monkeypatch: pytest.MonkeyPatch, assigned: EsimProfile) -> None:
+    earlier = _issued_hours_ago(monkeypatch, assigned, 2)
+
+    assert qr_token(assigned) != earlier
+    assert profile_from_qr_token(qr_token(assigned)) == assigned
 
 
 def test_a_released_profile_has_no_qr_code(client: Client, assigned: EsimProfile) -> None:

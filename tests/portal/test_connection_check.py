@@ -82,3 +82,59 @@ def test_a_forged_or_foreign_status_link_is_404(signed_in, customer, subscriptio
     assert signed_in.get(reverse("portal:connection_status", args=[subscription.pk, "forged:token"])).status_code == 404
     # A genuine token for one eSIM does not show under another of the customer's plans.
     assert signed_in.get(reverse("portal:connection_status", args=[other.pk, token])).status_code == 404
+
+
+def _check(client, subscription):
+    """Press 'Check my connection' and follow where it leads."""
+    return client.post(reverse("portal:connection_check", args=[subscription.pk]), follow=True)
+
+
+def test_an_esim_gets_three_test_messages_an_hour(signed_in, subscription, clock):
+    for _ in range(3):
+        assert _check(signed_in, subscription).status_code == 200
+        clock.advance(minutes=10)
+
+    refused = _check(signed_in, subscription)
+
+    html = refused.content.decode()
+    assert refused.redirect_chain[-1][0] == reverse("portal:manage", args=[subscription.pk])
+    assert "No test message was sent: this eSIM has had 3 in the last hour, the most it can get." in html
+    # The first of the three was sent at 12:00 UTC (7 AM in the customer's New York): it leaves the hour at 8.
+    assert "You can send another after Jan 15, 2026, 8:00:00\u202fAM." in html
+    assert TestMessage.objects.count() == 3
+
+    clock.advance(minutes=31)  # 13:01 UTC: the first check is more than an hour old
+    assert "Waiting for delivery" in _check(signed_in, subscription).content.decode()
+    assert TestMessage.objects.count() == 4
+
+
+def test_a_customer_gets_ten_test_messages_a_day_across_their_esims(signed_in, customer, subscription, clock):
+    others = [make_subscription(customer=customer) for _ in range(3)]
+    for plan in [subscription, *others]:
+        for _ in range(3 if plan is not others[-1] else 1):
+            _check(signed_in, plan)
+    assert TestMessage.objects.count() == 10
+
+    clock.advance(hours=2)  # every eSIM's hour is over, the customer's day is not
+    refused = _check(signed_in, others[-1])
+
+    assert "No test message was sent: you have sent 10 in the last 24 hours, the most allowed." in (
+        refused.content.decode()
+    )
+    assert TestMessage.objects.count() == 10
+
+    clock.advance(hours=22, minutes=1)
+    assert "Waiting for delivery" in _check(signed_in, others[-1]).content.decode()
+
+
+def test_the_refusal_speaks_the_customers_language(client, clock):
+    customer = make_customer(locale="zh-hans", time_zone="Asia/Shanghai")
+    subscription = make_subscription(customer=customer)
+    client.force_login(customer.user)
+    for _ in range(3):
+        _check(client, subscription)
+
+    refused = _check(client, subscription).content.decode()
+
+    assert "未发送测试短信：此 eSIM 在过去一小时内已收到 3 条，已达上限。" in refused  # noqa: RUF001
+    assert TestMessage.objects.count() == 3

@@ -10,6 +10,7 @@ import csv
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from django.core import signing
@@ -25,6 +26,7 @@ from simrenew.esims.identifiers import (
 )
 from simrenew.esims.models import EsimProfile, ProfileStatus
 from simrenew.kit import clock
+from simrenew.kit.audit import record_change
 from simrenew.kit.errors import Conflict, NotFound, ValidationFailed
 from simrenew.notifications.services import emit
 from simrenew.subscriptions.models import Subscription, SubscriptionState
@@ -164,13 +166,14 @@ def _existing_profiles(iccids: list[str]) -> dict[str, dict[str, Any]]:
     return existing
 
 
-def import_profiles_csv(text: str) -> ImportReport:
+def import_profiles_csv(text: str, *, file_name: str = "") -> ImportReport:
     """Add the file's profiles to inventory as ``available``.
 
     Good rows are inserted and bad rows reported with their line number; a
     row already in inventory with identical data counts as ``unchanged``, so
     importing the same file twice changes nothing. A file that is empty or
     has a wrong header raises ``ImportFileInvalid`` before anything is written.
+    The import is one audit entry (`file_name`, the counts and the ICCIDs it added).
     """
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")))
     columns = _read_header(reader)
@@ -223,6 +226,19 @@ def import_profiles_csv(text: str) -> ImportReport:
     EsimProfile.objects.bulk_create(new_profiles, batch_size=_BULK_CREATE_BATCH)
     report.imported = len(new_profiles)
     report.errors.sort(key=lambda error: error.line)
+    name = file_name or "upload.csv"
+    record_change(
+        action="inventory_import",
+        target_type="esims.esimprofile",
+        after={
+            "file": name,
+            "imported": report.imported,
+            "unchanged": report.unchanged,
+            "rejected": report.rejected,
+            "imported_iccids": sorted(profile.iccid for profile in new_profiles),
+        },
+        reason=f"CSV import of {name}",
+    )
     return report
 
 
@@ -353,24 +369,30 @@ def return_unused_profile(profile: EsimProfile) -> EsimProfile:
 # ---------------------------------------------------------------------------
 # QR links: an <img> can fetch the QR code without an API key, but nobody can
 # forge a link for another profile. The token binds the profile to its current
-# holder, so a link stops working if the profile ever changes hands.
+# holder, so a link stops working if the profile ever changes hands, and it is
+# timestamped: a link found later (a forwarded email, a log, a browser history)
+# stops working after QR_TOKEN_MAX_AGE. Every page and API answer that shows a
+# link signs a fresh one. The age is wall-clock time (Django's signer), not the
+# sandbox's test clock: it bounds how long a leaked link is worth anything.
 
 QR_TOKEN_SALT = "esim-qr"
+QR_TOKEN_MAX_AGE = timedelta(hours=24)
 _QR_VISIBLE_STATUSES = (ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED)
 
 
 def qr_token(profile: EsimProfile) -> str:
     if profile.customer_id is None or profile.status not in _QR_VISIBLE_STATUSES:
         raise ProfileStateConflict(f"eSIM {profile.iccid} is not assigned to a customer, so it has no QR code.")
-    return signing.Signer(salt=QR_TOKEN_SALT).sign_object([profile.pk, profile.customer_id])
+    return signing.TimestampSigner(salt=QR_TOKEN_SALT).sign_object([profile.pk, profile.customer_id])
 
 
 def profile_from_qr_token(token: str) -> EsimProfile:
-    """The assigned or installed profile the token was made for; ``NotFound`` otherwise."""
+    """The assigned or installed profile the token was made for, within QR_TOKEN_MAX_AGE of signing;
+    ``NotFound`` otherwise (forged, tampered with, expired: one answer, saying nothing of which)."""
     not_found = NotFound("This eSIM QR code link is not valid.")
     try:
-        payload = signing.Signer(salt=QR_TOKEN_SALT).unsign_object(token)
-    except (signing.BadSignature, ValueError):
+        payload = signing.TimestampSigner(salt=QR_TOKEN_SALT).unsign_object(token, max_age=QR_TOKEN_MAX_AGE)
+    except (signing.BadSignature, ValueError):  # SignatureExpired is a BadSignature
         raise not_found from None
     if not (isinstance(payload, list) and len(payload) == 2 and all(isinstance(item, int) for item in payload)):
         raise not_found

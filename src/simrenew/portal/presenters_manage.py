@@ -33,6 +33,7 @@ from simrenew.portal.presenters import (
     local_datetime_with_zone,
     service_message,
 )
+from simrenew.provisioning.connection_checks import ConnectionCheckLimited
 from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllowed, TopUpNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import MB, SubscriptionView, data_left_bytes, view
@@ -78,6 +79,20 @@ def service_error(exc: SimrenewError) -> str:
     if isinstance(exc, RenewalNotAllowed):
         return gettext("This eSIM already has a plan; renew it instead.")
     return exc.detail
+
+
+def connection_check_refused(exc: ConnectionCheckLimited, customer: Customer) -> str:
+    """Why no test SMS was sent, and when one can be, in the customer's language and time zone."""
+    when = local_datetime(exc.retry_at, customer)
+    if exc.per_esim:
+        return gettext(
+            "No test message was sent: this eSIM has had %(count)d in the last hour, the most it can get. "
+            "You can send another after %(when)s."
+        ) % {"count": exc.limit.checks, "when": when}
+    return gettext(
+        "No test message was sent: you have sent %(count)d in the last 24 hours, the most allowed. "
+        "You can send another after %(when)s."
+    ) % {"count": exc.limit.checks, "when": when}
 
 
 # ---------------------------------------------------------------------------

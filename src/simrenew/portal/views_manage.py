@@ -33,6 +33,7 @@ from simrenew.portal.presenters_manage import (
     PAYMENT_PENDING,
     auto_renew_saved,
     auto_renew_view,
+    connection_check_refused,
     install_view,
     manage_view,
     pack_label,
@@ -41,6 +42,7 @@ from simrenew.portal.presenters_manage import (
     usage_chart,
 )
 from simrenew.portal.views_renewal import hosted_page_links
+from simrenew.provisioning.connection_checks import ConnectionCheckLimited, send_connection_check
 from simrenew.provisioning.messaging import QUEUED, UNKNOWN, get_messaging
 from simrenew.subscriptions.cancellation import cancel, resume, update_renewal
 from simrenew.subscriptions.models import Subscription, SubscriptionState
@@ -379,7 +381,10 @@ def connection_check(request: HttpRequest, customer: Customer, subscription_id: 
     text = gettext("simrenew test message: your eSIM can receive texts. No reply needed.")
     try:
         with transaction.atomic():
-            receipt = get_messaging().send_test_sms(subscription.esim.msisdn, text)
+            receipt = send_connection_check(esim=subscription.esim, text=text)
+    except ConnectionCheckLimited as exc:
+        messages.error(request, connection_check_refused(exc, customer))
+        return redirect("portal:manage", subscription_id=subscription.pk)
     except SimrenewError as exc:
         messages.error(request, service_error(exc))
         return redirect("portal:manage", subscription_id=subscription.pk)

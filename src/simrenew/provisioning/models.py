@@ -29,3 +29,23 @@ class TestMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_id} to {self.msisdn} ({self.status})"
+
+
+class ConnectionCheck(models.Model):
+    """A test SMS a customer sent to one of their eSIMs ("check my connection"), kept on our side
+    whatever carrier sent it: the rows the check's limits count (provisioning.connection_checks)."""
+
+    esim = models.ForeignKey("esims.EsimProfile", on_delete=models.CASCADE, related_name="connection_checks")
+    customer = models.ForeignKey("customers.Customer", on_delete=models.CASCADE, related_name="connection_checks")
+    message_id = models.CharField(max_length=64, help_text="The carrier's id for the message.")
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["esim", "sent_at"], name="conncheck_esim_sent"),
+            models.Index(fields=["customer", "sent_at"], name="conncheck_customer_sent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.message_id} to eSIM {self.esim_id} at {self.sent_at:%Y-%m-%d %H:%M}"

@@ -61,7 +61,9 @@ class EsimOut(Schema):
     msisdn: str = Field(..., description="E.164.")
     activation_code: str = Field(..., description="SGP.22: 1$<SM-DP+ address>$<Matching ID>.")
     lpa_string: str = Field(..., description="What the QR code holds: LPA: followed by the activation code.")
-    qr_svg_url: str | None = Field(..., description="The activation QR code (SVG); no API key needed.")
+    qr_svg_url: str | None = Field(
+        ..., description="The activation QR code (SVG); no API key needed. A signed link valid for 24 hours."
+    )
     qr_png_url: str | None = Field(..., description="The same QR code as PNG.")
     ios_install_url: str = Field(..., description="Apple's direct-install link (iOS 17.4 and later).")
     status: ProfileStatus
@@ -203,7 +205,9 @@ class EsimInstallOut(Schema):
     activation_code: str = Field(..., description="SGP.22: 1$<SM-DP+ address>$<Matching ID>.")
     lpa_string: str = Field(..., description="What the QR code holds: LPA: followed by the activation code.")
     qr_code_data_uri: str = Field(..., description="The QR code as an SVG data URI, to put in an <img> as is.")
-    qr_svg_url: str = Field(..., description="The same QR code at a signed link (no API key needed).")
+    qr_svg_url: str = Field(
+        ..., description="The same QR code at a signed link (no API key needed), valid for 24 hours."
+    )
     qr_png_url: str = Field(..., description="The same QR code as PNG.")
     ios_install_url: str = Field(
         ..., description="Apple's direct-install link (iOS 17.4 and later): open it on the iPhone itself."

@@ -10,6 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from simrenew.deploy_checks import preflight
+
 
 class Command(BaseCommand):
     help = "Serve simrenew with gunicorn (static files through WhiteNoise)."
@@ -21,6 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=int(os.environ.get("SIMRENEW_WEB_THREADS", "4")))
 
     def handle(self, *args: Any, **options: Any) -> None:
+        preflight(self.stdout)  # a live server with the demo's logins open does not start
         gunicorn = Path(sys.executable).with_name("gunicorn")
         executable = str(gunicorn) if gunicorn.exists() else shutil.which("gunicorn")
         if executable is None:
@@ -40,6 +43,9 @@ class Command(BaseCommand):
             "30",
             "--access-logfile",
             "-",
+            # Tokens in links (password reset, QR codes, connection checks) never reach the logs.
+            "--logger-class",
+            "simrenew.kit.gunicorn_logging.GunicornLogger",
             "--graceful-timeout",
             "20",
         ]
