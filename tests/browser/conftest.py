@@ -62,7 +62,9 @@ def viewport(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def context(browser: Browser, viewport: str, live_server: Any) -> Iterator[BrowserContext]:
+def context(browser: Browser, viewport: str, live_server: Any, settings: Any) -> Iterator[BrowserContext]:
+    # The live server is where customers reach simrenew: emailed links are built from it.
+    settings.SIMRENEW_PUBLIC_URL = live_server.url
     fresh = browser.new_context(
         viewport=VIEWPORTS[viewport],  # type: ignore[arg-type]
         base_url=live_server.url,
@@ -166,6 +168,17 @@ def log_in(page: Page, email: str, password: str = PASSWORD) -> None:
     form.get_by_label(re.compile(r"^Password:?$")).fill(password)
     form.get_by_role("button", name="Log in", exact=True).click()
     page.wait_for_url("**/dashboard/")
+
+
+def log_in_to_console(page: Page, email: str, password: str, *, then: str = "**/admin/") -> None:
+    """Open the console and sign in where it sends staff: allauth's login page, as customers do."""
+    page.goto("/admin/")
+    page.wait_for_url("**/accounts/login/?next=%2Fadmin%2F")
+    form = entrance_form(page, "Log in")
+    form.get_by_label("Email").fill(email)
+    form.get_by_label(re.compile(r"^Password:?$")).fill(password)
+    form.get_by_role("button", name="Log in", exact=True).click()
+    page.wait_for_url(then)
 
 
 def log_in_as(context: BrowserContext, user: Any, live_server: Any) -> None:

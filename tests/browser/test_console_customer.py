@@ -9,7 +9,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from playwright.sync_api import BrowserContext, Page, expect
 
-from tests.browser.conftest import Shots, log_in_as
+from simrenew.portal.accounts import verified_login
+from tests.browser.conftest import Shots, log_in_to_console
 from tests.factories import make_subscription
 from tests.notifications.helpers import run_worker
 
@@ -22,7 +23,8 @@ def test_an_admin_sees_the_customer_and_extends_a_period(
     subscription = make_subscription()
     run_worker()
     admin = get_user_model().objects.create_superuser("boss", "boss@example.com", "correct horse battery")
-    log_in_as(context, admin, live_server)
+    verified_login(admin)
+    log_in_to_console(page, "boss@example.com", "correct horse battery")
 
     page.goto(f"/admin/customers/customer/{subscription.customer_id}/change/")
     expect(page.get_by_role("button", name="Refund", exact=True)).to_be_visible()

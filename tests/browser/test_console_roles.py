@@ -1,10 +1,12 @@
-"""Each staff role in the operator console, in Chromium: log in at /admin/login/ with the
-password `simrenew staff create` printed, land on the overview with its charts, find a
-customer by email in the one search box, open their page, and meet exactly the buttons
-and pages the role allows."""
+"""Each staff role in the operator console, in Chromium: open the console, sign in on the
+login page it sends staff to (allauth's, as customers do) with the password `simrenew staff
+create` printed (and a code from their authenticator app when they have one, or must have
+one), land on the overview with its charts, find a customer by email in the one search box,
+open their page, and meet exactly the buttons and pages the role allows."""
 
 from __future__ import annotations
 
+import re
 from io import StringIO
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +18,7 @@ from playwright.sync_api import Page, expect
 
 from simrenew.catalog.models import Carrier
 from simrenew.subscriptions.models import Subscription
-from tests.browser.conftest import Shots
+from tests.browser.conftest import Shots, log_in_to_console
 from tests.factories import make_subscription
 from tests.notifications.helpers import run_worker
 
@@ -35,14 +37,6 @@ def a_customer_with_history() -> Subscription:
     subscription = make_subscription()
     run_worker()  # the welcome and receipt messages are sent: something to resend
     return subscription
-
-
-def log_in_to_console(page: Page, email: str, password: str) -> None:
-    page.goto("/admin/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url("**/admin/")
 
 
 def watch_requests(page: Page, live_server: Any) -> list[str]:
@@ -150,10 +144,73 @@ def test_a_customer_cannot_log_in_to_the_console(page: Page, live_server: Any, s
 
     customer = make_verified_customer(email="ada@example.com")
 
-    page.goto("/admin/login/")
-    page.get_by_label("Email").fill(customer.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Log in").click()
+    log_in_to_console(page, customer.email, PASSWORD, then="**/admin/login/?next=/admin/")
 
-    expect(page.get_by_text("Please enter the email and password of a staff account.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Not a staff account")).to_be_visible()
+    expect(page.get_by_text(f"You are signed in as {customer.email}, which may not use the console.")).to_be_visible()
     shot(page, "refused")
+    page.goto(reverse("admin:customers_customer_changelist"))
+    expect(page.get_by_role("heading", name="Not a staff account")).to_be_visible()
+
+
+# ---------------------------------------------------------------- the second factor
+
+
+def test_a_support_member_with_an_authenticator_app_enters_a_code_before_the_overview(
+    page: Page, live_server: Any, shot: Shots, clock: Any, settings: Any
+) -> None:
+    from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
+    from django.contrib.auth import get_user_model
+
+    from tests.portal.test_accounts_mfa import current_code
+
+    settings.MFA_TOTP_TOLERANCE = 1
+    subscription = a_customer_with_history()
+    email, password = staff_account("support")
+    secret = generate_totp_secret()
+    TOTP.activate(get_user_model().objects.get(username=email), secret)
+
+    log_in_to_console(page, email, password, then="**/accounts/2fa/authenticate/")
+    shot(page, "asked-for-code")
+    page.get_by_label("Code").fill(current_code(secret))
+    page.get_by_role("button", name="Sign In").click()
+    page.wait_for_url("**/admin/")
+
+    open_overview_and_find(page, shot, subscription)
+
+
+def test_where_staff_mfa_is_required_a_new_staff_member_sets_up_the_app_before_the_console_opens(
+    page: Page, live_server: Any, shot: Shots, clock: Any, settings: Any
+) -> None:
+    from tests.portal.test_accounts_mfa import current_code
+
+    settings.SIMRENEW_STAFF_MFA = "required"
+    settings.MFA_TOTP_TOLERANCE = 1
+    subscription = a_customer_with_history()
+    email, password = staff_account("finance")
+
+    log_in_to_console(page, email, password, then="**/admin/second-factor/?next=%2Fadmin%2F")
+    expect(page.get_by_role("heading", name="Your authenticator app is needed")).to_be_visible()
+    shot(page, "set-up-first")
+    page.get_by_role("link", name="Set up the authenticator app").click()
+    page.wait_for_url("**/accounts/reauthenticate/**")  # turning on a second factor asks the password again
+    page.get_by_label(re.compile(r"^Password:?$")).fill(password)
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url("**/accounts/2fa/totp/activate/")
+    secret = page.get_by_label("Authenticator secret").input_value()
+    shot(page, "activate")
+    page.get_by_label("Authenticator code").fill(current_code(secret))
+    page.get_by_role("button", name="Activate").click()
+    page.wait_for_url("**/accounts/2fa/recovery-codes/**")
+    shot(page, "recovery-codes")
+
+    # Set up; this session has still not entered a code from it: the console asks for one.
+    page.goto("/admin/")
+    page.wait_for_url("**/admin/second-factor/?next=%2Fadmin%2F")
+    shot(page, "enter-a-code")
+    page.get_by_role("link", name="Enter a code from your authenticator app").click()
+    page.get_by_label("Code").fill(current_code(secret, windows_ahead=1))
+    page.get_by_role("button", name="Confirm").click()
+    page.wait_for_url("**/admin/")
+
+    open_overview_and_find(page, shot, subscription)

@@ -1,5 +1,5 @@
-"""Who gets into the console and what each staff role may do there, through the real
-login form and Django's test client."""
+"""Who gets into the console and what each staff role may do there, signed in through the
+real login (allauth's, where the console sends staff) and Django's test client."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from simrenew.console.models import AuditEntry
 from simrenew.console.roles import Role
 from simrenew.console.staff import create_staff
 from simrenew.customers.services import update_customer
+from simrenew.portal.accounts import verified_login
+from tests.customers.console_helpers import sign_in_to_console
 from tests.factories import make_customer, make_subscription
 
 
@@ -30,8 +32,8 @@ class Staff:
 
 def log_in(email: str, password: str) -> Client:
     client = Client()
-    response = client.post(reverse("admin:login"), {"username": email, "password": password})
-    assert response.status_code == 302, response.content.decode()[:2000]
+    response = sign_in_to_console(client, email, password)
+    assert response.status_code == 302 and response["Location"] == reverse("admin:index"), response.content.decode()
     return client
 
 
@@ -63,25 +65,34 @@ def test_each_role_logs_in_with_its_email_and_opens_on_the_overview(clock, staff
     assert "Email, phone or ICCID" in html
 
 
-def test_people_without_a_console_role_cannot_log_in(clock):
+def test_people_without_a_console_role_get_no_console_page(clock):
     customer = make_customer(email="ada@example.com")
     customer.user.set_password("a-long-customer-password")
     customer.user.save()
+    verified_login(customer.user)
     roleless = get_user_model().objects.create_user("helper@simrenew.test", "helper@simrenew.test", "pw-roleless-1234")
     roleless.is_staff = True
     roleless.save()
+    verified_login(roleless)
 
     for email, password in (("ada@example.com", "a-long-customer-password"), (roleless.email, "pw-roleless-1234")):
         client = Client()
-        answer = client.post(reverse("admin:login"), {"username": email, "password": password})
-        assert answer.status_code == 200 and "email and password of a staff account" in answer.content.decode()
-        assert client.get(reverse("admin:index")).status_code == 302  # back to the login page
+        signed_in = sign_in_to_console(client, email, password)
+        assert signed_in.status_code == 302  # a good password: they are signed in, as themselves
+
+        answer = client.get(reverse("admin:index"), follow=True)
+        assert answer.status_code == 403 and "Not a staff account" in answer.content.decode()
+        assert f"You are signed in as {email}, which may not use the console." in answer.content.decode()
+        for page in (reverse("admin:index"), reverse("admin:customers_customer_changelist")):
+            assert client.get(page)["Location"].startswith(reverse("admin:login")), page
 
 
 def test_a_wrong_password_is_refused(db, staff):
     member = staff(Role.SUPPORT)
-    answer = Client().post(reverse("admin:login"), {"username": member.email, "password": member.password + "x"})
-    assert answer.status_code == 200 and "email and password of a staff account" in answer.content.decode()
+    client = Client()
+    answer = sign_in_to_console(client, member.email, member.password + "x")
+    assert answer.status_code == 200 and "password you specified are not correct" in answer.content.decode()
+    assert client.get(reverse("admin:index")).status_code == 302
 
 
 def test_the_search_box_goes_straight_to_the_one_customer_or_lists_the_matches(clock, staff):

@@ -11,7 +11,7 @@ from django.contrib import admin as django_admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission, User
 from django.db.models import ProtectedError
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
 from simrenew.catalog.models import Carrier
 from simrenew.console.models import AuditEntry
@@ -99,6 +99,35 @@ def test_support_cannot_open_the_staff_accounts(clock):
     support = staff_client("support")
     assert support.get("/admin/auth/user/").status_code == 403
     assert support.get("/admin/auth/group/").status_code == 403
+
+
+def test_only_admins_get_the_password_form_on_a_staff_members_page_and_it_ends_their_sessions(clock):
+    ensure_roles()
+    member = get_user_model().objects.create_user("ken", "ken@example.com", PASSWORD, is_staff=True)
+    member.groups.add(Group.objects.get(name="support"))
+    member_console = Client()
+    member_console.force_login(member)
+    assert member_console.get("/admin/").status_code == 200
+    password_form = f"/admin/auth/user/{member.pk}/password/"
+
+    for role in ("support", "finance"):
+        reader = staff_client(role)
+        assert reader.get(f"/admin/auth/user/{member.pk}/change/").status_code == 403, role
+        assert reader.get(password_form).status_code == 403, role
+        new = "a password set by someone who may not"
+        assert (
+            reader.post(password_form, {"usable_password": "true", "password1": new, "password2": new}).status_code
+            == 403
+        )
+    member.refresh_from_db()
+    assert member.check_password(PASSWORD)
+
+    admin = staff_client("admin")
+    page = admin.get(f"/admin/auth/user/{member.pk}/change/").content.decode()
+    assert 'href="../password/"' in page
+    new = "another long pass phrase entirely"
+    assert admin.post(password_form, {"usable_password": "true", "password1": new, "password2": new}).status_code == 302
+    assert member_console.get("/admin/").status_code == 302  # their session ended with the old password
 
 
 def test_a_bulk_delete_that_fails_leaves_no_entries(clock):

@@ -1,8 +1,10 @@
-"""`simrenew staff`: console accounts. The printed password logs in at /admin/login/;
-bad input is a clear error and writes nothing; every change is in the audit log."""
+"""`simrenew staff`: console accounts. The printed password signs in to the console (through
+allauth's login, where /admin/ sends staff); bad input is a clear error and writes nothing;
+every change is in the audit log. Staff passwords are reset here, never by email."""
 
 from __future__ import annotations
 
+import getpass
 from io import StringIO
 
 import pytest
@@ -12,7 +14,10 @@ from django.test import Client
 
 from simrenew.console.models import AuditEntry
 from simrenew.console.roles import Role, role_of
+from tests.customers.console_helpers import sign_in_to_console
 from tests.factories import make_customer
+
+CLI_USER = f"cli:{getpass.getuser()}"  # who ran the command, as the audit trail names them
 
 
 def staff(*args: str) -> list[str]:
@@ -34,12 +39,12 @@ def test_create_prints_a_password_that_logs_in_at_the_console(db, role):
     assert user.password.startswith("argon2$") and password not in user.password
 
     client = Client()
-    answer = client.post("/admin/login/", {"username": "sam@simrenew.test", "password": password})
-    assert answer.status_code == 302
+    answer = sign_in_to_console(client, "sam@simrenew.test", password)
+    assert answer.status_code == 302 and answer["Location"] == "/admin/"
     assert client.get("/admin/").status_code == 200
 
     entry = AuditEntry.objects.get(action="staff.create")
-    assert entry.actor_label == "cli" and entry.target_id == str(user.pk)
+    assert (entry.actor_kind, entry.actor_label) == ("cli", CLI_USER) and entry.target_id == str(user.pk)
     assert entry.after == {
         "email": "Sam@simrenew.test",
         "role": role,
@@ -103,7 +108,7 @@ def test_set_role_moves_an_account_to_another_role_and_is_audited(db):
     assert list(user.groups.values_list("name", flat=True)) == ["support"]
     assert "now has the support role (was admin)" in lines[-1]
     entry = AuditEntry.objects.get(action="staff.set_role")
-    assert (entry.before, entry.after, entry.actor_label) == ({"role": "admin"}, {"role": "support"}, "cli")
+    assert (entry.before, entry.after, entry.actor_label) == ({"role": "admin"}, {"role": "support"}, CLI_USER)
 
 
 def test_set_role_of_someone_unknown_is_refused(db):
@@ -111,3 +116,38 @@ def test_set_role_of_someone_unknown_is_refused(db):
     with pytest.raises(CommandError, match=r"No staff account has the email 'ada@example\.com'"):
         staff("set-role", "--email", "ada@example.com", "--role", "admin")
     assert not AuditEntry.objects.exists()
+
+
+def test_reset_password_prints_a_new_password_and_ends_the_accounts_sessions(db):
+    old_password = staff("create", "--email", "sue@simrenew.test", "--role", "support")[-1]
+    console = Client()
+    sign_in_to_console(console, "sue@simrenew.test", old_password)
+    assert console.get("/admin/").status_code == 200
+
+    lines = staff("reset-password", "--email", "SUE@simrenew.test")
+
+    new_password = lines[-1]
+    assert len(new_password) >= 20 and new_password != old_password
+    assert "sue@simrenew.test" in lines[0] and "every session it had has ended" in lines[0]
+    assert console.get("/admin/").status_code == 302  # the old session is over
+    assert "not correct" in sign_in_to_console(Client(), "sue@simrenew.test", old_password).content.decode()
+    fresh = Client()
+    assert sign_in_to_console(fresh, "sue@simrenew.test", new_password)["Location"] == "/admin/"
+    assert fresh.get("/admin/").status_code == 200
+    entry = AuditEntry.objects.get(action="staff.reset_password")
+    user = get_user_model().objects.get(username="sue@simrenew.test")
+    assert (entry.actor_kind, entry.actor_label) == ("cli", CLI_USER) and entry.target_id == str(user.pk)
+    trail = str([entry.before, entry.after, entry.reason])
+    assert new_password not in trail and old_password not in trail and user.password not in trail
+
+
+@pytest.mark.parametrize("email", ["ada@example.com", "nobody@simrenew.test", "  "])
+def test_reset_password_of_anyone_but_staff_is_refused(db, email):
+    customer = make_customer(email="ada@example.com")
+    before = customer.user.password
+
+    with pytest.raises(CommandError, match="No staff account has the email"):
+        staff("reset-password", "--email", email)
+
+    customer.user.refresh_from_db()
+    assert customer.user.password == before and not AuditEntry.objects.exists()

@@ -14,11 +14,16 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from allauth.account.forms import default_token_generator
 from allauth.account.models import EmailAddress
+from allauth.account.utils import user_pk_to_url_str
+from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
+from simrenew.console.roles import Role
+from simrenew.console.staff import create_staff
 from simrenew.customers.models import Customer
 from simrenew.customers.services import create_customer
 from simrenew.portal.accounts import verified_login
@@ -52,10 +57,17 @@ def body_of(message: EmailMessage) -> str:
     return part.get_content()
 
 
+def links_in(message: EmailMessage) -> list[str]:
+    return LINK.findall(body_of(message))
+
+
 def link_in(message: EmailMessage) -> str:
-    found = LINK.search(body_of(message))
+    """The email's link, as a path to follow with the test client: every link starts with the
+    public address (SIMRENEW_PUBLIC_URL), whatever Host the request that sent it named."""
+    found = links_in(message)
     assert found, body_of(message)
-    return found.group(0).replace("http://testserver", "")
+    assert found[0].startswith(f"{settings.SIMRENEW_PUBLIC_URL}/"), found[0]
+    return found[0].removeprefix(settings.SIMRENEW_PUBLIC_URL)
 
 
 def free_loopback_port() -> int:
@@ -267,6 +279,97 @@ def test_a_forgotten_password_is_reset_through_an_email_in_the_customers_languag
     assert log_in(fresh, email="mei@example.com", password=new_password).redirect_chain[-1][0] == reverse(
         "portal:dashboard"
     )
+
+
+# ---------------------------------------------------------------- links in emails, and staff
+
+
+EVIL = "evil.example"
+
+
+@pytest.fixture
+def any_host_allowed(settings: Any) -> None:
+    """A server misconfigured to answer any Host (the sandbox may allow '*')."""
+    settings.ALLOWED_HOSTS = ["*"]
+
+
+def test_a_reset_asked_with_a_forged_host_still_links_to_the_public_address(clock, smtp_inbox, any_host_allowed):
+    make_login(email="mei@example.com")
+    client = Client(HTTP_HOST=EVIL)
+
+    response = client.post(reverse("account_reset_password"), {"email": "mei@example.com"})
+
+    assert response.status_code == 302
+    mail = smtp_inbox.only(to="mei@example.com")
+    assert EVIL not in mail.as_string()
+    assert [link.split("/key/")[0] for link in links_in(mail)] == [
+        f"{settings.SIMRENEW_PUBLIC_URL}/accounts/password/reset"
+    ]
+    # The link works (on the public address), and only there is the new password chosen.
+    owner = Client()
+    form_url = owner.get(link_in(mail), follow=True).redirect_chain[-1][0]
+    new_password = "Another-7-quiet-harbour"
+    owner.post(form_url, {"password1": new_password, "password2": new_password})
+    assert log_in(Client(), email="mei@example.com", password=new_password).redirect_chain[-1][0] == reverse(
+        "portal:dashboard"
+    )
+
+
+@pytest.mark.parametrize("role", [Role.SUPPORT, Role.ADMIN])
+def test_staff_cannot_reset_their_password_by_email_whatever_host_asks(clock, smtp_inbox, any_host_allowed, role):
+    staff, password = create_staff(email="sue@simrenew.test", role=role)
+    client = Client(HTTP_HOST=EVIL)
+
+    staff_answer = client.post(reverse("account_reset_password"), {"email": "sue@simrenew.test"})
+    unknown_answer = client.post(reverse("account_reset_password"), {"email": "nobody@simrenew.test"})
+
+    # From outside, the same as for an address nobody has: the same page, one email.
+    assert staff_answer.status_code == unknown_answer.status_code == 302
+    assert staff_answer["Location"] == unknown_answer["Location"]
+    mail = smtp_inbox.only(to="sue@simrenew.test")
+    assert mail["Subject"] == "simrenew: staff passwords are reset by an administrator"
+    assert "ask an administrator of the console to reset yours" in body_of(mail)
+    assert EVIL not in mail.as_string() and "/password/reset/key/" not in mail.as_string()
+    assert links_in(mail) == []
+    unknown = smtp_inbox.only(to="nobody@simrenew.test")
+    assert EVIL not in unknown.as_string()
+    assert links_in(unknown) == [f"{settings.SIMRENEW_PUBLIC_URL}/accounts/signup/"]
+    staff.refresh_from_db()
+    assert staff.check_password(password)
+
+
+def test_a_valid_reset_key_for_a_staff_account_changes_nothing(clock):
+    staff, password = create_staff(email="sue@simrenew.test", role=Role.ADMIN)
+    key = f"{user_pk_to_url_str(staff)}-{default_token_generator.make_token(staff)}"
+    link = reverse("account_reset_password_from_key", kwargs={"uidb36": "UID", "key": "KEY"}).replace("UID-KEY", key)
+    client = Client()
+
+    page = client.get(link, follow=True)
+    sent = client.post(link, {"password1": "Taken-over-9-times", "password2": "Taken-over-9-times"}, follow=True)
+
+    for answer in (page, sent):
+        assert answer.status_code == 200 and answer.context["token_fail"]
+    staff.refresh_from_db()
+    assert staff.check_password(password) and not staff.check_password("Taken-over-9-times")
+    assert "_auth_user_id" not in client.session
+
+
+def test_every_link_allauth_mails_starts_with_the_public_address(clock, smtp_inbox, any_host_allowed):
+    make_login(email="mei@example.com")
+    client = Client(HTTP_HOST=EVIL)
+
+    sign_up(client, email="new@example.com", locale="en")  # the confirmation link
+    sign_up(client, email="mei@example.com", locale="en")  # "already exists": links to reset and sign up
+
+    for to in ("new@example.com", "mei@example.com"):
+        mail = smtp_inbox.only(to=to)
+        assert EVIL not in mail.as_string(), to
+        assert links_in(mail) and all(
+            link.startswith(f"{settings.SIMRENEW_PUBLIC_URL}/accounts/") for link in links_in(mail)
+        ), links_in(mail)
+    confirmed = Client().post(link_in(smtp_inbox.only(to="new@example.com")))
+    assert confirmed.status_code == 302
+    assert EmailAddress.objects.get(email="new@example.com").verified
 
 
 def test_forms_refuse_posts_without_the_csrf_token(clock):

@@ -1,7 +1,8 @@
 """The operator console: Django's admin site, opening on the overview.
 
 Only staff with a console role (support, finance, admin; superusers count as admin)
-may log in. The first page is the overview (charts and figures, a one-box customer
+may use it, and they sign in through allauth's login like customers (console.signin):
+/admin/login/ only sends them there. The first page is the overview (charts and figures, a one-box customer
 search); the usual list of everything the operator may read is one link away at
 `apps/`, and in the sidebar of every other page.
 """
@@ -10,49 +11,71 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, URLResolver, path, reverse
+from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
 
-from simrenew.console import charts, queries
+from simrenew.console import charts, queries, signin
 from simrenew.console.roles import role_of
 from simrenew.kit import clock
-
-
-class ConsoleLoginForm(AdminAuthenticationForm):
-    """Staff log in with their email (their username is the lower-cased email)."""
-
-    username = forms.CharField(label="Email", max_length=254, widget=forms.EmailInput(attrs={"autofocus": True}))
-
-    error_messages = {
-        **AdminAuthenticationForm.error_messages,
-        "invalid_login": "Please enter the email and password of a staff account. Both may be case-sensitive.",
-    }
-
-    def clean_username(self) -> str:
-        return str(self.cleaned_data["username"]).strip().lower()
-
-    def confirm_login_allowed(self, user: Any) -> None:
-        super().confirm_login_allowed(user)
-        if role_of(user) is None:  # staff without a role: same answer as a wrong password
-            raise forms.ValidationError(self.error_messages["invalid_login"], code="invalid_login")
 
 
 class ConsoleSite(admin.AdminSite):
     site_header = "simrenew console"
     site_title = "simrenew console"
     index_title = "Overview"
-    login_form = ConsoleLoginForm
     index_template = "console/overview.html"
 
     def has_permission(self, request: HttpRequest) -> bool:
+        return self.is_console_staff(request) and not signin.second_factor_missing(request)
+
+    @staticmethod
+    def is_console_staff(request: HttpRequest) -> bool:
         user = request.user
         return bool(user.is_active and user.is_staff and role_of(user) is not None)
+
+    # ------------------------------------------------------------ signing in
+
+    @method_decorator(never_cache)
+    @method_decorator(login_not_required)
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Never a form: whatever was posted here, nobody is authenticated by it. Visitors go to
+        allauth's login (rate limits, lockout, TOTP); signed-in people who may not (yet) enter
+        are told why, instead of being sent round in a loop."""
+        next_url = signin.console_next(request)
+        if not request.user.is_authenticated:
+            return HttpResponseRedirect(signin.allauth_login_url(next_url))
+        if self.has_permission(request):
+            return HttpResponseRedirect(next_url)
+        if self.is_console_staff(request):
+            second_factor = reverse(f"{self.name}:console_second_factor")
+            return HttpResponseRedirect(f"{second_factor}?{urlencode({'next': next_url})}")
+        context = {"signed_in_as": request.user.get_username(), "next": next_url}
+        return TemplateResponse(request, "console/not_staff.html", context, status=403)
+
+    @method_decorator(never_cache)
+    def second_factor_view(self, request: HttpRequest) -> HttpResponse:
+        """Staff who signed in without their authenticator app: enter a code (if they have
+        one) or set one up, then come back."""
+        if not self.is_console_staff(request):
+            return HttpResponseRedirect(reverse(f"{self.name}:login"))
+        next_url = signin.console_next(request)
+        if not signin.second_factor_missing(request):
+            return HttpResponseRedirect(next_url)
+        enrolled = signin.has_authenticator(request.user)
+        action = (
+            f"{reverse('mfa_reauthenticate')}?{urlencode({'next': next_url})}"
+            if enrolled
+            else reverse("mfa_activate_totp")
+        )
+        context = {"enrolled": enrolled, "action": action, "required": signin.staff_mfa_required()}
+        return TemplateResponse(request, "console/second_factor.html", context, status=403)
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)
@@ -64,6 +87,7 @@ class ConsoleSite(admin.AdminSite):
             path("search/", self.admin_view(self.search_view), name="console_search"),
             path("expiring/", self.admin_view(self.expiring_view), name="console_expiring"),
             path("apps/", self.admin_view(self.apps_view), name="console_apps"),
+            path("second-factor/", self.second_factor_view, name="console_second_factor"),
         ]
         return own + super().get_urls()
 

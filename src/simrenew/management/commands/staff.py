@@ -1,27 +1,27 @@
-"""`simrenew staff create|list|set-role`: console accounts and their roles."""
+"""`simrenew staff create|list|set-role|reset-password`: console accounts, their roles and passwords."""
 
 from __future__ import annotations
 
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 from django.db import transaction
 
-from simrenew.console.audit import CLI_ACTOR, record_change
 from simrenew.console.roles import Role, role_of
-from simrenew.console.staff import create_staff, find_staff, set_role, staff_accounts
+from simrenew.console.staff import create_staff, find_staff, reset_staff_password, set_role, staff_accounts
 from simrenew.kit.errors import SimrenewError
+from simrenew.management.base import ActorCommand
 
 
-class Command(BaseCommand):
+class Command(ActorCommand):
     help = (
         "Create console staff accounts and set their roles (support, finance, admin). "
-        "`create` prints the new account's password once, as the last line."
+        "`create` and `reset-password` print the account's new password once, as the last line."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        verbs = parser.add_subparsers(dest="verb", required=True, metavar="create|list|set-role")
+        verbs = parser.add_subparsers(dest="verb", required=True, metavar="create|list|set-role|reset-password")
         create = verbs.add_parser("create", help="Create a staff account and print its generated password.")
         create.add_argument("--email", required=True, help="The staff member's email; they log in with it.")
         create.add_argument("--role", required=True, choices=Role.ALL, help="support, finance or admin.")
@@ -29,6 +29,11 @@ class Command(BaseCommand):
         change = verbs.add_parser("set-role", help="Give a staff account another role.")
         change.add_argument("--email", required=True)
         change.add_argument("--role", required=True, choices=Role.ALL)
+        reset = verbs.add_parser(
+            "reset-password",
+            help="Give a staff account a new generated password (staff cannot reset theirs by email).",
+        )
+        reset.add_argument("--email", required=True)
 
     def handle(self, *args: Any, **options: Any) -> None:
         verb = options["verb"]
@@ -39,19 +44,14 @@ class Command(BaseCommand):
                 self._list()
             elif verb == "set-role":
                 self._set_role(options["email"], options["role"])
+            elif verb == "reset-password":
+                self._reset_password(options["email"])
         except SimrenewError as exc:
             raise CommandError(exc.detail) from exc
 
     def _create(self, email: str, role: str) -> None:
         with transaction.atomic():
-            user, password = create_staff(email=email, role=role)
-            record_change(
-                actor=None,
-                actor_name=CLI_ACTOR,
-                action="staff.create",
-                target=user,
-                after={"email": user.email, "role": role, "is_staff": True, "is_superuser": user.is_superuser},
-            )
+            user, password = create_staff(email=email, role=role)  # audited by the service
         self.stdout.write(
             f"Created staff account {user.email} with the {role} role; log in at /admin/. "
             "Its password is shown only now; pass it on safely:"
@@ -74,13 +74,15 @@ class Command(BaseCommand):
     def _set_role(self, email: str, role: str) -> None:
         with transaction.atomic():
             user = find_staff(email)
-            previous = set_role(user, role)
-            record_change(
-                actor=None,
-                actor_name=CLI_ACTOR,
-                action="staff.set_role",
-                target=user,
-                before={"role": previous},
-                after={"role": role},
-            )
+            previous = set_role(user, role)  # audited by the service
         self.stdout.write(f"{user.email or user.username} now has the {role} role (was {previous or 'none'}).")
+
+    def _reset_password(self, email: str) -> None:
+        with transaction.atomic():
+            user = find_staff(email)
+            password = reset_staff_password(user)  # audited by the service
+        self.stdout.write(
+            f"New password for {user.email or user.username}; every session it had has ended. "
+            "It is shown only now; pass it on safely:"
+        )
+        self.stdout.write(password)
