@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
-
 from cryptography.fernet import Fernet
 
 from simrenew.kit import config
@@ -49,12 +48,20 @@ ALLOWED_HOSTS = [
 SIMRENEW_BEHIND_TLS_PROXY = _flag("SIMRENEW_BEHIND_TLS_PROXY")
 if SIMRENEW_BEHIND_TLS_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# How many proxies in front append to X-Forwarded-For, so that sign-in limits per IP count the
+# client's address, not the proxy's (0: trust no such header; 1 by default behind a TLS proxy).
+ALLAUTH_TRUSTED_PROXY_COUNT = int(
+    os.environ.get("SIMRENEW_TRUSTED_PROXY_COUNT", "1" if SIMRENEW_BEHIND_TLS_PROXY else "0")
+)
 if not SIMRENEW_SANDBOX:
     SECURE_SSL_REDIRECT = True
     SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
     SECURE_HSTS_SECONDS = int(os.environ.get("SIMRENEW_HSTS_SECONDS", str(365 * 24 * 3600)))
+    # includeSubDomains and preload bind every host of the operator's domain, which one application
+    # cannot promise: the operator opts in, and `check --deploy` does not nag about it meanwhile.
     SECURE_HSTS_INCLUDE_SUBDOMAINS = _flag("SIMRENEW_HSTS_INCLUDE_SUBDOMAINS")
-    SECURE_HSTS_PRELOAD = False  # a choice for the operator's whole domain, not for one application
+    SECURE_HSTS_PRELOAD = _flag("SIMRENEW_HSTS_PRELOAD")
+    SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 # Staff need a second factor (TOTP) to open the console: required by default outside the sandbox.
 SIMRENEW_STAFF_MFA = os.environ.get("SIMRENEW_STAFF_MFA", "optional" if SIMRENEW_SANDBOX else "required")
 # Keys (Fernet, comma-separated) that encrypt secrets at rest (TOTP seeds, webhook signing secrets):
@@ -111,6 +118,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "simrenew.kit.middleware.ActorMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "simrenew.portal.middleware.CustomerLocaleMiddleware",
     "simrenew.kit.middleware.ContentSecurityPolicyMiddleware",
@@ -139,10 +147,10 @@ MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "portal:dashboard"
 
-# A Content-Security-Policy for the portal and the console (which adds one inline style of
-# Django's admin, simrenew.kit.middleware); the API docs bring their own scripts.
+# A Content-Security-Policy for the portal, the console (which adds one inline style of Django's
+# admin, simrenew.kit.middleware) and the API docs (django-ninja's Swagger UI: local scripts and
+# styles, its settings a JSON data block, so it needs no exception).
 CONTENT_SECURITY_POLICY = {
-    "EXCLUDE_URL_PREFIXES": ["/api/v1/docs"],
     "DIRECTIVES": {
         "default-src": ["'self'"],
         "img-src": ["'self'", "data:"],
@@ -299,7 +307,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line"}},
+    # Tokens that links carry (password reset, email confirmation, QR codes) never reach the logs.
+    "filters": {"redact_secrets": {"()": "simrenew.kit.redaction.RedactSecrets"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("SIMRENEW_LOG_LEVEL", "INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
@@ -308,3 +318,28 @@ LOGGING = {
         "httpcore": {"level": "WARNING"},
     },
 }
+
+# --- secrets at rest (issue 13) ---
+# TOTP and recovery-code seeds are stored encrypted with SIMRENEW_ENCRYPTION_KEYS (kit.crypto).
+MFA_ADAPTER = "simrenew.portal.mfa.MFAAdapter"
+# Promotion codes that did not apply, per customer and per client (portal: IP address; API:
+# API key) per window of seconds; over it a code is refused unread (0 turns a limit off).
+SIMRENEW_PROMO_FAILURES_PER_CUSTOMER = int(os.environ.get("SIMRENEW_PROMO_FAILURES_PER_CUSTOMER", "10"))
+SIMRENEW_PROMO_FAILURES_PER_CLIENT = int(os.environ.get("SIMRENEW_PROMO_FAILURES_PER_CLIENT", "30"))
+SIMRENEW_PROMO_ATTEMPT_WINDOW = int(os.environ.get("SIMRENEW_PROMO_ATTEMPT_WINDOW", "3600"))
+
+# --- console sign-in (issue 13) ---
+# Staff sign in through allauth like customers (/admin/login/ only redirects there), so these
+# limits guard the console too. allauth's own defaults, written out: failed logins per client IP
+# (10 a minute) and per account (5 in 5 minutes: the account stays locked until the oldest
+# failure is 5 minutes old, whichever IP or Host header the guesses came from).
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/5m/key",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "reauthenticate": "10/m/user",
+    "signup": "20/m/ip",
+}
+# The reset-from-key page refuses staff accounts even with a valid key.
+ACCOUNT_FORMS = {"user_token": "simrenew.portal.accounts.CustomerResetTokenForm"}

@@ -98,8 +98,9 @@ def test_resetting_returns_to_real_time(api: ApiClient, clock: TestClock) -> Non
     assert abs((datetime.fromisoformat(body["now"]) - datetime.now(UTC)).total_seconds()) < 60
 
 
-def test_outside_the_sandbox_moving_the_clock_is_forbidden(api: ApiClient, settings: Settings) -> None:
+def test_outside_the_sandbox_moving_the_clock_is_forbidden(db: None, settings: Settings) -> None:
     settings.SIMRENEW_SANDBOX = False
+    api = ApiClient(make_api_key(scopes=("write",)))  # a live key: a live server refuses sandbox keys
 
     response = api.put("test-clock", {"now": "2030-01-01T00:00:00+00:00"})
 
@@ -110,8 +111,9 @@ def test_outside_the_sandbox_moving_the_clock_is_forbidden(api: ApiClient, setti
     assert kit_clock.now().year != 2030
 
 
-def test_outside_the_sandbox_reading_shows_real_time(api: ApiClient, clock: TestClock, settings: Settings) -> None:
+def test_outside_the_sandbox_reading_shows_real_time(clock: TestClock, settings: Settings) -> None:
     settings.SIMRENEW_SANDBOX = False
+    api = ApiClient(make_api_key(scopes=("read",)))
 
     body = api.get("test-clock").json()
 

@@ -1,6 +1,7 @@
 """`simrenew demo`: seed the demo catalog, inventory, a demo customer with an
 active plan, a demo API key and one console account per staff role. Running it
-again changes nothing."""
+again changes nothing. `simrenew demo --remove` closes the demo's logins and key
+(in any mode: a database that was a sandbox may become a live one)."""
 
 from __future__ import annotations
 
@@ -8,17 +9,24 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from simrenew.api.keys import hash_key
 from simrenew.api.models import ApiKey
 from simrenew.catalog.demo import seed_catalog
 from simrenew.catalog.models import Plan
-from simrenew.console.roles import Role
 from simrenew.console.staff import create_staff
 from simrenew.customers.models import Customer
 from simrenew.customers.services import create_customer
+from simrenew.demo_accounts import (
+    DEMO_API_KEY,
+    DEMO_EMAIL,
+    DEMO_PASSWORD,
+    DEMO_STAFF,
+    DEMO_STAFF_PASSWORD,
+    remove_demo_access,
+)
 from simrenew.esims.services import assign_profile
 from simrenew.kit import clock
 from simrenew.payments.charging import run_charge
@@ -27,19 +35,23 @@ from simrenew.portal.accounts import verified_login
 from simrenew.subscriptions.models import Subscription
 from simrenew.subscriptions.renewals import begin_subscription
 
-DEMO_EMAIL = "demo@simrenew.test"
-DEMO_PASSWORD = "simrenew-demo-2026"
-# A fixed key so that every run can print it; it exists only in sandbox mode.
-DEMO_API_KEY = "sr_test_demo_0123456789abcdefghijklmnopqrstuvwxyz"
-# One console login per role, with known passwords (sandbox only), to try what each may do.
-DEMO_STAFF_PASSWORD = "simrenew-staff-2026"
-DEMO_STAFF = {role: f"{role}@simrenew.test" for role in (Role.ADMIN, Role.SUPPORT, Role.FINANCE)}
-
 
 class Command(BaseCommand):
     help = "Seed the demo catalog, inventory, a demo customer with an active plan and an API key (sandbox only)."
 
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--remove",
+            action="store_true",
+            help="Close the demo's logins and revoke its API key (their passwords and key are public).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["remove"]:
+            with transaction.atomic():
+                closed = remove_demo_access()
+            self.stdout.write(f"Closed: {', '.join(closed)}." if closed else "No demo login or key is left open.")
+            return
         if not settings.SIMRENEW_SANDBOX:
             raise CommandError("The demo seeds test cards and a known API key: run it with SIMRENEW_SANDBOX=1.")
         with transaction.atomic():

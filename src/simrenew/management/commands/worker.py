@@ -9,6 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from simrenew.deploy_checks import preflight
 from simrenew.worker.runner import Worker, freeze_startup_heap
 from simrenew.worker.status import worker_status
 
@@ -37,6 +38,7 @@ class Command(BaseCommand):
         if options["status"]:
             self._status(as_json=options["json"])
             return
+        preflight(self.stdout)  # a live worker does not start beside the demo's open logins
         worker = Worker(batch_size=options["batch_size"], batches_in_flight=options["in_flight"])
         freeze_startup_heap()
 

@@ -1,0 +1,77 @@
+"""Checks that a live server is fit to face customers, run by `simrenew check --deploy` and before
+`simrenew serve` and `simrenew worker` start outside the sandbox.
+
+Settings problems (a missing secret key, public URL, database or email URL…) stop every command
+earlier, in settings.py (simrenew.kit.config). What is checked here needs the database: the demo's
+known logins and key, seeded by `make run`'s `simrenew demo`, must not exist on a live server
+(`simrenew demo --remove` takes them out).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.management import call_command
+from django.db import DatabaseError
+
+from simrenew.api.keys import hash_key
+from simrenew.api.models import ApiKey
+from simrenew.demo_accounts import DEMO_API_KEY, DEMO_EMAIL, DEMO_STAFF
+
+REMOVE_HINT = "Run `simrenew demo --remove`, or start live mode on a database of its own (SIMRENEW_DATABASE_URL)."
+
+
+def demo_logins() -> list[str]:
+    """The demo's email logins that can still sign in (active, with a password)."""
+    emails = [DEMO_EMAIL, *DEMO_STAFF.values()]
+    users = get_user_model().objects.filter(username__in=[e.lower() for e in emails], is_active=True)
+    return sorted(user.username for user in users if user.has_usable_password())
+
+
+def demo_key_live() -> bool:
+    return ApiKey.objects.filter(key_hash=hash_key(DEMO_API_KEY), revoked_at__isnull=True).exists()
+
+
+@register("simrenew", deploy=True)
+def no_demo_leftovers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if settings.SIMRENEW_SANDBOX:
+        return []  # the sandbox is where the demo belongs
+    try:
+        logins, key = demo_logins(), demo_key_live()
+    except DatabaseError as exc:
+        return [Error(f"The database did not answer: {type(exc).__name__}.", id="simrenew.E100")]
+    found: list[CheckMessage] = []
+    if logins:
+        found.append(
+            Error(
+                f"The demo's logins, whose passwords are published, can sign in: {', '.join(logins)}.",
+                hint=REMOVE_HINT,
+                id="simrenew.E101",
+            )
+        )
+    if key:
+        found.append(Error("The demo's published API key is not revoked.", hint=REMOVE_HINT, id="simrenew.E102"))
+    return found
+
+
+@register("simrenew", deploy=True)
+def staff_second_factor(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if settings.SIMRENEW_SANDBOX or settings.SIMRENEW_STAFF_MFA == "required":
+        return []
+    return [
+        Warning(
+            "Staff may open the console with a password alone (SIMRENEW_STAFF_MFA=optional).",
+            hint="Unset SIMRENEW_STAFF_MFA (or set it to 'required') so that every console session passed TOTP.",
+            id="simrenew.W101",
+        )
+    ]
+
+
+def preflight(stdout: Any) -> None:
+    """Refuse to start a live process that `check --deploy` finds unsafe (warnings are shown, errors stop)."""
+    if settings.SIMRENEW_SANDBOX:
+        return
+    call_command("check", deploy=True, fail_level="ERROR", stdout=stdout)
