@@ -312,6 +312,10 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["redact_secrets"]}},
     "root": {"handlers": ["console"], "level": os.environ.get("SIMRENEW_LOG_LEVEL", "INFO")},
     "loggers": {
+        # Django's own loggers (its default configuration gives them unfiltered handlers: a debug
+        # console and the development server's access log) write through the filtered one.
+        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         # One line per outbound request is noise at INFO (and a cost on hot paths).
         "httpx": {"level": "WARNING"},
@@ -343,3 +347,6 @@ ACCOUNT_RATE_LIMITS = {
 }
 # The reset-from-key page refuses staff accounts even with a valid key.
 ACCOUNT_FORMS = {"user_token": "simrenew.portal.accounts.CustomerResetTokenForm"}
+# Where staff MFA is required, staff set up an authenticator app only with an administrator's
+# grant (`simrenew staff create|reset-password|allow-mfa-setup`): a password alone enrolls nothing.
+MFA_FORMS = {"activate_totp": "simrenew.console.signin.StaffGrantedActivateTOTPForm"}

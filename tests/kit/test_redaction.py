@@ -15,7 +15,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from gunicorn.config import Config
 
 from simrenew.kit.gunicorn_logging import GunicornLogger
-from simrenew.kit.redaction import REDACTED, redact
+from simrenew.kit.redaction import REDACTED, RedactSecrets, redact
 
 SECRET = "S3cretT0ken_value-123"
 
@@ -147,3 +147,18 @@ def test_gunicorns_access_and_error_logs_are_redacted(monkeypatch: pytest.Monkey
     assert f"/esims/qr/{REDACTED}.png" in lines
     assert f"/connection-check/{REDACTED}/" in lines
     assert SECRET not in lines
+
+
+@pytest.mark.parametrize("name", ["", "django", "django.server", "django.request", "simrenew"])
+def test_every_handler_a_logger_writes_through_redacts(name: str) -> None:
+    """Django's default configuration gives its own loggers handlers of their own (a debug console,
+    the development server's access log): each handler any logger reaches must carry the filter."""
+    logger: logging.Logger | None = logging.getLogger(name)
+    reached = []
+    while logger is not None:
+        # pytest's capture handlers are the test run's, not the server's.
+        reached.extend(h for h in logger.handlers if not type(h).__module__.startswith("_pytest"))
+        logger = logger.parent if logger.propagate else None
+
+    assert reached
+    assert all(any(isinstance(f, RedactSecrets) for f in handler.filters) for handler in reached), reached

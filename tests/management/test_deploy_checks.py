@@ -38,6 +38,7 @@ def complete_live_env(folder: Path) -> dict[str, str]:
         "SIMRENEW_PAYMENT_GATEWAY": "stripe",
         "SIMRENEW_STRIPE_API_KEY": "sk_test_placeholder",
         "SIMRENEW_SMS_PROVIDER": "twilio",
+        "SIMRENEW_CACHE_URL": "db://simrenew_cache",
         "SIMRENEW_VAR_DIR": str(folder / "var"),
     }
 
@@ -57,7 +58,10 @@ UNSAFE = {
     "any host allowed": ({"SIMRENEW_ALLOWED_HOSTS": "internal.lb,*"}, "may not hold '*'"),
     "no database URL": ({"SIMRENEW_DATABASE_URL": ""}, "SIMRENEW_DATABASE_URL"),
     "no email URL": ({"SIMRENEW_EMAIL_URL": ""}, "SIMRENEW_EMAIL_URL"),
-    "no encryption keys": ({"SIMRENEW_ENCRYPTION_KEYS": ""}, "SIMRENEW_ENCRYPTION_KEYS"),
+    "no encryption keys": ({"SIMRENEW_ENCRYPTION_KEYS": ""}, "SIMRENEW_ENCRYPTION_KEYS must hold"),
+    "a malformed encryption key": ({"SIMRENEW_ENCRYPTION_KEYS": "not-a-fernet-key"}, "not a Fernet key"),
+    "no shared cache": ({"SIMRENEW_CACHE_URL": ""}, "SIMRENEW_CACHE_URL"),
+    "debug pages": ({"SIMRENEW_DEBUG": "1"}, "SIMRENEW_DEBUG must be off"),
     "the sandbox gateway": ({"SIMRENEW_PAYMENT_GATEWAY": "sandbox"}, "SIMRENEW_PAYMENT_GATEWAY"),
     "the sandbox SMS provider": ({"SIMRENEW_SMS_PROVIDER": "sandbox"}, "SIMRENEW_SMS_PROVIDER"),
     "a misspelt staff MFA policy": ({"SIMRENEW_STAFF_MFA": "sometimes"}, "SIMRENEW_STAFF_MFA"),

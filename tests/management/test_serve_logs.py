@@ -67,6 +67,7 @@ def live_environment(tmp_path: Path, smtp: SmtpServer, twilio: HttpReceiver) -> 
         SIMRENEW_TWILIO_FROM="+12125550199",
         SIMRENEW_TWILIO_API_URL=f"http://127.0.0.1:{twilio.port}",
         SIMRENEW_STAFF_MFA="required",
+        SIMRENEW_CACHE_URL="db://simrenew_cache",
     )
 
 

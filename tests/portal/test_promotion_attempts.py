@@ -101,3 +101,24 @@ def test_paying_with_a_code_once_over_the_limit_charges_nothing(subscription):
     # The pay page's link, too, goes back to the choice, which says why.
     refused = client.get(pay_url, {"plan": subscription.plan_id, "promo_code": "SPRING20"})
     assert refused.status_code == 302 and reverse("portal:renew", args=[subscription.pk]) in refused["Location"]
+
+
+def test_behind_a_proxy_each_customer_is_counted_at_their_own_address_not_the_proxys(clock, settings):
+    settings.ALLAUTH_TRUSTED_PROXY_COUNT = 1  # SIMRENEW_BEHIND_TLS_PROXY=1: the load balancer appends one address
+    plan = make_plan(carrier="att", period_unit="month", price_minor=2500)
+    make_promotion(code="SPRING20", percent_off=20)
+    accounts = [make_subscription(customer=make_customer(), plan=plan) for _ in range(4)]
+
+    def through_the_proxy(customer, address: str) -> Client:
+        client = Client(REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=address)
+        client.force_login(customer.user)
+        return client
+
+    for first, subscription in enumerate(accounts[:3]):
+        client = through_the_proxy(subscription.customer, "198.51.100.7")
+        for number in range(10):
+            try_code(client, subscription, f"GUESS{first}-{number}")
+
+    fourth = accounts[3]
+    assert TOO_MANY in try_code(through_the_proxy(fourth.customer, "198.51.100.7"), fourth, "SPRING20")
+    assert "$20.00" in try_code(through_the_proxy(fourth.customer, "203.0.113.9"), fourth, "SPRING20")

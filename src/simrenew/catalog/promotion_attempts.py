@@ -15,8 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from allauth.account.adapter import get_adapter
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpRequest
 
 from simrenew.catalog.services import PromotionNotApplicable
@@ -35,9 +37,14 @@ class TooManyPromotionAttempts(SimrenewError):
 
 
 def client_of(request: HttpRequest) -> str:
-    """The portal's client: its address as the server saw it (behind a proxy, Django's
-    REMOTE_ADDR as the proxy setup gives it)."""
-    return f"ip:{request.META.get('REMOTE_ADDR', '') or 'unknown'}"
+    """The portal's client: its address, by the rule the sign-in limits use (allauth's: behind
+    SIMRENEW_TRUSTED_PROXY_COUNT proxies, the one they name in X-Forwarded-For, not the proxy's
+    own address, which every customer would share)."""
+    try:
+        address = get_adapter(request).get_client_ip(request)
+    except (PermissionDenied, ImproperlyConfigured):  # no address, or a header the proxies did not write
+        address = "unknown"
+    return f"ip:{address}"
 
 
 def _window() -> tuple[int, int]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 # Published in the source of earlier versions: anyone could sign sessions, QR links and email
@@ -83,6 +84,14 @@ class LiveConfig:
             )
 
 
+def is_fernet_key(key: str) -> bool:
+    try:
+        Fernet(key.encode())
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
 def check_secret_key(key: str) -> str | None:
     """Why `key` cannot sign anything, or None when it can."""
     if key in PUBLISHED_SECRET_KEYS:
@@ -122,10 +131,25 @@ def live_problems(env: Mapping[str, str]) -> list[str]:
         "SIMRENEW_EMAIL_URL must name the SMTP server (smtp://HOST:PORT): without it emails, reset links "
         "included, would be printed to the log.",
     )
+    encryption_keys = [k.strip() for k in env.get("SIMRENEW_ENCRYPTION_KEYS", "").split(",") if k.strip()]
     config.require(
-        bool(env.get("SIMRENEW_ENCRYPTION_KEYS")),
+        bool(encryption_keys),
         "SIMRENEW_ENCRYPTION_KEYS must hold the key(s) that encrypt TOTP and webhook secrets at rest "
         "(make one with `simrenew secrets new-key`).",
+    )
+    config.require(
+        all(is_fernet_key(key) for key in encryption_keys),
+        "SIMRENEW_ENCRYPTION_KEYS holds a value that is not a Fernet key (32 url-safe base64-encoded bytes; "
+        "make one with `simrenew secrets new-key`).",
+    )
+    config.require(
+        bool(env.get("SIMRENEW_CACHE_URL")),
+        "SIMRENEW_CACHE_URL must name a cache shared by every process (redis://HOST:PORT/DB or db://TABLE): "
+        "sign-in lockouts and rate limits counted per process would let each process be guessed at apart.",
+    )
+    config.require(
+        env.get("SIMRENEW_DEBUG", "0").strip().lower() not in {"1", "true", "yes", "on"},
+        "SIMRENEW_DEBUG must be off outside the sandbox: debug pages show settings and tokens.",
     )
     config.require(
         env.get("SIMRENEW_PAYMENT_GATEWAY", "sandbox") != "sandbox",
