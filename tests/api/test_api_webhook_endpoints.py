@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 
 import pytest
+from django.apps import apps
 from standardwebhooks.webhooks import Webhook
 
 from simrenew.api.models import IdempotencyRecord
@@ -293,3 +295,40 @@ def test_a_replayed_rotation_withholds_the_new_secret(api, clock):
     assert again.json()["previous_secret_expires_at"] == first["previous_secret_expires_at"]
     stored = bytes(IdempotencyRecord.objects.get(key="rotate-1").response_body).decode()
     assert first["secret"] not in stored and created["secret"] not in stored
+
+
+withhold_migration = importlib.import_module("simrenew.api.migrations.0002_withhold_stored_webhook_secrets")
+
+
+def test_answers_kept_before_secrets_were_withheld_lose_them_in_the_migration(api, clock):
+    created = api.post("webhook-endpoints", {"url": URL}, headers={"Idempotency-Key": "register-old"})
+    path = f"webhook-endpoints/{created.json()['id']}"
+    rotated = api.post(f"{path}/rotate-secret", headers={"Idempotency-Key": "rotate-old"})
+    changed = api.patch(path, {"description": "CRM"}, headers={"Idempotency-Key": "patch-old"})
+    # Kept as records were before the change: the answer exactly as the client got it, secret and all.
+    for key, answer in [("register-old", created), ("rotate-old", rotated), ("patch-old", changed)]:
+        IdempotencyRecord.objects.filter(key=key).update(response_body=answer.content)
+    assert b"whsec_" in bytes(IdempotencyRecord.objects.get(key="register-old").response_body)
+
+    withhold_migration.withhold_stored_secrets(apps, None)
+
+    stored = {record.key: bytes(record.response_body) for record in IdempotencyRecord.objects.all()}
+    assert not any(b"whsec_" in body for body in stored.values())
+    assert stored["patch-old"] == changed.content  # an answer without a secret is left as it was
+    register_again = api.post("webhook-endpoints", {"url": URL}, headers={"Idempotency-Key": "register-old"})
+    rotate_again = api.post(f"{path}/rotate-secret", headers={"Idempotency-Key": "rotate-old"})
+    for first, again in [(created, register_again), (rotated, rotate_again)]:
+        assert again["Idempotent-Replayed"] == "true" and again.status_code == first.status_code
+        assert again.json() == first.json() | {"secret": None, "secret_withheld": again.json()["secret_withheld"]}
+        assert "shown only in the first answer" in again.json()["secret_withheld"]
+    assert WebhookEndpoint.objects.get().secret == rotated.json()["secret"]  # replays rotated nothing again
+
+
+def test_the_migration_picks_only_the_routes_that_show_a_secret():
+    shows = withhold_migration.shows_a_secret
+
+    assert shows("POST", "/api/v1/webhook-endpoints") and shows("POST", "/api/v1/webhook-endpoints?x=1")
+    assert shows("POST", "/api/v1/webhook-endpoints/12/rotate-secret")
+    assert not shows("PATCH", "/api/v1/webhook-endpoints/12")
+    assert not shows("POST", "/api/v1/webhook-endpoints/12/replay")
+    assert not shows("POST", "/api/v1/customers")

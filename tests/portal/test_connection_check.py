@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
-from simrenew.provisioning.models import TestMessage
+from simrenew.provisioning.connection_checks import ConnectionCheckLimited, reserve_connection_check
+from simrenew.provisioning.messaging import SmsReceipt
+from simrenew.provisioning.models import ConnectionCheck, TestMessage
+from simrenew.provisioning.sandbox import SandboxCarrier
 from tests.factories import make_customer, make_subscription
 
 pytestmark = pytest.mark.django_db
@@ -138,3 +142,72 @@ def test_the_refusal_speaks_the_customers_language(client, clock):
 
     assert "未发送测试短信：此 eSIM 在过去一小时内已收到 3 条，已达上限。" in refused  # noqa: RUF001
     assert TestMessage.objects.count() == 3
+
+
+class WatchedCarrier(SandboxCarrier):
+    """The sandbox carrier, noting what the database looked like while each SMS was sent;
+    with `down=True` it raises as an unreachable carrier would."""
+
+    def __init__(self, *, down: bool = False) -> None:
+        self.down = down
+        self.seen: list[dict[str, object]] = []
+
+    def send_test_sms(self, msisdn: str, text: str) -> SmsReceipt:
+        self.seen.append(
+            {
+                "in_transaction": connection.in_atomic_block,
+                "reserved": list(ConnectionCheck.objects.values_list("message_id", flat=True)),
+            }
+        )
+        if self.down:
+            raise ConnectionError("carrier unreachable")
+        return super().send_test_sms(msisdn, text)
+
+
+@pytest.fixture
+def carrier(monkeypatch):
+    def register(**kwargs: bool) -> WatchedCarrier:
+        watched = WatchedCarrier(**kwargs)
+        monkeypatch.setattr("simrenew.provisioning.connection_checks.get_messaging", lambda: watched)
+        return watched
+
+    return register
+
+
+@pytest.mark.django_db(transaction=True)  # so that a transaction around the send would show
+def test_the_sms_goes_out_after_the_reservation_committed_and_outside_any_transaction(signed_in, subscription, carrier):
+    watched = carrier()
+
+    sent = signed_in.post(reverse("portal:connection_check", args=[subscription.pk]))
+
+    assert sent.status_code == 302
+    # No transaction (so no row lock) during the send, and the place was already taken and committed.
+    assert watched.seen == [{"in_transaction": False, "reserved": [""]}]
+    check = ConnectionCheck.objects.get()
+    assert check.message_id == TestMessage.objects.get().message_id  # step 3 named the message
+
+
+def test_a_send_that_fails_tells_the_customer_and_does_not_use_up_a_place(signed_in, subscription, carrier):
+    carrier(down=True)
+
+    failed = _check(signed_in, subscription)
+
+    assert failed.status_code == 200
+    assert failed.redirect_chain[-1][0] == reverse("portal:manage", args=[subscription.pk])
+    assert "No test message was sent: the mobile network could not take it just now." in failed.content.decode()
+    assert not ConnectionCheck.objects.exists() and not TestMessage.objects.exists()
+
+    carrier()
+    for _ in range(3):  # the eSIM's three checks an hour are all still there
+        assert "Waiting for delivery" in _check(signed_in, subscription).content.decode()
+    assert ConnectionCheck.objects.count() == 3
+
+
+def test_the_limits_count_reservations_not_yet_sent(subscription, clock):
+    for _ in range(3):
+        reserve_connection_check(esim=subscription.esim)
+
+    with pytest.raises(ConnectionCheckLimited):
+        reserve_connection_check(esim=subscription.esim)
+
+    assert set(ConnectionCheck.objects.values_list("message_id", flat=True)) == {""}

@@ -125,7 +125,9 @@ def withhold_from_replay(request: HttpRequest, replacements: dict[str, Any]) -> 
     setattr(request, _WITHHOLD_ATTR, replacements)
 
 
-def _withheld(content: bytes, replacements: dict[str, Any] | None) -> bytes:
+def withheld_body(content: bytes, replacements: dict[str, Any] | None) -> bytes:
+    """The answer as kept for replays: a JSON object with `replacements` laid over its top-level
+    fields (also used by migration api 0002 on answers stored before withholding existed)."""
     if not replacements:
         return content
     try:
@@ -210,7 +212,7 @@ def claim(*, api_key: ApiKey, key: str, method: str, path: str, fingerprint: str
 
 def complete(record: IdempotencyRecord, response: HttpResponseBase, *, withhold: dict[str, Any] | None = None) -> None:
     content = response.content if isinstance(response, HttpResponse) else b""
-    content = _withheld(content, withhold) if response.status_code < 400 else content
+    content = withheld_body(content, withhold) if response.status_code < 400 else content
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         response_status=response.status_code,
         response_body=content,

@@ -95,6 +95,14 @@ def connection_check_refused(exc: ConnectionCheckLimited, customer: Customer) ->
     ) % {"count": exc.limit.checks, "when": when}
 
 
+def connection_check_not_sent() -> str:
+    """The carrier did not take the test SMS; the check did not count against the limits."""
+    return gettext(
+        "No test message was sent: the mobile network could not take it just now. "
+        "This did not count towards your limit. Please try again in a few minutes."
+    )
+
+
 # ---------------------------------------------------------------------------
 # Small formatters
 

@@ -8,6 +8,7 @@ transactions, so those views never wrap it in `transaction.atomic()`.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.contrib import messages
@@ -33,6 +34,7 @@ from simrenew.portal.presenters_manage import (
     PAYMENT_PENDING,
     auto_renew_saved,
     auto_renew_view,
+    connection_check_not_sent,
     connection_check_refused,
     install_view,
     manage_view,
@@ -42,12 +44,20 @@ from simrenew.portal.presenters_manage import (
     usage_chart,
 )
 from simrenew.portal.views_renewal import hosted_page_links
-from simrenew.provisioning.connection_checks import ConnectionCheckLimited, send_connection_check
+from simrenew.provisioning.connection_checks import (
+    ConnectionCheckLimited,
+    record_sent_check,
+    release_reserved_check,
+    reserve_connection_check,
+    send_reserved_check,
+)
 from simrenew.provisioning.messaging import QUEUED, UNKNOWN, get_messaging
 from simrenew.subscriptions.cancellation import cancel, resume, update_renewal
 from simrenew.subscriptions.models import Subscription, SubscriptionState
 from simrenew.subscriptions.renewals import begin_subscription
 from simrenew.subscriptions.topups import begin_top_up, top_up_options
+
+log = logging.getLogger(__name__)
 
 CONNECTION_CHECK_SALT = "portal-connection-check"
 CONNECTION_REFRESH_SECONDS = 3
@@ -377,17 +387,29 @@ def usage(request: HttpRequest, customer: Customer, subscription_id: int) -> Htt
 @require_POST
 @customer_page
 def connection_check(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
+    """In three steps (connection_checks): reserve a place within the limits and commit, ask the
+    carrier outside any transaction, then record the message id (or free the place if it failed)."""
     subscription = own_subscription(customer, subscription_id)
     text = gettext("simrenew test message: your eSIM can receive texts. No reply needed.")
     try:
         with transaction.atomic():
-            receipt = send_connection_check(esim=subscription.esim, text=text)
+            check = reserve_connection_check(esim=subscription.esim)
     except ConnectionCheckLimited as exc:
         messages.error(request, connection_check_refused(exc, customer))
         return redirect("portal:manage", subscription_id=subscription.pk)
     except SimrenewError as exc:
         messages.error(request, service_error(exc))
         return redirect("portal:manage", subscription_id=subscription.pk)
+    try:
+        receipt = send_reserved_check(check, text=text)
+    except Exception:  # whatever the carrier raised: the customer gets a message, not a 500
+        log.exception("the carrier did not take connection check %s", check.pk)
+        with transaction.atomic():
+            release_reserved_check(check)
+        messages.error(request, connection_check_not_sent())
+        return redirect("portal:manage", subscription_id=subscription.pk)
+    with transaction.atomic():
+        record_sent_check(check, receipt)
     token = signing.Signer(salt=CONNECTION_CHECK_SALT).sign_object([subscription.esim_id, receipt.message_id])
     return redirect("portal:connection_status", subscription_id=subscription.pk, token=token)
 
