@@ -1,8 +1,9 @@
 """Each staff role in the operator console, in Chromium: open the console, sign in on the
 login page it sends staff to (allauth's, as customers do) with the password `simrenew staff
 create` printed (and a code from their authenticator app when they have one, or must have
-one), land on the overview with its charts, find a customer by email in the one search box,
-open their page, and meet exactly the buttons and pages the role allows."""
+one: set up with the grant the new account came with), land on the overview with its charts,
+find a customer by email in the one search box, open their page, and meet exactly the buttons
+and pages the role allows."""
 
 from __future__ import annotations
 
@@ -182,12 +183,15 @@ def test_a_support_member_with_an_authenticator_app_enters_a_code_before_the_ove
 def test_where_staff_mfa_is_required_a_new_staff_member_sets_up_the_app_before_the_console_opens(
     page: Page, live_server: Any, shot: Shots, clock: Any, settings: Any
 ) -> None:
+    from simrenew.console.models import StaffMfaEnrollmentGrant
     from tests.portal.test_accounts_mfa import current_code
 
     settings.SIMRENEW_STAFF_MFA = "required"
     settings.MFA_TOTP_TOLERANCE = 1
     subscription = a_customer_with_history()
+    # `simrenew staff create` lets the new account set up its app (a password alone would not).
     email, password = staff_account("finance")
+    assert StaffMfaEnrollmentGrant.objects.filter(user__username=email).exists()
 
     log_in_to_console(page, email, password, then="**/admin/second-factor/?next=%2Fadmin%2F")
     expect(page.get_by_role("heading", name="Your authenticator app is needed")).to_be_visible()
@@ -203,6 +207,7 @@ def test_where_staff_mfa_is_required_a_new_staff_member_sets_up_the_app_before_t
     page.get_by_role("button", name="Activate").click()
     page.wait_for_url("**/accounts/2fa/recovery-codes/**")
     shot(page, "recovery-codes")
+    assert not StaffMfaEnrollmentGrant.objects.filter(user__username=email).exists()  # used up
 
     # Set up; this session has still not entered a code from it: the console asks for one.
     page.goto("/admin/")
@@ -214,3 +219,20 @@ def test_where_staff_mfa_is_required_a_new_staff_member_sets_up_the_app_before_t
     page.wait_for_url("**/admin/")
 
     open_overview_and_find(page, shot, subscription)
+
+
+def test_where_staff_mfa_is_required_staff_without_a_grant_are_told_to_ask_an_administrator(
+    page: Page, live_server: Any, shot: Shots, clock: Any, settings: Any
+) -> None:
+    from simrenew.console.models import StaffMfaEnrollmentGrant
+
+    settings.SIMRENEW_STAFF_MFA = "required"
+    email, password = staff_account("support")
+    StaffMfaEnrollmentGrant.objects.filter(user__username=email).delete()  # used, or run out
+
+    log_in_to_console(page, email, password, then="**/admin/second-factor/?next=%2Fadmin%2F")
+
+    expect(page.get_by_role("heading", name="Your authenticator app is needed")).to_be_visible()
+    expect(page.get_by_text("simrenew staff allow-mfa-setup")).to_be_visible()
+    expect(page.get_by_role("link", name="Set up the authenticator app")).to_have_count(0)
+    shot(page, "ask-an-administrator")

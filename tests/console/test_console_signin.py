@@ -1,26 +1,33 @@
 """Staff sign in to the console the way customers sign in to the portal: through allauth's
 login, with its rate limits, its lockout and its second factor. /admin/login/ only sends
 people there; a console page needs a staff role and, when staff MFA is required or the staff
-member has an authenticator app, a session that passed the second factor."""
+member has an authenticator app, a session that passed the second factor. Where staff MFA is
+required, a staff member sets up their authenticator app only with an administrator's grant
+(made with the account, its password reset, or `simrenew staff allow-mfa-setup`), once: a
+stolen password alone enrolls nothing."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from allauth.account.authentication import get_authentication_records
 from allauth.core.internal import ratelimit
+from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
+from simrenew.console.models import StaffMfaEnrollmentGrant
 from simrenew.console.roles import Role
-from simrenew.console.staff import create_staff
+from simrenew.console.staff import MFA_SETUP_GRANT, create_staff
+from simrenew.kit.clock import system_now
 from tests.customers.console_helpers import sign_in_to_console
 from tests.portal.test_accounts_mfa import current_code
 
@@ -57,6 +64,21 @@ def methods(client: Client, user: User) -> list[str]:
         session: Any
 
     return [record["method"] for record in get_authentication_records(Seen(client.session), user)]  # type: ignore[arg-type]
+
+
+def has_app(user: User) -> bool:
+    return Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+
+
+def open_the_setup_page(client: Client, password: str) -> str:
+    """Reach allauth's authenticator app setup (it asks the password again first); returns the
+    secret the page offers, as an app would read it from the QR code."""
+    asked = client.get(reverse("mfa_activate_totp"))
+    assert asked["Location"].startswith(reverse("account_reauthenticate"))
+    setup = client.post(asked["Location"], {"password": password}, follow=True)
+    assert setup.redirect_chain[-1][0] == reverse("mfa_activate_totp")
+    assert setup.status_code == 200 and '<label for="id_code">' in setup.content.decode()
+    return str(client.session["mfa.totp.secret"])
 
 
 def console_answer(client: Client, page: str = CONSOLE) -> Any:
@@ -205,9 +227,11 @@ def test_a_session_of_staff_with_an_authenticator_app_that_skipped_the_code_gets
     assert methods(client, user) == ["mfa"]
 
 
-def test_when_staff_mfa_is_required_staff_without_an_authenticator_app_are_sent_to_set_one_up(db, settings):
+def test_when_staff_mfa_is_required_new_staff_set_up_the_app_with_the_grant_their_account_came_with(db, settings):
     settings.SIMRENEW_STAFF_MFA = "required"
-    _user, password = make_staff(Role.FINANCE)
+    user, password = make_staff(Role.FINANCE)  # as `simrenew staff create` makes them
+    grant = StaffMfaEnrollmentGrant.objects.get(user=user)
+    assert grant.expires_at - grant.granted_at == MFA_SETUP_GRANT == timedelta(hours=72)
     client = Client()
     assert sign_in_to_console(client, EMAIL, password)["Location"] == CONSOLE
 
@@ -218,19 +242,89 @@ def test_when_staff_mfa_is_required_staff_without_an_authenticator_app_are_sent_
     assert client.get(reverse("admin:customers_customer_changelist")).status_code == 302
 
     # The setup page works for staff, who have no customer profile.
-    asked = client.get(reverse("mfa_activate_totp"))
-    assert asked["Location"].startswith(reverse("account_reauthenticate"))  # the password again first
-    setup = client.post(asked["Location"], {"password": password}, follow=True)
-    assert setup.redirect_chain[-1][0] == reverse("mfa_activate_totp")
-    assert setup.status_code == 200 and '<label for="id_code">' in setup.content.decode()
-    secret = client.session["mfa.totp.secret"]
+    secret = open_the_setup_page(client, password)
     assert client.post(reverse("mfa_activate_totp"), {"code": current_code(secret)}).status_code == 302
+    assert has_app(user) and not StaffMfaEnrollmentGrant.objects.filter(user=user).exists()  # used up
 
     # Set up, but this session has not entered a code yet: the console asks for one.
     asked = console_answer(client)
     assert asked.status_code == 403 and "Enter a code from your authenticator app" in asked.content.decode()
     client.post(f"{reverse('mfa_reauthenticate')}?next=%2Fadmin%2F", {"code": current_code(secret, windows_ahead=1)})
     assert client.get(CONSOLE).status_code == 200
+
+
+def test_a_stolen_password_of_staff_without_a_grant_cannot_set_up_an_app_nor_open_the_console(db, settings):
+    settings.SIMRENEW_STAFF_MFA = "required"
+    user, password = make_staff(Role.ADMIN)
+    StaffMfaEnrollmentGrant.objects.filter(user=user).delete()  # an account from before grants, say
+    thief = Client()
+    assert sign_in_to_console(thief, EMAIL, password)["Location"] == CONSOLE
+
+    told = console_answer(thief)
+    html = told.content.decode()
+    assert told.status_code == 403 and "simrenew staff allow-mfa-setup" in html
+    assert reverse("mfa_activate_totp") not in html and "Set up the authenticator app" not in html
+
+    # Straight to allauth's setup page, password again, a right code from their own app: refused.
+    secret = open_the_setup_page(thief, password)
+    answer = thief.post(reverse("mfa_activate_totp"), {"code": current_code(secret)})
+
+    assert answer.status_code == 200
+    assert "only after an administrator allows it" in answer.content.decode()
+    assert not Authenticator.objects.filter(user=user).exists()
+    for page in (CONSOLE, reverse("admin:customers_customer_changelist"), reverse("admin:console_apps")):
+        assert thief.get(page).status_code == 302, page
+    assert console_answer(thief).status_code == 403
+
+
+def test_a_grant_sets_up_one_app_only(db, settings):
+    settings.SIMRENEW_STAFF_MFA = "required"
+    user, password = make_staff()
+    client = Client()
+    sign_in_to_console(client, EMAIL, password)
+    secret = open_the_setup_page(client, password)
+    assert client.post(reverse("mfa_activate_totp"), {"code": current_code(secret)}).status_code == 302
+
+    Authenticator.objects.filter(user=user).delete()  # gone, the grant with it: a second setup needs another
+    again = Client()
+    sign_in_to_console(again, EMAIL, password)
+    assert "simrenew staff allow-mfa-setup" in console_answer(again).content.decode()
+    secret = open_the_setup_page(again, password)
+    refused = again.post(reverse("mfa_activate_totp"), {"code": current_code(secret)})
+
+    assert refused.status_code == 200 and "only after an administrator allows it" in refused.content.decode()
+    assert not Authenticator.objects.filter(user=user).exists()
+
+
+def test_an_expired_grant_sets_up_nothing(db, settings):
+    settings.SIMRENEW_STAFF_MFA = "required"
+    user, password = make_staff()
+    now = system_now()
+    StaffMfaEnrollmentGrant.objects.filter(user=user).update(
+        granted_at=now - MFA_SETUP_GRANT - timedelta(minutes=1), expires_at=now - timedelta(minutes=1)
+    )
+    client = Client()
+    sign_in_to_console(client, EMAIL, password)
+
+    assert "simrenew staff allow-mfa-setup" in console_answer(client).content.decode()
+    secret = open_the_setup_page(client, password)
+    refused = client.post(reverse("mfa_activate_totp"), {"code": current_code(secret)})
+
+    assert refused.status_code == 200 and "only after an administrator allows it" in refused.content.decode()
+    assert not Authenticator.objects.filter(user=user).exists()
+
+
+def test_where_staff_mfa_is_optional_staff_set_up_an_app_without_a_grant(db, settings):
+    settings.SIMRENEW_STAFF_MFA = "optional"
+    user, password = make_staff()
+    StaffMfaEnrollmentGrant.objects.filter(user=user).delete()
+    client = Client()
+    sign_in_to_console(client, EMAIL, password)
+
+    secret = open_the_setup_page(client, password)
+
+    assert client.post(reverse("mfa_activate_totp"), {"code": current_code(secret)}).status_code == 302
+    assert has_app(user)
 
 
 def test_in_the_sandbox_staff_mfa_is_optional_for_staff_without_an_authenticator_app(db, settings):

@@ -1,21 +1,28 @@
 """`simrenew staff`: console accounts. The printed password signs in to the console (through
 allauth's login, where /admin/ sends staff); bad input is a clear error and writes nothing;
-every change is in the audit log. Staff passwords are reset here, never by email."""
+every change is in the audit log. Staff passwords are reset here, never by email, and a staff
+member who lost their authenticator app may set up a new one only once `allow-mfa-setup` lets them."""
 
 from __future__ import annotations
 
 import getpass
+from datetime import timedelta
 from io import StringIO
 
 import pytest
+from allauth.mfa.models import Authenticator
+from allauth.mfa.recovery_codes.internal.auth import RecoveryCodes
+from allauth.mfa.totp.internal.auth import TOTP, generate_totp_secret
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from simrenew.console.models import AuditEntry
+from simrenew.console.models import AuditEntry, StaffMfaEnrollmentGrant
 from simrenew.console.roles import Role, role_of
+from simrenew.kit.clock import system_now
 from tests.customers.console_helpers import sign_in_to_console
 from tests.factories import make_customer
+from tests.portal.test_accounts_mfa import current_code
 
 CLI_USER = f"cli:{getpass.getuser()}"  # who ran the command, as the audit trail names them
 
@@ -52,6 +59,9 @@ def test_create_prints_a_password_that_logs_in_at_the_console(db, role):
         "is_superuser": role == "admin",
     }
     assert password not in str(entry.after)
+    grant = StaffMfaEnrollmentGrant.objects.get(user=user)  # they may set up their authenticator app
+    assert grant.granted_by == CLI_USER and grant.expires_at - grant.granted_at == timedelta(hours=72)
+    assert "may set up an authenticator app until" in entry.reason
 
 
 def test_each_account_gets_its_own_password(db):
@@ -151,3 +161,61 @@ def test_reset_password_of_anyone_but_staff_is_refused(db, email):
 
     customer.user.refresh_from_db()
     assert customer.user.password == before and not AuditEntry.objects.exists()
+
+
+# ---------------------------------------------------------------- a lost authenticator app
+
+
+def test_allow_mfa_setup_removes_the_lost_app_and_lets_a_new_one_be_set_up_once(db, settings):
+    settings.SIMRENEW_STAFF_MFA = "required"
+    settings.MFA_TOTP_TOLERANCE = 1
+    password = staff("create", "--email", "sue@simrenew.test", "--role", "support")[-1]
+    user = get_user_model().objects.get(username="sue@simrenew.test")
+    TOTP.activate(user, generate_totp_secret())  # set up, on the phone now lost
+    RecoveryCodes.activate(user)
+    StaffMfaEnrollmentGrant.objects.filter(user=user).delete()  # the account's grant was used
+
+    lines = staff("allow-mfa-setup", "--email", "SUE@simrenew.test")
+
+    assert "sue@simrenew.test may set up an authenticator app in the next 72 hours" in lines[-1]
+    assert not Authenticator.objects.filter(user=user).exists()
+    grant = StaffMfaEnrollmentGrant.objects.get(user=user)
+    assert grant.granted_by == CLI_USER and grant.expires_at > system_now() + timedelta(hours=71)
+    entry = AuditEntry.objects.get(action="staff.allow_mfa_setup")
+    assert (entry.actor_kind, entry.actor_label, entry.target_id) == ("cli", CLI_USER, str(user.pk))
+    assert entry.before == {"authenticator_app": True, "recovery_codes": True}
+    assert entry.after["authenticator_app"] is False and entry.after["mfa_setup_until"]
+
+    # Their password still signs in; the console leads them to the setup, which now works.
+    client = Client()
+    assert sign_in_to_console(client, "sue@simrenew.test", password)["Location"] == "/admin/"
+    assert "Set up the authenticator app" in client.get("/admin/second-factor/").content.decode()
+    asked = client.get("/accounts/2fa/totp/activate/")
+    client.post(asked["Location"], {"password": password})
+    client.get("/accounts/2fa/totp/activate/")
+    secret = client.session["mfa.totp.secret"]
+    assert client.post("/accounts/2fa/totp/activate/", {"code": current_code(secret)}).status_code == 302
+    assert Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+    assert not StaffMfaEnrollmentGrant.objects.filter(user=user).exists()
+
+
+def test_reset_password_keeps_the_authenticator_app_and_grants_a_setup_for_those_without_one(db):
+    staff("create", "--email", "sue@simrenew.test", "--role", "support")
+    user = get_user_model().objects.get(username="sue@simrenew.test")
+    TOTP.activate(user, generate_totp_secret())
+    StaffMfaEnrollmentGrant.objects.filter(user=user).delete()
+
+    staff("reset-password", "--email", "sue@simrenew.test")
+
+    assert Authenticator.objects.filter(user=user, type=Authenticator.Type.TOTP).exists()
+    assert StaffMfaEnrollmentGrant.objects.get(user=user).expires_at > system_now() + timedelta(hours=71)
+
+
+@pytest.mark.parametrize("email", ["ada@example.com", "nobody@simrenew.test"])
+def test_allow_mfa_setup_for_anyone_but_staff_is_refused(db, email):
+    make_customer(email="ada@example.com")
+
+    with pytest.raises(CommandError, match="No staff account has the email"):
+        staff("allow-mfa-setup", "--email", email)
+
+    assert not StaffMfaEnrollmentGrant.objects.exists() and not AuditEntry.objects.exists()

@@ -19,6 +19,7 @@ from django.utils.safestring import SafeString
 
 from simrenew.console.audit import AuditedAdmin, changed_only, record_change, snapshot
 from simrenew.console.models import AuditEntry
+from simrenew.console.staff import verify_staff_email
 
 NOTHING = "—"
 
@@ -144,6 +145,11 @@ class StaffUserAdmin(AuditedWithRelationsAdmin, UserAdmin):
     """Django's user admin, audited; the password hash never reaches the trail (HIDDEN_FIELDS)."""
 
     audited_relations = ("groups", "user_permissions")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        # Staff sign in through allauth, whose email verification is mandatory.
+        verify_staff_email(obj)
 
     @transaction.atomic
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:

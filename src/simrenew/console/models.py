@@ -71,3 +71,28 @@ class AuditEntry(models.Model):
 
 class AuditEntryIsFinal(Exception):
     """Raised on any attempt to rewrite the audit trail."""
+
+
+class StaffMfaEnrollmentGrant(models.Model):
+    """An administrator's leave for one staff member to set up their first authenticator app.
+
+    Where staff MFA is required, a password alone must not be enough to enroll one: whoever
+    stole a not-yet-enrolled staff password would enroll their own app and open the console.
+    `simrenew staff create`, `reset-password` and `allow-mfa-setup` grant it; activating an
+    authenticator app uses it up; past `expires_at` (system time) it is worth nothing.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mfa_enrollment_grant")
+    granted_at = models.DateTimeField(help_text="Real time of the grant (system clock).")
+    expires_at = models.DateTimeField(help_text="The authenticator app must be set up before then.")
+    granted_by = models.CharField(max_length=254, help_text="Who granted it, as the audit trail names them.")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("granted_at")), name="mfa_grant_expires_after_granted"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} may set up an authenticator app until {self.expires_at:%Y-%m-%d %H:%M}"

@@ -6,6 +6,11 @@ A console session must also have passed the second factor when staff MFA is requ
 authenticator app: a session signed in with the password alone (or made by force_login)
 opens no console page. allauth writes down, in the session, each way the user proved who
 they are; a TOTP (or recovery code) login leaves a record with method "mfa".
+
+Where staff MFA is required, a staff member's authenticator app is set up only with an
+administrator's grant (console.staff): allauth's setup asks only the password again, so without
+it whoever stole a not-yet-enrolled staff password would enroll their own app. allauth's setup
+form is StaffGrantedActivateTOTPForm (MFA_FORMS), so the rule holds whatever URL reaches it.
 """
 
 from __future__ import annotations
@@ -14,10 +19,16 @@ from typing import Any
 
 from allauth.account.authentication import get_authentication_records
 from allauth.mfa.models import Authenticator
+from allauth.mfa.totp.forms import ActivateTOTPForm
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.translation import gettext_lazy as _
+
+from simrenew.console.staff import may_set_up_mfa, use_mfa_setup_grant
+from simrenew.portal.accounts import is_staff_account
 
 SECOND_FACTOR_METHOD = "mfa"
 _CHECKED = "_console_second_factor_missing"
@@ -47,6 +58,36 @@ def second_factor_missing(request: HttpRequest) -> bool:
         cached = needed and not passed_second_factor(request)
         setattr(request, _CHECKED, cached)
     return bool(cached)
+
+
+def setup_needs_grant(user: Any) -> bool:
+    """Staff, where staff MFA is required, set up an authenticator app only with a grant."""
+    return is_staff_account(user) and staff_mfa_required()
+
+
+def may_set_up_authenticator(user: Any) -> bool:
+    return not setup_needs_grant(user) or may_set_up_mfa(user)
+
+
+SETUP_NOT_GRANTED = _(
+    "Staff set up an authenticator app only after an administrator allows it. "
+    "Ask one to run `simrenew staff allow-mfa-setup` for your account."
+)
+
+
+class StaffGrantedActivateTOTPForm(ActivateTOTPForm):
+    """allauth's authenticator app setup, refused to staff without a valid grant where staff
+    MFA is required, and using the grant up when it succeeds. Customers set one up freely."""
+
+    def clean_code(self) -> str:
+        if setup_needs_grant(self.user) and not may_set_up_mfa(self.user):
+            raise ValidationError(SETUP_NOT_GRANTED, code="mfa_setup_not_granted")
+        code: str = super().clean_code()
+        # A grant is for one setup, even where it was not needed (it must not linger until
+        # staff MFA becomes required). Used up in the same DELETE that checks it is still valid.
+        if not use_mfa_setup_grant(self.user) and setup_needs_grant(self.user):
+            raise ValidationError(SETUP_NOT_GRANTED, code="mfa_setup_not_granted")
+        return code
 
 
 def console_next(request: HttpRequest) -> str:

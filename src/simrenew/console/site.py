@@ -62,19 +62,24 @@ class ConsoleSite(admin.AdminSite):
     @method_decorator(never_cache)
     def second_factor_view(self, request: HttpRequest) -> HttpResponse:
         """Staff who signed in without their authenticator app: enter a code (if they have
-        one) or set one up, then come back."""
+        one) or set one up (if an administrator allowed it), then come back."""
         if not self.is_console_staff(request):
             return HttpResponseRedirect(reverse(f"{self.name}:login"))
         next_url = signin.console_next(request)
         if not signin.second_factor_missing(request):
             return HttpResponseRedirect(next_url)
         enrolled = signin.has_authenticator(request.user)
-        action = (
-            f"{reverse('mfa_reauthenticate')}?{urlencode({'next': next_url})}"
-            if enrolled
-            else reverse("mfa_activate_totp")
-        )
-        context = {"enrolled": enrolled, "action": action, "required": signin.staff_mfa_required()}
+        may_set_up = not enrolled and signin.may_set_up_authenticator(request.user)
+        if enrolled:
+            action = f"{reverse('mfa_reauthenticate')}?{urlencode({'next': next_url})}"
+        else:
+            action = reverse("mfa_activate_totp") if may_set_up else ""
+        context = {
+            "enrolled": enrolled,
+            "may_set_up": may_set_up,
+            "action": action,
+            "required": signin.staff_mfa_required(),
+        }
         return TemplateResponse(request, "console/second_factor.html", context, status=403)
 
     def each_context(self, request: HttpRequest) -> dict[str, Any]:

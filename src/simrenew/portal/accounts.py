@@ -139,9 +139,10 @@ def verified_login(user: Any) -> None:
     from allauth.account.models import EmailAddress
 
     # allauth keeps addresses lower-cased and looks them up so (an address's case means nothing).
-    EmailAddress.objects.update_or_create(
-        user=user, email=user.email.lower(), defaults={"verified": True, "primary": True}
-    )
+    email = user.email.lower()
+    # One primary address per user (allauth's constraint): an older one stops being it.
+    EmailAddress.objects.filter(user=user, primary=True).exclude(email=email).update(primary=False)
+    EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
 
 
 class CustomerResetTokenForm(UserTokenForm):

@@ -1,4 +1,5 @@
-"""`simrenew staff create|list|set-role|reset-password`: console accounts, their roles and passwords."""
+"""`simrenew staff create|list|set-role|reset-password|allow-mfa-setup`: console accounts, their
+roles, passwords and authenticator apps."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from django.core.management.base import CommandError
 from django.db import transaction
 
 from simrenew.console.roles import Role, role_of
-from simrenew.console.staff import create_staff, find_staff, reset_staff_password, set_role, staff_accounts
+from simrenew.console.staff import (
+    MFA_SETUP_GRANT,
+    allow_mfa_setup,
+    create_staff,
+    find_staff,
+    reset_staff_password,
+    set_role,
+    staff_accounts,
+)
 from simrenew.kit.errors import SimrenewError
 from simrenew.management.base import ActorCommand
 
@@ -17,11 +26,14 @@ from simrenew.management.base import ActorCommand
 class Command(ActorCommand):
     help = (
         "Create console staff accounts and set their roles (support, finance, admin). "
-        "`create` and `reset-password` print the account's new password once, as the last line."
+        "`create` and `reset-password` print the account's new password once, as the last line; "
+        "they, and `allow-mfa-setup`, let the account set up an authenticator app for a while."
     )
 
     def add_arguments(self, parser: ArgumentParser) -> None:
-        verbs = parser.add_subparsers(dest="verb", required=True, metavar="create|list|set-role|reset-password")
+        verbs = parser.add_subparsers(
+            dest="verb", required=True, metavar="create|list|set-role|reset-password|allow-mfa-setup"
+        )
         create = verbs.add_parser("create", help="Create a staff account and print its generated password.")
         create.add_argument("--email", required=True, help="The staff member's email; they log in with it.")
         create.add_argument("--role", required=True, choices=Role.ALL, help="support, finance or admin.")
@@ -34,6 +46,14 @@ class Command(ActorCommand):
             help="Give a staff account a new generated password (staff cannot reset theirs by email).",
         )
         reset.add_argument("--email", required=True)
+        allow = verbs.add_parser(
+            "allow-mfa-setup",
+            help=(
+                "Let a staff member set up a new authenticator app (a lost phone, say): "
+                "their old one is removed. Staff cannot set one up without this where staff MFA is required."
+            ),
+        )
+        allow.add_argument("--email", required=True)
 
     def handle(self, *args: Any, **options: Any) -> None:
         verb = options["verb"]
@@ -46,6 +66,8 @@ class Command(ActorCommand):
                 self._set_role(options["email"], options["role"])
             elif verb == "reset-password":
                 self._reset_password(options["email"])
+            elif verb == "allow-mfa-setup":
+                self._allow_mfa_setup(options["email"])
         except SimrenewError as exc:
             raise CommandError(exc.detail) from exc
 
@@ -86,3 +108,14 @@ class Command(ActorCommand):
             "It is shown only now; pass it on safely:"
         )
         self.stdout.write(password)
+
+    def _allow_mfa_setup(self, email: str) -> None:
+        with transaction.atomic():
+            user = find_staff(email)
+            grant = allow_mfa_setup(user)  # audited by the service
+        hours = int(MFA_SETUP_GRANT.total_seconds() // 3600)
+        self.stdout.write(
+            f"{user.email or user.username} may set up an authenticator app in the next {hours} hours "
+            f"(until {grant.expires_at.isoformat(timespec='minutes')}); any old one was removed. "
+            "They sign in with their password, and the console leads them to the setup."
+        )
