@@ -16,7 +16,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
 
-from simrenew.console.audit import AuditedAdmin, snapshot
+from simrenew.console.audit import AuditedAdmin
 from simrenew.kit import clock
 from simrenew.kit.crypto import SecretUnreadable
 from simrenew.kit.errors import SimrenewError, ValidationFailed
@@ -24,13 +24,6 @@ from simrenew.notifications.events import EVENT_KINDS
 from simrenew.webhooks import services
 from simrenew.webhooks.models import WebhookEndpoint
 from simrenew.webhooks.services import SECRET_PREFIX, validate_event_types, validate_url
-
-# Never copied into the audit trail (the trail's own list hides `secret`).
-_SECRET_FIELDS = ("secret", "previous_secret", "encrypted_secret", "encrypted_previous_secret")
-
-
-def audit_view(endpoint: WebhookEndpoint) -> dict[str, Any]:
-    return {key: value for key, value in snapshot(endpoint).items() if key not in _SECRET_FIELDS}
 
 
 class WebhookEndpointForm(forms.ModelForm):
