@@ -29,9 +29,12 @@ run: install
 	$(BIN)/simrenew demo
 	$(BIN)/simrenew serve --port 8000
 
+# Layers (kit < domains < edges), the direction between domains and no imports of another
+# module's underscored names: import-linter's contracts in pyproject.toml [tool.importlinter].
 lint: install
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/ruff format --check src tests benchmarks scripts
+	$(BIN)/lint-imports
 
 typecheck: install
 	$(BIN)/mypy src

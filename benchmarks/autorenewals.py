@@ -179,8 +179,7 @@ def renew_with_plain_sql(ids: list[int]) -> float:
                     periods,
                 )
                 cursor.executemany(
-                    "UPDATE subscriptions_subscription SET paid_through = %s, renewal_due_at = %s,"
-                    " sequence = sequence + 1 WHERE id = %s",
+                    "UPDATE subscriptions_subscription SET paid_through = %s, renewal_due_at = %s WHERE id = %s",
                     updates,
                 )
                 cursor.executemany(

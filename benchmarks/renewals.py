@@ -147,7 +147,7 @@ def renew_with_plain_sql(subscription_ids: list[int]) -> float:
                     ],
                 )
                 cursor.execute(
-                    "UPDATE subscriptions_subscription SET paid_through = %s, sequence = sequence + 1 WHERE id = %s",
+                    "UPDATE subscriptions_subscription SET paid_through = %s WHERE id = %s",
                     [ends_at, subscription_id],
                 )
                 cursor.execute(

@@ -108,7 +108,6 @@ def seed_subscriptions(count: int, *, ends_in: timedelta = timedelta(days=30), d
                     paid_through=now + ends_in,
                     renewal_due_at=(now + ends_in - timedelta(hours=72)) if due else None,
                     created_at=now,
-                    sequence=1,
                 )
                 for c, e, m in zip(customers, esims, methods, strict=True)
             ],

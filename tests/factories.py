@@ -165,8 +165,8 @@ def make_paypal(*, customer: Customer, email: str = "buyer@example.com") -> Paym
 
 def make_wallet(*, customer: Customer, balance_minor: int = 0, card: str = "4242424242424242") -> PaymentMethod:
     """The customer's wallet as a payment method, first topped up by card when `balance_minor` is set."""
+    from simrenew.billing.wallet_top_ups import begin_wallet_top_up
     from simrenew.payments.services import wallet_method
-    from simrenew.payments.wallet_top_ups import begin_wallet_top_up
 
     if balance_minor:
         method = make_card(customer=customer, number=card)

@@ -92,6 +92,7 @@ INSTALLED_APPS = [
     "allauth.account",
     "allauth.mfa",
     "simrenew.kit",
+    "simrenew.audit",
     "simrenew.catalog",
     "simrenew.customers",
     "simrenew.esims",

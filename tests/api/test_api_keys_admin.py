@@ -9,7 +9,7 @@ import pytest
 
 from simrenew.api.keys import authenticate
 from simrenew.api.models import ApiKey
-from simrenew.console.models import AuditEntry
+from simrenew.audit.models import AuditEntry
 from tests.customers.console_helpers import staff_client
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,9 @@ from django.db import transaction
 from simrenew.api.idempotency import scope_key
 from simrenew.api.keys import authenticate
 from simrenew.billing.models import Invoice
+from simrenew.billing.wallet_top_ups import begin_wallet_top_up
 from simrenew.customers.models import Customer
 from simrenew.payments.models import PaymentAttempt, PaymentMethod, SandboxCharge, Wallet
-from simrenew.payments.wallet_top_ups import begin_wallet_top_up
 from tests.api.helpers import ApiClient, assert_problem
 from tests.conftest import TestClock
 from tests.factories import make_card, make_customer, make_paypal, make_wallet

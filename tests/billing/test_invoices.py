@@ -11,11 +11,11 @@ from django.db import connection, connections, transaction
 from simrenew.billing.models import Invoice, Refund
 from simrenew.billing.refunds import refund_invoice
 from simrenew.billing.services import next_invoice_number
+from simrenew.billing.wallet_top_ups import begin_wallet_top_up
 from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.models import OutboxMessage
 from simrenew.payments.charging import run_charge
 from simrenew.payments.models import PaymentAttempt, SandboxCharge, Wallet, WalletEntry
-from simrenew.payments.wallet_top_ups import begin_wallet_top_up
 from simrenew.subscriptions.renewals import begin_subscription
 from tests.factories import (
     buy_top_up,

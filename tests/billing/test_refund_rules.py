@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
+from simrenew.audit.models import AuditEntry
 from simrenew.billing.models import Invoice, Refund
 from simrenew.billing.refunds import (
     NothingPaid,
@@ -17,7 +18,6 @@ from simrenew.billing.refunds import (
     request_refund,
     settle_refund,
 )
-from simrenew.console.models import AuditEntry
 from simrenew.customers.models import Customer
 from simrenew.kit.errors import ValidationFailed
 from simrenew.payments.gateway import RefundResult

@@ -133,7 +133,7 @@ def test_admin_does_everything_edits_the_catalog_and_moves_the_clock(
     expect(page.get_by_text("The platform's time is now 2026-01-17T12:00:00+00:00")).to_be_visible()
     shot(page, "test-clock")
 
-    page.goto(reverse("admin:console_auditentry_changelist"))
+    page.goto(reverse("admin:audit_auditentry_changelist"))
     expect(page.get_by_role("cell", name="test_clock.advance")).to_be_visible()
     expect(page.get_by_role("cell", name="catalog.carrier", exact=False).first).to_be_visible()
     shot(page, "audit-log")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from simrenew.audit.models import AuditEntry
 from simrenew.catalog.models import Plan, Promotion
-from simrenew.console.models import AuditEntry
 from simrenew.subscriptions.models import Period
 from tests.customers.console_helpers import staff_client
 from tests.factories import make_plan, make_promotion, make_subscription

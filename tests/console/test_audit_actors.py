@@ -15,8 +15,8 @@ from django.db import transaction
 
 from simrenew.api.keys import create_api_key
 from simrenew.api.models import ApiKey
+from simrenew.audit.models import AuditEntry
 from simrenew.billing.models import Invoice
-from simrenew.console.models import AuditEntry
 from simrenew.customers.services import update_customer
 from simrenew.kit.actors import Actor, ActorKind, acting_as, current_actor
 from simrenew.webhooks.services import create_endpoint, record_failure

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from django.db import DatabaseError, connection, transaction
 
+from simrenew.audit.models import AuditEntry, AuditEntryIsFinal
 from simrenew.console.audit import record_change, snapshot
-from simrenew.console.models import AuditEntry, AuditEntryIsFinal
 from tests.factories import make_customer
 
 

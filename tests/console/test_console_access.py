@@ -13,8 +13,8 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import reverse
 
+from simrenew.audit.models import AuditEntry
 from simrenew.catalog.models import Promotion
-from simrenew.console.models import AuditEntry
 from simrenew.console.roles import Role
 from simrenew.console.staff import create_staff
 from simrenew.customers.services import update_customer
@@ -178,25 +178,44 @@ def test_every_role_reads_the_audit_log_and_nobody_can_change_it(clock, staff):
         after={"paid_through": "2026-02-08T00:00:00+00:00"},
         reason="outage on Jan 14",
     )
-    change = reverse("admin:console_auditentry_change", args=[entry.pk])
+    change = reverse("admin:audit_auditentry_change", args=[entry.pk])
 
     for member in (support, finance, admin):
-        listing = member.client.get(reverse("admin:console_auditentry_changelist"), {"action": "goodwill"})
+        listing = member.client.get(reverse("admin:audit_auditentry_changelist"), {"action": "goodwill"})
         assert listing.status_code == 200 and listing.context["cl"].result_count == 1
         page = member.client.get(change)
         html = page.content.decode()
         assert page.status_code == 200 and 'name="_save"' not in html
         assert "2026-02-01T00:00:00+00:00" in html and "2026-02-08T00:00:00+00:00" in html
         assert member.client.post(change, {"reason": "rewritten"}).status_code == 403
-        assert member.client.get(reverse("admin:console_auditentry_delete", args=[entry.pk])).status_code == 403
-        assert member.client.get(reverse("admin:console_auditentry_add")).status_code == 403
+        assert member.client.get(reverse("admin:audit_auditentry_delete", args=[entry.pk])).status_code == 403
+        assert member.client.get(reverse("admin:audit_auditentry_add")).status_code == 403
     entry.refresh_from_db()
     assert entry.reason == "outage on Jan 14"
 
-    searched = admin.client.get(reverse("admin:console_auditentry_changelist"), {"q": "outage"})
+    searched = admin.client.get(reverse("admin:audit_auditentry_changelist"), {"q": "outage"})
     assert searched.context["cl"].result_count == 1
-    filtered = admin.client.get(reverse("admin:console_auditentry_changelist"), {"actor_label": "someone-else"})
+    filtered = admin.client.get(reverse("admin:audit_auditentry_changelist"), {"actor_label": "someone-else"})
     assert filtered.context["cl"].result_count == 0
+
+
+def test_the_audit_logs_old_console_addresses_lead_to_its_new_ones_for_good(clock, staff):
+    support = staff(Role.SUPPORT)
+    from simrenew.console.audit import record_change
+
+    entry = record_change(
+        actor=None, actor_name="cli", action="goodwill", target=make_customer(), before={}, after={}, reason="outage"
+    )
+    listing = reverse("admin:audit_auditentry_changelist")
+    assert listing == "/admin/audit/auditentry/"
+
+    moved = support.client.get("/admin/console/auditentry/?action=goodwill")
+    assert moved.status_code == 301 and moved["Location"] == f"{listing}?action=goodwill"
+    page = support.client.get(f"/admin/console/auditentry/{entry.pk}/change/", follow=True)
+    assert page.redirect_chain == [(reverse("admin:audit_auditentry_change", args=[entry.pk]), 301)]
+    assert page.status_code == 200 and "outage" in page.content.decode()
+    # The redirect tells nobody anything: the page it leads to still wants a console role.
+    assert Client().get(listing).status_code == 302
 
 
 # ---------------------------------------------------------------- the test clock

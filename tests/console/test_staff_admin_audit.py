@@ -13,8 +13,8 @@ from django.contrib.auth.models import Group, Permission, User
 from django.db.models import ProtectedError
 from django.test import Client, RequestFactory
 
+from simrenew.audit.models import AuditEntry
 from simrenew.catalog.models import Carrier
-from simrenew.console.models import AuditEntry
 from simrenew.console.roles import ensure_roles
 from tests.customers.console_helpers import staff_client
 from tests.factories import make_plan

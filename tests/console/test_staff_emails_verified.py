@@ -36,7 +36,10 @@ def test_the_migration_records_every_staff_members_address_as_verified():
         customer = make_customer(email="ada@example.com")
         EmailAddress.objects.create(user=customer.user, email="ada@example.com", verified=False, primary=True)
     finally:
-        MigrationExecutor(connection).migrate([AFTER])
+        # Forward to the latest of every app: going back to BEFORE also undid what depends on
+        # AFTER (the audit trail's move to its own app), which later tests need.
+        executor = MigrationExecutor(connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
 
     assert addresses(sue) == [("sue@simrenew.test", True, True)]
     assert addresses(moved) == [("new@simrenew.test", True, True), ("old@simrenew.test", True, False)]

@@ -9,7 +9,7 @@ from django.contrib.auth.models import Group, Permission
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from simrenew.console.models import AuditEntry
+from simrenew.audit.models import AuditEntry
 from simrenew.customers.models import Customer
 from tests.customers.console_helpers import staff_client
 from tests.factories import make_subscription

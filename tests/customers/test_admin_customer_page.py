@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from django.test import Client
 
+from simrenew.audit.models import AuditEntry
 from simrenew.billing.models import Invoice, Refund
-from simrenew.console.models import AuditEntry
 from simrenew.notifications.models import Delivery, OutboxMessage
 from simrenew.payments.models import Wallet
 from simrenew.subscriptions.models import Subscription

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.test import Client
 
-from simrenew.console.models import AuditEntry
+from simrenew.audit.models import AuditEntry
 from simrenew.esims.models import EsimProfile, ProfileStatus
 from simrenew.esims.services import ProfileInUse, release_profile
 from simrenew.subscriptions.cancellation import cancel

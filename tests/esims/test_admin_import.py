@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from simrenew.console.models import AuditEntry
+from simrenew.audit.models import AuditEntry
 from simrenew.esims.models import EsimProfile
 from tests.customers.console_helpers import staff_client
 from tests.factories import make_carrier, valid_iccid

@@ -4,7 +4,9 @@ PostgreSQL carry the timestamps that were stored, in UTC."""
 
 from __future__ import annotations
 
+import ast
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from django.db import IntegrityError, connection, transaction
@@ -46,3 +48,84 @@ def test_rows_read_in_binary_carry_the_stored_instants_in_utc():
     assert [(key, amount) for _, key, amount, _ in found] == [("a", 900), ("b", 900)]
     assert [at for *_, at in found] == [AT, AT]
     assert all(at.utcoffset() == timedelta(0) for *_, at in found)
+
+
+# --- who may write around the ORM ---------------------------------------------------------------------------------
+
+SOURCE = Path(__file__).resolve().parents[2] / "src" / "simrenew"
+
+# The worker's bulk paths: where a batch writes thousands of rows at once. None = the whole module;
+# else only these functions (their modules also hold single-request paths, which use the ORM).
+BULK_PATHS: dict[str, frozenset[str] | None] = {
+    "subscriptions/autorenew_settle.py": None,
+    "subscriptions/autorenew_claims.py": frozenset({"claim_batch"}),
+    "subscriptions/queries.py": frozenset({"last_periods", "lock_for_renewal"}),
+    "notifications/services.py": frozenset({"emit_many"}),
+    "billing/services.py": frozenset({"issue_invoices"}),
+    "payments/sandbox.py": frozenset({"charge_many"}),
+}
+
+
+def uses_of_rows(source: str, allowed: frozenset[str] | None = frozenset()) -> list[str]:
+    """Where `source` reaches `kit.rows` outside the `allowed` functions, as 'line: code'. None
+    allows the whole module; an empty set (a module off the bulk path) allows not even the import."""
+    tree = ast.parse(source)
+    imports = [
+        node.lineno
+        for node in ast.walk(tree)
+        if (isinstance(node, ast.ImportFrom) and node.module == "simrenew.kit.rows")
+        or (isinstance(node, ast.Import) and any(alias.name == "simrenew.kit.rows" for alias in node.names))
+        or (
+            isinstance(node, ast.ImportFrom)
+            and node.module == "simrenew.kit"
+            and any(alias.name == "rows" for alias in node.names)
+        )
+    ]
+    if not imports or allowed is None:
+        return []
+    spans = [
+        range(node.lineno, (node.end_lineno or node.lineno) + 1)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in allowed
+    ]
+    found = [] if allowed else imports
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "simrenew.kit.rows" and allowed:
+            found.append(node.lineno)  # `rows.…` only, so that every use is seen below
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "rows"
+            and not any(node.lineno in span for span in spans)
+        ):
+            found.append(node.lineno)
+    lines = source.splitlines()
+    return [f"{line}: {lines[line - 1].strip()}" for line in sorted(found)]
+
+
+def test_only_the_worker_bulk_paths_write_around_the_orm():
+    """A single API or portal request writes through the ORM, so that a model's `save()`, its
+    signals and `auto_now` fields are never skipped; kit.rows is for batches."""
+    offenders = {}
+    for path in sorted(SOURCE.rglob("*.py")):
+        name = path.relative_to(SOURCE).as_posix()
+        if name.startswith("kit/") or "/migrations/" in name:
+            continue
+        found = uses_of_rows(path.read_text(), BULK_PATHS.get(name, frozenset()))
+        if found:
+            offenders[name] = found
+
+    assert offenders == {}
+
+
+def test_the_check_sees_a_single_request_writing_around_the_orm():
+    portal_view = "from simrenew.kit import clock, rows\n\ndef renew(request):\n    rows.insert_many(X, (), [])\n"
+    outbox = (
+        "from simrenew.kit import rows\n\n"
+        "def emit_many(events):\n    rows.insert_many(X, (), events)\n\n"
+        "def emit(event):\n    rows.insert_many(X, (), [event])\n"
+    )
+
+    assert uses_of_rows(portal_view) == ["1: from simrenew.kit import clock, rows", "4: rows.insert_many(X, (), [])"]
+    assert uses_of_rows(outbox, frozenset({"emit_many"})) == ["7: rows.insert_many(X, (), [event])"]
+    assert uses_of_rows(outbox, None) == []

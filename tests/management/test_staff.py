@@ -17,7 +17,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from simrenew.console.models import AuditEntry, StaffMfaEnrollmentGrant
+from simrenew.audit.models import AuditEntry
+from simrenew.console.models import StaffMfaEnrollmentGrant
 from simrenew.console.roles import Role, role_of
 from simrenew.kit.clock import system_now
 from tests.customers.console_helpers import sign_in_to_console

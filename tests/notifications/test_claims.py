@@ -20,11 +20,12 @@ from simrenew.notifications.models import Delivery
 from simrenew.notifications.services import emit
 from simrenew.webhooks.services import create_endpoint
 from tests.factories import make_customer
+from tests.notifications.helpers import receipt_payload
 
 
 def receipts(count: int) -> None:
     for _ in range(count):
-        emit("subscription.renewed", customer=make_customer(), data={"invoice": "SR-404"})
+        emit("subscription.renewed", customer=make_customer(), data=receipt_payload())
 
 
 def claim(worker_id: str, *, limit: int = 100, seconds: int = 120) -> list[int]:
@@ -142,7 +143,7 @@ def test_the_operator_sees_where_every_delivery_stands(clock):
     Delivery.objects.filter(pk=claimed.pk).update(
         claimed_by="worker-1", claim_expires_at=kit_clock.system_now() + timedelta(minutes=2)
     )
-    emit("subscription.renewed", customer=None, data={})  # not planned yet
+    emit("subscription.renewed", customer=None, data=receipt_payload())  # not planned yet
 
     counts = delivery_counts()
 

@@ -10,7 +10,7 @@ from simrenew.notifications.delivery import RETRY_WINDOW, deliver_due, delivery_
 from simrenew.notifications.models import Delivery, OutboxMessage
 from simrenew.notifications.services import emit
 from tests.factories import make_card, make_customer, make_plan, make_subscription, renew
-from tests.notifications.helpers import WORKER, run_worker
+from tests.notifications.helpers import WORKER, receipt_payload, run_worker
 from tests.notifications.servers import SmtpServer, free_port
 
 
@@ -76,7 +76,9 @@ def test_a_declined_renewal_emails_the_reason_and_asks_for_another_card(clock, m
     assert failure["Subject"].startswith("Payment failed: we could not renew")
     text = body(failure)
     assert "Your card was declined. Try another card or contact your bank." in text
-    assert "Please update your card" in text
+    # Auto-renew is on, so the worker tries again at its time: the email says when, and asks for a card before.
+    assert "We will try again on" in text
+    assert "check your card or add another payment method before then" in text
     assert "http://127.0.0.1:8000/payment-methods/" in text
 
 
@@ -159,7 +161,7 @@ def test_a_mailbox_that_is_busy_for_now_is_tried_again(clock, mail_server):
 
 def test_one_smtp_session_carries_a_whole_batch(clock, mail_server):
     for _ in range(3):
-        emit("subscription.renewed", customer=make_customer(), data={"invoice": "SR-404"})
+        emit("subscription.renewed", customer=make_customer(), data=receipt_payload())
 
     run = run_worker()
 

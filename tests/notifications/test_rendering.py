@@ -4,21 +4,23 @@ happened and what to do next, with money in their locale and times in their zone
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 from django.template.loader import get_template
 
 from simrenew.billing.models import Invoice
-from simrenew.kit import clock as kit_clock
+from simrenew.notifications import payloads
 from simrenew.notifications.events import EVENT_KINDS
 from simrenew.notifications.models import OutboxMessage
 from simrenew.notifications.rendering import BUILDERS, RenderingError, render_email, render_sms, template_name
 from simrenew.notifications.services import emit
 from simrenew.notifications.sms import SMS_MAX_LENGTH
+from simrenew.payments.failures import FailureCode, failure_message
 from simrenew.subscriptions.models import Subscription
 from tests.factories import make_customer, make_plan, make_subscription
+from tests.notifications.helpers import sample_payload, stored_as_is
 
 CUSTOMER_EVENTS = sorted(event for event, kind in EVENT_KINDS.items() if kind is not None)
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -29,80 +31,7 @@ def plain(text: str) -> str:
     return text.replace("\u202f", " ").replace("\xa0", " ")
 
 
-def sample_payload(event_type: str, subscription: Subscription) -> dict[str, Any]:
-    """A payload as events.py documents it for `event_type`."""
-    now = kit_clock.now()
-    invoice = Invoice.objects.filter(subscription=subscription).order_by("id").first()
-    number = invoice.number if invoice else "INV-UNKNOWN"
-    base: dict[str, Any] = {"subscription_id": subscription.pk}
-    period = {"number": 2, "starts_at": now, "ends_at": now + timedelta(days=31)}
-    method = subscription.payment_method
-    return (
-        base
-        | {
-            "subscription.created": {
-                "period": period,
-                "plan_id": subscription.plan_id,
-                "invoice": number,
-                "amount_minor": 2500,
-                "currency": "USD",
-            },
-            "subscription.renewed": {
-                "period": period,
-                "plan_id": subscription.plan_id,
-                "invoice": number,
-                "amount_minor": 2500,
-                "currency": "USD",
-                "auto_renewed": True,
-            },
-            "subscription.renewal_failed": {
-                "failure_code": "card_declined",
-                "failure_message": "Your card was declined. Try another card or contact your bank.",
-                "amount_minor": 2500,
-                "currency": "USD",
-                "next_retry_at": now + timedelta(hours=18),
-                "action": "wait_for_retry",
-            },
-            "subscription.expiring": {"period_number": 1, "expires_at": now + timedelta(days=3), "days_left": 3},
-            "subscription.auto_renew_upcoming": {
-                "period_number": 1,
-                "charge_at": now + timedelta(days=2),
-                "expires_at": now + timedelta(days=3),
-                "amount_minor": 2500,
-                "currency": "USD",
-                "payment_method": "Visa •••• 4242",
-            },
-            "payment_method.expiring": {
-                "period_number": 1,
-                "payment_method_id": method.pk if method else None,
-                "payment_method": "Visa",
-                "exp_month": 2,
-                "exp_year": 2026,
-                "renews_at": now + timedelta(days=30),
-            },
-            "subscription.suspended": {"period_number": 1, "suspended_at": now},
-            "subscription.termination_warning": {"terminates_at": now + timedelta(days=7)},
-            "subscription.terminated": {"terminated_at": now},
-            "usage.threshold_reached": {
-                "period_number": 1,
-                "percent": 80,
-                "data_total_mb": 10_240,
-                "data_left_mb": 2048,
-            },
-            "subscription.cancelled": {"when": "period_end", "service_ends_at": now + timedelta(days=20)},
-            "subscription.topped_up": {"data_mb": 1024, "invoice": number},
-            "payment.refunded": {
-                "invoice": number,
-                "refund_id": 1,
-                "amount_minor": 500,
-                "currency": "USD",
-                "to_wallet": False,
-            },
-        }[event_type]
-    )
-
-
-def stored_event(event_type: str, subscription: Subscription, data: dict[str, Any]) -> OutboxMessage:
+def stored_event(event_type: str, subscription: Subscription, data: Mapping[str, Any]) -> OutboxMessage:
     """As the worker sees it: read back from the outbox (timestamps are ISO strings there)."""
     message = emit(event_type, customer=subscription.customer, subscription=subscription, data=data)
     return OutboxMessage.objects.get(pk=message.pk)
@@ -141,8 +70,12 @@ def test_each_notice_renders_as_email_and_sms_in_the_customers_language(clock, s
 
 @pytest.mark.parametrize("event_type", CUSTOMER_EVENTS)
 def test_a_notice_with_only_its_subscription_id_still_renders(clock, event_type):
+    """An event stored by an older version, with less than its payload holds now."""
     subscription = make_subscription()
-    message = stored_event(event_type, subscription, {"subscription_id": subscription.pk})
+    stored = stored_as_is(
+        event_type, customer=subscription.customer, subscription=subscription, data={"subscription_id": subscription.pk}
+    )
+    message = OutboxMessage.objects.get(pk=stored.pk)
 
     email = render_email(message, subscription.customer)
 
@@ -152,7 +85,7 @@ def test_a_notice_with_only_its_subscription_id_still_renders(clock, event_type)
 
 def test_a_notice_about_nothing_we_know_still_renders(clock):
     customer = make_customer()
-    message = emit("subscription.renewal_failed", customer=customer, data={"subscription_id": 999_999})
+    message = stored_as_is("subscription.renewal_failed", customer=customer, data={"subscription_id": 999_999})
 
     email = render_email(OutboxMessage.objects.get(pk=message.pk), customer)
 
@@ -194,10 +127,14 @@ def test_a_failed_renewal_says_why_when_we_try_again_and_what_to_do(clock):
 
 def test_a_failed_renewal_with_no_retry_left_asks_for_a_new_card(clock):
     subscription = make_subscription()
-    data = sample_payload("subscription.renewal_failed", subscription) | {
-        "next_retry_at": None,
-        "action": "update_payment_method",
-    }
+    data = payloads.renewal_failed(
+        subscription_id=subscription.pk,
+        failure_code=FailureCode.CARD_DECLINED,
+        failure_message=failure_message(FailureCode.CARD_DECLINED),
+        amount_minor=2500,
+        currency="USD",
+        expires_at=subscription.paid_through,
+    )
 
     email = render_email(stored_event("subscription.renewal_failed", subscription, data), subscription.customer)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from simrenew.console.models import AuditEntry
+from simrenew.audit.models import AuditEntry
 from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.models import Delivery, OutboxMessage
 from simrenew.notifications.resend import NothingToResend, resend_message

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from simrenew.customers.models import NotificationKind
+from simrenew.notifications import payloads
 from simrenew.notifications.models import Delivery, SandboxSms
 from simrenew.notifications.services import emit
 from simrenew.notifications.sms import SMS_MAX_LENGTH, SandboxSmsProvider, SmsPermanentError, SmsTemporaryError
@@ -76,7 +77,14 @@ def test_a_long_text_is_cut_to_two_segments_and_keeps_the_link(clock):
         "subscription.renewal_failed",
         customer=customer,
         subscription=subscription,
-        data={"subscription_id": subscription.pk, "failure_message": long_reason},
+        data=payloads.renewal_failed(
+            subscription_id=subscription.pk,
+            failure_code="call_issuer",  # a gateway's own code, with its own words
+            failure_message=long_reason,
+            amount_minor=2500,
+            currency="USD",
+            expires_at=subscription.paid_through,
+        ),
     )
 
     run_worker()

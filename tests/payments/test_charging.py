@@ -9,6 +9,7 @@ import pytest
 from django.db import transaction
 
 from simrenew.billing.models import Invoice
+from simrenew.billing.wallet_top_ups import begin_wallet_top_up
 from simrenew.catalog.models import Promotion, PromotionRedemption
 from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.payments.charging import (
@@ -19,10 +20,10 @@ from simrenew.payments.charging import (
     run_charge,
     settle,
 )
-from simrenew.payments.gateway import FAILURE_MESSAGES, ChargeResult, ChargeStatus
+from simrenew.payments.failures import failure_message
+from simrenew.payments.gateway import ChargeResult, ChargeStatus
 from simrenew.payments.models import PaymentAttempt, SandboxCharge, Wallet, WalletEntry
 from simrenew.payments.services import NewMethod, add_payment_method
-from simrenew.payments.wallet_top_ups import begin_wallet_top_up
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import Status, view
 from simrenew.subscriptions.renewals import begin_renewal, begin_subscription
@@ -85,7 +86,7 @@ def test_each_test_card_settles_a_renewal_as_documented(clock, card, status, cod
     attempt = renew(subscription, payment_method=method)
 
     assert (attempt.status, attempt.failure_code) == (status, code)
-    assert attempt.failure_message == FAILURE_MESSAGES.get(code, "")
+    assert attempt.failure_message == (failure_message(code) if code else "")
     assert period_count(subscription) == (2 if status == "succeeded" else 1)
     assert Invoice.objects.count() == (2 if status == "succeeded" else 1)
     ledger = SandboxCharge.objects.filter(idempotency_key=attempt.idempotency_key).first()
@@ -340,7 +341,7 @@ def test_a_wallet_with_too_little_balance_fails_and_nothing_changes(clock):
     attempt = renew(subscription, payment_method=wallet)
 
     assert (attempt.status, attempt.failure_code) == ("failed", "wallet_insufficient_balance")
-    assert attempt.failure_message == FAILURE_MESSAGES["wallet_insufficient_balance"]
+    assert attempt.failure_message == failure_message("wallet_insufficient_balance")
     assert Wallet.objects.get(customer=subscription.customer).balance_minor == 2499
     assert WalletEntry.objects.count() == entries_before
     assert Invoice.objects.count() == invoices_before

@@ -14,12 +14,12 @@ from django.db import connection
 
 from simrenew.billing.models import Invoice
 from simrenew.billing.refunds import refund_invoice
+from simrenew.billing.wallet_top_ups import begin_wallet_top_up
 from simrenew.kit.errors import SimrenewError
 from simrenew.payments.charging import attempts_due_for_reconciliation, reconcile, run_charge
 from simrenew.payments.models import PaymentAttempt, PaymentMethod
 from simrenew.payments.sandbox import TEST_CARDS
 from simrenew.payments.services import NewMethod, add_payment_method
-from simrenew.payments.wallet_top_ups import begin_wallet_top_up
 from simrenew.subscriptions.renewals import begin_subscription
 from tests.factories import make_customer, make_esim, make_plan, make_promotion, make_subscription, renew
 

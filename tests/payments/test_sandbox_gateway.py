@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from simrenew.payments.failures import CATALOGUE
 from simrenew.payments.gateway import (
-    FAILURE_MESSAGES,
     CardDetails,
     ChargeRequest,
     ChargeStatus,
@@ -59,7 +59,7 @@ def test_each_test_card_is_charged_as_documented(gateway, number, outcome):
     assert result.status == told
     assert result.failure_code == code
     if code:
-        assert result.failure_message == FAILURE_MESSAGES[code]
+        assert result.failure_message == CATALOGUE[code].message
     stored = SandboxCharge.objects.filter(idempotency_key=f"charge-{number}").first()
     assert (stored.status if stored else None) == ledger
     if stored:

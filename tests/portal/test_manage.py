@@ -174,6 +174,30 @@ def test_a_declined_top_up_says_why_and_adds_nothing(signed_in, subscription):
     assert Period.objects.get(subscription=subscription).top_up_mb == 0
 
 
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("en", "Your bank declined the card as reported lost or stolen. Add another card."),
+        ("zh-hans", "您的银行因此卡已挂失或被盗而拒绝了付款。请添加另一张卡。"),
+    ],
+)
+@pytest.mark.parametrize("number", ["4000000000009987", "4000000000009979"])  # lost card, stolen card
+def test_a_top_up_with_a_lost_or_stolen_card_says_so_not_the_generic_words(client, clock, locale, words, number):
+    customer = make_customer(locale=locale)
+    subscription = make_subscription(customer=customer)
+    client.force_login(customer.user)
+    pack = make_top_up_pack()
+    card = make_card(customer=customer, number=number)
+    key = key_of(client.get(reverse("portal:top_up", args=[subscription.pk])).content.decode())
+
+    page = client.post(
+        reverse("portal:top_up", args=[subscription.pk]), {"pack": pack.pk, "payment_method": card.pk, "key": key}
+    )
+
+    assert page.status_code == 402
+    assert words in page.content.decode()
+
+
 def test_top_up_with_missing_fields_re_renders_with_errors(signed_in, subscription):
     make_top_up_pack()
     page = signed_in.post(reverse("portal:top_up", args=[subscription.pk]), {"pack": "x", "key": "nope"})

@@ -241,9 +241,9 @@ def test_card_expiry_flags_use_the_customers_today(clock):
 def test_with_a_real_gateway_our_server_never_offers_a_card_form(clock, monkeypatch):
     from types import SimpleNamespace
 
-    from simrenew.portal import views_renewal
+    from simrenew.portal.views_renewal import checkout
 
-    monkeypatch.setattr(views_renewal, "get_gateway", lambda: SimpleNamespace(name="stripe"))
+    monkeypatch.setattr(checkout, "get_gateway", lambda: SimpleNamespace(name="stripe"))
     client = signed_in(make_customer())
     assert client.get(reverse("portal:sandbox_gateway_card")).status_code == 404
     assert hosted_card(client, number="4242424242424242", next_url="/payments/").status_code == 404

@@ -61,7 +61,7 @@ def test_disabling_and_enabling_an_endpoint(clock, operator):
 
 
 def test_an_operator_replays_an_event_and_the_trail_says_so(clock, operator, receiver):
-    from simrenew.console.models import AuditEntry
+    from simrenew.audit.models import AuditEntry
     from simrenew.notifications.models import OutboxMessage
     from tests.factories import make_subscription
     from tests.notifications.helpers import run_worker
@@ -86,7 +86,7 @@ def test_an_operator_replays_an_event_and_the_trail_says_so(clock, operator, rec
 
 
 def test_an_operator_rotates_the_secret_and_it_is_shown_once_and_audited(clock, operator):
-    from simrenew.console.models import AuditEntry
+    from simrenew.audit.models import AuditEntry
 
     endpoint = create_endpoint(url="https://partner.example.com/hooks")
     old = endpoint.secret
@@ -103,7 +103,7 @@ def test_an_operator_rotates_the_secret_and_it_is_shown_once_and_audited(clock, 
 
 
 def test_switching_and_deleting_in_the_console_are_audited_and_deleting_keeps_the_row(clock, operator):
-    from simrenew.console.models import AuditEntry
+    from simrenew.audit.models import AuditEntry
 
     endpoint = create_endpoint(url="https://partner.example.com/hooks")
     changelist = "/admin/webhooks/webhookendpoint/"
@@ -120,7 +120,7 @@ def test_switching_and_deleting_in_the_console_are_audited_and_deleting_keeps_th
 
 def test_a_new_or_rotated_secret_is_shown_on_its_own_page_never_in_a_message_or_the_trail(clock, operator):
     """Messages are kept in a signed, not encrypted, cookie: a secret there could be read back."""
-    from simrenew.console.models import AuditEntry
+    from simrenew.audit.models import AuditEntry
 
     added = operator.post(
         "/admin/webhooks/webhookendpoint/add/", {"url": "https://partner.example.com/hooks", "enabled": "on"}

@@ -4,7 +4,8 @@ replaying a time range brings back what an endpoint missed, not what is still on
 from __future__ import annotations
 
 from simrenew.notifications.models import Delivery, OutboxMessage
-from simrenew.webhooks.services import create_endpoint, replay, update_endpoint
+from simrenew.notifications.webhook_events import replay
+from simrenew.webhooks.services import create_endpoint, update_endpoint
 from tests.factories import make_subscription, renew
 from tests.notifications.helpers import run_worker
 

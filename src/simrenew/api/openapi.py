@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from simrenew.api.problems import PROBLEM_CONTENT_TYPE
+from simrenew.api.webhook_docs import add_webhooks
 
 SNAPSHOT_PATH = Path(__file__).with_name("openapi.json")
 SCHEMA_REF = "#/components/schemas/"
@@ -414,6 +415,7 @@ def finish(spec: dict[str, Any]) -> dict[str, Any]:
     """Everything ninja does not add by itself (see the module's docstring)."""
     spec.setdefault("components", {}).setdefault("schemas", {})["Problem"] = copy.deepcopy(PROBLEM_SCHEMA)
     add_error_responses(spec)
+    add_webhooks(spec)  # before the examples: each event's body gets one too
     add_examples(spec)
     return spec
 

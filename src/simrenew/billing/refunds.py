@@ -27,6 +27,8 @@ from simrenew.kit import clock
 from simrenew.kit.audit import record_change
 from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.kit.money import format_money
+from simrenew.notifications import payloads
+from simrenew.notifications.events import EventType
 from simrenew.notifications.services import emit
 from simrenew.payments.gateway import RefundResult, get_gateway
 from simrenew.payments.models import AttemptPurpose, MethodType, PaymentAttempt
@@ -224,16 +226,16 @@ def _succeed(refund: Refund, invoice: Invoice, *, gateway_refund_id: str) -> Non
     invoice.status = InvoiceStatus.REFUNDED if fully else InvoiceStatus.PARTIALLY_REFUNDED
     invoice.save(update_fields=["refunded_minor", "status"])
     emit(
-        "payment.refunded",
+        EventType.PAYMENT_REFUNDED,
         customer=invoice.customer,
         subscription_id=invoice.subscription_id,
-        data={
-            "invoice": invoice.number,
-            "refund_id": refund.pk,
-            "amount_minor": refund.amount_minor,
-            "currency": refund.currency,
-            "to_wallet": refund.to_wallet,
-        },
+        data=payloads.payment_refunded(
+            invoice=invoice.number,
+            refund_id=refund.pk,
+            amount_minor=refund.amount_minor,
+            currency=refund.currency,
+            to_wallet=refund.to_wallet,
+        ),
     )
 
 

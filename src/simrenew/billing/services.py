@@ -7,17 +7,15 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from simrenew.billing.models import Invoice, InvoiceStatus
-from simrenew.billing.queries import bump_sequence
-from simrenew.kit import clock, rows
+from simrenew.billing.queries import take_invoice_numbers
+from simrenew.kit import clock, rows, writes
 from simrenew.payments.models import PaymentAttempt
-
-INVOICE_SEQUENCE = "invoice"
 
 
 def next_invoice_number() -> str:
-    """Bump the counter row inside the caller's transaction. The row stays
-    locked until commit, and a rollback returns the number: no gaps."""
-    return f"SR-{bump_sequence(INVOICE_SEQUENCE):08d}"
+    """Advance the invoice number counter inside the caller's transaction. Its row
+    stays locked until commit, and a rollback returns the number: no gaps."""
+    return f"SR-{take_invoice_numbers():08d}"
 
 
 def issue_invoice(
@@ -25,8 +23,7 @@ def issue_invoice(
 ) -> Invoice:
     if attempt.amount_minor != subtotal_minor - discount_minor:
         raise ValueError("invoice total must equal the amount charged")
-    return rows.create(
-        Invoice,
+    invoice = Invoice(
         number=next_invoice_number(),
         customer_id=attempt.customer_id,
         subscription_id=attempt.subscription_id,
@@ -38,6 +35,7 @@ def issue_invoice(
         currency=attempt.currency,
         issued_at=clock.now(),
     )
+    return writes.insert(invoice)
 
 
 class PaidAttempt(Protocol):
@@ -71,11 +69,11 @@ class IssuedInvoice:
 
 
 def issue_invoices(lines: Sequence[InvoiceLine]) -> list[IssuedInvoice]:
-    """`issue_invoice` for many payments at once: one counter bump for the
-    whole run of numbers, one INSERT; numbered in the order given."""
+    """`issue_invoice` for many payments at once (the worker's bulk renewals): one
+    counter advance for the whole run of numbers, one INSERT; numbered in the order given."""
     if not lines:
         return []
-    last = bump_sequence(INVOICE_SEQUENCE, by=len(lines))
+    last = take_invoice_numbers(len(lines))
     first = last - len(lines) + 1
     now = clock.now()
     numbers = [f"SR-{first + offset:08d}" for offset in range(len(lines))]

@@ -17,8 +17,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from simrenew.audit.models import AuditEntry
 from simrenew.console.audit import AuditedAdmin, changed_only, record_change, snapshot
-from simrenew.console.models import AuditEntry
 from simrenew.console.staff import verify_staff_email
 
 NOTHING = "—"

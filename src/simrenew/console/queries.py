@@ -36,10 +36,10 @@ from simrenew.kit import clock
 from simrenew.notifications.models import Delivery, DeliveryStatus, OutboxMessage, OutboxStatus
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
+from simrenew.subscriptions.status import in_service_q, upcoming_expiry_q
 
 DAYS = 30
 MONTHS = 12
-EXPIRING_WITHIN = timedelta(days=7)
 RENEWAL_PURPOSES = (AttemptPurpose.RENEWAL, AttemptPurpose.AUTO_RENEWAL)
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().\-]{7,}$")
 _DIGITS_LIKE = re.compile(r"^[\d\s\-]{8,}$")
@@ -158,9 +158,7 @@ def last_months(now: datetime, count: int = MONTHS) -> list[date]:
 
 def in_service_at(moment: datetime) -> Q:
     """Subscriptions a customer can use at `moment` (see the module docstring)."""
-    return Q(state__in=[SubscriptionState.LIVE, SubscriptionState.CANCELLED], paid_through__gt=moment) & (
-        Q(ended_at__isnull=True) | Q(ended_at__gt=moment)
-    )
+    return in_service_q(moment)
 
 
 # ------------------------------------------------------------------ the overview
@@ -288,9 +286,8 @@ def churn_per_month(months: list[date]) -> list[MonthChurn]:
 
 
 def expiring_filter(now: datetime) -> Q:
-    horizon = now + EXPIRING_WITHIN
-    ends_within = Q(ended_at__isnull=True, paid_through__lte=horizon) | Q(ended_at__lte=horizon)
-    return in_service_at(now) & ends_within
+    """In service and ending within `status.UPCOMING_EXPIRY_WITHIN` (7 days)."""
+    return upcoming_expiry_q(now)
 
 
 def expiring_soon(now: datetime) -> Expiring:

@@ -39,8 +39,9 @@ READABLE_APPS = (
     "notifications",
     "webhooks",
     "console",
+    "audit",
 )
-# Custom permissions (console.AuditEntry Meta) per role, besides reading.
+# Custom permissions (console.ConsoleAccess Meta) per role, besides reading.
 ROLE_ACTIONS: dict[str, tuple[str, ...]] = {
     Role.SUPPORT: ("view_overview", "resend_message", "extend_period"),
     Role.FINANCE: ("view_overview", "refund_payment"),

@@ -14,9 +14,9 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, URLResolver, path, reverse
+from django.urls import URLPattern, URLResolver, path, re_path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
@@ -93,8 +93,18 @@ class ConsoleSite(admin.AdminSite):
             path("expiring/", self.admin_view(self.expiring_view), name="console_expiring"),
             path("apps/", self.admin_view(self.apps_view), name="console_apps"),
             path("second-factor/", self.second_factor_view, name="console_second_factor"),
+            # The audit trail was the console's until it got its own app: old bookmarks and
+            # checks of /admin/console/auditentry/… land on the same page under audit/.
+            re_path(r"^console/auditentry/(?P<rest>.*)$", self.moved_audit_trail_view),
         ]
         return own + super().get_urls()
+
+    @method_decorator(login_not_required)
+    def moved_audit_trail_view(self, request: HttpRequest, rest: str) -> HttpResponse:
+        """Only a redirect: the page it leads to checks who may read the trail."""
+        target = reverse(f"{self.name}:audit_auditentry_changelist") + rest
+        query = request.META.get("QUERY_STRING", "")
+        return HttpResponsePermanentRedirect(f"{target}?{query}" if query else target)
 
     # ------------------------------------------------------------ the overview
 
@@ -200,6 +210,6 @@ def _links(request: HttpRequest) -> dict[str, str]:
         links["expiring"] = reverse("admin:console_expiring")
     if user.has_perm("kit.view_testclock"):
         links["clock"] = reverse("admin:kit_testclock_changelist")
-    if user.has_perm("console.view_auditentry"):
-        links["audit"] = reverse("admin:console_auditentry_changelist")
+    if user.has_perm("audit.view_auditentry"):
+        links["audit"] = reverse("admin:audit_auditentry_changelist")
     return links

@@ -21,11 +21,11 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
+from simrenew.audit.models import AuditEntry
 from simrenew.billing.models import Invoice, Refund
 from simrenew.billing.refunds import refundable_minor
 from simrenew.console.actions import EXTEND_PERMISSION, REFUND_PERMISSION, RESEND_PERMISSION, moment, money, next_query
 from simrenew.console.audit import AuditedAdmin
-from simrenew.console.models import AuditEntry
 from simrenew.console.queries import iccid_digits, phone_as_e164
 from simrenew.customers.models import Customer, NotificationPreference
 from simrenew.customers.services import normalize_phone, validate_time_zone

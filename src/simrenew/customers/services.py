@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo, available_timezones
 import phonenumbers
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
+from django.core import checks
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils.translation import gettext as _
@@ -17,7 +18,6 @@ from simrenew.customers.models import Customer, Locale, NotificationKind, Notifi
 from simrenew.kit import clock
 from simrenew.kit.audit import changed_only, record_change, snapshot
 from simrenew.kit.errors import Conflict, FieldError, ValidationFailed
-from simrenew.notifications.services import emit
 
 _ZONES = frozenset(available_timezones())
 
@@ -145,8 +145,35 @@ def _customer_for(user: User, *, email: str, name: str, cleaned: dict[str, str])
         phone=cleaned["phone"],
         created_at=clock.now(),
     )
-    emit("customer.created", customer=customer, data={"customer_id": customer.pk, "email": email})
+    for listener in _on_created:
+        listener(customer)
     return customer
+
+
+# Who hears of a new customer, inside the transaction that creates it. Notifications depend on
+# customers (preferences, locale), not the reverse, so the `customer.created` event is written by
+# a listener they register (NotificationsConfig.ready).
+CustomerListener = Callable[[Customer], None]
+_on_created: list[CustomerListener] = []
+
+
+def register_on_created(listener: CustomerListener) -> None:
+    if listener not in _on_created:
+        _on_created.append(listener)
+
+
+def on_created_registered(**kwargs: object) -> list[checks.CheckMessage]:
+    """System check (CustomersConfig.ready): with no listener, new customers are created
+    and nobody is told (no `customer.created` event)."""
+    if _on_created:
+        return []
+    return [
+        checks.Error(
+            "No listener hears of new customers: `customer.created` would not be written.",
+            hint="NotificationsConfig.ready registers notifications.customer_events; is the app installed?",
+            id="customers.E001",
+        )
+    ]
 
 
 def update_customer(

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from django.core import signing
-from django.db.models import Q
+from django.core import checks, signing
 
 from simrenew.catalog.models import Carrier
 from simrenew.customers.models import Customer
@@ -28,8 +27,9 @@ from simrenew.esims.models import EsimProfile, ProfileStatus
 from simrenew.kit import clock
 from simrenew.kit.audit import record_change
 from simrenew.kit.errors import Conflict, NotFound, ValidationFailed
+from simrenew.notifications import payloads
+from simrenew.notifications.events import EventType
 from simrenew.notifications.services import emit
-from simrenew.subscriptions.models import Subscription, SubscriptionState
 
 # ---------------------------------------------------------------------------
 # Errors
@@ -271,22 +271,22 @@ def assign_profile(*, customer: Customer, carrier_code: str) -> EsimProfile:
     profile.customer = customer
     profile.assigned_at = clock.now()
     profile.save(update_fields=["status", "customer", "assigned_at"])
-    emit("esim.assigned", customer=customer, data=_esim_event_data(profile))
+    emit(EventType.ESIM_ASSIGNED, customer=customer, data=_esim_event_data(profile))
     return profile
 
 
-def _esim_event_data(profile: EsimProfile) -> dict[str, Any]:
+def _esim_event_data(profile: EsimProfile) -> payloads.EsimChanged:
     """What partners are told about an eSIM (never its activation code: that is the customer's)."""
-    return {
-        "esim_id": profile.pk,
-        "customer_id": profile.customer_id,
-        "carrier": profile.carrier.code,
-        "iccid": profile.iccid,
-        "msisdn": profile.msisdn,
-        "status": profile.status,
-        "assigned_at": profile.assigned_at.isoformat() if profile.assigned_at else None,
-        "installed_at": profile.installed_at.isoformat() if profile.installed_at else None,
-    }
+    return payloads.esim_changed(
+        esim_id=profile.pk,
+        customer_id=profile.customer_id,
+        carrier=profile.carrier.code,
+        iccid=profile.iccid,
+        msisdn=profile.msisdn,
+        status=profile.status,
+        assigned_at=profile.assigned_at,
+        installed_at=profile.installed_at,
+    )
 
 
 def _transition(profile: EsimProfile, *, allowed_from: Sequence[str], changes: dict[str, Any]) -> bool:
@@ -303,7 +303,7 @@ def mark_installed(profile: EsimProfile) -> EsimProfile:
         allowed_from=[ProfileStatus.ASSIGNED],
         changes={"status": ProfileStatus.INSTALLED, "installed_at": clock.now()},
     ):
-        emit("esim.installed", customer=profile.customer, data=_esim_event_data(profile))
+        emit(EventType.ESIM_INSTALLED, customer=profile.customer, data=_esim_event_data(profile))
         return profile
     if profile.status == ProfileStatus.INSTALLED:
         return profile
@@ -336,22 +336,37 @@ def release_profile(profile: EsimProfile) -> EsimProfile:
     raise ProfileStateConflict(f"eSIM {profile.iccid} is {profile.status} and cannot be released.")
 
 
-def _refuse_if_in_use(profile: EsimProfile) -> None:
-    now = clock.now()
-    still_running = Q(state=SubscriptionState.CANCELLED) & (
-        Q(ended_at__gt=now) | Q(ended_at__isnull=True, paid_through__gt=now)
-    )
-    open_subscription = (
-        Subscription.objects.filter(esim_id=profile.pk)
-        .filter(Q(state__in=[SubscriptionState.LIVE, SubscriptionState.INCOMPLETE]) | still_running)
-        .order_by("-id")
-        .first()
-    )
-    if open_subscription is not None:
-        raise ProfileInUse(
-            f"eSIM {profile.iccid} serves subscription {open_subscription.pk} ({open_subscription.state}), "
-            "which is still open; cancel it and let it run out (or terminate it) before releasing the eSIM."
+# What may still hold a profile. Subscriptions depend on eSIMs, not the reverse, so they
+# register their check here (SubscriptionsConfig.ready); each check answers why the profile
+# must stay, or None.
+HoldCheck = Callable[[EsimProfile], str | None]
+_hold_checks: list[HoldCheck] = []
+
+
+def register_hold_check(check: HoldCheck) -> None:
+    if check not in _hold_checks:
+        _hold_checks.append(check)
+
+
+def hold_checks_registered(**kwargs: object) -> list[checks.CheckMessage]:
+    """System check (EsimsConfig.ready): with no hold check, `_refuse_if_in_use` refuses
+    nothing, and a profile a live subscription still uses could be released."""
+    if _hold_checks:
+        return []
+    return [
+        checks.Error(
+            "No eSIM hold check is registered: profiles in use could be released.",
+            hint="SubscriptionsConfig.ready registers subscriptions.esim_holds; is the app installed?",
+            id="esims.E001",
         )
+    ]
+
+
+def _refuse_if_in_use(profile: EsimProfile) -> None:
+    for check in _hold_checks:
+        why = check(profile)
+        if why is not None:
+            raise ProfileInUse(why)
 
 
 def return_unused_profile(profile: EsimProfile) -> EsimProfile:

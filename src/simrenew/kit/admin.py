@@ -14,8 +14,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 
-from simrenew.api.durations import parse_duration
 from simrenew.kit import clock
+from simrenew.kit.durations import parse_duration
 from simrenew.kit.errors import SimrenewError, ValidationFailed
 from simrenew.kit.models import TestClock
 

@@ -20,7 +20,7 @@ What is audited, and what is not:
 - Code running outside every edge (tests' factories, data migrations) has no actor and
   leaves no entry, unless it names one.
 
-The table (`console.AuditEntry`) is append-only, down to database triggers.
+The table (`audit.AuditEntry`, its own app) is append-only, down to database triggers.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from simrenew.kit import clock
 from simrenew.kit.actors import Actor, ActorKind, current_actor
 
 # Where the entries are kept; named, not imported, so that kit does not depend on an edge.
-AUDIT_MODEL = "console.AuditEntry"
+AUDIT_MODEL = "audit.AuditEntry"
 CLI_ACTOR = "cli"
 SYSTEM_ACTOR = "system"
 # Fields never copied into the trail (secrets stay secret even to auditors).

@@ -23,6 +23,7 @@ from simrenew.kit.crypto import SecretUnreadable
 from simrenew.notifications.models import Delivery, DeliveryChannel, OutboxMessage
 from simrenew.notifications.rendering import RenderingError, render_email, render_sms
 from simrenew.notifications.sms import SmsError, get_sms_provider
+from simrenew.notifications.webhook_events import event_body
 from simrenew.webhooks import services as webhooks
 from simrenew.webhooks.network import AddressRefused, PinnedTransport, Resolver
 
@@ -146,10 +147,10 @@ class Channels:
             raise SendFailed("the webhook endpoint no longer exists", permanent=True)
         if not endpoint.enabled:
             raise SendFailed("the webhook endpoint is disabled", permanent=True)
-        body = webhooks.event_body(delivery.message)
+        body = event_body(delivery.message)
         try:
             headers = webhooks.signed_headers(
-                endpoint, delivery.message, body, at=clock.system_now(), decrypt=self._decrypt
+                endpoint, str(delivery.message.event_id), body, at=clock.system_now(), decrypt=self._decrypt
             )
         except SecretUnreadable as exc:
             # The operator's keys are wrong, not the endpoint: retried once the keys are fixed.

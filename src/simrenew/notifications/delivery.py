@@ -46,6 +46,7 @@ from simrenew.notifications.models import (
     OutboxStatus,
 )
 from simrenew.notifications.rendering import RenderingError
+from simrenew.notifications.webhook_events import notify_operator_of_disabled
 from simrenew.webhooks import services as webhooks
 from simrenew.webhooks.models import WebhookEndpoint
 
@@ -269,7 +270,7 @@ def _record_failure(delivery: Delivery, worker_id: str, reason: str, *, permanen
     if disabled_endpoint and delivery.endpoint_id is not None:
         # Once, by the failure that disabled it; outside the transaction (SMTP may be slow).
         log.warning("webhook endpoint %d disabled: every attempt failed for days", delivery.endpoint_id)
-        webhooks.notify_operator_of_disabled(delivery.endpoint_id)
+        notify_operator_of_disabled(delivery.endpoint_id)
     if gives_up:
         log.warning(
             "delivery %d (%s of event %s, %s) is dead after %d attempt(s): %s",

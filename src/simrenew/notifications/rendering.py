@@ -3,7 +3,8 @@ or a short SMS, in the customer's language, money in their locale and times in
 their own time zone (with the zone shown).
 
 Python gathers the facts an event refers to (the plan via the subscription, the
-invoice by its number) and formats them; the words live in one template per
+invoice by its number, through the lookups those domains register in
+`notifications.facts`) and formats them; the words live in one template per
 event type, `notifications/events/<event type>.html`. Each event template fills
 the blocks `subject`, `lead` (what happened), `next` (what to do next),
 `action_label` and `sms`, and extends the layout it is given: the same template
@@ -25,17 +26,23 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import translation
 from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext, gettext_noop
+from django.utils.translation import gettext
 
-from simrenew.billing.models import Invoice
 from simrenew.customers.models import Customer
 from simrenew.kit.money import babel_locale, format_gigabytes, format_money
 from simrenew.notifications.events import notice_kind
+from simrenew.notifications.facts import (
+    InvoiceFacts,
+    SubscriptionFacts,
+    invoice_facts,
+    paid_period_facts,
+    subscription_facts,
+)
 from simrenew.notifications.models import OutboxMessage
 from simrenew.notifications.sms import SMS_MAX_LENGTH
+from simrenew.payments.failures import OTHER_FAILURE
 from simrenew.payments.labels import card_label, method_label
 from simrenew.payments.models import PaymentMethod
-from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 
 LAYOUTS = {
     "subject": "notifications/layouts/subject.txt",
@@ -43,10 +50,6 @@ LAYOUTS = {
     "html": "notifications/layouts/email.html",
     "sms": "notifications/layouts/sms.txt",
 }
-
-# What a payment failure says when the payload carries no message of its own
-# (the gateway's messages are in the catalogs: payments.gateway marks them).
-DEFAULT_FAILURE = gettext_noop("The payment was not accepted. Try another payment method.")
 
 
 class RenderingError(Exception):
@@ -189,7 +192,7 @@ class Context(dict[str, Any]):
             self["facts"].append((label, value))
 
 
-Builder = Callable[[Context, dict[str, Any], Formatter, Subscription | None], None]
+Builder = Callable[[Context, dict[str, Any], Formatter, SubscriptionFacts | None], None]
 
 
 def _context(message: OutboxMessage, customer: Customer) -> Context:
@@ -204,8 +207,8 @@ def _context(message: OutboxMessage, customer: Customer) -> Context:
         portal_url=portal_url(),
         settings_url=_link("portal:settings"),
         action_url=portal_url(),
-        plan_name=subscription.plan.name if subscription else gettext("your plan"),
-        esim_number=subscription.esim.msisdn if subscription else "",
+        plan_name=subscription.plan_name if subscription else gettext("your plan"),
+        esim_number=subscription.esim_number if subscription else "",
         facts=[],
     )
     fmt = Formatter(customer)
@@ -213,18 +216,18 @@ def _context(message: OutboxMessage, customer: Customer) -> Context:
     return context
 
 
-def _subscription(message: OutboxMessage, payload: dict[str, Any]) -> Subscription | None:
+def _subscription(message: OutboxMessage, payload: dict[str, Any]) -> SubscriptionFacts | None:
     subscription_id = message.subscription_id or _int(payload.get("subscription_id"))
     if subscription_id is None:
         return None
-    return Subscription.objects.select_related("plan", "esim").filter(pk=subscription_id).first()
+    return subscription_facts(subscription_id)
 
 
-def _invoice(payload: dict[str, Any]) -> Invoice | None:
+def _invoice(payload: dict[str, Any]) -> InvoiceFacts | None:
     number = payload.get("invoice")
     if not isinstance(number, str) or not number:
         return None
-    return Invoice.objects.filter(number=number).first()
+    return invoice_facts(number)
 
 
 def _plan_facts(context: Context) -> None:
@@ -233,7 +236,9 @@ def _plan_facts(context: Context) -> None:
         context.fact(gettext("eSIM number"), context["esim_number"])
 
 
-def _period_paid(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+def _period_paid(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
+) -> None:
     """subscription.created and subscription.renewed: a receipt for a period."""
     invoice = _invoice(payload)
     period = payload.get("period")
@@ -241,7 +246,7 @@ def _period_paid(context: Context, payload: dict[str, Any], fmt: Formatter, subs
         period = {}
     starts, ends = fmt.when(period.get("starts_at")), fmt.when(period.get("ends_at"))
     if invoice is not None and not (starts and ends):
-        paid = Period.objects.filter(invoice=invoice).first()
+        paid = paid_period_facts(invoice.id)
         if paid is not None:
             starts, ends = fmt.when(paid.starts_at), fmt.when(paid.ends_at)
     amount = fmt.money(payload.get("amount_minor"), payload.get("currency"))
@@ -260,20 +265,19 @@ def _period_paid(context: Context, payload: dict[str, Any], fmt: Formatter, subs
     if starts and ends:
         context.fact(gettext("Period"), gettext("%(start)s to %(end)s") % {"start": starts, "end": ends})
     if invoice is not None:
-        context["action_url"] = _link("portal:receipt", invoice.pk)
+        context["action_url"] = _link("portal:receipt", invoice.id)
 
 
 def _renewal_failed(
-    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
 ) -> None:
+    # The message is the failure catalogue's English words (payments.failures), translated here.
     failure = payload.get("failure_message")
     next_retry = fmt.when(payload.get("next_retry_at"))
     action = payload.get("action")
-    if action not in ("wait_for_retry", "update_payment_method", "renew_by_hand"):
-        action = "wait_for_retry" if next_retry else "update_payment_method"
     ends = fmt.when(subscription.paid_through) if subscription and subscription.paid_through else ""
     context.update(
-        reason=gettext(failure) if isinstance(failure, str) and failure else gettext(DEFAULT_FAILURE),
+        reason=gettext(failure) if isinstance(failure, str) and failure else gettext(OTHER_FAILURE),
         amount=fmt.money(payload.get("amount_minor"), payload.get("currency")),
         next_retry_at=next_retry,
         action=action,
@@ -284,23 +288,25 @@ def _renewal_failed(
     context.fact(gettext("Next try"), next_retry)
     context.fact(gettext("Service ends"), ends)
     if action == "renew_by_hand" and subscription is not None:
-        context["action_url"] = _link("portal:renew", subscription.pk)
+        context["action_url"] = _link("portal:renew", subscription.id)
     else:
         context["action_url"] = _link("portal:payment_methods")
 
 
-def _expiring(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+def _expiring(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
+) -> None:
     days_left = _int(payload.get("days_left"))
     expires = fmt.when(payload.get("expires_at"))
     context.update(
         expires_at=expires,
         days_left=days_left,
-        auto_renew=bool(subscription and subscription.auto_renew and subscription.state == SubscriptionState.LIVE),
+        auto_renew=bool(subscription and subscription.renews_automatically),
     )
     _plan_facts(context)
     context.fact(gettext("Service ends"), expires)
     if subscription is not None:
-        context["action_url"] = _link("portal:manage" if context["auto_renew"] else "portal:renew", subscription.pk)
+        context["action_url"] = _link("portal:manage" if context["auto_renew"] else "portal:renew", subscription.id)
 
 
 def _payment_method(payload: dict[str, Any], customer_id: int | None) -> tuple[str, PaymentMethod | None]:
@@ -319,7 +325,7 @@ def _payment_method(payload: dict[str, Any], customer_id: int | None) -> tuple[s
 
 
 def _auto_renew_upcoming(
-    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
 ) -> None:
     method, _ = _payment_method(payload, subscription.customer_id if subscription else None)
     context.update(
@@ -334,11 +340,11 @@ def _auto_renew_upcoming(
     context.fact(gettext("Payment method"), method)
     context.fact(gettext("Current period ends"), context["expires_at"])
     if subscription is not None:
-        context["action_url"] = _link("portal:manage", subscription.pk)
+        context["action_url"] = _link("portal:manage", subscription.id)
 
 
 def _payment_method_expiring(
-    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
 ) -> None:
     label, method = _payment_method(payload, subscription.customer_id if subscription else None)
     month = _int(payload.get("exp_month")) or (method.exp_month if method else None)
@@ -355,25 +361,29 @@ def _payment_method_expiring(
     context["action_url"] = _link("portal:payment_methods")
 
 
-def _suspended(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+def _suspended(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
+) -> None:
     context["suspended_at"] = fmt.when(payload.get("suspended_at"))
     _plan_facts(context)
     context.fact(gettext("Suspended since"), context["suspended_at"])
     if subscription is not None:
-        context["action_url"] = _link("portal:renew", subscription.pk)
+        context["action_url"] = _link("portal:renew", subscription.id)
 
 
 def _termination_warning(
-    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
 ) -> None:
     context["terminates_at"] = fmt.when(payload.get("terminates_at"))
     _plan_facts(context)
     context.fact(gettext("Number released on"), context["terminates_at"])
     if subscription is not None:
-        context["action_url"] = _link("portal:renew", subscription.pk)
+        context["action_url"] = _link("portal:renew", subscription.id)
 
 
-def _terminated(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+def _terminated(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
+) -> None:
     context["terminated_at"] = fmt.when(payload.get("terminated_at"))
     _plan_facts(context)
     context.fact(gettext("Ended on"), context["terminated_at"])
@@ -381,7 +391,7 @@ def _terminated(context: Context, payload: dict[str, Any], fmt: Formatter, subsc
 
 
 def _usage_threshold(
-    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
 ) -> None:
     left, total = fmt.data(payload.get("data_left_mb")), fmt.data(payload.get("data_total_mb"))
     context.update(percent=_int(payload.get("percent")), data_left=left, data_total=total)
@@ -389,10 +399,12 @@ def _usage_threshold(
     if left and total:
         context.fact(gettext("Data left"), gettext("%(left)s of %(total)s") % {"left": left, "total": total})
     if subscription is not None:
-        context["action_url"] = _link("portal:top_up", subscription.pk)
+        context["action_url"] = _link("portal:top_up", subscription.id)
 
 
-def _cancelled(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+def _cancelled(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
+) -> None:
     context.update(
         cancelled_now=payload.get("when") == "now",
         service_ends_at=fmt.when(payload.get("service_ends_at")),
@@ -400,10 +412,12 @@ def _cancelled(context: Context, payload: dict[str, Any], fmt: Formatter, subscr
     _plan_facts(context)
     context.fact(gettext("Service ends"), context["service_ends_at"])
     if subscription is not None:
-        context["action_url"] = _link("portal:manage", subscription.pk)
+        context["action_url"] = _link("portal:manage", subscription.id)
 
 
-def _topped_up(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+def _topped_up(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
+) -> None:
     invoice = _invoice(payload)
     context.update(
         data_added=fmt.data(payload.get("data_mb")),
@@ -415,12 +429,14 @@ def _topped_up(context: Context, payload: dict[str, Any], fmt: Formatter, subscr
     context.fact(gettext("Invoice number"), context["invoice_number"])
     context.fact(gettext("Amount paid"), context["amount"])
     if invoice is not None:
-        context["action_url"] = _link("portal:receipt", invoice.pk)
+        context["action_url"] = _link("portal:receipt", invoice.id)
     elif subscription is not None:
-        context["action_url"] = _link("portal:usage", subscription.pk)
+        context["action_url"] = _link("portal:usage", subscription.id)
 
 
-def _refunded(context: Context, payload: dict[str, Any], fmt: Formatter, subscription: Subscription | None) -> None:
+def _refunded(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
+) -> None:
     invoice = _invoice(payload)
     to_wallet = bool(payload.get("to_wallet"))
     context.update(
@@ -434,7 +450,7 @@ def _refunded(context: Context, payload: dict[str, Any], fmt: Formatter, subscri
         gettext("Refunded to"), gettext("Your simrenew wallet") if to_wallet else gettext("The payment method you used")
     )
     if invoice is not None:
-        context["action_url"] = _link("portal:receipt", invoice.pk)
+        context["action_url"] = _link("portal:receipt", invoice.id)
 
 
 BUILDERS: dict[str, Builder] = {

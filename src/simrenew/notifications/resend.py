@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from simrenew.console.audit import record_change
 from simrenew.kit import clock
+from simrenew.kit.audit import record_change
 from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.notifications.models import Delivery, DeliveryStatus, OutboxMessage
 

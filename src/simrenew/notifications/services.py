@@ -9,39 +9,56 @@ when one is missing.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
+from django.db.models import Model
 
 from simrenew.customers.models import Customer
-from simrenew.kit import clock, rows
+from simrenew.kit import clock, rows, writes
+from simrenew.notifications.events import PayloadMismatch, payload_fields, payload_problems
 from simrenew.notifications.models import OutboxMessage, OutboxStatus
-from simrenew.subscriptions.models import Subscription
 from simrenew.webhooks.models import EventCounter
 
 # Rows per counter upsert: well under SQLite's and PostgreSQL's bound-parameter limits.
 _COUNTER_CHUNK = 5000
+
+log = logging.getLogger(__name__)
+
+
+def _hold_to_shape(event_type: str, data: Mapping[str, Any], *, keys_only: bool) -> None:
+    """A payload that is not its event type's shape is a bug in its builder: refused in the
+    sandbox (and so in every test); in live mode logged, never lost with the change it reports."""
+    problems = payload_problems(event_type, data, keys_only=keys_only)
+    if not problems:
+        return
+    if settings.SIMRENEW_SANDBOX:
+        raise PayloadMismatch(f"{event_type} payload: {'; '.join(problems)}")
+    log.error("event=payload_mismatch type=%s problems=%r", event_type, problems)
 
 
 def emit(
     event_type: str,
     *,
     customer: Customer | None,
-    subscription: Subscription | None = None,
+    subscription: Model | None = None,  # a subscriptions.Subscription (notifications do not import subscriptions)
     subscription_id: int | None = None,
-    data: dict[str, Any],
+    data: Mapping[str, Any],
 ) -> OutboxMessage:
-    """Record an event. Its `sequence` is the subscription's next event number."""
+    """Record an event (its payload built by `notifications.payloads`). Its `sequence` is the
+    subscription's next event number."""
+    _hold_to_shape(event_type, data, keys_only=False)
     now = clock.now()
     if subscription is not None:
         subscription_id = subscription.pk
     sequence = next_numbers({subscription_id: 1})[subscription_id] if subscription_id is not None else 0
-    return rows.create(
-        OutboxMessage,
+    message = OutboxMessage(
         event_type=event_type,
         customer=customer,
         subscription_id=subscription_id,
@@ -50,6 +67,8 @@ def emit(
         next_attempt_at=now,
         created_at=now,
     )
+    writes.insert(message)
+    return message
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +76,7 @@ class Event:
     event_type: str
     customer_id: int | None
     subscription_id: int | None
-    data: dict[str, Any]
+    data: Mapping[str, Any]
 
 
 def emit_many(events: Sequence[Event], *, sequences: Sequence[int] | None = None) -> None:
@@ -65,6 +84,16 @@ def emit_many(events: Sequence[Event], *, sequences: Sequence[int] | None = None
     no model instances. Events of one subscription are numbered in the batch's order.
     `sequences`, from `take_sequences` earlier in the same transaction, are the numbers
     the events take (the caller had them bumped before a lock it would rather hold briefly)."""
+    # The first event of each type in full; the rest only by their field names (one set
+    # comparison a row): one builder made a batch's events of a type.
+    field_names: dict[str, frozenset[str]] = {}
+    for event in events:
+        names = field_names.get(event.event_type)
+        if names is None:
+            _hold_to_shape(event.event_type, event.data, keys_only=False)
+            field_names[event.event_type] = payload_fields(event.event_type)
+        elif event.data.keys() != names:
+            _hold_to_shape(event.event_type, event.data, keys_only=True)
     now = clock.now()
     if sequences is None:
         sequences = take_sequences([e.subscription_id for e in events])

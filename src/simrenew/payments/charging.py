@@ -18,20 +18,19 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Any, cast
 
 from django.db import IntegrityError, transaction
+from django.db.models import Model
 
 from simrenew.customers.models import Customer
-from simrenew.kit import clock, rows
+from simrenew.kit import clock, writes
 from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.kit.money import Money
-from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus, failure_message, get_gateway
-from simrenew.payments.models import AttemptStatus, MethodType, PaymentAttempt, PaymentMethod
+from simrenew.payments.failures import FailureCode, failure_message
+from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus, get_gateway
+from simrenew.payments.models import OPEN_ATTEMPT_STATUSES, AttemptStatus, MethodType, PaymentAttempt, PaymentMethod
 from simrenew.payments.services import debit_wallet, ensure_wallet
-
-if TYPE_CHECKING:
-    from simrenew.subscriptions.models import Subscription
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +64,7 @@ def create_attempt(
     amount: Money,
     idempotency_key: str,
     purpose_data: dict[str, object],
-    subscription: Subscription | None = None,
+    subscription: Model | None = None,  # a subscriptions.Subscription: payments do not import subscriptions
 ) -> PaymentAttempt:
     """Step 1. Callers look for a replay first (`payments.queries.attempt_for_key`);
     a key used twice still cannot make two attempts (unique constraint)."""
@@ -82,10 +81,11 @@ def create_attempt(
             )
     now = clock.now()
     try:
-        return rows.create(
-            PaymentAttempt,
+        attempt = PaymentAttempt(
             customer=customer,
-            subscription=subscription,
+            # Passed by instance, so the attempt keeps it (its settlement reads it); typed as
+            # Any because payments cannot name Subscription (it does not import subscriptions).
+            subscription=cast(Any, subscription),
             payment_method=payment_method,
             purpose=purpose,
             purpose_data=purpose_data,
@@ -96,6 +96,8 @@ def create_attempt(
             created_at=now,
             reconcile_after=now + RECONCILE_SCHEDULE[0],
         )
+        writes.insert(attempt)
+        return attempt
     except IntegrityError:
         # The caller's transaction is spoiled by the failed INSERT; raising rolls it back.
         raise Conflict("This idempotency key was already used for a different payment.") from None
@@ -129,7 +131,7 @@ def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttem
     conditional UPDATE lets exactly one settler move an open attempt on."""
     if attempt.status in FINAL_STATUSES:
         return attempt
-    open_statuses = [AttemptStatus.PENDING, AttemptStatus.UNKNOWN]
+    open_statuses = list(OPEN_ATTEMPT_STATUSES)
     if result is None:
         # Internal settlement moves money itself (the wallet debit), so it must
         # first be sure no one settled the attempt meanwhile: the row lock
@@ -157,7 +159,7 @@ def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttem
         "completed_at": clock.now(),
         "reconcile_after": None,
     }
-    claimed = rows.update_row(PaymentAttempt, attempt.pk, where={"status": open_statuses}, **changes)
+    claimed = writes.update(PaymentAttempt, attempt.pk, changes, where={"status": open_statuses})
     if not claimed:  # another process settled it first
         attempt.refresh_from_db()
         return attempt
@@ -178,7 +180,7 @@ def _settle_internally(attempt: PaymentAttempt) -> ChargeResult:
         customer=attempt.customer, amount_minor=attempt.amount_minor, reason=attempt.purpose, attempt=attempt
     ):
         return ChargeResult(ChargeStatus.SUCCEEDED, charge_id=f"wallet:{attempt.pk}")
-    code = "wallet_insufficient_balance"
+    code = FailureCode.WALLET_INSUFFICIENT_BALANCE
     return ChargeResult(ChargeStatus.FAILED, failure_code=code, failure_message=failure_message(code))
 
 
@@ -227,7 +229,7 @@ def reconcile(attempt: PaymentAttempt) -> PaymentAttempt:
         log.exception("gateway lookup failed for attempt %s", attempt.pk)
         result = ChargeResult(ChargeStatus.UNKNOWN)
     if result is None:
-        code = "gateway_unreachable"
+        code = FailureCode.GATEWAY_UNREACHABLE
         result = ChargeResult(ChargeStatus.FAILED, failure_code=code, failure_message=failure_message(code))
     with transaction.atomic():
         settled = settle(attempt, result)
@@ -242,9 +244,7 @@ def reconcile(attempt: PaymentAttempt) -> PaymentAttempt:
 
 def attempts_due_for_reconciliation(*, limit: int = 100) -> list[PaymentAttempt]:
     return list(
-        PaymentAttempt.objects.filter(
-            status__in=[AttemptStatus.PENDING, AttemptStatus.UNKNOWN], reconcile_after__lte=clock.now()
-        )
+        PaymentAttempt.objects.filter(status__in=OPEN_ATTEMPT_STATUSES, reconcile_after__lte=clock.now())
         .select_related("customer", "payment_method", "subscription")
         .order_by("reconcile_after")[:limit]
     )

@@ -14,7 +14,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 from django.conf import settings
-from django.utils.translation import gettext_noop
 
 
 class ChargeStatus(StrEnum):
@@ -113,27 +112,6 @@ def charge_concurrently(
         return [one(request) for request in requests]
     with ThreadPoolExecutor(max_workers=min(max_in_flight, len(requests))) as pool:
         return list(pool.map(one, requests))
-
-
-# Messages a customer understands, with what to do next, per failure code.
-# Stored and sent in English (API, database); marked so the portal's catalogs translate them on display.
-FAILURE_MESSAGES = {
-    "card_declined": gettext_noop("Your card was declined. Try another card or contact your bank."),
-    "insufficient_funds": gettext_noop("Your card has insufficient funds. Try another card or top up your wallet."),
-    "expired_card": gettext_noop("Your card has expired. Add a card with a later expiry date."),
-    "lost_card": gettext_noop("Your bank declined the card as reported lost or stolen. Add another card."),
-    "stolen_card": gettext_noop("Your bank declined the card as reported lost or stolen. Add another card."),
-    "processing_error": gettext_noop(
-        "The card could not be charged because of a processing error. Try again in a moment."
-    ),
-    "paypal_declined": gettext_noop("PayPal declined the payment. Check your PayPal account or use a card."),
-    "wallet_insufficient_balance": gettext_noop("Your wallet balance is too low. Top up your wallet or pay by card."),
-    "gateway_unreachable": gettext_noop("We could not reach the payment provider, and nothing was charged."),
-}
-
-
-def failure_message(code: str) -> str:
-    return FAILURE_MESSAGES.get(code, gettext_noop("The payment was not accepted. Try another payment method."))
 
 
 @cache

@@ -51,6 +51,10 @@ class AttemptStatus(models.TextChoices):
     UNKNOWN = "unknown", "unknown"
 
 
+# An attempt whose outcome is not settled yet: it is reconciled by asking the gateway, never retried blindly.
+OPEN_ATTEMPT_STATUSES = (AttemptStatus.PENDING, AttemptStatus.UNKNOWN)
+
+
 class AttemptPurpose(models.TextChoices):
     FIRST_PERIOD = "first_period", "first period"
     RENEWAL = "renewal", "renewal"

@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from stdnum import luhn
 
-from simrenew.kit import clock, rows
+from simrenew.kit import clock, rows, writes
+from simrenew.payments.failures import FailureCode, failure_message
 from simrenew.payments.gateway import (
     CardDetails,
     ChargeRequest,
@@ -25,7 +26,6 @@ from simrenew.payments.gateway import (
     RefundResult,
     TokenizationError,
     TokenizedMethod,
-    failure_message,
 )
 from simrenew.payments.models import SandboxCharge, SandboxRefund, SandboxToken
 
@@ -34,25 +34,26 @@ TEST_CARDS: dict[str, str] = {
     "4242424242424242": "succeed",
     "5555555555554444": "succeed",
     "4000056655665556": "succeed",  # Visa debit
-    "4000000000000002": "card_declined",
-    "4000000000009995": "insufficient_funds",
-    "4000000000000069": "expired_card",
-    "4000000000000119": "processing_error",
-    "4000000000009987": "lost_card",
-    "4000000000009979": "stolen_card",
+    "4000000000000002": FailureCode.CARD_DECLINED,
+    "4000000000009995": FailureCode.INSUFFICIENT_FUNDS,
+    "4000000000000069": FailureCode.EXPIRED_CARD,
+    "4000000000000119": FailureCode.PROCESSING_ERROR,
+    "4000000000009987": FailureCode.LOST_CARD,
+    "4000000000009979": FailureCode.STOLEN_CARD,
     # The gateway charges the card but the answer never arrives: the outcome is unknown
     # to us until we look the charge up by its idempotency key.
     "4000000000000408": "timeout_after_charge",
     # The request never reaches the gateway: unknown to us, and the lookup finds nothing.
     "4000000000000416": "timeout_before_charge",
 }
-DECLINE_BEHAVIOURS = {
-    "card_declined",
-    "insufficient_funds",
-    "expired_card",
-    "processing_error",
-    "lost_card",
-    "stolen_card",
+# A declining card's behaviour is the failure code it answers with.
+DECLINE_BEHAVIOURS: set[str] = {
+    FailureCode.CARD_DECLINED,
+    FailureCode.INSUFFICIENT_FUNDS,
+    FailureCode.EXPIRED_CARD,
+    FailureCode.PROCESSING_ERROR,
+    FailureCode.LOST_CARD,
+    FailureCode.STOLEN_CARD,
 }
 
 
@@ -135,7 +136,7 @@ class SandboxGateway:
 
     def tokenize_paypal(self, email: str) -> TokenizedMethod:
         # In the sandbox a PayPal account whose address starts with "declined" refuses payments.
-        behaviour = "paypal_declined" if email.lower().startswith("declined") else "succeed"
+        behaviour = FailureCode.PAYPAL_DECLINED if email.lower().startswith("declined") else "succeed"
         token = SandboxToken.objects.create(
             token=f"ba_sandbox_{secrets.token_hex(12)}",
             behaviour=behaviour,
@@ -210,8 +211,8 @@ class SandboxGateway:
     @staticmethod
     def _outcome(behaviour: str) -> tuple[ChargeStatus, str]:
         if behaviour == "no_such_token":
-            return ChargeStatus.FAILED, "card_declined"
-        if behaviour in DECLINE_BEHAVIOURS or behaviour == "paypal_declined":
+            return ChargeStatus.FAILED, FailureCode.CARD_DECLINED
+        if behaviour in DECLINE_BEHAVIOURS or behaviour == FailureCode.PAYPAL_DECLINED:
             return ChargeStatus.FAILED, behaviour
         return ChargeStatus.SUCCEEDED, ""
 
@@ -233,8 +234,7 @@ class SandboxGateway:
         try:
             # The gateway's own ledger commits on its own, whatever our transaction does.
             with transaction.atomic():
-                charge = rows.create(
-                    SandboxCharge,
+                charge = SandboxCharge(
                     idempotency_key=request.idempotency_key,
                     charge_id=f"ch_sandbox_{secrets.token_hex(12)}",
                     token=request.token,
@@ -244,6 +244,7 @@ class SandboxGateway:
                     failure_code=code,
                     created_at=clock.now(),
                 )
+                writes.insert(charge)
         except IntegrityError:
             # A concurrent request with the same key won the race: answer as it did.
             return self._replay(SandboxCharge.objects.get(idempotency_key=request.idempotency_key), request)
@@ -261,7 +262,7 @@ class SandboxGateway:
                 return "no_such_token"
         behaviour, expiry = known
         if expiry is not None and (now.year, now.month) > expiry and behaviour not in DECLINE_BEHAVIOURS:
-            return "expired_card"  # valid through the end of its expiry month, as cards are
+            return FailureCode.EXPIRED_CARD  # valid through the end of its expiry month, as cards are
         return behaviour
 
     def _replay(self, charge: SandboxCharge, request: ChargeRequest) -> ChargeResult:
@@ -272,8 +273,8 @@ class SandboxGateway:
         ):
             return ChargeResult(
                 ChargeStatus.FAILED,
-                failure_code="idempotency_key_reused",
-                failure_message="This idempotency key was used for a different charge.",
+                failure_code=FailureCode.IDEMPOTENCY_KEY_REUSED,
+                failure_message=failure_message(FailureCode.IDEMPOTENCY_KEY_REUSED),
             )
         return self._result(charge)
 

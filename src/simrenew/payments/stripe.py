@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import httpx
 from django.conf import settings
 
+from simrenew.payments.failures import FailureCode, failure_message
 from simrenew.payments.gateway import (
     CardDetails,
     ChargeRequest,
@@ -21,7 +22,6 @@ from simrenew.payments.gateway import (
     TokenizationError,
     TokenizedMethod,
     charge_concurrently,
-    failure_message,
 )
 
 STRIPE_API = "https://api.stripe.com"
@@ -72,14 +72,15 @@ class StripeGateway:
     def _result(body: dict) -> ChargeResult:
         if "error" in body:
             error = body["error"]
-            code = error.get("decline_code") or error.get("code") or "card_declined"
+            code = error.get("decline_code") or error.get("code") or FailureCode.CARD_DECLINED
             intent = error.get("payment_intent") or {}
             return ChargeResult(ChargeStatus.FAILED, intent.get("id", ""), code, failure_message(code))
         if body.get("status") == "succeeded":
             return ChargeResult(ChargeStatus.SUCCEEDED, charge_id=body["id"])
         if body.get("status") in {"processing", "requires_action"}:
             return ChargeResult(ChargeStatus.UNKNOWN, charge_id=body["id"])
-        return ChargeResult(ChargeStatus.FAILED, body.get("id", ""), "card_declined", failure_message("card_declined"))
+        code = FailureCode.CARD_DECLINED
+        return ChargeResult(ChargeStatus.FAILED, body.get("id", ""), code, failure_message(code))
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult]:
         # Stripe has no batch endpoint: overlap single requests (httpx clients are thread-safe).

@@ -17,6 +17,7 @@ from simrenew.payments.models import PaymentMethod
 from simrenew.portal.presenters import local_datetime, plan_summary
 from simrenew.portal.presenters_manage import method_label, pack_label
 from simrenew.subscriptions.models import Subscription, SubscriptionState
+from simrenew.subscriptions.status import in_service_q
 
 
 def saved_methods(customer: Customer) -> Any:
@@ -107,7 +108,7 @@ class TopUpForm(IdempotentForm):
 def moveable_subscriptions(customer: Customer) -> Any:
     """Plans the customer may set to end at their period end when moving carrier."""
     return (
-        Subscription.objects.filter(customer=customer, state=SubscriptionState.LIVE, paid_through__gt=clock.now())
+        Subscription.objects.filter(in_service_q(clock.now()), customer=customer, state=SubscriptionState.LIVE)
         .select_related("esim__carrier", "plan")
         .order_by("id")
     )

@@ -20,9 +20,18 @@ from simrenew.kit import clock
 from simrenew.kit.money import babel_locale as money_babel_locale
 from simrenew.kit.money import format_gigabytes, format_money
 from simrenew.payments.labels import method_label as payment_method_label
-from simrenew.payments.models import AttemptPurpose, AttemptStatus, MethodType, PaymentAttempt, PaymentMethod, Wallet
+from simrenew.payments.models import (
+    OPEN_ATTEMPT_STATUSES,
+    AttemptPurpose,
+    AttemptStatus,
+    MethodType,
+    PaymentAttempt,
+    PaymentMethod,
+    Wallet,
+)
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import Status, view
+from simrenew.subscriptions.status import service_ends_at
 
 
 def babel_locale(customer: Customer) -> str:
@@ -76,7 +85,7 @@ def esim_cards(customer: Customer) -> list[EsimCard]:
             continue
         subscription = current
         shown = view(subscription)
-        service_ends = subscription.ended_at or subscription.paid_through
+        service_ends = service_ends_at(subscription)
         cards.append(
             EsimCard(
                 esim=esim,
@@ -99,16 +108,9 @@ def esim_cards(customer: Customer) -> list[EsimCard]:
 EXPIRING_CARD_WINDOW = timedelta(days=60)
 
 # Messages the services speak (English, fixed text), marked here so the catalogs carry
-# them: the portal shows them through gettext, in the customer's language.
+# them: the portal shows them through gettext, in the customer's language. (Payment
+# failures are marked where they are defined, in payments.failures.)
 SERVICE_MESSAGES = [
-    gettext_noop("Your card was declined. Try another card or contact your bank."),
-    gettext_noop("Your card has insufficient funds. Try another card or top up your wallet."),
-    gettext_noop("Your card has expired. Add a card with a later expiry date."),
-    gettext_noop("The card could not be charged because of a processing error. Try again in a moment."),
-    gettext_noop("PayPal declined the payment. Check your PayPal account or use a card."),
-    gettext_noop("Your wallet balance is too low. Top up your wallet or pay by card."),
-    gettext_noop("We could not reach the payment provider, and nothing was charged."),
-    gettext_noop("The payment was not accepted. Try another payment method."),
     gettext_noop("This promotion code is no longer active."),
     gettext_noop("This promotion code is not valid yet."),
     gettext_noop("This promotion code has expired."),
@@ -289,7 +291,7 @@ class AttemptSummary:
 def attempt_summary(attempt: PaymentAttempt, customer: Customer) -> AttemptSummary:
     invoice = Invoice.objects.filter(payment_attempt=attempt).first()
     period = Period.objects.filter(invoice=invoice).first() if invoice else None
-    status = "pending" if attempt.status in (AttemptStatus.PENDING, AttemptStatus.UNKNOWN) else str(attempt.status)
+    status = "pending" if attempt.status in OPEN_ATTEMPT_STATUSES else str(attempt.status)
     return AttemptSummary(
         attempt=attempt,
         status=status,

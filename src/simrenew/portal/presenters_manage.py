@@ -13,7 +13,6 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal
 from django.utils import timezone
-from django.utils.functional import Promise
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -25,8 +24,9 @@ from simrenew.esims.services import NoProfileAvailable
 from simrenew.kit import clock
 from simrenew.kit.errors import SimrenewError
 from simrenew.kit.money import format_gigabytes, format_money
+from simrenew.payments.failures import OTHER_FAILURE, customer_message
 from simrenew.payments.labels import method_label
-from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt, PaymentMethod
+from simrenew.payments.models import OPEN_ATTEMPT_STATUSES, AttemptPurpose, AttemptStatus, PaymentAttempt, PaymentMethod
 from simrenew.portal.presenters import (
     babel_locale,
     local_datetime,
@@ -38,22 +38,12 @@ from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllo
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import MB, SubscriptionView, data_left_bytes, view
 from simrenew.subscriptions.schedule import first_try_at
+from simrenew.subscriptions.status import due_for_auto_renew, running_to_period_end, service_ends_at
 from simrenew.usage.services import usage_by_day
 
 # ---------------------------------------------------------------------------
 # Words for what the services and the gateway say, in the customer's language
 
-# The gateway's failure codes (payments.gateway.FAILURE_MESSAGES), translated.
-PAYMENT_FAILURES: dict[str, Promise] = {
-    "card_declined": _("Your card was declined. Try another card or contact your bank."),
-    "insufficient_funds": _("Your card has insufficient funds. Try another card or top up your wallet."),
-    "expired_card": _("Your card has expired. Add a card with a later expiry date."),
-    "processing_error": _("The card could not be charged because of a processing error. Try again in a moment."),
-    "paypal_declined": _("PayPal declined the payment. Check your PayPal account or use a card."),
-    "wallet_insufficient_balance": _("Your wallet balance is too low. Top up your wallet or pay by card."),
-    "gateway_unreachable": _("We could not reach the payment provider, and nothing was charged."),
-}
-PAYMENT_FAILED_OTHERWISE = _("The payment was not accepted. Try another payment method.")
 PAYMENT_PENDING = _(
     "We are still waiting for the payment provider's answer. Nothing will be charged twice; "
     "check back in a few minutes."
@@ -61,7 +51,8 @@ PAYMENT_PENDING = _(
 
 
 def payment_failure(attempt: PaymentAttempt) -> str:
-    return str(PAYMENT_FAILURES.get(attempt.failure_code, PAYMENT_FAILED_OTHERWISE))
+    """Why the payment failed, in the customer's language: the catalogue's words for its code."""
+    return customer_message(attempt.failure_code)
 
 
 def service_error(exc: SimrenewError) -> str:
@@ -158,15 +149,10 @@ class ManageView:
 def manage_view(subscription: Subscription, customer: Customer) -> ManageView:
     shown: SubscriptionView = view(subscription)
     now = shown.now
-    service_ends = subscription.ended_at or subscription.paid_through
+    service_ends = service_ends_at(subscription)
     state = subscription.state
     running = shown.current_period is not None
-    cancelled_at_period_end = (
-        state == SubscriptionState.CANCELLED
-        and subscription.ended_at is None
-        and subscription.paid_through is not None
-        and subscription.paid_through > now
-    )
+    cancelled_at_period_end = running_to_period_end(subscription, now)
     price = quote(plan=subscription.plan, customer=customer, promo_code=None).total
     return ManageView(
         subscription=subscription,
@@ -246,7 +232,7 @@ def auto_renew_view(subscription: Subscription, customer: Customer) -> AutoRenew
     due = subscription.renewal_due_at
     last = last_automatic_attempt(subscription)
     failed = last is not None and last.status == AttemptStatus.FAILED
-    if last is not None and last.status in (AttemptStatus.PENDING, AttemptStatus.UNKNOWN):
+    if last is not None and last.status in OPEN_ATTEMPT_STATUSES:
         state = RenewalState.CHARGING
     elif due is not None and due > now:
         state = RenewalState.RETRYING if failed else RenewalState.SCHEDULED
@@ -270,7 +256,7 @@ def auto_renew_view(subscription: Subscription, customer: Customer) -> AutoRenew
 
 def _failure_reason(attempt: PaymentAttempt) -> str:
     # The gateway stores its message in English, marked with gettext_noop so the catalogs carry it.
-    return service_message(attempt.failure_message) if attempt.failure_message else str(PAYMENT_FAILED_OTHERWISE)
+    return service_message(attempt.failure_message) if attempt.failure_message else gettext(OTHER_FAILURE)
 
 
 def auto_renew_saved(subscription: Subscription, *, was_on: bool) -> str:
@@ -280,7 +266,7 @@ def auto_renew_saved(subscription: Subscription, *, was_on: bool) -> str:
     if not was_on or subscription.payment_method is None:
         return gettext("Auto-renew is on.")
     method = method_label(subscription.payment_method)
-    if subscription.renewal_due_at is not None and subscription.renewal_due_at <= clock.now():
+    if due_for_auto_renew(subscription, clock.now()):
         return gettext("Renewals are now paid with your %(method)s. We are trying it now.") % {"method": method}
     return gettext("Renewals are now paid with your %(method)s.") % {"method": method}
 

@@ -43,7 +43,7 @@ from simrenew.portal.presenters_manage import (
     service_error,
     usage_chart,
 )
-from simrenew.portal.views_renewal import hosted_page_links
+from simrenew.portal.views_renewal.shared import hosted_page_links
 from simrenew.provisioning.connection_checks import (
     ConnectionCheckLimited,
     record_sent_check,

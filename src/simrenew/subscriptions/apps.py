@@ -7,7 +7,9 @@ class SubscriptionsConfig(AppConfig):
     verbose_name = "Subscriptions"
 
     def ready(self) -> None:
-        from simrenew.subscriptions import renewals, topups
+        from simrenew.subscriptions import esim_holds, notification_facts, renewals, topups
 
         renewals.register()
         topups.register()
+        esim_holds.register()
+        notification_facts.register()

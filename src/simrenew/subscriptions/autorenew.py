@@ -27,26 +27,35 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
-from simrenew.catalog.services import quote
+from simrenew.catalog.models import Plan
+from simrenew.catalog.services import PriceQuote, period_price
 from simrenew.kit import clock
+from simrenew.notifications import payloads
+from simrenew.notifications.events import EventType
 from simrenew.notifications.services import emit
 from simrenew.payments.charging import FINAL_STATUSES, create_attempt, run_charge
-from simrenew.payments.models import AttemptPurpose, AttemptStatus, MethodType, PaymentAttempt, PaymentMethod, Wallet
-from simrenew.subscriptions.autorenew_claims import DueRow
-from simrenew.subscriptions.models import Subscription, SubscriptionState
-from simrenew.subscriptions.queries import last_periods
-from simrenew.subscriptions.renewals import (
-    _purpose_data,
+from simrenew.payments.failures import HARD_DECLINES, FailureCode, failure_message
+from simrenew.payments.models import (
+    OPEN_ATTEMPT_STATUSES,
+    AttemptPurpose,
+    AttemptStatus,
+    MethodType,
+    PaymentAttempt,
+    PaymentMethod,
+    Wallet,
 )
+from simrenew.subscriptions.autorenew_claims import DueRow
+from simrenew.subscriptions.models import Subscription
+from simrenew.subscriptions.paid_periods import PeriodPurchase
+from simrenew.subscriptions.queries import last_periods
 from simrenew.subscriptions.schedule import next_try_after
+from simrenew.subscriptions.status import due_for_auto_renew
 
 log = logging.getLogger(__name__)
 
-# Declines that another try of the same card cannot fix: ask the customer at once.
-HARD_DECLINES = frozenset({"expired_card", "lost_card", "stolen_card"})
-OPEN_STATUSES = (AttemptStatus.PENDING, AttemptStatus.UNKNOWN)
+OPEN_STATUSES = OPEN_ATTEMPT_STATUSES
 # What reconciliation calls a charge the gateway never saw, and how soon such a try is made again.
-UNREACHED = "gateway_unreachable"
+UNREACHED = FailureCode.GATEWAY_UNREACHABLE
 UNREACHED_RETRY = timedelta(minutes=15)
 
 
@@ -54,7 +63,9 @@ UNREACHED_RETRY = timedelta(minutes=15)
 
 
 @dataclass(frozen=True, slots=True)
-class PlannedCharge:
+class ChosenCharge:
+    """A subscription, the method this try charges, and the try's key."""
+
     subscription: Subscription
     method: PaymentMethod
     key: str
@@ -62,7 +73,7 @@ class PlannedCharge:
 
 @dataclass(slots=True)
 class GatewayCharge:
-    """One auto-renew charge at a gateway, from its plan to its settlement, as
+    """One auto-renew charge at a gateway, from its preparation to its settlement, as
     plain values. `attempt_id` is set once its attempt is written (step 1)."""
 
     subscription_id: int
@@ -71,37 +82,43 @@ class GatewayCharge:
     token: str
     gateway: str
     key: str
-    amount_minor: int
-    currency: str
-    plan_id: int
+    purchase: PeriodPurchase  # the period it buys, priced by `renewal_price`
     plan_name: str
-    data_mb: int
+    data_mb: int  # the plan's allowance; a promotion's bonus is in `purchase`
     period_unit: str
     period_count: int
     time_zone: str
     attempt_id: int = 0
     created_at: datetime | None = None
 
-    def purpose_data(self) -> dict[str, object]:
-        # What `renewals._purpose_data` writes for a price without a promotion.
-        return {
-            "plan_id": self.plan_id,
-            "subtotal_minor": self.amount_minor,
-            "discount_minor": 0,
-            "bonus_data_mb": 0,
-            "promo_code": None,
-        }
+    @property
+    def amount_minor(self) -> int:
+        return self.purchase.total_minor
+
+    @property
+    def currency(self) -> str:
+        return self.purchase.currency
+
+    @property
+    def plan_id(self) -> int:
+        return self.purchase.plan_id
 
 
 @dataclass(slots=True)
-class BatchPlan:
+class PreparedBatch:
     """What a claimed batch needs: charges at a gateway (made together), charges
     settled inside (wallet, free), tries whose chain is spent, and the rest."""
 
     gateway: list[GatewayCharge] = field(default_factory=list)
-    internal: list[PlannedCharge] = field(default_factory=list)
+    internal: list[ChosenCharge] = field(default_factory=list)
     spent: list[tuple[Subscription, list[PaymentAttempt]]] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
+
+
+def renewal_price(*, price_minor: int, currency: str) -> PriceQuote:
+    """What auto-renew charges for a period of a plan: `catalog.period_price` without a
+    promotion (auto-renew takes no code), as every other purchase is priced."""
+    return period_price(price_minor=price_minor, currency=currency)
 
 
 def try_prefix(subscription: Subscription, target_number: int) -> str:
@@ -114,14 +131,16 @@ def _try_prefix(subscription_id: int, target_number: int, due_at: datetime) -> s
     return f"auto-renew:{subscription_id}:{target_number}:{moment}"
 
 
-def plan_claimed(claimed: Sequence[DueRow]) -> BatchPlan:
+def prepare_claimed_charges(claimed: Sequence[DueRow]) -> PreparedBatch:
     """The common try in plain values: nothing tried yet at this moment, and the
     subscription's own card or PayPal, usable, charged the plan's price. Every
     other case (a retry of this moment, a missing or removed method, the wallet,
-    a free plan, no longer due) goes through `plan_batch`, which reads models."""
+    a free plan, no longer due) goes through `prepare_charges`, which reads models."""
     now = clock.now()
-    plan = BatchPlan()
+    prepared = PreparedBatch()
     others: list[int] = []
+    # A batch holds few plans: each is priced once (prices are pure, so the same for every row).
+    purchases: dict[tuple[int, int, str], PeriodPurchase] = {}
     for due in claimed:
         if (
             due.maybe_tried
@@ -129,14 +148,20 @@ def plan_claimed(claimed: Sequence[DueRow]) -> BatchPlan:
             or due.method_removed
             or due.method_customer_id != due.customer_id
             or due.method_type == MethodType.WALLET
-            or due.price_minor == 0
-            or not (due.state == SubscriptionState.LIVE and due.auto_renew)
-            or not (due.renewal_due_at <= now and due.paid_through is not None and due.paid_through > now)
+            or not due_for_auto_renew(due, now)
         ):
             others.append(due.subscription_id)
             continue
+        plan_price = (due.plan_id, due.price_minor, due.currency)
+        purchase = purchases.get(plan_price)
+        if purchase is None:
+            price = renewal_price(price_minor=due.price_minor, currency=due.currency)
+            purchase = purchases[plan_price] = PeriodPurchase.of(due.plan_id, price)
+        if purchase.total_minor == 0:  # free: settled inside
+            others.append(due.subscription_id)
+            continue
         prefix = _try_prefix(due.subscription_id, due.last_number + 1, due.renewal_due_at)
-        plan.gateway.append(
+        prepared.gateway.append(
             GatewayCharge(
                 subscription_id=due.subscription_id,
                 customer_id=due.customer_id,
@@ -144,9 +169,7 @@ def plan_claimed(claimed: Sequence[DueRow]) -> BatchPlan:
                 token=due.method_token or "",
                 gateway=due.method_gateway or "",
                 key=f"{prefix}:{due.method_id}",
-                amount_minor=due.price_minor,
-                currency=due.currency,
-                plan_id=due.plan_id,
+                purchase=purchase,
                 plan_name=due.plan_name,
                 data_mb=due.data_mb,
                 period_unit=due.period_unit,
@@ -155,28 +178,28 @@ def plan_claimed(claimed: Sequence[DueRow]) -> BatchPlan:
             )
         )
     if others:
-        rest = plan_batch(others)
-        plan.gateway.extend(rest.gateway)
-        plan.internal.extend(rest.internal)
-        plan.spent.extend(rest.spent)
-        plan.skipped.extend(rest.skipped)
-    return plan
+        rest = prepare_charges(others)
+        prepared.gateway.extend(rest.gateway)
+        prepared.internal.extend(rest.internal)
+        prepared.spent.extend(rest.spent)
+        prepared.skipped.extend(rest.skipped)
+    return prepared
 
 
-def plan_batch(subscription_ids: Sequence[int]) -> BatchPlan:
+def prepare_charges(subscription_ids: Sequence[int]) -> PreparedBatch:
     """Read what each claimed subscription should try now (a constant number of
     queries for any batch), with models: the retries, fallbacks and odd cases."""
     now = clock.now()
-    plan = BatchPlan()
+    prepared = PreparedBatch()
     subscriptions = list(
         Subscription.objects.filter(pk__in=list(subscription_ids))
         .select_related("plan", "payment_method", "customer")
         .only(*_BATCH_FIELDS)
     )
-    due = [s for s in subscriptions if _still_due(s, now)]
-    plan.skipped.extend(s.pk for s in subscriptions if not _still_due(s, now))
+    due = [s for s in subscriptions if due_for_auto_renew(s, now)]
+    prepared.skipped.extend(s.pk for s in subscriptions if not due_for_auto_renew(s, now))
     if not due:
-        return plan
+        return prepared
     numbers = {sid: last.number for sid, last in last_periods([s.pk for s in due]).items()}
     earliest = min(s.renewal_due_at for s in due if s.renewal_due_at is not None)
     tried: dict[int, list[PaymentAttempt]] = defaultdict(list)
@@ -189,7 +212,7 @@ def plan_batch(subscription_ids: Sequence[int]) -> BatchPlan:
         prefix = try_prefix(subscription, numbers.get(subscription.pk, 0) + 1)
         this_try = [a for a in tried.get(subscription.pk, []) if a.idempotency_key.startswith(prefix + ":")]
         if any(a.status not in FINAL_STATUSES or a.status == AttemptStatus.SUCCEEDED for a in this_try):
-            plan.skipped.append(subscription.pk)  # open: reconciliation decides; succeeded: nothing is due
+            prepared.skipped.append(subscription.pk)  # open: reconciliation decides; succeeded: nothing is due
             continue
         primary = (
             subscription.payment_method
@@ -200,21 +223,23 @@ def plan_batch(subscription_ids: Sequence[int]) -> BatchPlan:
         used = {a.payment_method_id for a in this_try}
         method = next((m for m in chain if m is not None and m.pk not in used), None)
         if method is None:
-            plan.spent.append((subscription, this_try))
+            prepared.spent.append((subscription, this_try))
             continue
-        charge = PlannedCharge(subscription, method, f"{prefix}:{method.pk}")
-        internal = method.type == MethodType.WALLET or subscription.plan.price_minor == 0
-        if internal:
-            plan.internal.append(charge)
+        charge = ChosenCharge(subscription, method, f"{prefix}:{method.pk}")
+        price = _price_of(subscription.plan)
+        if method.type == MethodType.WALLET or price.total.amount_minor == 0:
+            prepared.internal.append(charge)
         else:
-            plan.gateway.append(_gateway_charge(charge))
-    return plan
+            prepared.gateway.append(_gateway_charge(charge, price))
+    return prepared
 
 
-def _gateway_charge(charge: PlannedCharge) -> GatewayCharge:
+def _price_of(plan: Plan) -> PriceQuote:
+    return renewal_price(price_minor=plan.price_minor, currency=plan.currency)
+
+
+def _gateway_charge(charge: ChosenCharge, price: PriceQuote) -> GatewayCharge:
     subscription, plan = charge.subscription, charge.subscription.plan
-    price = quote(plan=plan, customer=subscription.customer, promo_code=None)
-    assert price.discount.amount_minor == 0 and price.promotion is None  # auto-renew takes no promotion code
     return GatewayCharge(
         subscription_id=subscription.pk,
         customer_id=subscription.customer_id,
@@ -222,9 +247,7 @@ def _gateway_charge(charge: PlannedCharge) -> GatewayCharge:
         token=charge.method.token,
         gateway=charge.method.gateway,
         key=charge.key,
-        amount_minor=price.total.amount_minor,
-        currency=price.total.currency,
-        plan_id=plan.pk,
+        purchase=PeriodPurchase.of(plan.pk, price),
         plan_name=plan.name,
         data_mb=plan.data_mb,
         period_unit=plan.period_unit,
@@ -241,7 +264,6 @@ _BATCH_FIELDS = (
     "renewal_due_at",
     "paid_through",
     "ended_at",
-    "sequence",
     "customer__time_zone",
     "customer__renew_with_other_methods",
     "plan__name",
@@ -257,17 +279,6 @@ _BATCH_FIELDS = (
     "payment_method__token",
     "payment_method__removed_at",
 )
-
-
-def _still_due(subscription: Subscription, now: datetime) -> bool:
-    return (
-        subscription.state == SubscriptionState.LIVE
-        and subscription.auto_renew
-        and subscription.renewal_due_at is not None
-        and subscription.renewal_due_at <= now
-        and subscription.paid_through is not None
-        and subscription.paid_through > now
-    )
 
 
 def _usable(method: PaymentMethod | None) -> bool:
@@ -289,7 +300,8 @@ def method_chain(subscription: Subscription, primary: PaymentMethod | None) -> l
     chain = [primary] if primary is not None else []
     plan = subscription.plan
     wallet = Wallet.objects.filter(customer_id=subscription.customer_id).first()
-    if wallet is not None and wallet.currency == plan.currency and wallet.balance_minor >= plan.price_minor:
+    price = _price_of(plan).total
+    if wallet is not None and wallet.currency == price.currency and wallet.balance_minor >= price.amount_minor:
         wallet_method = PaymentMethod.objects.filter(
             customer_id=subscription.customer_id, type=MethodType.WALLET, removed_at__isnull=True
         ).first()
@@ -306,19 +318,19 @@ def method_chain(subscription: Subscription, primary: PaymentMethod | None) -> l
 # --- the other outcomes -------------------------------------------------------------------------------------------
 
 
-def charge_internally(charge: PlannedCharge) -> PaymentAttempt:
+def charge_internally(charge: ChosenCharge) -> PaymentAttempt:
     """(edge) A wallet or free renewal: all three steps at once, nothing leaves the house."""
 
     def begin() -> PaymentAttempt:
         subscription = charge.subscription
-        price = quote(plan=subscription.plan, customer=subscription.customer, promo_code=None)
+        price = _price_of(subscription.plan)
         return create_attempt(
             customer=subscription.customer,
             payment_method=charge.method,
             purpose=AttemptPurpose.AUTO_RENEWAL,
             amount=price.total,
             idempotency_key=charge.key,
-            purpose_data=_purpose_data(subscription.plan, price),
+            purpose_data=PeriodPurchase.of(subscription.plan.pk, price).purpose_data(),
             subscription=subscription,
         )
 
@@ -331,7 +343,7 @@ def record_spent_try(subscription: Subscription, tried: Sequence[PaymentAttempt]
     once. Returns when the next try is."""
     with transaction.atomic(), clock.one_instant() as now:
         locked = Subscription.objects.select_for_update().select_related("plan", "customer").get(pk=subscription.pk)
-        if not _still_due(locked, now) or locked.renewal_due_at != subscription.renewal_due_at:
+        if not due_for_auto_renew(locked, now) or locked.renewal_due_at != subscription.renewal_due_at:
             return locked.renewal_due_at  # changed meanwhile (paid by hand, new card, …): nothing to record
         assert locked.paid_through is not None
         if tried and all(a.failure_code == UNREACHED for a in tried) and now + UNREACHED_RETRY < locked.paid_through:
@@ -343,31 +355,29 @@ def record_spent_try(subscription: Subscription, tried: Sequence[PaymentAttempt]
         first = tried[0] if tried else None
         hard = any(a.failure_code in HARD_DECLINES for a in tried)
         next_try = None if hard or first is None else next_try_after(locked.paid_through, now)
+        action: payloads.RenewalAction
         if first is None:
-            code, message, action = (
-                "no_payment_method",
-                "No payment method is saved for auto-renew.",
-                "update_payment_method",
-            )
+            code: str = FailureCode.NO_PAYMENT_METHOD
+            message, action = failure_message(code), "update_payment_method"
         else:
             code, message = first.failure_code, first.failure_message
             action = "update_payment_method" if hard else ("wait_for_retry" if next_try else "renew_by_hand")
         locked.renewal_due_at = next_try
-        locked.sequence += 1
-        locked.save(update_fields=["renewal_due_at", "sequence"])
+        locked.save(update_fields=["renewal_due_at"])
+        price = _price_of(locked.plan).total  # what the try charged (and the next one will)
         emit(
-            "subscription.renewal_failed",
+            EventType.RENEWAL_FAILED,
             customer=locked.customer,
             subscription=locked,
-            data={
-                "subscription_id": locked.pk,
-                "failure_code": code,
-                "failure_message": message,
-                "amount_minor": locked.plan.price_minor,
-                "currency": locked.plan.currency,
-                "next_retry_at": next_try.isoformat() if next_try else None,
-                "action": action,
-                "expires_at": locked.paid_through.isoformat(),
-            },
+            data=payloads.renewal_failed(
+                subscription_id=locked.pk,
+                failure_code=code,
+                failure_message=message,
+                amount_minor=price.amount_minor,
+                currency=price.currency,
+                next_retry_at=next_try,
+                action=action,
+                expires_at=locked.paid_through,
+            ),
         )
         return next_try

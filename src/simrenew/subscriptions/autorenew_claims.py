@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,20 +19,22 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from simrenew.kit import clock, rows
+from simrenew.payments.models import OPEN_ATTEMPT_STATUSES, AttemptPurpose
 from simrenew.subscriptions.models import Subscription
-from simrenew.subscriptions.queries import _aware
+from simrenew.subscriptions.queries import as_aware
+from simrenew.subscriptions.status import DUE_FOR_AUTO_RENEW_SQL_NOWS, due_for_auto_renew_sql
 
 log = logging.getLogger(__name__)
 
 
 # --- claims -------------------------------------------------------------------------------------------------------
 
+_OPEN_ATTEMPTS_SQL = ", ".join(f"'{status.value}'" for status in OPEN_ATTEMPT_STATUSES)  # enum values, never input
 _DUE_TEMPLATE = (
-    "SELECT s.id FROM subscriptions_subscription s"
-    " WHERE s.state = 'live' AND s.auto_renew AND s.renewal_due_at <= %s AND s.paid_through > %s"
-    "   AND (s.claim_expires_at IS NULL OR s.claim_expires_at < %s)"
+    "SELECT s.id FROM subscriptions_subscription s"  # noqa: S608 (the rule's fragment: enum values, no input)
+    " WHERE " + due_for_auto_renew_sql("s") + "   AND (s.claim_expires_at IS NULL OR s.claim_expires_at < %s)"
     "   AND NOT EXISTS (SELECT 1 FROM payments_paymentattempt a"
-    "     WHERE a.subscription_id = s.id AND a.status IN ('pending', 'unknown'){fence})"
+    "     WHERE a.subscription_id = s.id AND a.status IN (" + _OPEN_ATTEMPTS_SQL + "){fence})"
     " ORDER BY s.renewal_due_at LIMIT %s"
 )
 # On PostgreSQL `OFFSET 0` keeps the NOT EXISTS a per-row probe of the (subscription,
@@ -53,7 +55,8 @@ def _claim_params(*, worker_id: str, limit: int) -> tuple[list[Any], list[Any]]:
     system_now = clock.system_now()
     until = system_now + timedelta(seconds=settings.SIMRENEW_WORKER_CLAIM_SECONDS)
     adapt = connection.ops.adapt_datetimefield_value
-    return [adapt(now), adapt(now), adapt(system_now), limit], [worker_id, adapt(until), adapt(system_now)]
+    due = [adapt(now)] * DUE_FOR_AUTO_RENEW_SQL_NOWS + [adapt(system_now), limit]
+    return due, [worker_id, adapt(until), adapt(system_now)]
 
 
 @contextmanager
@@ -101,16 +104,37 @@ class DueRow:
     maybe_tried: bool  # an auto-renew attempt made at or after this moment exists
 
 
-# What a claimed subscription's row brings along: its plan, zone, method, last
-# period number, and whether anything was tried at this moment already.
-_DUE_COLUMNS = (
-    "s.id, s.customer_id, s.renewal_due_at, s.paid_through, s.state, s.auto_renew,"
-    " pl.id, pl.name, pl.price_minor, pl.currency, pl.data_mb, pl.period_unit, pl.period_count, cu.time_zone,"
-    " m.id, m.customer_id, m.type, m.gateway, m.token, m.removed_at IS NOT NULL,"
-    " (SELECT MAX(p.number) FROM subscriptions_period p WHERE p.subscription_id = s.id),"
-    " EXISTS (SELECT 1 FROM payments_paymentattempt a WHERE a.subscription_id = s.id"
-    "   AND a.purpose = 'auto_renewal' AND a.created_at >= s.renewal_due_at)"
-)
+# What a claimed subscription's row brings along, by DueRow field: its plan, zone, method,
+# last period number, and whether anything was tried at this moment already. The select
+# list is written from this in DueRow's field order, so a row is read back by name.
+_DUE_SOURCES = {
+    "subscription_id": "s.id",
+    "customer_id": "s.customer_id",
+    "renewal_due_at": "s.renewal_due_at",
+    "paid_through": "s.paid_through",
+    "state": "s.state",
+    "auto_renew": "s.auto_renew",
+    "plan_id": "pl.id",
+    "plan_name": "pl.name",
+    "price_minor": "pl.price_minor",
+    "currency": "pl.currency",
+    "data_mb": "pl.data_mb",
+    "period_unit": "pl.period_unit",
+    "period_count": "pl.period_count",
+    "time_zone": "cu.time_zone",
+    "method_id": "m.id",
+    "method_customer_id": "m.customer_id",
+    "method_type": "m.type",
+    "method_gateway": "m.gateway",
+    "method_token": "m.token",
+    "method_removed": "m.removed_at IS NOT NULL",
+    "last_number": "(SELECT MAX(p.number) FROM subscriptions_period p WHERE p.subscription_id = s.id)",
+    "maybe_tried": (
+        "EXISTS (SELECT 1 FROM payments_paymentattempt a WHERE a.subscription_id = s.id"  # noqa: S608 (an enum value)
+        f"   AND a.purpose = '{AttemptPurpose.AUTO_RENEWAL.value}' AND a.created_at >= s.renewal_due_at)"
+    ),
+}
+_DUE_COLUMNS = ", ".join(_DUE_SOURCES[f.name] for f in fields(DueRow))
 _DUE_JOINS = (
     " JOIN catalog_plan pl ON pl.id = s.plan_id JOIN customers_customer cu ON cu.id = s.customer_id"
     " LEFT JOIN payments_paymentmethod m ON m.id = s.payment_method_id"
@@ -151,54 +175,23 @@ def claim_batch(*, worker_id: str, limit: int) -> list[DueRow]:
 
 def _due_rows(found: Sequence[Sequence[Any]]) -> list[DueRow]:
     made = []
-    for row in found:
-        (
-            sid,
-            customer_id,
-            due_at,
-            paid_through,
-            state,
-            auto_renew,
-            *plan,
-            zone,
-            method_id,
-            owner,
-            kind,
-            gateway,
-            token,
-        ) = row[:19]
-        made.append(
-            DueRow(
-                subscription_id=sid,
-                customer_id=customer_id,
-                renewal_due_at=_utc(due_at),
-                paid_through=None if paid_through is None else _utc(paid_through),
-                state=state,
-                auto_renew=bool(auto_renew),
-                plan_id=plan[0],
-                plan_name=plan[1],
-                price_minor=plan[2],
-                currency=plan[3],
-                data_mb=plan[4],
-                period_unit=plan[5],
-                period_count=plan[6],
-                time_zone=zone,
-                method_id=method_id,
-                method_customer_id=owner,
-                method_type=kind,
-                method_gateway=gateway,
-                method_token=token,
-                method_removed=bool(row[19]),
-                last_number=row[20] or 0,
-                maybe_tried=bool(row[21]),
-            )
-        )
+    for values in found:
+        due = DueRow(*values)  # selected in DueRow's field order (_DUE_COLUMNS)
+        # What the drivers hand back as something else: SQLite's text timestamps and 0/1 booleans.
+        due.renewal_due_at = _utc(due.renewal_due_at)
+        if due.paid_through is not None:
+            due.paid_through = _utc(due.paid_through)
+        due.auto_renew = bool(due.auto_renew)
+        due.method_removed = bool(due.method_removed)
+        due.last_number = due.last_number or 0
+        due.maybe_tried = bool(due.maybe_tried)
+        made.append(due)
     made.sort(key=lambda due: due.subscription_id)
     return made
 
 
 def _utc(value: datetime | str) -> datetime:
-    return _aware(value).astimezone(UTC)
+    return as_aware(value).astimezone(UTC)
 
 
 def release_claims(*, worker_id: str, subscription_ids: Sequence[int] | None = None) -> int:

@@ -15,21 +15,17 @@ from django.db import IntegrityError, transaction
 
 from simrenew.billing.services import InvoiceLine, issue_invoices
 from simrenew.kit import clock, rows
+from simrenew.notifications.events import EventType
 from simrenew.notifications.services import Event, emit_many, take_sequences
 from simrenew.payments.charging import RECONCILE_SCHEDULE, reconcile_at
-from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus, failure_message
+from simrenew.payments.failures import failure_message
+from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
 from simrenew.subscriptions.autorenew import OPEN_STATUSES, GatewayCharge
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
-from simrenew.subscriptions.periods import PeriodSpan, next_period
+from simrenew.subscriptions.paid_periods import PERIOD_FIELDS, SUBSCRIPTION_FIELDS, PaidPeriod, append_paid_period
 from simrenew.subscriptions.queries import lock_for_renewal
-from simrenew.subscriptions.renewals import (
-    PeriodFacts,
-    _previous,
-    on_period_paid,
-    period_paid_event_data,
-)
-from simrenew.subscriptions.schedule import first_try_at
+from simrenew.subscriptions.renewals import PeriodFacts, on_period_paid, period_paid_event_data
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +90,7 @@ def _attempt_row(charge: GatewayCharge, now: datetime, reconcile_after: datetime
         charge.subscription_id,
         charge.method_id,
         AttemptPurpose.AUTO_RENEWAL.value,
-        charge.purpose_data(),
+        charge.purchase.purpose_data(),
         charge.amount_minor,
         charge.currency,
         charge.key,
@@ -206,23 +202,23 @@ def apply_paid_periods(charges: list[GatewayCharge], now: datetime) -> tuple[int
             )
     if not usual:
         return ()
-    spans: list[PeriodSpan] = []
+    appended: list[PaidPeriod] = []
     changes: list[tuple[object, ...]] = []
     for charge in usual:
-        row = locked[charge.subscription_id]
-        span = next_period(
-            previous=_previous(row.last, None),
+        paid = append_paid_period(
+            last=locked[charge.subscription_id].last,
+            ended_at=None,
+            purchase=charge.purchase,
+            plan_data_mb=charge.data_mb,
             period_unit=charge.period_unit,
             period_count=charge.period_count,
             time_zone=charge.time_zone,
             now=now,
         )
-        spans.append(span)
-        # One write per subscription: the new end, the next try, the event order, and its claim given back.
-        changes.append((span.ends_at, first_try_at(span.ends_at), row.sequence + 1, "", None, charge.subscription_id))
-    rows.update_many(
-        Subscription, ("paid_through", "renewal_due_at", "sequence", "claimed_by", "claim_expires_at"), changes
-    )
+        appended.append(paid)
+        # One write per subscription: what the payment makes of it, and its claim given back.
+        changes.append((*paid.subscription_values(), "", None, charge.subscription_id))
+    rows.update_many(Subscription, (*SUBSCRIPTION_FIELDS, "claimed_by", "claim_expires_at"), changes)
     sequences = take_sequences([c.subscription_id for c in usual])
     # The invoice numbers are taken last: their counter row stays locked until this
     # transaction commits (numbers without gaps), and the worker's other settler, busy
@@ -230,39 +226,26 @@ def apply_paid_periods(charges: list[GatewayCharge], now: datetime) -> tuple[int
     attempts = [_PaidAttempt.of(c) for c in usual]  # the invoices' and events' view: only the columns they read
     invoices = issue_invoices(
         [
-            InvoiceLine(attempt=a, description=c.plan_name, subtotal_minor=c.amount_minor)
+            InvoiceLine(
+                attempt=a,
+                description=c.plan_name,
+                subtotal_minor=c.purchase.subtotal_minor,
+                discount_minor=c.purchase.discount_minor,
+            )
             for a, c in zip(attempts, usual, strict=True)
         ]
     )
     periods: list[tuple[object, ...]] = []
     events: list[Event] = []
-    for charge, span, paid, invoice in zip(usual, spans, attempts, invoices, strict=True):
-        last = locked[charge.subscription_id].last
-        number = (last.number + 1) if last else 1
-        periods.append(
-            (
-                charge.subscription_id,
-                number,
-                charge.plan_id,
-                span.starts_at,
-                span.ends_at,
-                span.anchor_at,
-                span.anchor_offset,
-                span.time_zone,
-                charge.data_mb,
-                0,
-                0,
-                invoice.id,
-                now,
-            )
-        )
-        fact = PeriodFacts(number, span.starts_at, span.ends_at, charge.plan_id)
+    for charge, paid, attempt, invoice in zip(usual, appended, attempts, invoices, strict=True):
+        periods.append((charge.subscription_id, *paid.period_values(), 0, 0, invoice.id, now))
+        fact = PeriodFacts(paid.number, paid.span.starts_at, paid.span.ends_at, paid.plan_id)
         events.append(
             Event(
-                "subscription.renewed",
+                EventType.SUBSCRIPTION_RENEWED,
                 customer_id=charge.customer_id,
                 subscription_id=charge.subscription_id,
-                data=period_paid_event_data(paid, period=fact, invoice_number=invoice.number, first=False),
+                data=period_paid_event_data(attempt, period=fact, invoice_number=invoice.number, first=False),
             )
         )
     rows.insert_many(Period, _PERIOD_COLUMNS, periods, returning=False)
@@ -295,18 +278,4 @@ class _PaidAttempt:
         )
 
 
-_PERIOD_COLUMNS = (
-    "subscription_id",
-    "number",
-    "plan_id",
-    "starts_at",
-    "ends_at",
-    "anchor_at",
-    "anchor_offset",
-    "time_zone",
-    "data_mb",
-    "top_up_mb",
-    "used_bytes",
-    "invoice_id",
-    "created_at",
-)
+_PERIOD_COLUMNS = ("subscription_id", *PERIOD_FIELDS, "top_up_mb", "used_bytes", "invoice_id", "created_at")

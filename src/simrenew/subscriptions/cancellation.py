@@ -10,11 +10,14 @@ from typing import Any, Literal
 from simrenew.kit import clock
 from simrenew.kit.audit import record_change
 from simrenew.kit.errors import ValidationFailed
+from simrenew.notifications import payloads
+from simrenew.notifications.events import EventType
 from simrenew.notifications.services import emit
 from simrenew.payments.models import PaymentMethod
 from simrenew.subscriptions.errors import CancellationNotAllowed
 from simrenew.subscriptions.models import Subscription, SubscriptionState
 from simrenew.subscriptions.schedule import due_after_change
+from simrenew.subscriptions.status import running_to_period_end, service_ends_at
 
 CancelWhen = Literal["period_end", "now"]
 # What the audit trail shows of a subscription before and after.
@@ -55,17 +58,16 @@ def cancel(subscription: Subscription, *, when: CancelWhen) -> Subscription:
     subscription.cancelled_at = subscription.cancelled_at or now
     if when == "now" and (subscription.paid_through is None or subscription.paid_through > now):
         subscription.ended_at = now
-    subscription.sequence += 1
-    subscription.save(update_fields=["state", "cancelled_at", "ended_at", "sequence"])
+    subscription.save(update_fields=["state", "cancelled_at", "ended_at"])
     emit(
-        "subscription.cancelled",
+        EventType.CANCELLED,
         customer=subscription.customer,
         subscription=subscription,
-        data={
-            "subscription_id": subscription.pk,
-            "when": when,
-            "service_ends_at": subscription.ended_at or subscription.paid_through,
-        },
+        data=payloads.subscription_cancelled(
+            subscription_id=subscription.pk,
+            when=when,
+            service_ends_at=service_ends_at(subscription),
+        ),
     )
     _record(f"cancel.{when}", subscription, before)
     return subscription
@@ -77,13 +79,7 @@ def resume(subscription: Subscription) -> Subscription:
     if subscription.state == SubscriptionState.LIVE:
         return subscription
     now = clock.now()
-    resumable = (
-        subscription.state == SubscriptionState.CANCELLED
-        and subscription.ended_at is None
-        and subscription.paid_through is not None
-        and subscription.paid_through > now
-    )
-    if not resumable:
+    if not running_to_period_end(subscription, now):
         raise CancellationNotAllowed(
             "Only a subscription cancelled at period end can be resumed, and only before that period ends."
         )
@@ -93,13 +89,12 @@ def resume(subscription: Subscription) -> Subscription:
     subscription.state = SubscriptionState.LIVE
     subscription.cancelled_at = None
     subscription.renewal_due_at = due_after_change(subscription.paid_through, now)
-    subscription.sequence += 1
-    subscription.save(update_fields=["state", "cancelled_at", "renewal_due_at", "sequence"])
+    subscription.save(update_fields=["state", "cancelled_at", "renewal_due_at"])
     emit(
-        "subscription.resumed",
+        EventType.RESUMED,
         customer=subscription.customer,
         subscription=subscription,
-        data={"subscription_id": subscription.pk, "paid_through": subscription.paid_through},
+        data=payloads.subscription_resumed(subscription_id=subscription.pk, paid_through=subscription.paid_through),
     )
     _record("resume", subscription, before)
     return subscription
@@ -129,7 +124,6 @@ def update_renewal(
             # (at once, inside the charging window), after any hard decline.
             subscription.renewal_due_at = due_after_change(subscription.paid_through, clock.now())
             fields.append("renewal_due_at")
-        subscription.sequence += 1
-        subscription.save(update_fields=[*fields, "sequence"])
+        subscription.save(update_fields=fields)
         _record("update_renewal", subscription, before)
     return subscription

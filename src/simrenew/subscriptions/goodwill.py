@@ -18,12 +18,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from simrenew.console.audit import actor_label, record_change
 from simrenew.kit import clock
+from simrenew.kit.audit import actor_label, record_change
 from simrenew.kit.errors import ValidationFailed
+from simrenew.notifications import payloads
+from simrenew.notifications.events import EventType
 from simrenew.notifications.services import emit
+from simrenew.payments.failures import HARD_DECLINES
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
-from simrenew.subscriptions.autorenew import HARD_DECLINES
 from simrenew.subscriptions.errors import SubscriptionError
 from simrenew.subscriptions.models import Period, PeriodExtension, Subscription, SubscriptionState
 from simrenew.subscriptions.reminders import forget_reminders_ahead_of
@@ -132,8 +134,7 @@ def extend_current_period(*, subscription: Subscription, days: int, reason: str,
         # new end: the schedule starts afresh. After a hard decline (a dead card) or with no
         # method nothing is tried until the customer changes the method.
         locked.renewal_due_at = due_after_change(locked.paid_through, now)
-    locked.sequence += 1
-    locked.save(update_fields=["paid_through", "renewal_due_at", "sequence"])
+    locked.save(update_fields=["paid_through", "renewal_due_at"])
     # Reminders already sent were about the old end; the new one gets its own.
     forget_reminders_ahead_of(locked, period_number=last.number, now=now)
 
@@ -148,16 +149,16 @@ def extend_current_period(*, subscription: Subscription, days: int, reason: str,
         created_at=now,
     )
     emit(
-        "subscription.extended",
+        EventType.EXTENDED,
         customer=locked.customer,
         subscription=locked,
-        data={
-            "subscription_id": locked.pk,
-            "period_number": current.number,
-            "days": days,
-            "previous_ends_at": previous_ends_at.isoformat(),
-            "ends_at": current.ends_at.isoformat(),
-        },
+        data=payloads.subscription_extended(
+            subscription_id=locked.pk,
+            period_number=current.number,
+            days=days,
+            previous_ends_at=previous_ends_at,
+            ends_at=current.ends_at,
+        ),
     )
     record_change(
         actor=actor,

@@ -20,14 +20,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
 from simrenew.esims.services import release_profile
 from simrenew.kit import clock
 from simrenew.kit.audit import record_change
+from simrenew.notifications import payloads
+from simrenew.notifications.events import EventType
 from simrenew.notifications.services import Event, emit_many
 from simrenew.subscriptions.models import ReminderKind, Subscription, SubscriptionState
-from simrenew.subscriptions.reminders import claim, not_yet_sent, with_last_period
+from simrenew.subscriptions.reminders import not_yet_sent, record_senders, with_last_period
+from simrenew.subscriptions.status import lapsed_q, service_ended_between_q, service_ends_at, service_ends_by_q
 
 
 def retention() -> timedelta:
@@ -39,20 +42,10 @@ def termination_warning() -> timedelta:
 
 
 def service_end(subscription: Subscription) -> datetime:
-    assert subscription.paid_through is not None, "only subscriptions that had a paid period end"
-    if subscription.ended_at is not None:
-        return min(subscription.ended_at, subscription.paid_through)
-    return subscription.paid_through
-
-
-def _service_ended_between(after: datetime, until: datetime) -> Q:
-    """Live or cancelled subscriptions whose service ended in (after, until]."""
-    live = Q(state=SubscriptionState.LIVE, paid_through__gt=after, paid_through__lte=until)
-    cancelled_now = Q(ended_at__isnull=False, ended_at__lt=F("paid_through"), ended_at__gt=after, ended_at__lte=until)
-    at_period_end = Q(paid_through__gt=after, paid_through__lte=until) & (
-        Q(ended_at__isnull=True) | Q(ended_at__gte=F("paid_through"))
-    )
-    return live | (Q(state=SubscriptionState.CANCELLED) & (cancelled_now | at_period_end))
+    """`status.service_ends_at` of a subscription that had a paid period."""
+    ends = service_ends_at(subscription)
+    assert ends is not None, "only subscriptions that had a paid period end"
+    return ends
 
 
 def _superseded() -> Exists:
@@ -68,37 +61,30 @@ def suspend_lapsed(*, limit: int = 500) -> int:
     """Tell the customer once per lapse ("subscription.suspended", ledger kind
     SUSPENDED keyed by the last period) that a live subscription's paid time ran
     out, and stop its auto-renew schedule (`renewal_due_at` cleared). The status
-    is derived, so nothing else changes; the event sequence is bumped, as the
-    status a partner sees changed. Subscriptions already past the retention
+    is derived, so nothing else changes. Subscriptions already past the retention
     window are left to `terminate_expired`. Returns how many were suspended."""
     with clock.one_instant() as now:
         kind = ReminderKind.SUSPENDED.value
         candidates: QuerySet[Subscription] = with_last_period(
-            Subscription.objects.filter(
-                state=SubscriptionState.LIVE, paid_through__gt=now - retention(), paid_through__lte=now
-            )
+            Subscription.objects.filter(lapsed_q(now, since=now - retention()))
         )
         lapsed = list(candidates.filter(not_yet_sent(kind)).order_by("paid_through", "pk")[:limit])
         numbers = {s.pk: int(s.period_number) for s in lapsed}  # type: ignore[attr-defined]
-        winners = sorted(s.pk for s in claim(lapsed, kind, also_record=(), now=now))
+        winners = sorted(s.pk for s in record_senders(lapsed, kind, also_record=(), now=now))
         if not winners:
             return 0
         # Re-read under the row locks: a renewal that landed meanwhile ends the lapse.
-        locked = list(
-            Subscription.objects.select_for_update()
-            .filter(pk__in=winners, state=SubscriptionState.LIVE, paid_through__lte=now)
-            .order_by("pk")
-        )
-        Subscription.objects.filter(pk__in=[s.pk for s in locked]).update(
-            sequence=F("sequence") + 1, renewal_due_at=None
-        )
+        locked = list(Subscription.objects.select_for_update().filter(lapsed_q(now), pk__in=winners).order_by("pk"))
+        Subscription.objects.filter(pk__in=[s.pk for s in locked]).update(renewal_due_at=None)
         emit_many(
             [
                 Event(
-                    "subscription.suspended",
+                    EventType.SUSPENDED,
                     s.customer_id,
                     s.pk,
-                    {"subscription_id": s.pk, "period_number": numbers[s.pk], "suspended_at": s.paid_through},
+                    payloads.subscription_suspended(
+                        subscription_id=s.pk, period_number=numbers[s.pk], suspended_at=s.paid_through
+                    ),
                 )
                 for s in locked
             ]
@@ -115,16 +101,16 @@ def warn_before_termination(*, limit: int = 500) -> int:
         kind = ReminderKind.TERMINATION_WARNING.value
         window = retention()
         warn_after = max(window - termination_warning(), timedelta(0))
-        due = with_last_period(Subscription.objects.filter(_service_ended_between(now - window, now - warn_after)))
+        due = with_last_period(Subscription.objects.filter(service_ended_between_q(now - window, now - warn_after)))
         ending = list(due.filter(~Q(_superseded())).filter(not_yet_sent(kind)).order_by("paid_through", "pk")[:limit])
         events = [
             Event(
-                "subscription.termination_warning",
+                EventType.TERMINATION_WARNING,
                 s.customer_id,
                 s.pk,
-                {"subscription_id": s.pk, "terminates_at": service_end(s) + window},
+                payloads.termination_warning(subscription_id=s.pk, terminates_at=service_end(s) + window),
             )
-            for s in claim(ending, kind, also_record=(), now=now)
+            for s in record_senders(ending, kind, also_record=(), now=now)
         ]
         emit_many(events)
         return len(events)
@@ -133,7 +119,7 @@ def warn_before_termination(*, limit: int = 500) -> int:
 def terminate_expired(*, limit: int = 100) -> int:
     """Terminate live subscriptions whose paid time ran out, and cancelled ones
     whose service ended, more than the retention window ago: state TERMINATED,
-    `terminated_at` now, sequence bumped, auto-renew schedule cleared, the eSIM
+    `terminated_at` now, auto-renew schedule cleared, the eSIM
     profile released (unless a newer subscription holds it) and
     "subscription.terminated" emitted. Rows are locked (SKIP LOCKED on
     PostgreSQL, so workers take different ones); a terminated subscription is
@@ -142,8 +128,7 @@ def terminate_expired(*, limit: int = 100) -> int:
     with clock.one_instant() as now:
         cutoff = now - retention()
         due = Subscription.objects.filter(
-            Q(state=SubscriptionState.LIVE, paid_through__lte=cutoff)
-            | (Q(state=SubscriptionState.CANCELLED) & (Q(paid_through__lte=cutoff) | Q(ended_at__lte=cutoff)))
+            lapsed_q(cutoff) | (Q(state=SubscriptionState.CANCELLED) & service_ends_by_q(cutoff))
         )
         ending = list(
             due.select_for_update(skip_locked=True, of=("self",)).select_related("esim").order_by("pk")[:limit]
@@ -152,7 +137,7 @@ def terminate_expired(*, limit: int = 100) -> int:
             return 0
         ids = [s.pk for s in ending]
         Subscription.objects.filter(pk__in=ids).update(
-            state=SubscriptionState.TERMINATED, terminated_at=now, sequence=F("sequence") + 1, renewal_due_at=None
+            state=SubscriptionState.TERMINATED, terminated_at=now, renewal_due_at=None
         )
         holders = list(
             Subscription.objects.filter(esim_id__in={s.esim_id for s in ending})
@@ -179,10 +164,10 @@ def terminate_expired(*, limit: int = 100) -> int:
         emit_many(
             [
                 Event(
-                    "subscription.terminated",
+                    EventType.TERMINATED,
                     s.customer_id,
                     s.pk,
-                    {"subscription_id": s.pk, "terminated_at": now},
+                    payloads.subscription_terminated(subscription_id=s.pk, terminated_at=now),
                 )
                 for s in ending
             ]

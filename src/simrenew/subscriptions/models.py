@@ -20,7 +20,9 @@ def data_used_at_least(percent: int) -> GreaterThanOrEqual:
 
 class SubscriptionState(models.TextChoices):
     """What the operator or customer decided; the status a customer sees is
-    derived from this, the periods and the time (see subscriptions.status)."""
+    derived from this, the periods and the time: the rules (in service, suspended,
+    expiring, due for auto-renew) are in subscriptions.status, and
+    subscriptions.queries.derive_status puts them together."""
 
     INCOMPLETE = "incomplete", "incomplete"  # first payment still pending or unknown
     LIVE = "live", "live"
@@ -46,8 +48,6 @@ class Subscription(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     terminated_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField()
-    # Bumped on every change a partner might be told about, so events can be ordered.
-    sequence = models.PositiveBigIntegerField(default=0)
     # When the worker next tries the auto-renew charge (T-72h, then the retry
     # schedule); only read while the subscription is live with auto-renew on.
     renewal_due_at = models.DateTimeField(null=True, blank=True)

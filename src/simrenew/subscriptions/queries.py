@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection
@@ -13,10 +14,8 @@ from django.db.models import Case, IntegerField, Model, Prefetch, QuerySet, Valu
 from django.utils.dateparse import parse_datetime
 
 from simrenew.kit import clock, rows
+from simrenew.subscriptions import status as rules
 from simrenew.subscriptions.models import MB, Period, Subscription, SubscriptionState, TopUp
-
-EXPIRING_WITHIN = timedelta(days=3)
-EXPIRING_DATA_FRACTION = 0.10
 
 
 class Status:
@@ -40,10 +39,11 @@ class SubscriptionView:
 
 
 def current_period(subscription: Subscription, now: datetime) -> Period | None:
-    if subscription.ended_at is not None and subscription.ended_at <= now:
-        return None
+    """The period running at `now`, if the subscription is in service then: judged on its row
+    as stored, not on `subscription`'s fields, which a caller may have read before a renewal."""
     return (
         Period.objects.filter(subscription=subscription, starts_at__lte=now, ends_at__gt=now)
+        .filter(rules.in_service_q(now, prefix="subscription__"))
         .select_related("plan")
         .order_by("-number")
         .first()
@@ -56,19 +56,20 @@ def data_left_bytes(period: Period) -> int:
 
 def view(subscription: Subscription, *, now: datetime | None = None) -> SubscriptionView:
     now = now or clock.now()
-    period = current_period(subscription, now) if subscription.state != SubscriptionState.INCOMPLETE else None
+    period = current_period(subscription, now)
     total_mb = (period.data_mb + period.top_up_mb) if period else 0
     left_mb = data_left_bytes(period) // MB if period else 0
-    service_ends = subscription.ended_at or subscription.paid_through
+    service_ends = rules.service_ends_at(subscription)
     remaining = (service_ends - now) if (service_ends and period) else timedelta(0)
     days_left = math.ceil(remaining.total_seconds() / 86400) if remaining > timedelta(0) else 0
-    status = derive_status(subscription, period=period, remaining=remaining, total_mb=total_mb, left_mb=left_mb)
+    status = derive_status(subscription, period=period, now=now, total_mb=total_mb, left_mb=left_mb)
     return SubscriptionView(subscription, status, period, total_mb, left_mb, days_left, now)
 
 
 def derive_status(
-    subscription: Subscription, *, period: Period | None, remaining: timedelta, total_mb: int, left_mb: int
+    subscription: Subscription, *, period: Period | None, now: datetime, total_mb: int, left_mb: int
 ) -> str:
+    """The status a customer sees; `period` is the one running at `now` (None when out of service)."""
     if subscription.state == SubscriptionState.TERMINATED:
         return Status.TERMINATED
     if subscription.state == SubscriptionState.INCOMPLETE:
@@ -77,7 +78,9 @@ def derive_status(
         return Status.CANCELLED
     if period is None:
         return Status.SUSPENDED
-    if remaining <= EXPIRING_WITHIN or left_mb <= total_mb * EXPIRING_DATA_FRACTION:
+    if rules.ends_within(subscription, now, rules.EXPIRING_WITHIN) or rules.expiring_by_data(
+        total_mb=total_mb, left_mb=left_mb
+    ):
         return Status.EXPIRING
     return Status.ACTIVE
 
@@ -91,24 +94,29 @@ def future_periods(subscription: Subscription, now: datetime) -> int:
 @dataclass(frozen=True, slots=True)
 class LockedSubscription:
     state: str
-    sequence: int
     ended_at: datetime | None
 
 
+# The lock an UPDATE of the row's columns takes (PostgreSQL): it keeps other appends and
+# changes out, not the inserts of rows that refer to the subscription (its periods, invoices).
+_LOCK_FOR_CHANGE_POSTGRESQL = "SELECT state, ended_at FROM subscriptions_subscription WHERE id = %s FOR NO KEY UPDATE"
+# SQLite has no row locks, only the database's single writer lock. Settings open every
+# transaction IMMEDIATE (which takes it at BEGIN), but a DEFERRED transaction takes it only at
+# its first write: a no-op UPDATE takes it whatever the mode, so two payments can never both
+# read the same last period.
+_LOCK_FOR_CHANGE_SQLITE = "UPDATE subscriptions_subscription SET id = id WHERE id = %s RETURNING state, ended_at"
+
+
 def lock_for_change(subscription_id: int) -> LockedSubscription:
-    """Bump the subscription's event sequence and return its fresh state, in one
-    statement. The UPDATE holds the row lock (PostgreSQL) or the writer lock
-    (SQLite) until the caller's transaction ends, so period appends queue up."""
+    """Lock the subscription's row and return its fresh state, in one statement. The lock
+    holds until the caller's transaction ends, so period appends queue up."""
+    sql = _LOCK_FOR_CHANGE_POSTGRESQL if connection.vendor == "postgresql" else _LOCK_FOR_CHANGE_SQLITE
     with connection.cursor() as cursor:
-        cursor.execute(
-            "UPDATE subscriptions_subscription SET sequence = sequence + 1 WHERE id = %s"
-            " RETURNING state, sequence, ended_at",
-            [subscription_id],
-        )
-        state, sequence, ended_at = cursor.fetchone()
+        cursor.execute(sql, [subscription_id])
+        state, ended_at = cursor.fetchone()
     if isinstance(ended_at, str):
         ended_at = parse_datetime(ended_at)
-    return LockedSubscription(state, sequence, ended_at)
+    return LockedSubscription(state, ended_at)
 
 
 def count_future_periods(subscription_id: int, now: datetime) -> int:
@@ -135,12 +143,47 @@ def last_period(subscription_id: int) -> LastPeriod | None:
     return last_periods([subscription_id]).get(subscription_id)
 
 
-def _aware(value: datetime | str) -> datetime:
+def as_aware(value: datetime | str) -> datetime:
     """Plain SQL hands back text on SQLite and aware datetimes on PostgreSQL."""
     parsed = parse_datetime(value) if isinstance(value, str) else value
     if parsed is None:
         raise ValueError(f"not a datetime: {value!r}")
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+# Rows of plain SQL are read by name: each select list below is written from the fields of the
+# NamedTuple that reads its rows back, so adding or moving a column cannot shift the others.
+
+
+class _LastPeriodRow(NamedTuple):
+    subscription_id: int
+    number: int
+    ends_at: datetime | str  # text on SQLite
+    anchor_at: datetime | str
+    anchor_offset: int
+    time_zone: str
+    period_unit: str
+    period_count: int
+
+
+# Where a last period's columns come from: the period `p` and the plan it bought, `c`.
+_LAST_PERIOD_SOURCES = {
+    "subscription_id": "p.subscription_id",
+    "number": "p.number",
+    "ends_at": "p.ends_at",
+    "anchor_at": "p.anchor_at",
+    "anchor_offset": "p.anchor_offset",
+    "time_zone": "p.time_zone",
+    "period_unit": "c.period_unit",
+    "period_count": "c.period_count",
+}
+_LAST_PERIODS_SQL = (
+    "WITH last AS (SELECT subscription_id, MAX(number) AS number FROM subscriptions_period p"  # noqa: S608
+    "   WHERE {among} GROUP BY subscription_id)"
+    f" SELECT {', '.join(_LAST_PERIOD_SOURCES[name] for name in _LastPeriodRow._fields)}"
+    " FROM last JOIN subscriptions_period p ON p.subscription_id = last.subscription_id"
+    " AND p.number = last.number JOIN catalog_plan c ON c.id = p.plan_id"
+)
 
 
 def last_periods(subscription_ids: list[int]) -> dict[int, LastPeriod]:
@@ -149,19 +192,19 @@ def last_periods(subscription_ids: list[int]) -> dict[int, LastPeriod]:
         return {}
     among, params = rows.among("p.subscription_id", subscription_ids)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "WITH last AS (SELECT subscription_id, MAX(number) AS number FROM subscriptions_period p"  # noqa: S608
-            f"   WHERE {among} GROUP BY subscription_id)"
-            " SELECT p.subscription_id, p.number, p.ends_at, p.anchor_at, p.anchor_offset, p.time_zone,"
-            " c.period_unit, c.period_count"
-            " FROM last JOIN subscriptions_period p ON p.subscription_id = last.subscription_id"
-            " AND p.number = last.number JOIN catalog_plan c ON c.id = p.plan_id",
-            params,
-        )
-        found = cursor.fetchall()
+        cursor.execute(_LAST_PERIODS_SQL.format(among=among), params)
+        found = [_LastPeriodRow._make(row) for row in cursor.fetchall()]
     return {
-        sid: LastPeriod(number, _aware(ends_at), _aware(anchor_at), offset, zone, unit, count)
-        for sid, number, ends_at, anchor_at, offset, zone, unit, count in found
+        row.subscription_id: LastPeriod(
+            number=row.number,
+            ends_at=as_aware(row.ends_at),
+            anchor_at=as_aware(row.anchor_at),
+            anchor_offset=row.anchor_offset,
+            time_zone=row.time_zone,
+            period_unit=row.period_unit,
+            period_count=row.period_count,
+        )
+        for row in found
     }
 
 
@@ -202,7 +245,6 @@ def period_phase(period: Period, now: datetime) -> str:
 @dataclass(frozen=True, slots=True)
 class RenewalLock:
     state: str
-    sequence: int
     ended_at: datetime | None
     plan_id: int
     last: LastPeriod | None
@@ -216,38 +258,87 @@ def lock_for_renewal(subscription_ids: list[int]) -> dict[int, RenewalLock]:
     if connection.vendor != "postgresql":
         # SQLite: the transaction already holds the writer lock; read as two queries.
         lasts = last_periods(subscription_ids)
-        among, params = rows.among("id", subscription_ids)
+        among, params = rows.among("s.id", subscription_ids)
         with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id, state, sequence, ended_at, plan_id FROM subscriptions_subscription WHERE {among}",  # noqa: S608
-                params,
-            )
-            found = cursor.fetchall()
+            cursor.execute(_LOCKED_SQLITE_SQL.format(among=among), params)
+            subscriptions = [_LockedRow._make(row) for row in cursor.fetchall()]
         return {
-            sid: RenewalLock(state, sequence, None if ended_at is None else _aware(ended_at), plan_id, lasts.get(sid))
-            for sid, state, sequence, ended_at, plan_id in found
+            row.subscription_id: RenewalLock(
+                row.state,
+                None if row.ended_at is None else as_aware(row.ended_at),
+                row.plan_id,
+                lasts.get(row.subscription_id),
+            )
+            for row in subscriptions
         }
     among, params = rows.among("s.id", subscription_ids)
-    found = rows.fetch_binary(
-        "SELECT s.id, s.state, s.sequence, s.ended_at, s.plan_id,"  # noqa: S608
-        " p.number, p.ends_at, p.anchor_at, p.anchor_offset, p.time_zone, c.period_unit, c.period_count"
-        " FROM subscriptions_subscription s"
-        " LEFT JOIN LATERAL (SELECT number, ends_at, anchor_at, anchor_offset, time_zone, plan_id"
-        "   FROM subscriptions_period WHERE subscription_id = s.id ORDER BY number DESC LIMIT 1) p ON true"
-        " LEFT JOIN catalog_plan c ON c.id = p.plan_id"
-        f" WHERE {among} ORDER BY s.id FOR NO KEY UPDATE OF s",
-        params,
-    )
+    found = rows.fetch_binary(_LOCKED_POSTGRESQL_SQL.format(among=among), params)
+    locked = [_LockedWithLastRow._make(row) for row in found]
     return {
-        sid: RenewalLock(
-            state,
-            sequence,
-            ended_at,
-            plan_id,
-            None if number is None else LastPeriod(number, ends_at, anchor_at, offset, zone, unit, count),
+        row.subscription_id: RenewalLock(
+            row.state,
+            row.ended_at,
+            row.plan_id,
+            None
+            if row.number is None
+            else LastPeriod(
+                number=row.number,
+                ends_at=row.ends_at,
+                anchor_at=row.anchor_at,
+                anchor_offset=row.anchor_offset,
+                time_zone=row.time_zone,
+                period_unit=row.period_unit,
+                period_count=row.period_count,
+            ),
         )
-        for sid, state, sequence, ended_at, plan_id, number, ends_at, anchor_at, offset, zone, unit, count in found
+        for row in locked
     }
+
+
+class _LockedRow(NamedTuple):
+    subscription_id: int
+    state: str
+    ended_at: datetime | str | None  # text on SQLite
+    plan_id: int
+
+
+class _LockedWithLastRow(NamedTuple):
+    """PostgreSQL's: the subscription's row and its last period (NULLs before the first)."""
+
+    subscription_id: int
+    state: str
+    ended_at: datetime | None
+    plan_id: int
+    number: int | None
+    ends_at: datetime
+    anchor_at: datetime
+    anchor_offset: int
+    time_zone: str
+    period_unit: str
+    period_count: int
+
+
+# The subscription `s`; beside it (PostgreSQL) its last period `p` and that period's plan `c`,
+# as last_periods reads them.
+_LOCKED_SOURCES = {
+    "subscription_id": "s.id",
+    "state": "s.state",
+    "ended_at": "s.ended_at",
+    "plan_id": "s.plan_id",
+    **{name: source for name, source in _LAST_PERIOD_SOURCES.items() if name != "subscription_id"},
+}
+_LOCKED_SQLITE_SQL = (
+    f"SELECT {', '.join(_LOCKED_SOURCES[name] for name in _LockedRow._fields)}"  # noqa: S608
+    " FROM subscriptions_subscription s WHERE {among}"
+)
+_LOCKED_POSTGRESQL_SQL = (
+    f"SELECT {', '.join(_LOCKED_SOURCES[name] for name in _LockedWithLastRow._fields)}"  # noqa: S608
+    " FROM subscriptions_subscription s"
+    " LEFT JOIN LATERAL (SELECT number, ends_at, anchor_at, anchor_offset, time_zone, plan_id"
+    "   FROM subscriptions_period WHERE subscription_id = s.id ORDER BY number DESC LIMIT 1) p ON true"
+    " LEFT JOIN catalog_plan c ON c.id = p.plan_id"
+    " WHERE {among} ORDER BY s.id FOR NO KEY UPDATE OF s"
+)
 
 
 # --- one subscription as the API shows it, in one statement (GET /api/v1/subscriptions/{id}) -------
@@ -283,30 +374,52 @@ _PERIOD_COLUMNS, _PERIOD_STAMPS = _loaded_columns(
     {"id", "subscription_id", "number", "plan_id", "starts_at", "ends_at", "data_mb", "top_up_mb", "used_bytes"},
 )
 # "now" is a parameter, or in sandbox mode the frozen test clock if there is one, read in the same
-# statement; it is selected, then bounds the current period (the period query of `current_period`).
+# statement; it is selected, then bounds the current period (the period query of `current_period`,
+# joined only while the subscription is in service, the rule `view_of` applies too).
 _VIEW_SQL = (
-    "SELECT {subscription}, {now}, {period}"
+    "SELECT {columns}"  # noqa: S608 (the rule's fragment: enum values, no input)
     " FROM subscriptions_subscription s"
-    " LEFT JOIN subscriptions_period p ON p.id = ("
+    " LEFT JOIN subscriptions_period p ON " + rules.in_service_sql("s", now="{now}") + " AND p.id = ("
     "SELECT c.id FROM subscriptions_period c WHERE c.subscription_id = s.id"
     " AND c.starts_at <= {now} AND c.ends_at > {now} ORDER BY c.number DESC LIMIT 1)"
     " WHERE s.id = %s"
 )
-_VIEW_SQL_AT = _VIEW_SQL.format(
-    subscription=", ".join(f"s.{name}" for name in _SUBSCRIPTION_COLUMNS),
-    period=", ".join(f"p.{name}" for name in _PERIOD_COLUMNS),
-    now="%s",
-)
-_VIEW_SQL_TEST_CLOCK = _VIEW_SQL.format(
-    subscription=", ".join(f"s.{name}" for name in _SUBSCRIPTION_COLUMNS),
-    period=", ".join(f"p.{name}" for name in _PERIOD_COLUMNS),
-    now="COALESCE((SELECT frozen_at FROM kit_testclock WHERE id = 1), %s)",
-)
+# The row is read by name, like last_periods': the select list is written from these names
+# (`s_…` the subscription's columns, `p_…` the period's), and each reader below finds its
+# columns by name in that list, once, at import.
+_VIEW_SOURCES: dict[str, str] = {
+    **{f"s_{name}": f"s.{name}" for name in _SUBSCRIPTION_COLUMNS},
+    "now": "{now}",
+    **{f"p_{name}": f"p.{name}" for name in _PERIOD_COLUMNS},
+}
+_VIEW_NAMES = tuple(_VIEW_SOURCES)
+
+
+def _view_reader(*names: str) -> itemgetter[tuple[Any, ...]]:
+    return itemgetter(*(_VIEW_NAMES.index(name) for name in names))
+
+
+_view_subscription = _view_reader(*(f"s_{name}" for name in _SUBSCRIPTION_COLUMNS))
+_view_period = _view_reader(*(f"p_{name}" for name in _PERIOD_COLUMNS))
+_VIEW_NOW = _VIEW_NAMES.index("now")
+_VIEW_PERIOD_ID = _VIEW_NAMES.index("p_id")  # NULL when no period runs now
+_AUTO_RENEW = _SUBSCRIPTION_COLUMNS.index("auto_renew")  # 0/1 on SQLite
+
+
+def _view_sql(now: str) -> str:
+    columns = ", ".join(_VIEW_SOURCES[name] for name in _VIEW_NAMES)
+    return _VIEW_SQL.format(columns=columns.format(now=now), now=now)
+
+
+_VIEW_SQL_AT = _view_sql("%s")
+_VIEW_SQL_TEST_CLOCK = _view_sql("COALESCE((SELECT frozen_at FROM kit_testclock WHERE id = 1), %s)")
+# Both statements read "now" this many times, then the subscription's id.
+_VIEW_NOWS = _VIEW_SQL_AT.count("%s") - 1
 
 
 def _row_values(values: tuple[Any, ...], columns: tuple[str, ...], stamps: frozenset[str]) -> list[Any]:
     return [
-        _aware(value) if value is not None and name in stamps else value
+        as_aware(value) if value is not None and name in stamps else value
         for name, value in zip(columns, values, strict=True)
     ]
 
@@ -322,30 +435,27 @@ def read_view(subscription_id: int, *, now: datetime | None = None) -> Subscript
     sql = _VIEW_SQL_TEST_CLOCK if now is None and settings.SIMRENEW_SANDBOX else _VIEW_SQL_AT
     at = connection.ops.adapt_datetimefield_value(now or clock.system_now())
     with connection.cursor() as cursor:
-        cursor.execute(sql, [at, at, at, subscription_id])
+        cursor.execute(sql, [*[at] * _VIEW_NOWS, subscription_id])
         row = cursor.fetchone()
     if row is None:
         return None
-    split = len(_SUBSCRIPTION_COLUMNS)
-    values = _row_values(row[:split], _SUBSCRIPTION_COLUMNS, _SUBSCRIPTION_STAMPS)
-    values[_SUBSCRIPTION_COLUMNS.index("auto_renew")] = bool(values[_SUBSCRIPTION_COLUMNS.index("auto_renew")])
+    values = _row_values(_view_subscription(row), _SUBSCRIPTION_COLUMNS, _SUBSCRIPTION_STAMPS)
+    values[_AUTO_RENEW] = bool(values[_AUTO_RENEW])
     subscription = Subscription.from_db(connection.alias, list(_SUBSCRIPTION_COLUMNS), values)
     period = None
-    if row[split + 1] is not None:  # the period's id: NULL when none runs now
-        period_values = _row_values(row[split + 1 :], _PERIOD_COLUMNS, _PERIOD_STAMPS)
+    if row[_VIEW_PERIOD_ID] is not None:
+        period_values = _row_values(_view_period(row), _PERIOD_COLUMNS, _PERIOD_STAMPS)
         period = Period.from_db(connection.alias, list(_PERIOD_COLUMNS), period_values)
-    return view_of(subscription, period, _aware(row[split]))
+    return view_of(subscription, period, as_aware(row[_VIEW_NOW]))
 
 
 def view_of(subscription: Subscription, running: Period | None, now: datetime) -> SubscriptionView:
     """What `view()` derives, given the period running at `now` (read however the caller likes)."""
-    period = running if subscription.state != SubscriptionState.INCOMPLETE else None
-    if subscription.ended_at is not None and subscription.ended_at <= now:
-        period = None  # as `current_period`: service stopped
+    period = running if rules.in_service(subscription, now) else None  # as `current_period`
     total_mb = (period.data_mb + period.top_up_mb) if period else 0
     left_mb = data_left_bytes(period) // MB if period else 0
-    service_ends = subscription.ended_at or subscription.paid_through
+    service_ends = rules.service_ends_at(subscription)
     remaining = (service_ends - now) if (service_ends and period) else timedelta(0)
     days_left = math.ceil(remaining.total_seconds() / 86400) if remaining > timedelta(0) else 0
-    status = derive_status(subscription, period=period, remaining=remaining, total_mb=total_mb, left_mb=left_mb)
+    status = derive_status(subscription, period=period, now=now, total_mb=total_mb, left_mb=left_mb)
     return SubscriptionView(subscription, status, period, total_mb, left_mb, days_left, now)

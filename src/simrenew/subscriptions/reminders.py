@@ -36,14 +36,13 @@ The rules:
 A goodwill extension gives the period a new end: the end-bound reminders whose
 moment is still ahead of it are forgotten and come again (`forget_reminders_ahead_of`).
 
-Reminders report the state as it is: they do not bump the subscription's event
-sequence (they carry its current one).
+Reminders report the state as it is: they change nothing of the subscription.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,19 +60,22 @@ from django.db.models import (
 )
 
 from simrenew.kit import clock
+from simrenew.notifications import payloads
+from simrenew.notifications.events import EventType
 from simrenew.notifications.services import Event, emit_many
 from simrenew.payments.models import MethodType, PaymentMethod
+from simrenew.subscriptions.autorenew import renewal_price
 from simrenew.subscriptions.models import (
     DATA_LOW_PERCENT,
     Period,
     Reminder,
     ReminderKind,
     Subscription,
-    SubscriptionState,
     data_used_at_least,
 )
 from simrenew.subscriptions.queries import MB, data_left_bytes
 from simrenew.subscriptions.schedule import first_try_at, retry_offsets
+from simrenew.subscriptions.status import in_service_q, live_service_ends_between_q
 
 # Most urgent first: (kind, days before paid_through).
 EXPIRY_REMINDERS: tuple[tuple[str, int], ...] = (
@@ -250,15 +252,14 @@ def send_all_due_reminders(*, limit: int = 500, should_stop: Callable[[], bool] 
 def _live_ending(after: datetime, until: datetime) -> QuerySet[Subscription]:
     """Live subscriptions whose paid time ends in (after, until]: a range scan on
     the (state, paid_through) index."""
-    return with_last_period(
-        Subscription.objects.filter(state=SubscriptionState.LIVE, paid_through__gt=after, paid_through__lte=until)
-    )
+    return with_last_period(Subscription.objects.filter(live_service_ends_between_q(after, until)))
 
 
-def claim(
+def record_senders(
     candidates: Sequence[Subscription], kind: str, *, also_record: Sequence[str], now: datetime
 ) -> list[Subscription]:
-    """Write the ledger rows for the candidates; the ones whose `kind` row this call won."""
+    """Write the ledger rows for the candidates; the ones whose `kind` row this call won
+    (the ones this call sends to). Not the worker's claim on due subscriptions."""
     keys: list[LedgerKey] = []
     for subscription in candidates:
         number = _period_number(subscription)
@@ -271,7 +272,7 @@ def _period_number(subscription: Subscription) -> int:
     return int(subscription.period_number)  # type: ignore[attr-defined]  # annotated by with_last_period
 
 
-def _event(event_type: str, subscription: Subscription, data: dict[str, object]) -> Event:
+def _event(event_type: EventType, subscription: Subscription, data: Mapping[str, object]) -> Event:
     return Event(event_type, subscription.customer_id, subscription.pk, data)
 
 
@@ -286,18 +287,15 @@ def _send_expiring(
         .filter(not_yet_sent(kind))
         .order_by("paid_through", "pk")[:limit]
     )
-    winners = claim(candidates, kind, also_record=also_record, now=now)
+    winners = record_senders(candidates, kind, also_record=also_record, now=now)
     emit_many(
         [
             _event(
-                "subscription.expiring",
+                EventType.EXPIRING,
                 s,
-                {
-                    "subscription_id": s.pk,
-                    "period_number": _period_number(s),
-                    "expires_at": s.paid_through,
-                    "days_left": days,
-                },
+                payloads.subscription_expiring(
+                    subscription_id=s.pk, period_number=_period_number(s), expires_at=_paid_through(s), days_left=days
+                ),
             )
             for s in winners
         ]
@@ -315,22 +313,24 @@ def _send_auto_renew_notices(*, now: datetime, limit: int) -> int:
         .select_related("plan", "payment_method")
         .order_by("paid_through", "pk")[:limit]
     )
-    winners = claim(candidates, kind, also_record=(), now=now)
+    winners = record_senders(candidates, kind, also_record=(), now=now)
     labels = _method_labels(winners)
     emit_many(
         [
             _event(
-                "subscription.auto_renew_upcoming",
+                EventType.AUTO_RENEW_UPCOMING,
                 s,
-                {
-                    "subscription_id": s.pk,
-                    "period_number": _period_number(s),
-                    "charge_at": first_try_at(_paid_through(s)),
-                    "expires_at": s.paid_through,
-                    "amount_minor": s.plan.price_minor,
-                    "currency": s.plan.currency,
-                    "payment_method": labels.get(s.pk, ""),
-                },
+                payloads.auto_renew_upcoming(
+                    subscription_id=s.pk,
+                    period_number=_period_number(s),
+                    charge_at=first_try_at(_paid_through(s)),
+                    expires_at=_paid_through(s),
+                    amount_minor=renewal_price(
+                        price_minor=s.plan.price_minor, currency=s.plan.currency
+                    ).total.amount_minor,
+                    currency=s.plan.currency,
+                    payment_method=labels.get(s.pk, ""),
+                ),
             )
             for s in winners
         ]
@@ -394,24 +394,24 @@ def _send_card_expiring(*, now: datetime, limit: int) -> int:
         .select_related("payment_method")
         .order_by("paid_through", "pk")[:limit]
     )
-    winners = claim(candidates, kind, also_record=(), now=now)
+    winners = record_senders(candidates, kind, also_record=(), now=now)
     events = []
     for s in winners:
         method = s.payment_method
         assert method is not None
         events.append(
             _event(
-                "payment_method.expiring",
+                EventType.PAYMENT_METHOD_EXPIRING,
                 s,
-                {
-                    "subscription_id": s.pk,
-                    "period_number": _period_number(s),
-                    "payment_method_id": method.pk,
-                    "payment_method": str(method),
-                    "exp_month": method.exp_month,
-                    "exp_year": method.exp_year,
-                    "renews_at": first_try_at(_paid_through(s)),
-                },
+                payloads.payment_method_expiring(
+                    subscription_id=s.pk,
+                    period_number=_period_number(s),
+                    payment_method_id=method.pk,
+                    payment_method=str(method),
+                    exp_month=method.exp_month,
+                    exp_year=method.exp_year,
+                    renews_at=first_try_at(_paid_through(s)),
+                ),
             )
         )
     emit_many(events)
@@ -425,14 +425,9 @@ def periods_running_low(percent: int, *, below_percent: int | None, now: datetim
     every live subscription's current period."""
     periods = (
         Period.objects.filter(data_running_low=True)
-        .filter(
-            ends_at__gt=now,
-            starts_at__lte=now,
-            subscription__state__in=[SubscriptionState.LIVE, SubscriptionState.CANCELLED],
-            subscription__paid_through__gt=now,
-        )
+        .filter(ends_at__gt=now, starts_at__lte=now)
+        .filter(in_service_q(now, prefix="subscription__"))
         .filter(Q(data_mb__gt=0) | Q(top_up_mb__gt=0))  # an allowance of nothing has no share to reach
-        .filter(Q(subscription__ended_at__isnull=True) | Q(subscription__ended_at__gt=now))
     )
     if percent > DATA_LOW_PERCENT:  # the column holds the lowest threshold already
         periods = periods.filter(data_used_at_least(percent))
@@ -454,15 +449,15 @@ def _send_data_threshold(
     won = record_once(keys, sent_at=now)
     events = [
         _event(
-            "usage.threshold_reached",
+            EventType.USAGE_THRESHOLD_REACHED,
             p.subscription,
-            {
-                "subscription_id": p.subscription_id,
-                "period_number": p.number,
-                "percent": percent,
-                "data_total_mb": p.data_mb + p.top_up_mb,
-                "data_left_mb": data_left_bytes(p) // MB,
-            },
+            payloads.usage_threshold_reached(
+                subscription_id=p.subscription_id,
+                period_number=p.number,
+                percent=percent,
+                data_total_mb=p.data_mb + p.top_up_mb,
+                data_left_mb=data_left_bytes(p) // MB,
+            ),
         )
         for p in candidates
         if (p.subscription_id, kind, p.number) in won

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
-
-from django.db.models import Q
+from typing import Protocol
 
 from simrenew.billing.refunds import request_refund
 from simrenew.billing.services import PaidAttempt, issue_invoice
@@ -15,17 +13,20 @@ from simrenew.catalog.models import Plan
 from simrenew.catalog.services import PriceQuote, quote, redeem, release_redemption
 from simrenew.customers.models import Customer
 from simrenew.esims.models import EsimProfile, ProfileStatus
-from simrenew.kit import clock, rows
+from simrenew.kit import clock, writes
 from simrenew.kit.errors import ValidationFailed
+from simrenew.notifications import payloads
+from simrenew.notifications.events import EventType
 from simrenew.notifications.services import emit
 from simrenew.payments.charging import create_attempt, register_purpose
 from simrenew.payments.models import AttemptPurpose, PaymentAttempt, PaymentMethod
 from simrenew.payments.queries import attempt_for_key
 from simrenew.subscriptions.errors import RenewalNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
-from simrenew.subscriptions.periods import PeriodSpan, PreviousPeriod, next_period
-from simrenew.subscriptions.queries import LastPeriod, future_periods, last_period, lock_for_change
-from simrenew.subscriptions.schedule import first_try_at
+from simrenew.subscriptions.paid_periods import PeriodPurchase, append_paid_period, previous_period
+from simrenew.subscriptions.periods import PeriodSpan, next_period
+from simrenew.subscriptions.queries import future_periods, last_period, lock_for_change
+from simrenew.subscriptions.status import holds_esim_q, renews_automatically
 
 MAX_PREPAID_PERIODS = 12
 
@@ -40,16 +41,6 @@ def _check_plan_fits(plan: Plan, esim: EsimProfile) -> None:
 def _check_method(method: PaymentMethod, customer: Customer) -> None:
     if method.customer_id != customer.pk or method.removed_at is not None:
         raise ValidationFailed.on("payment_method_id", "This payment method does not belong to the customer.")
-
-
-def _purpose_data(plan: Plan, price: PriceQuote) -> dict[str, object]:
-    return {
-        "plan_id": plan.pk,
-        "subtotal_minor": price.subtotal.amount_minor,
-        "discount_minor": price.discount.amount_minor,
-        "bonus_data_mb": price.bonus_data_mb,
-        "promo_code": price.promotion.code if price.promotion else None,
-    }
 
 
 def _same_esim(attempt: PaymentAttempt, esim: EsimProfile) -> bool:
@@ -71,7 +62,7 @@ def _pay_for_period(
         purpose=purpose,
         amount=price.total,
         idempotency_key=key,
-        purpose_data=_purpose_data(plan, price),
+        purpose_data=PeriodPurchase.of(plan.pk, price).purpose_data(),
         subscription=subscription,
     )
     redeem(price, customer=subscription.customer, attempt_id=attempt.pk)
@@ -81,12 +72,7 @@ def _pay_for_period(
 def _has_running_subscription(esim: EsimProfile) -> bool:
     """Open, or cancelled at period end but still giving service: either way the
     eSIM has a plan, which is renewed (or resumed) rather than bought again."""
-    now = clock.now()
-    return Subscription.objects.filter(
-        Q(state__in=[SubscriptionState.INCOMPLETE, SubscriptionState.LIVE])
-        | Q(state=SubscriptionState.CANCELLED, ended_at__isnull=True, paid_through__gt=now),
-        esim=esim,
-    ).exists()
+    return Subscription.objects.filter(holds_esim_q(clock.now()), esim=esim).exists()
 
 
 def begin_subscription(
@@ -164,25 +150,11 @@ def preview_next_period(subscription: Subscription, plan: Plan, *, now: datetime
     """What the next period would be if paid now (for "see the period before paying")."""
     last = last_period(subscription.pk)
     return next_period(
-        previous=_previous(last, subscription.ended_at),
+        previous=previous_period(last, subscription.ended_at),
         period_unit=plan.period_unit,
         period_count=plan.period_count,
         time_zone=subscription.customer.time_zone,
         now=now or clock.now(),
-    )
-
-
-def _previous(last: LastPeriod | None, ended_at: datetime | None) -> PreviousPeriod | None:
-    if last is None:
-        return None
-    ends_at = last.ends_at if ended_at is None else min(last.ends_at, ended_at)
-    return PreviousPeriod(
-        ends_at=ends_at,
-        anchor_at=last.anchor_at,
-        anchor_offset=last.anchor_offset,
-        period_unit=last.period_unit,
-        period_count=last.period_count,
-        time_zone=last.time_zone,
     )
 
 
@@ -201,13 +173,13 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
     assert attempt.subscription_id is not None
     locked = lock_for_change(attempt.subscription_id)
     customer = attempt.customer
-    data = attempt.purpose_data
+    purchase = PeriodPurchase.from_purpose_data(attempt.purpose_data, currency=attempt.currency)
     plan = _plan_bought(attempt)
     invoice = issue_invoice(
         attempt=attempt,
         description=plan.name,
-        subtotal_minor=int(data["subtotal_minor"]),
-        discount_minor=int(data["discount_minor"]),
+        subtotal_minor=purchase.subtotal_minor,
+        discount_minor=purchase.discount_minor,
     )
     if locked.state in (SubscriptionState.CANCELLED, SubscriptionState.TERMINATED):
         # The subscription ended while this payment was in flight: the money was
@@ -216,47 +188,28 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
             request_refund(invoice=invoice, amount_minor=invoice.total_minor, reason="paid after cancellation")
         release_redemption(attempt.pk)
         return
-    last = last_period(attempt.subscription_id)
-    previous = _previous(last, locked.ended_at)
     now = clock.now()
-    span = next_period(
-        previous=previous,
+    paid = append_paid_period(
+        last=last_period(attempt.subscription_id),
+        ended_at=locked.ended_at,
+        purchase=purchase,
+        plan_data_mb=plan.data_mb,
         period_unit=plan.period_unit,
         period_count=plan.period_count,
         time_zone=customer.time_zone,
         now=now,
     )
-    period = rows.create(
-        Period,
-        subscription_id=attempt.subscription_id,
-        number=(last.number + 1) if last else 1,
-        plan=plan,
-        starts_at=span.starts_at,
-        ends_at=span.ends_at,
-        anchor_at=span.anchor_at,
-        anchor_offset=span.anchor_offset,
-        time_zone=span.time_zone,
-        data_mb=plan.data_mb + int(data.get("bonus_data_mb") or 0),
-        invoice=invoice,
-        created_at=now,
-    )
+    period = Period(subscription_id=attempt.subscription_id, invoice=invoice, created_at=now, **paid.period_fields())
+    writes.insert(period)
     first = locked.state == SubscriptionState.INCOMPLETE
-    rows.update_row(
-        Subscription,
-        attempt.subscription_id,
-        state=SubscriptionState.LIVE,
-        plan_id=plan.pk,
-        paid_through=span.ends_at,
-        ended_at=None,
-        renewal_due_at=first_try_at(span.ends_at),
-    )
+    writes.update(Subscription, attempt.subscription_id, paid.subscription_fields())
     emit(
-        "subscription.created" if first else "subscription.renewed",
+        EventType.SUBSCRIPTION_CREATED if first else EventType.SUBSCRIPTION_RENEWED,
         customer=customer,
         subscription_id=attempt.subscription_id,
         data=period_paid_event_data(
             attempt,
-            period=PeriodFacts(period.number, period.starts_at, period.ends_at, plan.pk),
+            period=PeriodFacts(paid.number, paid.span.starts_at, paid.span.ends_at, paid.plan_id),
             invoice_number=invoice.number,
             first=first,
         ),
@@ -270,19 +223,22 @@ class PaidEventAttempt(PaidAttempt, Protocol):
 
 def period_paid_event_data(
     attempt: PaidEventAttempt, *, period: PeriodFacts, invoice_number: str, first: bool
-) -> dict[str, Any]:
+) -> payloads.SubscriptionCreated | payloads.SubscriptionRenewed:
     """What "subscription.created" / "subscription.renewed" tell, whichever path paid the period."""
-    data: dict[str, Any] = {
-        "subscription_id": attempt.subscription_id,
-        "period": {"number": period.number, "starts_at": period.starts_at, "ends_at": period.ends_at},
-        "plan_id": period.plan_id,
-        "invoice": invoice_number,
-        "amount_minor": attempt.amount_minor,
-        "currency": attempt.currency,
-    }
-    if not first:
-        data["auto_renewed"] = attempt.purpose == AttemptPurpose.AUTO_RENEWAL
-    return data
+    assert attempt.subscription_id is not None, "period payments always belong to a subscription"
+    paid = payloads.PeriodPaidArgs(
+        subscription_id=attempt.subscription_id,
+        period_number=period.number,
+        starts_at=period.starts_at,
+        ends_at=period.ends_at,
+        plan_id=period.plan_id,
+        invoice=invoice_number,
+        amount_minor=attempt.amount_minor,
+        currency=attempt.currency,
+    )
+    if first:
+        return payloads.subscription_created(**paid)
+    return payloads.subscription_renewed(**paid, auto_renewed=attempt.purpose == AttemptPurpose.AUTO_RENEWAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,19 +260,20 @@ def on_period_payment_failed(attempt: PaymentAttempt) -> None:
         attempt.save(update_fields=["subscription"])
         subscription.delete()
         return
-    subscription.sequence += 1
-    subscription.save(update_fields=["sequence"])
     emit(
-        "subscription.renewal_failed",
+        EventType.RENEWAL_FAILED,
         customer=attempt.customer,
         subscription=subscription,
-        data={
-            "subscription_id": subscription.pk,
-            "failure_code": attempt.failure_code,
-            "failure_message": attempt.failure_message,
-            "amount_minor": attempt.amount_minor,
-            "currency": attempt.currency,
-        },
+        data=payloads.renewal_failed(
+            subscription_id=subscription.pk,
+            failure_code=attempt.failure_code,
+            failure_message=attempt.failure_message,
+            amount_minor=attempt.amount_minor,
+            currency=attempt.currency,
+            expires_at=subscription.paid_through,
+            # A payment by hand leaves auto-renew's schedule as it was: its next try still comes.
+            next_retry_at=subscription.renewal_due_at if renews_automatically(subscription, clock.now()) else None,
+        ),
     )
 
 

@@ -8,6 +8,8 @@ from simrenew.catalog.models import TopUpPack
 from simrenew.kit import clock
 from simrenew.kit.errors import NotFound, ValidationFailed
 from simrenew.kit.money import Money
+from simrenew.notifications import payloads
+from simrenew.notifications.events import EventType
 from simrenew.notifications.services import emit
 from simrenew.payments.charging import create_attempt, register_purpose
 from simrenew.payments.models import AttemptPurpose, PaymentAttempt, PaymentMethod
@@ -66,13 +68,11 @@ def on_top_up_paid(attempt: PaymentAttempt) -> None:
     )
     period.top_up_mb += data_mb
     period.save(update_fields=["top_up_mb"])
-    subscription.sequence += 1
-    subscription.save(update_fields=["sequence"])
     emit(
-        "subscription.topped_up",
+        EventType.TOPPED_UP,
         customer=attempt.customer,
         subscription=subscription,
-        data={"subscription_id": subscription.pk, "data_mb": data_mb, "invoice": invoice.number},
+        data=payloads.subscription_topped_up(subscription_id=subscription.pk, data_mb=data_mb, invoice=invoice.number),
     )
 
 

@@ -9,6 +9,7 @@ from simrenew.esims.models import EsimProfile
 from simrenew.kit import clock
 from simrenew.subscriptions.models import Subscription
 from simrenew.subscriptions.queries import MB, subscription_of_esim, view
+from simrenew.subscriptions.status import service_ends_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +39,7 @@ def esim_usage(profile: EsimProfile, *, now: datetime | None = None) -> EsimUsag
     used_bytes = period.used_bytes if period else 0
     # Used is what the allowance lost, so that used + remaining is always the total.
     used_mb = min(seen.data_total_mb, seen.data_total_mb - seen.data_left_mb)
-    expires_at = subscription.ended_at or subscription.paid_through
+    expires_at = service_ends_at(subscription)
     return EsimUsage(
         esim_id=profile.pk,
         subscription=subscription,

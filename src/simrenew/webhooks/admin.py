@@ -20,6 +20,7 @@ from simrenew.console.audit import AuditedAdmin
 from simrenew.kit import clock
 from simrenew.kit.crypto import SecretUnreadable
 from simrenew.kit.errors import SimrenewError, ValidationFailed
+from simrenew.notifications import webhook_events
 from simrenew.notifications.events import EVENT_KINDS
 from simrenew.webhooks import services
 from simrenew.webhooks.models import WebhookEndpoint
@@ -234,7 +235,7 @@ class WebhookEndpointAdmin(AuditedAdmin):
                 data = form.cleaned_data
                 try:
                     with transaction.atomic():
-                        deliveries = services.replay(  # audited by the service, with the reason
+                        deliveries = webhook_events.replay(  # audited by the service, with the reason
                             endpoint,
                             event_id=data["event_id"],
                             since=data["since"],

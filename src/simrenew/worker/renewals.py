@@ -115,18 +115,18 @@ class RenewalPipeline:
             return None
         ids = [due.subscription_id for due in claimed]
         counts = RenewalCounts(claimed=len(ids))
-        plan = autorenew.plan_claimed(claimed)
-        counts.skipped = len(plan.skipped)
-        for subscription, tried in plan.spent:
+        prepared = autorenew.prepare_claimed_charges(claimed)
+        counts.skipped = len(prepared.skipped)
+        for subscription, tried in prepared.spent:
             autorenew.record_spent_try(subscription, tried)
             counts.spent += 1
-        for charge in plan.internal:
+        for charge in prepared.internal:
             attempt = autorenew.charge_internally(charge)
             if attempt.status == AttemptStatus.SUCCEEDED:
                 counts.succeeded += 1
             else:
                 counts.failed += 1
-        charges = autorenew_settle.begin_charges(plan.gateway)
+        charges = autorenew_settle.begin_charges(prepared.gateway)
         answers: Future[list[ChargeResult]] | list[ChargeResult]
         answers = self._gateway.submit(self._charge_in_thread, charges) if self._gateway else _charge(charges)
         return _Batch(ids, charges, answers, counts, started)

@@ -14,8 +14,7 @@ from pydantic import ConfigDict
 
 from simrenew.api.idempotency import idempotent
 from simrenew.api.pagination import Page, paginate
-from simrenew.api.routers.inputs import Text
-from simrenew.api.routers.payment_methods import customer_or_404
+from simrenew.api.routers.common import Text, customer_or_404
 from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
 from simrenew.catalog.models import Carrier
 from simrenew.catalog.queries import plans_on_sale, top_up_packs_on_sale
@@ -36,6 +35,7 @@ from simrenew.subscriptions.queries import (
     subscription_of_esim,
 )
 from simrenew.subscriptions.renewals import MAX_PREPAID_PERIODS
+from simrenew.subscriptions.status import in_service
 from simrenew.usage.queries import esim_usage
 
 router = Router(tags=["esims"])
@@ -358,8 +358,7 @@ def _plan_purchase(
     if subscription.state == SubscriptionState.INCOMPLETE:
         return "unavailable", "The first payment of the eSIM's subscription is not settled yet."
     if subscription.state == SubscriptionState.CANCELLED:
-        still_running = subscription.ended_at is None and (subscription.paid_through or now) > now
-        return ("resume_first", None) if still_running else ("new_subscription", None)
+        return ("resume_first", None) if in_service(subscription, now) else ("new_subscription", None)
     if future_periods(subscription, now) >= MAX_PREPAID_PERIODS:
         return "unavailable", f"At most {MAX_PREPAID_PERIODS} periods can be paid ahead."
     return "renewal", None

@@ -12,9 +12,9 @@ from ninja import Field, Path, Query, Router, Schema
 from simrenew.api.pagination import paginate
 from simrenew.api.schemas import ID_MAX, PageQuery
 from simrenew.kit.errors import ValidationFailed
+from simrenew.notifications import webhook_events
 from simrenew.notifications.events import EVENT_KINDS
 from simrenew.notifications.models import OutboxMessage
-from simrenew.webhooks import services
 
 router = Router(tags=["events"])
 
@@ -62,7 +62,7 @@ class EventQuery(PageQuery):
 @router.get("", response=EventList, summary="List events of the last 30 days")
 def list_events(request: HttpRequest, query: Query[EventQuery]) -> dict[str, Any]:
     """Oldest first. A subscription's events come in their `sequence` order."""
-    events = OutboxMessage.objects.filter(created_at__gte=services.retention_start())
+    events = OutboxMessage.objects.filter(created_at__gte=webhook_events.retention_start())
     if query.type is not None:
         if query.type not in EVENT_KINDS:
             raise ValidationFailed.on("type", f"Unknown event type {query.type!r}; known: {', '.join(EVENT_KINDS)}.")
@@ -71,7 +71,7 @@ def list_events(request: HttpRequest, query: Query[EventQuery]) -> dict[str, Any
         events = events.filter(subscription_id=query.subscription_id)
     page = paginate(events, limit=query.limit, starting_after=query.starting_after)
     return {
-        "items": [services.event_payload(message) for message in page.items],
+        "items": [webhook_events.event_payload(message) for message in page.items],
         "has_more": page.has_more,
         "next_starting_after": page.next_starting_after,
     }
@@ -80,4 +80,4 @@ def list_events(request: HttpRequest, query: Query[EventQuery]) -> dict[str, Any
 @router.get("/{event_id}", response=EventOut, summary="Get an event")
 def get_event(request: HttpRequest, event_id: EventId) -> dict[str, Any]:
     """410 for an event older than 30 days."""
-    return services.event_payload(services.recent_event(event_id))
+    return webhook_events.event_payload(webhook_events.recent_event(event_id))

@@ -13,7 +13,7 @@ from pydantic import ConfigDict
 from simrenew.api.auth import ApiKeyAuth
 from simrenew.api.idempotency import idempotent
 from simrenew.api.pagination import Page, paginate
-from simrenew.api.routers.inputs import Text
+from simrenew.api.routers.common import Text
 from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
 from simrenew.billing.models import Invoice, InvoiceStatus, Refund
 from simrenew.billing.refunds import refund_invoice

@@ -1,36 +1,40 @@
 """Payment methods (gateway tokens, never card numbers) and the wallet.
 
-Also the shapes and rules every paying route shares (renewals, top-ups, wallet
-top-ups): how a payment attempt is shown, which HTTP status its outcome gets and
-which idempotency key goes to the gateway.
+The rules every paying route shares (how an attempt is shown, its HTTP status, the gateway's
+idempotency key) are in `api.routers.common`.
 """
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Callable
 from typing import Annotated, Literal
 
-from django.core.exceptions import ObjectDoesNotExist
 from django.db import transaction
 from django.http import HttpRequest
 from ninja import Field, Path, Query, Router, Schema
 from ninja.responses import Status
 from pydantic import ConfigDict
 
-from simrenew.api.idempotency import idempotent, scoped_idempotency_key
+from simrenew.api.idempotency import idempotent
 from simrenew.api.pagination import Page, paginate
-from simrenew.api.routers.inputs import Text
+from simrenew.api.routers.common import (
+    PaymentOutcome,
+    Text,
+    customer_or_404,
+    gateway_idempotency_key,
+    invoice_of,
+    payment_http_status,
+    payment_method_ref,
+    payment_outcome,
+    replayed_attempt,
+)
 from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
-from simrenew.billing.models import Invoice
+from simrenew.billing.wallet_top_ups import begin_wallet_top_up
 from simrenew.customers.models import Customer
 from simrenew.kit.errors import FieldError, NotFound, ValidationFailed
 from simrenew.payments import services
 from simrenew.payments.charging import run_charge
-from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt, PaymentMethod, Wallet
-from simrenew.payments.queries import attempt_for_key
+from simrenew.payments.models import AttemptPurpose, PaymentAttempt, PaymentMethod, Wallet
 from simrenew.payments.services import NewMethod
-from simrenew.payments.wallet_top_ups import begin_wallet_top_up
 
 router = Router(tags=["payment methods"])
 # Mounted at /customers: the wallet is the customer's.
@@ -41,73 +45,6 @@ CustomerId = Annotated[int, Path(ge=1, le=ID_MAX, description="The customer's id
 # Amounts a single payment may carry; the services apply the real limits.
 AMOUNT_MAX = 2**31 - 1
 WALLET_DEFAULT_CURRENCY = "USD"
-
-PaymentOutcome = Literal["succeeded", "failed", "pending"]
-
-
-# --- shared by every route that takes money ------------------------------------------------------
-
-
-def gateway_idempotency_key(request: HttpRequest) -> str:
-    """The key the gateway sees: the client's `Idempotency-Key` scoped to its API key, so a
-    retried request can never charge twice; without one, a fresh key (the request is new)."""
-    return scoped_idempotency_key(request) or f"api:auto:{uuid.uuid4()}"
-
-
-def payment_outcome(attempt: PaymentAttempt) -> PaymentOutcome:
-    """An attempt still `pending` or `unknown` is reported as `pending`: its outcome is looked up later."""
-    if attempt.status == AttemptStatus.SUCCEEDED:
-        return "succeeded"
-    if attempt.status == AttemptStatus.FAILED:
-        return "failed"
-    return "pending"
-
-
-def payment_http_status(attempt: PaymentAttempt) -> int:
-    """201 paid, 402 refused (the refusal is a recorded fact, not a problem), 202 outcome not known yet."""
-    return {"succeeded": 201, "failed": 402, "pending": 202}[payment_outcome(attempt)]
-
-
-def invoice_of(attempt: PaymentAttempt) -> Invoice | None:
-    """The invoice a paid attempt issued; None before it is paid (or when it paid nothing new,
-    e.g. a renewal that landed after a cancellation and went to the wallet)."""
-    try:
-        return attempt.invoice
-    except ObjectDoesNotExist:
-        return None
-
-
-def customer_or_404(customer_id: int, *, field: str | None = "customer_id") -> Customer:
-    """`field` names the body field that held the id (the problem's `code`); None for a path id."""
-    customer = Customer.objects.filter(pk=customer_id).first()
-    if customer is None:
-        raise NotFound(f"No customer with id {customer_id}.", code=field)
-    return customer
-
-
-def replayed_attempt(
-    key: str, *, purpose: str, customer_id: int, same: Callable[[PaymentAttempt], bool]
-) -> PaymentAttempt | None:
-    """The attempt an earlier try of this very request already wrote, so that a retry settles that one
-    (the gateway answers a repeated key with the first outcome) instead of being refused as a reused key.
-    Reached only when the first try ended without an answer the idempotency record could keep; an attempt
-    that `same` does not recognise is left alone, and writing a new one with its key is refused (409)."""
-    attempt = attempt_for_key(key)
-    if attempt is None or attempt.purpose != purpose or attempt.customer_id != customer_id:
-        return None
-    return attempt if same(attempt) else None
-
-
-def payment_method_ref(method_id: int, *, field: str = "payment_method_id") -> PaymentMethod:
-    """A payment method named in a request body. Whether it may pay for this customer is
-    the service's call (422); an id that names nothing is a 404."""
-    method = PaymentMethod.objects.filter(pk=method_id).first()
-    if method is None:
-        raise NotFound(f"No payment method with id {method_id}.", code=field)
-    if method.removed_at is not None:
-        raise ValidationFailed.on(field, f"Payment method {method_id} was removed; choose another.")
-    return method
-
 
 # --- payment methods ----------------------------------------------------------------------------
 

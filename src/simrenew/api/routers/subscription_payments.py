@@ -19,17 +19,20 @@ from pydantic import ConfigDict
 
 from simrenew.api.idempotency import idempotent
 from simrenew.api.pagination import Page, paginate
-from simrenew.api.routers.inputs import Text
-from simrenew.api.routers.payment_methods import (
+from simrenew.api.routers.common import (
+    PROMO_CODE_MAX,
     PaymentOutcome,
+    SubscriptionId,
+    Text,
     gateway_idempotency_key,
     invoice_of,
     payment_http_status,
     payment_method_ref,
     payment_outcome,
+    promo_guard,
     replayed_attempt,
+    subscription_or_404,
 )
-from simrenew.api.routers.subscriptions import PROMO_CODE_MAX, SubscriptionId, promo_guard, subscription_or_404
 from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
 from simrenew.billing.models import Invoice
 from simrenew.catalog.models import Plan, TopUpPack

@@ -8,47 +8,54 @@ write runs inside `transaction.atomic()` here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Path, Query, Router, Schema
+from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 from pydantic import AfterValidator, AwareDatetime, ConfigDict
 
-from simrenew.api.auth import request_api_key
 from simrenew.api.idempotency import idempotent
 from simrenew.api.pagination import MAX_LIMIT, paginate
-from simrenew.api.routers.inputs import Text, in_utc_range
-from simrenew.api.routers.payment_methods import (
+from simrenew.api.routers.common import (
+    PROMO_CODE_MAX,
+    SubscriptionId,
+    Text,
     gateway_idempotency_key,
+    in_utc_range,
     payment_http_status,
     payment_method_ref,
+    promo_guard,
+    subscription_or_404,
 )
 from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
-from simrenew.catalog import promotion_attempts
 from simrenew.catalog.models import Carrier
 from simrenew.catalog.services import get_plan
 from simrenew.esims.models import EsimProfile
 from simrenew.kit import clock
 from simrenew.kit.errors import NotFound, PaymentFailed, ValidationFailed
 from simrenew.payments.charging import run_charge
-from simrenew.payments.gateway import failure_message
+from simrenew.payments.failures import failure_message
 from simrenew.payments.models import AttemptStatus, PaymentAttempt
 from simrenew.subscriptions import cancellation
 from simrenew.subscriptions.models import Subscription, SubscriptionState
-from simrenew.subscriptions.queries import EXPIRING_WITHIN, SubscriptionView, read_view, view
 from simrenew.subscriptions.queries import Status as DerivedStatus
+from simrenew.subscriptions.queries import SubscriptionView, read_view, view
 from simrenew.subscriptions.renewals import begin_subscription
+from simrenew.subscriptions.status import (
+    in_service_q,
+    not_expiring_by_time_q,
+    renews_automatically,
+    service_ends_before_q,
+    suspended_q,
+)
 
 router = Router(tags=["subscriptions"])
 
-SubscriptionId = Annotated[int, Path(ge=1, le=ID_MAX, description="The subscription's id.")]
 SubscriptionStatus = Literal["incomplete", "active", "expiring", "suspended", "cancelled", "terminated"]
-PROMO_CODE_MAX = 40
 # A status filter that depends on data used is checked row by row; one request reads at most this many.
 STATUS_SCAN_BUDGET = 10 * MAX_LIMIT
 
@@ -141,24 +148,6 @@ class SubscriptionQuery(PageQuery):
 # --- reading ------------------------------------------------------------------------------------
 
 
-def promo_guard(request: HttpRequest, customer_id: int | None, promo_code: str | None) -> AbstractContextManager[None]:
-    """Failed promotion codes are counted per customer and per API key (a partner's server sends
-    every customer's requests from one address); over the limit: 429, the code not looked up."""
-    client = f"api-key:{request_api_key(request).pk}"
-    return promotion_attempts.guard(customer_id=customer_id, client=client, code=promo_code, request=request)
-
-
-def subscription_or_404(subscription_id: int) -> Subscription:
-    subscription = (
-        Subscription.objects.select_related("customer", "esim", "plan", "payment_method")
-        .filter(pk=subscription_id)
-        .first()
-    )
-    if subscription is None:
-        raise NotFound(f"No subscription with id {subscription_id}.")
-    return subscription
-
-
 def _out(seen: SubscriptionView) -> SubscriptionOut:
     return SubscriptionOut(**_out_fields(seen))
 
@@ -187,10 +176,7 @@ def _out_fields(seen: SubscriptionView) -> dict[str, Any]:
 
 
 def _next_auto_renew_attempt(subscription: Subscription, now: datetime) -> datetime | None:
-    renews = subscription.state == SubscriptionState.LIVE and subscription.auto_renew
-    if not renews or subscription.paid_through is None or subscription.paid_through <= now:
-        return None
-    return subscription.renewal_due_at
+    return subscription.renewal_due_at if renews_automatically(subscription, now) else None
 
 
 def _subscription_out(subscription_id: int) -> SubscriptionOut:
@@ -215,12 +201,11 @@ def _narrow_to_status(subscriptions: QuerySet[Subscription], status: str, now: d
     if status in stored:
         return subscriptions.filter(state=stored[status])
     live = subscriptions.filter(state=SubscriptionState.LIVE)
-    running = Q(paid_through__gt=now) & (Q(ended_at__isnull=True) | Q(ended_at__gt=now))
     if status == DerivedStatus.SUSPENDED:
-        return live.exclude(running)
+        return live.filter(suspended_q(now))
     if status == DerivedStatus.ACTIVE:
-        return live.filter(running, paid_through__gt=now + EXPIRING_WITHIN)
-    return live.filter(running)  # expiring: by time or by data
+        return live.filter(not_expiring_by_time_q(now))
+    return live.filter(in_service_q(now))  # expiring: by time or by data
 
 
 def _page_where(
@@ -308,9 +293,7 @@ def list_subscriptions(request: HttpRequest, query: Query[SubscriptionQuery]) ->
     if query.carrier is not None:
         subscriptions = subscriptions.filter(esim__carrier__code=_carrier_code(query.carrier))
     if query.expiring_before is not None:
-        subscriptions = subscriptions.filter(
-            Q(ended_at__isnull=True, paid_through__lt=query.expiring_before) | Q(ended_at__lt=query.expiring_before)
-        )
+        subscriptions = subscriptions.filter(service_ends_before_q(query.expiring_before))
     if query.status is None:
         page = paginate(subscriptions, limit=query.limit, starting_after=query.starting_after)
         return {

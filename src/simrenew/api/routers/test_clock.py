@@ -16,10 +16,10 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from pydantic import AwareDatetime, ConfigDict, field_validator
 
-from simrenew.api.durations import parse_duration
 from simrenew.api.idempotency import idempotent
 from simrenew.api.schemas import InputSchema
 from simrenew.kit import clock
+from simrenew.kit.durations import parse_duration
 
 router = Router(tags=["test clock"])
 

@@ -8,7 +8,7 @@ from ninja import Field, Router, Schema
 from pydantic import ConfigDict
 
 from simrenew.api.idempotency import idempotent
-from simrenew.api.routers.inputs import StorableDatetime, Text
+from simrenew.api.routers.common import StorableDatetime, Text
 from simrenew.api.schemas import InputSchema
 from simrenew.usage.services import MAX_BATCH, IncomingUsage, IngestReport, ingest
 

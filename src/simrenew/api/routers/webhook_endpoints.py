@@ -22,9 +22,10 @@ from simrenew.api.auth import request_api_key
 from simrenew.api.idempotency import idempotent, withhold_from_replay
 from simrenew.api.keys import has_scope
 from simrenew.api.pagination import Page, paginate
-from simrenew.api.routers.inputs import Text, in_utc_range
+from simrenew.api.routers.common import Text, in_utc_range
 from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
 from simrenew.kit import clock
+from simrenew.notifications import webhook_events
 from simrenew.webhooks import services
 from simrenew.webhooks.models import WebhookEndpoint
 
@@ -191,7 +192,7 @@ def create_webhook_endpoint(request: HttpRequest, payload: WebhookEndpointIn) ->
             url=payload.url,
             event_types=payload.events,
             description=payload.description,
-            owner=request_api_key(request),
+            owner_id=request_api_key(request).pk,
         )
     withhold_from_replay(request, WITHHELD_ON_REPLAY)
     return Status(201, endpoint)
@@ -260,7 +261,7 @@ def replay_webhook_events(request: HttpRequest, endpoint_id: EndpointId, payload
     at most 1,000 at a time), each as a new delivery with its original `webhook-id`, sent before
     anything newer waiting for this endpoint. Older than 30 days: 410 for an event, 422 for a range."""
     with transaction.atomic():
-        deliveries = services.replay(
+        deliveries = webhook_events.replay(
             _endpoint(request, endpoint_id), event_id=payload.event_id, since=payload.since, until=payload.until
         )
     return Status(

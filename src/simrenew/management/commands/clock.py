@@ -10,8 +10,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import transaction
 
-from simrenew.api.durations import parse_duration
 from simrenew.kit import clock
+from simrenew.kit.durations import parse_duration
 from simrenew.kit.errors import SimrenewError
 from simrenew.management.base import ActorCommand
 

@@ -14,7 +14,6 @@ from django.db import transaction
 
 from simrenew.api.keys import hash_key
 from simrenew.api.models import ApiKey
-from simrenew.catalog.demo import seed_catalog
 from simrenew.catalog.models import Plan
 from simrenew.console.staff import create_staff
 from simrenew.customers.models import Customer
@@ -29,6 +28,7 @@ from simrenew.demo_accounts import (
 )
 from simrenew.esims.services import assign_profile
 from simrenew.kit import clock
+from simrenew.management.demo_catalog import seed_catalog
 from simrenew.payments.charging import run_charge
 from simrenew.payments.services import NewMethod, save_payment_method, tokenize
 from simrenew.portal.accounts import verified_login

@@ -1,4 +1,7 @@
-"""Adding money to the wallet by card or PayPal. Services never commit."""
+"""Adding money to the wallet by card or PayPal, and its invoice. Services never commit.
+
+In billing, not payments: a settled top-up issues an invoice, and payments never import billing
+(billing depends on payments). Registered as a payment purpose when the app is ready."""
 
 from __future__ import annotations
 

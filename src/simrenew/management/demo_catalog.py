@@ -1,4 +1,6 @@
-"""The demo catalog and inventory that `simrenew demo` seeds (idempotent)."""
+"""The demo catalog and inventory that `simrenew demo` seeds (idempotent).
+
+CLI code, beside its command: it fills several domains (plans in catalog, profiles in esims)."""
 
 from __future__ import annotations
 

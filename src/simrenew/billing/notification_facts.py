@@ -1,0 +1,22 @@
+"""What a notice says about the invoice it names (a receipt's amount and link).
+
+Notifications render the events billing writes to the outbox but do not import billing (the
+arrow points from billing to notifications); this lookup is registered with
+`notifications.facts` when the app is ready. One query, run once per delivery by the worker.
+"""
+
+from __future__ import annotations
+
+from simrenew.billing.models import Invoice
+from simrenew.notifications.facts import InvoiceFacts, register_invoice_lookup
+
+
+def invoice_facts(number: str) -> InvoiceFacts | None:
+    row = Invoice.objects.filter(number=number).values("id", "total_minor", "currency").first()
+    if row is None:
+        return None
+    return InvoiceFacts(id=row["id"], total_minor=row["total_minor"], currency=row["currency"])
+
+
+def register() -> None:
+    register_invoice_lookup(invoice_facts)

@@ -1,0 +1,138 @@
+"""Journey step 5: the confirmation of a payment and its receipt (page and PDF)."""
+
+from __future__ import annotations
+
+import io
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils.translation import gettext
+from django.views.decorators.http import require_http_methods
+
+from simrenew.billing.models import Invoice
+from simrenew.customers.models import Customer
+from simrenew.payments.models import (
+    AttemptPurpose,
+    PaymentAttempt,
+)
+from simrenew.portal.pages import customer_page
+from simrenew.portal.presenters import (
+    Receipt,
+    attempt_summary,
+    receipt,
+)
+
+# --- Step 5: confirmation and receipts -----------------------------------------------------
+
+
+@customer_page
+@require_http_methods(["GET", "HEAD"])
+def confirmation(request: HttpRequest, customer: Customer, attempt_id: int) -> HttpResponse:
+    """What became of a payment. Reloading is the way to see a pending one settle."""
+    attempt = get_object_or_404(
+        PaymentAttempt.objects.select_related("payment_method", "subscription__esim__carrier", "subscription__plan"),
+        pk=attempt_id,
+        customer=customer,
+    )
+    summary = attempt_summary(attempt, customer)
+    subscription = attempt.subscription
+    return render(
+        request,
+        "portal/confirmation.html",
+        {
+            "customer": customer,
+            "summary": summary,
+            "attempt": attempt,
+            "subscription": subscription,
+            "retry_url": retry_url(attempt),
+        },
+    )
+
+
+def retry_url(attempt: PaymentAttempt) -> str:
+    if attempt.purpose == AttemptPurpose.WALLET_TOP_UP:
+        return reverse("portal:wallet")
+    if attempt.subscription_id is not None:
+        return reverse("portal:renew", args=[attempt.subscription_id])
+    return reverse("portal:dashboard")
+
+
+def own_invoice(customer: Customer, invoice_id: int) -> Invoice:
+    return get_object_or_404(
+        Invoice.objects.select_related("payment_attempt__payment_method", "subscription__esim"),
+        pk=invoice_id,
+        customer=customer,
+    )
+
+
+@customer_page
+@require_http_methods(["GET", "HEAD"])
+def receipt_page(request: HttpRequest, customer: Customer, invoice_id: int) -> HttpResponse:
+    shown = receipt(own_invoice(customer, invoice_id), customer)
+    return render(request, "portal/receipt.html", {"customer": customer, "receipt": shown})
+
+
+@customer_page
+@require_http_methods(["GET", "HEAD"])
+def receipt_pdf(request: HttpRequest, customer: Customer, invoice_id: int) -> HttpResponse:
+    shown = receipt(own_invoice(customer, invoice_id), customer)
+    response = HttpResponse(render_receipt_pdf(shown, customer), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="receipt-{shown.number}.pdf"'
+    return response
+
+
+def render_receipt_pdf(shown: Receipt, customer: Customer) -> bytes:
+    """The receipt as a one-page PDF (ReportLab, pure Python). Chinese text uses
+    the built-in STSong-Light CID font, so no font file has to be shipped."""
+    from reportlab.lib.pagesizes import A4
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    font = "Helvetica"
+    if customer.locale.startswith("zh"):
+        font = "STSong-Light"
+        pdfmetrics.registerFont(UnicodeCIDFont(font))
+    output = io.BytesIO()
+    page = canvas.Canvas(output, pagesize=A4, pageCompression=1)
+    page.setTitle(gettext("Receipt %(number)s") % {"number": shown.number})
+    width, height = A4
+    left, right = 56, width - 56
+    y = height - 72
+
+    def plain(text: str) -> str:
+        # Babel separates "7:00 AM" with a narrow no-break space, which the base fonts lack.
+        return text.replace("\u202f", " ").replace("\u00a0", " ")
+
+    def line(text: str, value: str = "", *, size: int = 11, gap: int = 18) -> None:
+        nonlocal y
+        page.setFont(font, size)
+        page.drawString(left, y, plain(text))
+        if value:
+            page.drawRightString(right, y, plain(value))
+        y -= gap
+
+    line("simrenew", size=10)
+    line(gettext("Receipt %(number)s") % {"number": shown.number}, size=18, gap=26)
+    line(gettext("Issued"), shown.issued)
+    line(gettext("Status"), shown.status_label)
+    line(gettext("Customer"), shown.customer_name)
+    line(gettext("Email"), shown.customer_email)
+    if shown.phone_number:
+        line(gettext("Phone number"), shown.phone_number)
+    if shown.period_starts:
+        line(gettext("Period"), f"{shown.period_starts} \u2013 {shown.period_ends}")
+    y -= 8
+    page.line(left, y + 12, right, y + 12)
+    for item in shown.lines:
+        line(item.label, item.amount)
+    if shown.discount:
+        line(gettext("Discount"), f"-{shown.discount}")
+    line(gettext("Total"), shown.total, size=13, gap=22)
+    if shown.refunded:
+        line(gettext("Refunded"), shown.refunded)
+    line(gettext("Paid with"), shown.method)
+    page.showPage()
+    page.save()
+    return output.getvalue()
