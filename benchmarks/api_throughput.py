@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from cryptography.fernet import Fernet
 
 from benchmarks.renewals import setup
 
@@ -63,12 +64,23 @@ PRODUCTION_MODE = {
     "SIMRENEW_TWILIO_ACCOUNT_SID": "AC_placeholder_never_called",
     "SIMRENEW_TWILIO_AUTH_TOKEN": "placeholder",
     "SIMRENEW_TWILIO_FROM": "+15005550006",
+    # What live mode's preflight asks of every server (issue 13): links never built from the Host
+    # header, a mail server (never spoken to by a read), keys for secrets at rest, and a cache all
+    # processes share. The cache is a table in the same PostgreSQL: the API's per-key rate limiter
+    # counts there, as it would in a deployment without Redis.
+    "SIMRENEW_PUBLIC_URL": "https://bench.invalid",
+    "SIMRENEW_EMAIL_URL": "smtp://127.0.0.1:9",
+    "SIMRENEW_CACHE_URL": "db://simrenew_cache",
+    "SIMRENEW_ALLOWED_HOSTS": "127.0.0.1",  # wrk asks the server by address, not by the public name
+    # As deployed, behind a TLS proxy: every request says it came over https (see PROXY_HEADERS).
+    "SIMRENEW_BEHIND_TLS_PROXY": "1",
 }
+PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
 
 # A wrk script: every request draws an id, `done` prints the figures as one JSON line.
 WRK_SCRIPT = """
 local ids = {%(ids)s}
-local headers = {["Authorization"] = "Bearer %(key)s", ["Accept"] = "application/json"}
+local headers = {["Authorization"] = "Bearer %(key)s", ["Accept"] = "application/json", ["X-Forwarded-Proto"] = "https"}
 local path_of = %(path_of)s
 local threads = 0
 
@@ -151,11 +163,13 @@ def wrk(base: str, script: Path, seconds: int) -> dict[str, Any]:
 
 def check_answers(base: str, api_key: str, subscription_id: int) -> None:
     """Both routes answer what the benchmark expects before it is timed."""
-    bare = httpx.get(f"{base}/bench/constant", timeout=10)
+    bare = httpx.get(f"{base}/bench/constant", headers=PROXY_HEADERS, timeout=10)
     if bare.status_code != 200:
         raise RuntimeError(f"/bench/constant answered {bare.status_code}: is SIMRENEW_BENCH_ROUTES on?")
     api = httpx.get(
-        f"{base}/api/v1/subscriptions/{subscription_id}", headers={"Authorization": f"Bearer {api_key}"}, timeout=10
+        f"{base}/api/v1/subscriptions/{subscription_id}",
+        headers={"Authorization": f"Bearer {api_key}", **PROXY_HEADERS},
+        timeout=10,
     )
     if api.status_code != 200 or api.json().get("id") != subscription_id:
         raise RuntimeError(f"GET /api/v1/subscriptions/{subscription_id}: {api.status_code} {api.text[:300]}")
@@ -167,14 +181,11 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: `make bench-deps` (apt-get install wrk)")
     setup()
-    from django.db import connection, transaction
+    from django.db import connection
 
     from benchmarks.seed import seed_subscriptions
-    from simrenew.api.keys import create_api_key
 
     ids = seed_subscriptions(count)
-    with transaction.atomic():
-        _, api_key = create_api_key(name="bench", scopes=["read"])
     vendor = connection.vendor
     connection.close()
 
@@ -188,8 +199,19 @@ def main() -> None:
         SIMRENEW_API_RATE_LIMIT_READS=str(UNREACHABLE_READ_LIMIT),
         **PRODUCTION_MODE,
         SIMRENEW_SECRET_KEY=secrets.token_urlsafe(50),
+        SIMRENEW_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
     )
     simrenew = str(Path(sys.executable).with_name("simrenew"))
+    subprocess.run([simrenew, "createcachetable"], env=env, check=True)
+    # A live server takes only live keys (`sr_live_`), so the key is made in the server's mode.
+    made = subprocess.run(
+        [simrenew, "apikey", "create", "--name", "bench", "--scope", "read"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    api_key = made.stdout.strip().splitlines()[-1]
     with tempfile.TemporaryDirectory(prefix="simrenew-wrk-") as folder, log.open("w") as server_log:
         scripts = {}
         for name, path_of in (("constant", CONSTANT_PATH), ("subscription", API_PATH)):
