@@ -66,29 +66,19 @@ def sample_payload(event_type: str, subscription: Subscription) -> Mapping[str, 
     number = invoice.number if invoice else "INV-UNKNOWN"
     method = subscription.payment_method
     sid = subscription.pk
-    starts, ends = now, now + timedelta(days=31)
+    paid = payloads.PeriodPaidArgs(
+        subscription_id=sid,
+        period_number=2,
+        starts_at=now,
+        ends_at=now + timedelta(days=31),
+        plan_id=subscription.plan_id,
+        invoice=number,
+        amount_minor=2500,
+        currency="USD",
+    )
     builders: dict[str, Callable[[], Mapping[str, object]]] = {
-        "subscription.created": lambda: payloads.subscription_created(
-            subscription_id=sid,
-            period_number=2,
-            starts_at=starts,
-            ends_at=ends,
-            plan_id=subscription.plan_id,
-            invoice=number,
-            amount_minor=2500,
-            currency="USD",
-        ),
-        "subscription.renewed": lambda: payloads.subscription_renewed(
-            subscription_id=sid,
-            period_number=2,
-            starts_at=starts,
-            ends_at=ends,
-            plan_id=subscription.plan_id,
-            invoice=number,
-            amount_minor=2500,
-            currency="USD",
-            auto_renewed=True,
-        ),
+        "subscription.created": lambda: payloads.subscription_created(**paid),
+        "subscription.renewed": lambda: payloads.subscription_renewed(**paid, auto_renewed=True),
         "subscription.renewal_failed": lambda: payloads.renewal_failed(
             subscription_id=sid,
             failure_code=FailureCode.CARD_DECLINED,

@@ -194,6 +194,24 @@ def _ids_by_sql(fragment: str, nows: int, now: datetime, customer_id: int) -> se
         return {row[0] for row in cursor.fetchall()}
 
 
+def _assert_python_and_database_agree(
+    name: str,
+    rows: list[Subscription],
+    predicate: Callable[[Subscription, datetime], bool],
+    as_filter: Callable[[datetime], Q],
+) -> None:
+    """At each of MOMENTS, the rows `predicate` picks are the rows `as_filter` finds."""
+    sizes = []
+    for now in MOMENTS:
+        in_python = {s.pk for s in rows if predicate(s, now)}
+        in_database = set(
+            Subscription.objects.filter(as_filter(now), pk__in=[s.pk for s in rows]).values_list("pk", flat=True)
+        )
+        assert in_python == in_database, (name, now)
+        sizes.append(len(in_python))
+    assert any(sizes) and all(size < len(rows) for size in sizes)  # the grid tells the rule's two sides apart
+
+
 RULES: dict[str, tuple[Callable[[Subscription, datetime], bool], Callable[[datetime], Q]]] = {
     "in service": (rules.in_service, lambda now: rules.in_service_q(now)),
     "holds its eSIM": (rules.holds_esim, lambda now: rules.holds_esim_q(now)),
@@ -229,18 +247,7 @@ RULES: dict[str, tuple[Callable[[Subscription, datetime], bool], Callable[[datet
 
 @pytest.mark.parametrize("rule", RULES)
 def test_each_rule_answers_the_same_in_python_and_in_the_database(clock, rule):
-    rows = _rows_of_every_kind()
-    predicate, as_filter = RULES[rule]
-
-    sizes = []
-    for now in MOMENTS:
-        in_python = {s.pk for s in rows if predicate(s, now)}
-        in_database = set(
-            Subscription.objects.filter(as_filter(now), pk__in=[s.pk for s in rows]).values_list("pk", flat=True)
-        )
-        assert in_python == in_database, (rule, now)
-        sizes.append(len(in_python))
-    assert any(sizes) and all(size < len(rows) for size in sizes)  # the grid tells the rule's two sides apart
+    _assert_python_and_database_agree(rule, _rows_of_every_kind(), *RULES[rule])
 
 
 def _rows_that_can_exist(rows: list[Subscription]) -> list[Subscription]:
@@ -283,18 +290,7 @@ WORKER_FORMS: dict[str, tuple[Callable[[Subscription, datetime], bool], Callable
 
 @pytest.mark.parametrize("form", WORKER_FORMS)
 def test_the_worker_forms_answer_as_the_rule_on_every_row_that_can_exist(clock, form):
-    rows = _rows_that_can_exist(_rows_of_every_kind())
-    predicate, as_filter = WORKER_FORMS[form]
-
-    sizes = []
-    for now in MOMENTS:
-        in_python = {s.pk for s in rows if predicate(s, now)}
-        in_database = set(
-            Subscription.objects.filter(as_filter(now), pk__in=[s.pk for s in rows]).values_list("pk", flat=True)
-        )
-        assert in_python == in_database, (form, now)
-        sizes.append(len(in_python))
-    assert any(sizes) and all(size < len(rows) for size in sizes)
+    _assert_python_and_database_agree(form, _rows_that_can_exist(_rows_of_every_kind()), *WORKER_FORMS[form])
 
 
 @pytest.mark.parametrize(

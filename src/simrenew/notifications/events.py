@@ -176,15 +176,11 @@ def payload_fields(event_type: str) -> frozenset[str]:
     return shape.keys if shape is not None else frozenset()
 
 
-def payload_problems(event_type: str, data: Mapping[str, object], *, keys_only: bool = False) -> list[str]:
-    """What is wrong with `data` as a payload of `event_type` (nothing: an empty list). With
-    `keys_only`, only the field names are compared (a set comparison: cheap enough for every row
-    of the worker's batches)."""
+def payload_problems(event_type: str, data: Mapping[str, object]) -> list[str]:
+    """What is wrong with `data` as a payload of `event_type` (nothing: an empty list)."""
     shape = SHAPES.get(event_type)
     if shape is None:
         return [f"{event_type!r} is not an event type"]
-    if keys_only:
-        return [] if data.keys() == shape.keys else shape.problems(data)
     return shape.problems(data)
 
 

@@ -32,10 +32,10 @@ _COUNTER_CHUNK = 5000
 log = logging.getLogger(__name__)
 
 
-def _hold_to_shape(event_type: str, data: Mapping[str, Any], *, keys_only: bool) -> None:
+def _hold_to_shape(event_type: str, data: Mapping[str, Any]) -> None:
     """A payload that is not its event type's shape is a bug in its builder: refused in the
     sandbox (and so in every test); in live mode logged, never lost with the change it reports."""
-    problems = payload_problems(event_type, data, keys_only=keys_only)
+    problems = payload_problems(event_type, data)
     if not problems:
         return
     if settings.SIMRENEW_SANDBOX:
@@ -53,7 +53,7 @@ def emit(
 ) -> OutboxMessage:
     """Record an event (its payload built by `notifications.payloads`). Its `sequence` is the
     subscription's next event number."""
-    _hold_to_shape(event_type, data, keys_only=False)
+    _hold_to_shape(event_type, data)
     now = clock.now()
     if subscription is not None:
         subscription_id = subscription.pk
@@ -85,15 +85,13 @@ def emit_many(events: Sequence[Event], *, sequences: Sequence[int] | None = None
     `sequences`, from `take_sequences` earlier in the same transaction, are the numbers
     the events take (the caller had them bumped before a lock it would rather hold briefly)."""
     # The first event of each type in full; the rest only by their field names (one set
-    # comparison a row): one builder made a batch's events of a type.
+    # comparison a row: one builder made a batch's events of a type), in full when they differ.
     field_names: dict[str, frozenset[str]] = {}
     for event in events:
         names = field_names.get(event.event_type)
-        if names is None:
-            _hold_to_shape(event.event_type, event.data, keys_only=False)
-            field_names[event.event_type] = payload_fields(event.event_type)
-        elif event.data.keys() != names:
-            _hold_to_shape(event.event_type, event.data, keys_only=True)
+        if names is None or event.data.keys() != names:
+            _hold_to_shape(event.event_type, event.data)
+            field_names.setdefault(event.event_type, payload_fields(event.event_type))
     now = clock.now()
     if sequences is None:
         sequences = take_sequences([e.subscription_id for e in events])

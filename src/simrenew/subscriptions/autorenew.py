@@ -36,7 +36,6 @@ from simrenew.notifications.services import emit
 from simrenew.payments.charging import FINAL_STATUSES, create_attempt, run_charge
 from simrenew.payments.failures import HARD_DECLINES, FailureCode, failure_message
 from simrenew.payments.models import (
-    OPEN_ATTEMPT_STATUSES,
     AttemptPurpose,
     AttemptStatus,
     MethodType,
@@ -53,7 +52,6 @@ from simrenew.subscriptions.status import due_for_auto_renew
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = OPEN_ATTEMPT_STATUSES
 # What reconciliation calls a charge the gateway never saw, and how soon such a try is made again.
 UNREACHED = FailureCode.GATEWAY_UNREACHABLE
 UNREACHED_RETRY = timedelta(minutes=15)
@@ -196,8 +194,12 @@ def prepare_charges(subscription_ids: Sequence[int]) -> PreparedBatch:
         .select_related("plan", "payment_method", "customer")
         .only(*_BATCH_FIELDS)
     )
-    due = [s for s in subscriptions if due_for_auto_renew(s, now)]
-    prepared.skipped.extend(s.pk for s in subscriptions if not due_for_auto_renew(s, now))
+    due: list[Subscription] = []
+    for subscription in subscriptions:
+        if due_for_auto_renew(subscription, now):
+            due.append(subscription)
+        else:
+            prepared.skipped.append(subscription.pk)
     if not due:
         return prepared
     numbers = {sid: last.number for sid, last in last_periods([s.pk for s in due]).items()}

@@ -20,12 +20,12 @@ from simrenew.notifications.services import Event, emit_many, take_sequences
 from simrenew.payments.charging import RECONCILE_SCHEDULE, reconcile_at
 from simrenew.payments.failures import failure_message
 from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus
-from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
-from simrenew.subscriptions.autorenew import OPEN_STATUSES, GatewayCharge
+from simrenew.payments.models import OPEN_ATTEMPT_STATUSES, AttemptPurpose, AttemptStatus, PaymentAttempt
+from simrenew.subscriptions.autorenew import GatewayCharge
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.paid_periods import PERIOD_FIELDS, SUBSCRIPTION_FIELDS, PaidPeriod, append_paid_period
 from simrenew.subscriptions.queries import lock_for_renewal
-from simrenew.subscriptions.renewals import PeriodFacts, on_period_paid, period_paid_event_data
+from simrenew.subscriptions.renewals import on_period_paid, period_paid_event_data
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +136,7 @@ def settle_charges(charges: Sequence[GatewayCharge], results: Sequence[ChargeRes
         outcomes = [_outcome(charge, result, now) for charge, result in zip(charges, results, strict=True)]
         # Only attempts still open change: one settled meanwhile (reconciliation) keeps its outcome.
         changed = rows.update_many(
-            PaymentAttempt, _OUTCOME_COLUMNS, outcomes, where_in={"status": [s.value for s in OPEN_STATUSES]}
+            PaymentAttempt, _OUTCOME_COLUMNS, outcomes, where_in={"status": [s.value for s in OPEN_ATTEMPT_STATUSES]}
         )
         for charge, outcome in zip(charges, outcomes, strict=True):
             if charge.attempt_id not in changed:
@@ -239,13 +239,12 @@ def apply_paid_periods(charges: list[GatewayCharge], now: datetime) -> tuple[int
     events: list[Event] = []
     for charge, paid, attempt, invoice in zip(usual, appended, attempts, invoices, strict=True):
         periods.append((charge.subscription_id, *paid.period_values(), 0, 0, invoice.id, now))
-        fact = PeriodFacts(paid.number, paid.span.starts_at, paid.span.ends_at, paid.plan_id)
         events.append(
             Event(
                 EventType.SUBSCRIPTION_RENEWED,
                 customer_id=charge.customer_id,
                 subscription_id=charge.subscription_id,
-                data=period_paid_event_data(attempt, period=fact, invoice_number=invoice.number, first=False),
+                data=period_paid_event_data(attempt, paid=paid, invoice_number=invoice.number, first=False),
             )
         )
     rows.insert_many(Period, _PERIOD_COLUMNS, periods, returning=False)

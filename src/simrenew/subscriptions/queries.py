@@ -56,14 +56,7 @@ def data_left_bytes(period: Period) -> int:
 
 def view(subscription: Subscription, *, now: datetime | None = None) -> SubscriptionView:
     now = now or clock.now()
-    period = current_period(subscription, now)
-    total_mb = (period.data_mb + period.top_up_mb) if period else 0
-    left_mb = data_left_bytes(period) // MB if period else 0
-    service_ends = rules.service_ends_at(subscription)
-    remaining = (service_ends - now) if (service_ends and period) else timedelta(0)
-    days_left = math.ceil(remaining.total_seconds() / 86400) if remaining > timedelta(0) else 0
-    status = derive_status(subscription, period=period, now=now, total_mb=total_mb, left_mb=left_mb)
-    return SubscriptionView(subscription, status, period, total_mb, left_mb, days_left, now)
+    return _view_with(subscription, current_period(subscription, now), now)
 
 
 def derive_status(
@@ -210,12 +203,10 @@ def last_periods(subscription_ids: list[int]) -> dict[int, LastPeriod]:
 
 # --- an eSIM's plans, for partners (GET /esims/{id}/usage, /packages) ------------------------------
 
-OPEN_STATES = (SubscriptionState.INCOMPLETE, SubscriptionState.LIVE)
-
 
 def subscription_of_esim(esim_id: int) -> Subscription | None:
     """The eSIM's open subscription (at most one), else its most recent one; None if it never had one."""
-    open_first = Case(When(state__in=OPEN_STATES, then=Value(0)), default=Value(1), output_field=IntegerField())
+    open_first = Case(When(state__in=rules.OPEN_STATES, then=Value(0)), default=Value(1), output_field=IntegerField())
     return Subscription.objects.filter(esim_id=esim_id).select_related("plan").order_by(open_first, "-id").first()
 
 
@@ -452,6 +443,11 @@ def read_view(subscription_id: int, *, now: datetime | None = None) -> Subscript
 def view_of(subscription: Subscription, running: Period | None, now: datetime) -> SubscriptionView:
     """What `view()` derives, given the period running at `now` (read however the caller likes)."""
     period = running if rules.in_service(subscription, now) else None  # as `current_period`
+    return _view_with(subscription, period, now)
+
+
+def _view_with(subscription: Subscription, period: Period | None, now: datetime) -> SubscriptionView:
+    """The view, given the period running at `now` while in service (None otherwise)."""
     total_mb = (period.data_mb + period.top_up_mb) if period else 0
     left_mb = data_left_bytes(period) // MB if period else 0
     service_ends = rules.service_ends_at(subscription)

@@ -3,7 +3,6 @@ successful or failed payment does to the subscription. Services never commit."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -23,7 +22,7 @@ from simrenew.payments.models import AttemptPurpose, PaymentAttempt, PaymentMeth
 from simrenew.payments.queries import attempt_for_key
 from simrenew.subscriptions.errors import RenewalNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
-from simrenew.subscriptions.paid_periods import PeriodPurchase, append_paid_period, previous_period
+from simrenew.subscriptions.paid_periods import PaidPeriod, PeriodPurchase, append_paid_period, previous_period
 from simrenew.subscriptions.periods import PeriodSpan, next_period
 from simrenew.subscriptions.queries import future_periods, last_period, lock_for_change
 from simrenew.subscriptions.status import holds_esim_q, renews_automatically
@@ -207,12 +206,7 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
         EventType.SUBSCRIPTION_CREATED if first else EventType.SUBSCRIPTION_RENEWED,
         customer=customer,
         subscription_id=attempt.subscription_id,
-        data=period_paid_event_data(
-            attempt,
-            period=PeriodFacts(paid.number, paid.span.starts_at, paid.span.ends_at, paid.plan_id),
-            invoice_number=invoice.number,
-            first=first,
-        ),
+        data=period_paid_event_data(attempt, paid=paid, invoice_number=invoice.number, first=first),
     )
 
 
@@ -222,31 +216,23 @@ class PaidEventAttempt(PaidAttempt, Protocol):
 
 
 def period_paid_event_data(
-    attempt: PaidEventAttempt, *, period: PeriodFacts, invoice_number: str, first: bool
+    attempt: PaidEventAttempt, *, paid: PaidPeriod, invoice_number: str, first: bool
 ) -> payloads.SubscriptionCreated | payloads.SubscriptionRenewed:
     """What "subscription.created" / "subscription.renewed" tell, whichever path paid the period."""
     assert attempt.subscription_id is not None, "period payments always belong to a subscription"
-    paid = payloads.PeriodPaidArgs(
+    args = payloads.PeriodPaidArgs(
         subscription_id=attempt.subscription_id,
-        period_number=period.number,
-        starts_at=period.starts_at,
-        ends_at=period.ends_at,
-        plan_id=period.plan_id,
+        period_number=paid.number,
+        starts_at=paid.span.starts_at,
+        ends_at=paid.span.ends_at,
+        plan_id=paid.plan_id,
         invoice=invoice_number,
         amount_minor=attempt.amount_minor,
         currency=attempt.currency,
     )
     if first:
-        return payloads.subscription_created(**paid)
-    return payloads.subscription_renewed(**paid, auto_renewed=attempt.purpose == AttemptPurpose.AUTO_RENEWAL)
-
-
-@dataclass(frozen=True, slots=True)
-class PeriodFacts:
-    number: int
-    starts_at: datetime
-    ends_at: datetime
-    plan_id: int
+        return payloads.subscription_created(**args)
+    return payloads.subscription_renewed(**args, auto_renewed=attempt.purpose == AttemptPurpose.AUTO_RENEWAL)
 
 
 def on_period_payment_failed(attempt: PaymentAttempt) -> None:

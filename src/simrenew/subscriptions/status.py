@@ -149,13 +149,13 @@ def _state_in(*states: SubscriptionState) -> _Term:
     return _Term("state", "in", tuple(state.value for state in states))
 
 
-_OPEN_STATES = (SubscriptionState.INCOMPLETE, SubscriptionState.LIVE)
+OPEN_STATES = (SubscriptionState.INCOMPLETE, SubscriptionState.LIVE)  # not yet over: see "holds its eSIM"
 _PAID_TIME_LEFT = _Term("paid_through", "after")
 # Paid time left and no cancellation "now" behind us: the time half of "in service".
 _SERVICE_TIME = _Rule(_PAID_TIME_LEFT, _Term("ended_at", "after_or_null"))
 _IN_SERVICE = _Rule(_state_in(SubscriptionState.LIVE, SubscriptionState.CANCELLED), *_SERVICE_TIME.terms)
 _RUNNING_TO_PERIOD_END = _Rule(_state_in(SubscriptionState.CANCELLED), *_SERVICE_TIME.terms)
-_OPEN = _Rule(_state_in(*_OPEN_STATES))
+_OPEN = _Rule(_state_in(*OPEN_STATES))
 _LIVE = _Rule(_state_in(SubscriptionState.LIVE))
 _AUTO_RENEW_ON = _Term("auto_renew", "true")
 _RENEWS_AUTOMATICALLY = _Rule(_state_in(SubscriptionState.LIVE), _AUTO_RENEW_ON, _PAID_TIME_LEFT)
