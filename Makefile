@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SIMRENEW_SANDBOX ?= 1
 
-.PHONY: install browser-deps run test lint typecheck test-sqlite test-postgres bench bench-deps bench-api clean
+.PHONY: install browser-deps node-deps run test lint typecheck test-sqlite test-postgres bench bench-deps bench-api clean
 
 install: $(STAMP)
 
@@ -20,14 +20,26 @@ $(STAMP): pyproject.toml
 # the distribution's build gets the security updates), with a CJK font so that the Chinese
 # pages' screenshots show characters, not boxes. CI machines are fresh and run as root.
 BROWSER_PACKAGES := chromium fonts-wqy-microhei
-browser-deps:
+browser-deps: node-deps
 	command -v chromium >/dev/null && dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(BROWSER_PACKAGES))
 
+# The browser tests' accessibility check injects npm's axe-core (tests/browser/a11y.py), pinned in
+# package.json and package-lock.json; `npm ci` installs exactly the lock into node_modules (git-ignored)
+# when it is missing or older than the lock. Debian's node and npm are installed when missing.
+NODE_STAMP := node_modules/.installed
+node-deps: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	command -v npm >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y nodejs npm)
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+# The server and the worker side by side (emails, reminders, renewals happen): one Ctrl-C stops both.
 run: install
 	$(BIN)/simrenew migrate --no-input
 	$(BIN)/simrenew demo
-	$(BIN)/simrenew serve --port 8000
+	$(BIN)/simrenew serve --port 8000 --with-worker
 
 # Layers (kit < domains < edges), the direction between domains and no imports of another
 # module's underscored names: import-linter's contracts in pyproject.toml [tool.importlinter].
@@ -42,13 +54,18 @@ typecheck: install
 test-sqlite: install browser-deps
 	$(BIN)/pytest -p no:cacheprovider -q
 
+# Its own screenshots folder: `make test` runs this suite beside the SQLite one.
 test-postgres: install browser-deps
-	$(BIN)/python scripts/with_postgres.py $(BIN)/pytest -p no:cacheprovider -q
+	SIMRENEW_SCREENSHOTS=var/screenshots/postgresql \
+		$(BIN)/python scripts/with_postgres.py $(BIN)/pytest -p no:cacheprovider -q
 
-# Drift checks, lint, types, then the whole suite on SQLite and again on PostgreSQL.
-test: install
+# Drift checks, then lint, types and the whole suite on SQLite and again on PostgreSQL, two at a
+# time (the machine's two cores): PostgreSQL's suite, the longest, starts first and the rest runs
+# beside it, in order. Each job's output is printed whole when it ends (its own pytest summary);
+# --keep-going lets every job finish and report, and any failure fails `make test`.
+test: install browser-deps
 	$(BIN)/simrenew makemigrations --check --dry-run
-	$(MAKE) --no-print-directory lint typecheck test-sqlite test-postgres
+	$(MAKE) --no-print-directory --jobs=2 --output-sync=target --keep-going test-postgres lint typecheck test-sqlite
 
 # Translation catalogs: extract every gettext string into the en and zh_Hans .po files, then compile
 # the .mo files, which are committed (so `make test` and CI need no GNU gettext). Needs xgettext/msgfmt

@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "simrenew.api",
     "simrenew.provisioning",
     "simrenew.console",
+    "simrenew.worker",  # its heartbeats: is a worker alive (console, /readyz)
     "simrenew",  # the `simrenew` CLI verbs in simrenew/management/commands
 ]
 
@@ -262,6 +263,11 @@ if EMAIL_URL:
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 DEFAULT_FROM_EMAIL = os.environ.get("SIMRENEW_FROM_EMAIL", "simrenew <no-reply@simrenew.localhost>")
+# Where customers write for help: shown on the help page, the error pages and in email footers
+# (empty: those say nothing about writing to us).
+SIMRENEW_SUPPORT_EMAIL = os.environ.get(
+    "SIMRENEW_SUPPORT_EMAIL", "support@simrenew.localhost" if SIMRENEW_SANDBOX else ""
+).strip()
 
 # Who is told when something needs the operator (a webhook endpoint disabled after failing
 # for days): SIMRENEW_OPERATOR_EMAIL (comma-separated), else Django's ADMINS.
@@ -290,6 +296,17 @@ SIMRENEW_RENEWAL_RETRY_HOURS = tuple(
 )
 SIMRENEW_RETENTION_DAYS = int(os.environ.get("SIMRENEW_RETENTION_DAYS", "90"))
 SIMRENEW_TERMINATION_WARNING_DAYS = int(os.environ.get("SIMRENEW_TERMINATION_WARNING_DAYS", "7"))
+# What cancelling "now" pays back (subscriptions.cancellation.RefundPolicy, docs/RULES.md
+# "Cancellation"): `none`; `unstarted` (periods paid ahead and not started, in full); `prorata`
+# (those, and the unused part of the running period, rounded up to the minor unit). A misspelt
+# policy would silently keep or give away money, so it refuses to start instead.
+CANCEL_REFUND_POLICIES = ("none", "unstarted", "prorata")
+SIMRENEW_CANCEL_REFUND_POLICY = (os.environ.get("SIMRENEW_CANCEL_REFUND_POLICY") or "unstarted").strip().lower()
+if SIMRENEW_CANCEL_REFUND_POLICY not in CANCEL_REFUND_POLICIES:
+    raise config.ConfigurationRefused(
+        f"SIMRENEW_CANCEL_REFUND_POLICY is {os.environ['SIMRENEW_CANCEL_REFUND_POLICY']!r}; set it to one of "
+        f"{', '.join(CANCEL_REFUND_POLICIES)} (unset: unstarted)."
+    )
 SIMRENEW_WORKER_BATCH_SIZE = int(os.environ.get("SIMRENEW_WORKER_BATCH_SIZE", "500"))
 # Gateway calls in flight at once per worker process.
 SIMRENEW_WORKER_GATEWAY_CONCURRENCY = int(os.environ.get("SIMRENEW_WORKER_GATEWAY_CONCURRENCY", "500"))

@@ -3,6 +3,7 @@ from django.urls import include, path
 
 from simrenew.kit import bench_views
 from simrenew.kit.views import healthz
+from simrenew.worker.health import readyz
 
 urlpatterns = [
     # First: the partner API is the hottest traffic, and its prefix shares nothing with the pages'.
@@ -11,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
+    path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("esims/", include("simrenew.esims.urls")),
 ]

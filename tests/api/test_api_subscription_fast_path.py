@@ -68,6 +68,7 @@ def arrange_every_kind(clock: TestClock) -> dict[str, int]:
         "monthly, no auto-renew": make_subscription(auto_renew=False),
         "weekly by days": make_subscription(plan=day_plan),
         "prepaid two periods ahead": make_subscription(),
+        "a day prepaid on a month": make_subscription(),
         "topped up": make_subscription(),
         "data nearly used": make_subscription(),
         "data all used": make_subscription(),
@@ -78,6 +79,7 @@ def arrange_every_kind(clock: TestClock) -> dict[str, int]:
     }
     renew(kinds["prepaid two periods ahead"])
     renew(kinds["prepaid two periods ahead"])
+    renew(kinds["a day prepaid on a month"], plan=make_plan(code="att-1d", period_unit="day", data_mb=1024))
     assert buy_top_up(kinds["topped up"], pack=make_top_up_pack(data_mb=512)).status == "succeeded"
     record_usage(iccid=kinds["data nearly used"].esim.iccid, mb=10_240 * 0.95)
     record_usage(iccid=kinds["data all used"].esim.iccid, mb=11_000)
@@ -154,7 +156,7 @@ def test_read_view_derives_what_view_derives(clock: TestClock, later: timedelta)
         slow = view(subscription, now=moment)
 
         assert fast is not None
-        for field in STATE_FIELDS:
+        for field in (*STATE_FIELDS, "plan_id", "renewal_plan_id"):
             assert getattr(fast, field) == getattr(slow, field), (name, field)
         assert (fast.current_period.pk if fast.current_period else None) == (
             slow.current_period.pk if slow.current_period else None

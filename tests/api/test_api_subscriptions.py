@@ -93,6 +93,7 @@ def test_buying_a_plan_pays_the_first_period_and_answers_201(api: ApiClient, clo
         "esim_id": subscription.esim_id,
         "status": "active",
         "plan_id": plan.pk,
+        "renewal_plan_id": plan.pk,
         "auto_renew": True,
         "next_auto_renew_attempt_at": "2026-02-12T12:00:00+00:00",  # 72 hours before the end
         "payment_method_id": subscription.payment_method_id,
@@ -455,8 +456,9 @@ def test_a_key_reused_for_another_renewal_body_is_a_409(api: ApiClient, clock: T
     assert PaymentAttempt.objects.filter(purpose=AttemptPurpose.RENEWAL).count() == 1
 
 
-def test_a_renewal_may_change_plan_from_the_next_period(api: ApiClient, clock: TestClock) -> None:
-    subscription = make_subscription(plan=make_plan(period_unit="month"))
+def test_a_renewal_may_buy_another_plan_once_from_the_next_period(api: ApiClient, clock: TestClock) -> None:
+    month = make_plan(period_unit="month")
+    subscription = make_subscription(plan=month)
     year = make_plan(period_unit="year", price_minor=20_000)
 
     response = renewal(api, subscription, {"plan_id": year.pk})
@@ -467,7 +469,60 @@ def test_a_renewal_may_change_plan_from_the_next_period(api: ApiClient, clock: T
         "2027-02-15T12:00:00+00:00",
     )
     assert response.json()["amount_minor"] == 20_000
-    assert api.get(f"subscriptions/{subscription.pk}").json()["plan_id"] == year.pk
+    shown = api.get(f"subscriptions/{subscription.pk}").json()
+    assert (shown["plan_id"], shown["renewal_plan_id"]) == (month.pk, month.pk)  # the month runs, and renews
+    clock.set(datetime(2026, 2, 15, 13, 0, tzinfo=UTC))
+    shown = api.get(f"subscriptions/{subscription.pk}").json()
+    assert (shown["plan_id"], shown["renewal_plan_id"]) == (year.pk, month.pk)
+
+
+def test_a_day_prepaid_on_a_month_shows_the_month_running_and_renewing(api: ApiClient, clock: TestClock) -> None:
+    month = make_plan(code="att-1m", period_unit="month", price_minor=2500)
+    day = make_plan(code="att-1d", period_unit="day", data_mb=1024, price_minor=300)
+    subscription = make_subscription(plan=month)
+
+    assert renewal(api, subscription, {"plan_id": day.pk}).status_code == 201
+
+    for answer in (
+        api.get(f"subscriptions/{subscription.pk}").json(),
+        api.get(f"subscriptions?customer_id={subscription.customer_id}").json()["items"][0],
+    ):
+        assert (answer["plan_id"], answer["renewal_plan_id"]) == (month.pk, month.pk)
+        assert answer["data_total_mb"] == month.data_mb
+
+
+def test_the_renewal_plan_changes_only_when_asked(api: ApiClient, clock: TestClock) -> None:
+    month = make_plan(code="att-1m", period_unit="month", price_minor=2500)
+    year = make_plan(code="att-1y", period_unit="year", price_minor=24_900)
+    verizon = make_plan(carrier="verizon")
+    subscription = make_subscription(plan=month)
+
+    refused = api.patch(f"subscriptions/{subscription.pk}", {"renewal_plan_id": verizon.pk})
+    response = api.patch(f"subscriptions/{subscription.pk}", {"renewal_plan_id": year.pk})
+
+    assert_problem(refused, status=422, type="/problems/validation-error", fields=["renewal_plan_id"])
+    assert response.status_code == 200, response.content
+    assert (response.json()["plan_id"], response.json()["renewal_plan_id"]) == (month.pk, year.pk)
+    assert renewal(api, subscription, {}).json()["amount_minor"] == 24_900
+
+
+def test_a_cancelled_subscription_shows_no_next_auto_renew_charge(api: ApiClient, clock: TestClock) -> None:
+    subscription = make_subscription()
+    assert api.get(f"subscriptions/{subscription.pk}").json()["next_auto_renew_attempt_at"] is not None
+
+    response = api.post(f"subscriptions/{subscription.pk}/cancel", {"when": "period_end"})
+
+    assert response.status_code == 200, response.content
+    for answer in (
+        response.json(),
+        api.get(f"subscriptions/{subscription.pk}").json(),
+        api.get("subscriptions?status=cancelled").json()["items"][0],
+    ):
+        assert (answer["status"], answer["auto_renew"], answer["next_auto_renew_attempt_at"]) == (
+            "cancelled",
+            True,  # the customer's setting, kept for a resume
+            None,
+        )
 
 
 def test_bad_renewals_are_refused_and_change_nothing(api: ApiClient, clock: TestClock) -> None:

@@ -1,8 +1,9 @@
 """Browser tests: Playwright driving Debian's Chromium against pytest-django's live server.
 
 Each test gets a fresh browser context at a phone and a desktop viewport; screenshots of
-every page land in var/screenshots/<test>-<viewport>-<NN>-<step>.png (git-ignored), and the
-page a failing test ended on in <test>-<viewport>-failed.png. Chromium is Debian's
+every page land in var/screenshots/<test>-<viewport>-<NN>-<step>.png (git-ignored;
+SIMRENEW_SCREENSHOTS names another folder), and the page a failing test ended on in
+<test>-<viewport>-failed.png. Chromium is Debian's
 (`make browser-deps`; SIMRENEW_CHROMIUM names another binary), never `playwright install`.
 """
 
@@ -32,7 +33,10 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 VIEWPORTS = {"phone": {"width": 390, "height": 844}, "desktop": {"width": 1280, "height": 800}}
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+# `make test` runs the PostgreSQL suite beside the SQLite one: it names its own folder.
+SCREENSHOTS = Path(
+    os.environ.get("SIMRENEW_SCREENSHOTS") or Path(__file__).resolve().parents[2] / "var" / "screenshots"
+).resolve()
 PASSWORD = "correct-horse-battery-9"
 
 

@@ -70,17 +70,14 @@ def add_esim_and_pay(page: Page, shot: Shots) -> None:
     page.get_by_role("link", name="Add an eSIM").click()
     expect(page.get_by_role("heading", name="Add an eSIM or move to another carrier")).to_be_visible()
     shot(page, "add-esim-no-method")
-    page.get_by_role("link", name="Add a payment method").click()
-    page.get_by_role("link", name="Add a credit card").click()
-    save_card(page, shot, GOOD_CARD, "hosted-card-page")
-    shot(page, "payment-methods")
-    page.get_by_role("link", name="My eSIMs").click()
-    page.get_by_role("link", name="Add an eSIM").click()
     page.get_by_label(re.compile(r"^AT&T 1 month · 20 GB")).check()
+    page.get_by_role("button", name="Continue to card details").click()  # the card page comes back here
+    save_card(page, shot, GOOD_CARD, "hosted-card-page")
+    expect(page.get_by_label(re.compile(r"^AT&T 1 month · 20 GB"))).to_be_checked()
     expect(page.get_by_label("Pay with")).to_contain_text("4242")
     expect(page.get_by_label("Renew automatically before the plan ends")).to_be_checked()
     shot(page, "add-esim")
-    page.get_by_role("button", name="Pay and get my eSIM").click()
+    page.get_by_role("button", name="Pay $35.00 and get my eSIM").click()
 
     expect(page.get_by_role("heading", name="Install your eSIM", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="First, back up your phone")).to_be_visible()
@@ -209,7 +206,7 @@ def see_dashboard_in_chinese(page: Page) -> None:
     expect(page.get_by_role("heading", name=f"您好，{NAME}")).to_be_visible()  # noqa: RUF001 (Chinese punctuation)
     card = page.get_by_role("article").filter(has=page.get_by_role("heading", name=re.compile(r"^AT&T · \+1")))
     expect(card).to_contain_text("剩余流量 20 GB（共 20 GB）")  # noqa: RUF001
-    expect(card).to_contain_text(re.compile(r"剩余 \d+ 天"))
+    expect(card).to_contain_text(re.compile(r"剩余 \d+\s天"))  # a no-break space keeps the number with its unit
     expect(card).to_contain_text("2026年")  # the expiry, formatted for zh-Hans
     expect(card.get_by_role("meter", name="剩余流量")).to_be_visible()
     expect(card.get_by_role("link", name="续订")).to_be_visible()

@@ -59,7 +59,8 @@ SOURCE = Path(__file__).resolve().parents[2] / "src" / "simrenew"
 BULK_PATHS: dict[str, frozenset[str] | None] = {
     "subscriptions/autorenew_settle.py": None,
     "subscriptions/autorenew_claims.py": frozenset({"claim_batch"}),
-    "subscriptions/queries.py": frozenset({"last_periods", "lock_for_renewal"}),
+    # views_of reads (the dashboard's periods in plain SQL): rows.among only builds its IN list.
+    "subscriptions/queries.py": frozenset({"last_periods", "lock_for_renewal", "views_of"}),
     "notifications/services.py": frozenset({"emit_many"}),
     "billing/services.py": frozenset({"issue_invoices"}),
     "payments/sandbox.py": frozenset({"charge_many"}),

@@ -92,6 +92,9 @@ def sample_payload(event_type: str, subscription: Subscription) -> Mapping[str, 
         "subscription.expiring": lambda: payloads.subscription_expiring(
             subscription_id=sid, period_number=1, expires_at=now + timedelta(days=3), days_left=3
         ),
+        "subscription.expiring_soon": lambda: payloads.subscription_expiring_soon(
+            subscription_id=sid, period_number=1, expires_at=now + timedelta(hours=6), hours_left=6
+        ),
         "subscription.auto_renew_upcoming": lambda: payloads.auto_renew_upcoming(
             subscription_id=sid,
             period_number=1,

@@ -13,7 +13,7 @@ from simrenew.notifications import facts
 from simrenew.notifications.models import OutboxMessage
 from simrenew.notifications.rendering import Formatter, render_email
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
-from tests.factories import make_customer, make_plan, make_subscription
+from tests.factories import make_customer, make_plan, make_subscription, renew
 from tests.notifications.helpers import stored_as_is
 
 
@@ -29,9 +29,10 @@ def test_subscriptions_and_billing_answer_for_the_facts_a_notice_shows(clock):
         esim_number=subscription.esim.msisdn,
         paid_through=subscription.paid_through,
         renews_automatically=True,
+        renewal_plan_name="AT&T 1 month",
     )
     assert facts.invoice_facts(invoice.number) == facts.InvoiceFacts(
-        id=invoice.pk, total_minor=invoice.total_minor, currency=invoice.currency
+        id=invoice.pk, total_minor=invoice.total_minor, currency=invoice.currency, description="AT&T 1 month"
     )
     assert facts.paid_period_facts(invoice.pk) == facts.PeriodFacts(starts_at=period.starts_at, ends_at=period.ends_at)
 
@@ -60,9 +61,14 @@ def test_a_subscription_renews_automatically_only_while_live_with_auto_renew_on(
     assert not renews_automatically(cancelled)
 
 
-def test_an_expiry_reminder_offers_renewal_unless_the_plan_renews_by_itself(clock, settings):
+def test_an_expiry_reminder_offers_renewal_and_says_when_auto_renew_cannot_charge(clock, settings):
+    # Expiry reminders go only when nothing will renew the service: with auto-renew on, that
+    # is because it has no method it can charge (or gave up), and the reminder says so.
     settings.SIMRENEW_PUBLIC_URL = "https://portal.example.com"
-    for auto_renew, page, words in [(True, "portal:manage", "Auto-renew is on"), (False, "portal:renew", "Renew now")]:
+    for auto_renew, page, words in [
+        (True, "portal:renew", "Auto-renew is on, but it has no payment method it can charge"),
+        (False, "portal:renew", "Renew now to keep your number"),
+    ]:
         subscription = make_subscription(auto_renew=auto_renew)
         stored = stored_as_is(
             "subscription.expiring",
@@ -93,5 +99,19 @@ def test_a_receipt_stored_without_its_period_shows_the_period_its_invoice_paid_f
     fmt = Formatter(customer)
     assert f"{fmt.when(period.starts_at)} to {fmt.when(period.ends_at)}" in email.text
     assert reverse("portal:receipt", args=[invoice.pk]) in email.text
-    # The subscription, the invoice, the period: one query each, nothing more per message.
-    assert len(rendering.captured_queries) == 3
+    # The subscription, the invoice, the period: one query each, nothing more per message (and,
+    # in the sandbox, the test clock's time: which period runs now names the plan).
+    queries = [q["sql"] for q in rendering.captured_queries if "kit_testclock" not in q["sql"]]
+    assert len(queries) == 3
+
+
+def test_a_receipt_names_what_its_invoice_bought_not_the_plan_the_subscription_holds(clock):
+    subscription = make_subscription(plan=make_plan(name="AT&T 1 month · 20 GB"))
+    day = make_plan(period_unit="day", data_mb=1024, price_minor=300, name="AT&T 1 day · 1 GB")
+    invoice = Invoice.objects.get(payment_attempt=renew(subscription, plan=day))
+    message = OutboxMessage.objects.get(event_type="subscription.renewed")
+
+    email = render_email(message, subscription.customer)
+
+    assert email.subject == f"Receipt {invoice.number}: AT&T 1 day · 1 GB is renewed"
+    assert "Plan: AT&T 1 day · 1 GB" in email.text and "1 month" not in email.text

@@ -390,3 +390,62 @@ def test_the_session_cookie_is_http_only_and_same_site_lax(clock):
     session_cookie = response.cookies["sessionid"]
     assert session_cookie["httponly"]
     assert session_cookie["samesite"] == "Lax"
+
+
+def test_the_page_asking_to_confirm_resends_the_link_and_the_new_link_signs_in(clock, smtp_inbox):
+    client = Client()
+    sign_up(client, email="sam@example.com", locale="en")
+    asking = client.get(reverse("account_email_verification_sent")).content.decode()
+    assert "Resend the confirmation email" in asking
+    assert f'action="{reverse("portal:resend_confirmation")}"' in asking
+
+    too_soon = client.post(reverse("portal:resend_confirmation"), follow=True)
+    # allauth allows one confirmation email per address per 3 minutes: the page says to wait.
+    assert "Please wait a few minutes" in too_soon.content.decode()
+    assert len(smtp_inbox.received) == 1
+    cache.clear()  # the cooldown has passed
+    resent = client.post(reverse("portal:resend_confirmation"), follow=True)
+
+    assert resent.redirect_chain[-1][0] == reverse("account_email_verification_sent")
+    assert len(smtp_inbox.received) == 2
+    link = link_in(smtp_inbox.received[-1])
+    confirmed = client.post(link, follow=True)
+    assert confirmed.redirect_chain[-1][0] == reverse("portal:dashboard")
+    assert confirmed.context["user"].email == "sam@example.com"
+
+
+def test_resending_without_a_sign_up_in_this_browser_sends_nothing_and_says_to_log_in(clock, smtp_inbox):
+    sign_up(Client(), email="sam@example.com", locale="en")
+
+    elsewhere = Client().post(reverse("portal:resend_confirmation"), follow=True)
+
+    assert elsewhere.redirect_chain[-1][0] == reverse("account_login")
+    assert "we send you a new link" in elsewhere.content.decode()
+    assert len(smtp_inbox.received) == 1
+    assert Client().get(reverse("portal:resend_confirmation")).status_code == 405
+
+
+def test_a_confirmation_link_used_twice_says_the_address_is_confirmed(clock, smtp_inbox):
+    client = Client()
+    sign_up(client, email="sam@example.com", locale="en")
+    link = link_in(smtp_inbox.only(to="sam@example.com"))
+    client.post(link)
+
+    again = client.get(link)
+
+    html = again.content.decode()
+    assert again.status_code == 200
+    assert "Your address is already confirmed" in html
+    assert f'href="{reverse("portal:dashboard")}"' in html
+    # In another browser (signed out) the same link says what to do next.
+    elsewhere = Client().get(link).content.decode()
+    assert "This link cannot be used any more" in elsewhere
+    assert "Log in anyway: we send you a new link." in elsewhere
+    assert "issue a new email confirmation request" not in elsewhere  # allauth's page needs a login
+
+
+def test_an_expired_or_mangled_link_gets_the_same_useful_page(clock):
+    page = Client().get(reverse("account_confirm_email", args=["not-a-real-key"]))
+
+    assert page.status_code == 200
+    assert "This link cannot be used any more" in page.content.decode()

@@ -140,7 +140,8 @@ def test_the_refusal_speaks_the_customers_language(client, clock):
 
     refused = _check(client, subscription).content.decode()
 
-    assert "未发送测试短信：此 eSIM 在过去一小时内已收到 3 条，已达上限。" in refused  # noqa: RUF001
+    # A no-break space keeps the number with its measure word.
+    assert "未发送测试短信：此 eSIM 在过去一小时内已收到 3\u00a0条，已达上限。" in refused  # noqa: RUF001
     assert TestMessage.objects.count() == 3
 
 

@@ -229,4 +229,4 @@ def test_an_unknown_subscription_is_404(signed_in, subscription):
 def test_the_dashboard_says_whose_clock_the_plan_ends_by(signed_in, subscription):
     html = signed_in.get(reverse("portal:dashboard")).content.decode()
 
-    assert "until Feb 15, 2026, 7:00:00\u202fAM Eastern Standard Time" in html
+    assert "paid through Feb 15, 2026, 7:00:00\u202fAM Eastern Standard Time" in html

@@ -247,3 +247,97 @@ def test_with_a_real_gateway_our_server_never_offers_a_card_form(clock, monkeypa
     client = signed_in(make_customer())
     assert client.get(reverse("portal:sandbox_gateway_card")).status_code == 404
     assert hosted_card(client, number="4242424242424242", next_url="/payments/").status_code == 404
+
+
+def test_removing_the_card_auto_renew_uses_asks_what_pays_instead(clock):
+    subscription = make_subscription()  # auto-renew on, paid by its card
+    customer = subscription.customer
+    card = subscription.payment_method
+    other = make_paypal(customer=customer)
+    client = signed_in(customer)
+
+    asked = client.post(reverse("portal:payment_method_remove", args=[card.pk]))
+
+    html = asked.content.decode()
+    assert asked.status_code == 200
+    assert "Auto-renew pays with this method" in html and subscription.esim.msisdn in html
+    assert f'value="{other.pk}"' in html and 'value="off"' in html
+    card.refresh_from_db()
+    assert card.removed_at is None  # nothing removed before the customer decides
+    # Deciding nothing is not an answer either.
+    assert client.post(reverse("portal:payment_method_remove", args=[card.pk]), {"then": "nonsense"}).status_code == 400
+
+    done = client.post(reverse("portal:payment_method_remove", args=[card.pk]), {"then": str(other.pk)})
+
+    assert done.status_code == 302
+    card.refresh_from_db()
+    subscription.refresh_from_db()
+    assert card.removed_at is not None
+    assert (subscription.auto_renew, subscription.payment_method_id) == (True, other.pk)
+    page = client.get(reverse("portal:payment_methods")).content.decode()
+    assert "Auto-renew now pays with PayPal (buyer@example.com)." in page
+
+
+def test_removing_the_card_auto_renew_uses_can_turn_auto_renew_off_instead(clock):
+    subscription = make_subscription()
+    card = subscription.payment_method
+    client = signed_in(subscription.customer)
+
+    done = client.post(reverse("portal:payment_method_remove", args=[card.pk]), {"then": "off"})
+
+    assert done.status_code == 302
+    subscription.refresh_from_db()
+    card.refresh_from_db()
+    assert card.removed_at is not None and not subscription.auto_renew
+    assert "Auto-renew is off." in client.get(reverse("portal:payment_methods")).content.decode()
+
+
+def test_the_wallet_is_not_offered_for_removal_and_cannot_be_removed(clock):
+    customer = make_customer()
+    wallet = make_wallet(customer=customer, balance_minor=1500)
+    client = signed_in(customer)
+
+    page = client.get(reverse("portal:payment_methods")).content.decode()
+    assert reverse("portal:payment_method_remove", args=[wallet.pk]) not in page
+    assert "Open the wallet" in page
+
+    refused = client.post(reverse("portal:payment_method_remove", args=[wallet.pk]), follow=True)
+
+    wallet.refresh_from_db()
+    assert wallet.removed_at is None
+    html = refused.content.decode()
+    assert "Wallet balance is removed." not in html and "is removed." not in html
+    assert "Your wallet cannot be removed" in html
+    assert Wallet.objects.get(customer=customer).balance_minor == 1500
+
+
+def test_the_card_page_shows_every_wrong_field_at_once(clock):
+    customer = make_customer()
+    client = signed_in(customer)
+
+    page = hosted_card(
+        client, number="4242424242424241", next_url="/payment-methods/", exp_month="13", exp_year="2020", cvc="12"
+    )
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "The card number is not valid." in html
+    assert "Ensure this value is less than or equal to 12." in html
+    assert "The security code must be 3 or 4 digits." in html
+    assert not PaymentMethod.objects.filter(customer=customer).exists()
+    # A right month with a past year: the expiry is judged too, beside the other errors.
+    page = hosted_card(client, number="4242424242424241", next_url="/payment-methods/", exp_month="1", exp_year="2020")
+    html = page.content.decode()
+    assert "The card number is not valid." in html and "The card&#x27;s expiry date has passed" in html
+
+
+def test_the_paypal_page_does_not_talk_about_cards(clock):
+    client = signed_in(make_customer())
+
+    html = client.get(reverse("portal:sandbox_gateway_card"), {"type": "paypal"}).content.decode()
+    refused = hosted_card(client, number="", kind="paypal", next_url="/payment-methods/", paypal_email="not-an-email")
+
+    for page in (html, refused.content.decode()):
+        words = re.sub(r"<[^>]+>", " ", page.split('<main id="main">', 1)[1].split("</main>", 1)[0])
+        assert "Add a PayPal account" in words
+        assert "card" not in words.lower(), words

@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from simrenew.billing.models import Invoice
 from simrenew.payments.models import PaymentAttempt
-from tests.factories import make_card, make_customer, make_promotion, make_subscription, renew
+from tests.factories import make_card, make_customer, make_plan, make_promotion, make_subscription, renew
 
 
 def signed_in(customer) -> Client:
@@ -37,6 +37,20 @@ def test_the_receipt_shows_the_invoice(clock):
     assert "Ada Lovelace" in html and subscription.customer.email in html
     assert subscription.esim.msisdn in html
     assert "Feb 15, 2026, 7:00:00\u202fAM" in html  # the period bought, in the customer's zone
+
+
+def test_the_receipt_of_a_day_bought_on_top_of_a_month_names_the_day_while_the_month_runs(clock):
+    # Written from the invoice's own line, not from what the subscription holds now.
+    subscription = make_subscription(plan=make_plan(period_unit="month", name="AT&T 1 month · 20 GB"))
+    day = make_plan(period_unit="day", data_mb=1024, price_minor=300, name="AT&T 1 day · 1 GB")
+    invoice = Invoice.objects.get(payment_attempt=renew(subscription, plan=day))
+    clock.advance(days=3)  # the month runs; the day comes after it
+
+    html = signed_in(subscription.customer).get(reverse("portal:receipt", args=[invoice.pk])).content.decode()
+
+    assert "AT&amp;T 1 day · 1 GB" in html and "1 month" not in html
+    assert "$3.00" in html
+    assert "Feb 15, 2026, 7:00:00\u202fAM" in html and "Feb 16, 2026, 7:00:00\u202fAM" in html
 
 
 def pdf_text(pdf: bytes) -> str:

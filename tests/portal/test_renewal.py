@@ -295,3 +295,46 @@ def test_pages_speak_chinese_to_a_chinese_customer(clock):
     response = signed_in(customer).get(reverse("portal:renew", args=[subscription.pk]))
     assert response.status_code == 200
     assert "2026年2月15日" in response.content.decode()  # Babel's zh date, in Shanghai time
+
+
+def radio_of(html: str, plan_id: int) -> str:
+    found = re.search(rf'<input type="radio" name="plan" id="plan-{plan_id}"[^>]*>', html)
+    assert found, plan_id
+    return found.group(0)
+
+
+def test_each_plan_carries_the_summary_it_would_show_so_the_summary_follows_the_pick(story):
+    """Picking the $3 day plan must not leave "$25.00" in the summary until "Update price": each
+    radio carries its own summary, which a script from 'self' copies into the page."""
+    day = make_plan(carrier="att", period_unit="day", price_minor=300, name="AT&T 1 day")
+    client = signed_in(story.customer)
+
+    html = client.get(reverse("portal:renew", args=[story.pk])).content.decode()
+
+    day_radio = radio_of(html, day.pk)
+    assert 'data-total="$3.00"' in day_radio and 'data-subtotal="$3.00"' in day_radio
+    assert 'data-plan-name="AT&amp;T 1 day' in day_radio
+    assert 'data-ends="' in day_radio and 'data-timing="Your current plan continues until' in day_radio
+    assert 'data-total="$25.00"' in radio_of(html, story.plan_id)
+    # The elements the script fills, and the script itself (CSP: 'self' only, no inline code).
+    assert '<dd class="total" data-summary="total">$25.00</dd>' in html
+    assert 'data-summary="plan-name"' in html and 'data-summary="ends"' in html
+    assert '<script src="/static/portal/price_summary.js" defer></script>' in html
+    assert "<script>" not in html
+    # Without the script, "Update price" still asks the server for the summary of the plan picked.
+    updated = client.get(reverse("portal:renew", args=[story.pk]), {"plan": day.pk}).content.decode()
+    assert '<dd class="total" data-summary="total">$3.00</dd>' in updated
+
+
+def test_the_accepted_promotion_is_priced_into_every_plan_it_covers(story):
+    day = make_plan(carrier="att", period_unit="day", price_minor=300, name="AT&T 1 day")
+    make_promotion(code="WELCOME10", percent_off=10)
+    client = signed_in(story.customer)
+
+    html = client.get(
+        reverse("portal:renew", args=[story.pk]), {"plan": story.plan_id, "promo_code": "WELCOME10"}
+    ).content.decode()
+
+    assert 'data-total="$22.50"' in radio_of(html, story.plan_id)
+    day_radio = radio_of(html, day.pk)
+    assert 'data-total="$2.70"' in day_radio and 'data-discount="−$0.30"' in day_radio  # noqa: RUF001

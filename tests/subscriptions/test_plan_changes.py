@@ -35,7 +35,7 @@ def buy(plan, *, customer=None, key: str) -> PaymentAttempt:
     )
 
 
-def test_renewing_early_with_another_plan_changes_plan_at_the_next_boundary(clock):
+def test_renewing_early_with_another_plan_buys_it_once_from_the_next_boundary(clock):
     monthly = make_plan(period_unit="month", data_mb=10_240, price_minor=2500)
     weekly = make_plan(period_unit="day", period_count=7, data_mb=2048, price_minor=900)
     subscription = make_subscription(plan=monthly)
@@ -50,16 +50,18 @@ def test_renewing_early_with_another_plan_changes_plan_at_the_next_boundary(cloc
     assert second.starts_at == FIRST_END
     assert second.ends_at == FIRST_END + timedelta(days=7)
     subscription.refresh_from_db()
-    assert subscription.plan_id == weekly.pk
     assert subscription.paid_through == second.ends_at
-    # The current period still runs on the monthly plan, with its allowance.
-    assert view(subscription).data_total_mb == 10_240
+    # A one-off purchase: auto-renew and "Renew" still buy the month.
+    assert subscription.plan_id == monthly.pk
+    # The current period still runs on the monthly plan, with its allowance, and is the one shown.
+    seen = view(subscription)
+    assert (seen.data_total_mb, seen.plan_id, seen.renewal_plan_id) == (10_240, monthly.pk, monthly.pk)
 
 
-def test_after_a_plan_change_a_plain_renewal_buys_the_new_plan(clock):
+def test_after_a_plan_change_chosen_with_the_payment_a_plain_renewal_buys_the_new_plan(clock):
     weekly = make_plan(period_unit="day", period_count=7, price_minor=900)
     subscription = make_subscription()
-    renew(subscription, plan=weekly)
+    renew(subscription, plan=weekly, also_renew_with_plan=True)
     subscription.refresh_from_db()
 
     attempt = renew(subscription)
@@ -127,7 +129,7 @@ def test_a_subscriber_may_move_to_the_new_version_by_choosing_it(clock):
     with transaction.atomic():
         v2 = revise_plan(v1, price_minor=3000)
 
-    attempt = renew(subscription, plan=v2)
+    attempt = renew(subscription, plan=v2, also_renew_with_plan=True)
 
     assert attempt.amount_minor == 3000
     subscription.refresh_from_db()

@@ -97,6 +97,7 @@ def test_every_kind_is_counted_on_every_call(clock):
         "expiring_7d",
         "expiring_3d",
         "expiring_1d",
+        "expiring_6h",
         "auto_renew_upcoming",
         "card_expiring",
         "data_95",
@@ -135,13 +136,15 @@ def test_a_jump_to_the_last_hours_sends_just_the_one_day_reminder(clock):
 @pytest.mark.parametrize(
     ("period_unit", "period_count", "expected"),
     [
-        ("day", 1, []),  # a daily plan: every reminder moment is before (or at) its start
+        ("day", 1, [1]),  # a daily plan: the 7- and 3-day moments are before its purchase; the last day is told
         ("day", 2, [1]),
-        ("day", 7, [3, 1]),  # the 7-day moment is its very start: nothing to tell yet
+        ("day", 7, [3, 1]),  # the 7-day moment is its very purchase: nothing to tell yet
         ("month", 1, [7, 3, 1]),
     ],
 )
-def test_no_reminder_for_a_moment_before_the_period_started(clock, period_unit, period_count, expected):
+def test_no_reminder_for_a_moment_before_the_purchase_but_always_the_last_day_one(
+    clock, period_unit, period_count, expected
+):
     subscription = make_subscription(
         plan=make_plan(period_unit=period_unit, period_count=period_count), auto_renew=False
     )

@@ -168,7 +168,8 @@ def test_after_a_switch_to_a_weekly_plan_both_ways_renew_the_weekly_plan_from_th
     weekly = make_plan(code="att-week", period_unit="day", period_count=7, data_mb=2048, price_minor=900)
     bulk, single = make_subscription(plan=monthly), make_subscription(plan=monthly)
     for subscription in (bulk, single):
-        assert renew(subscription, plan=weekly).status == "succeeded"  # takes effect at the month's end
+        # Bought from the month's end on, and chosen for the renewals after it.
+        assert renew(subscription, plan=weekly, also_renew_with_plan=True).status == "succeeded"
         subscription.refresh_from_db()
     clock.set(bulk.paid_through - timedelta(hours=72))
     since = _last_message()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ApiKey(models.Model):
@@ -13,6 +14,9 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name, verbose_name_plural = _("API key"), _("API keys")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

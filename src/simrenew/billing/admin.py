@@ -166,8 +166,37 @@ class InvoiceAdmin(ReadOnlyAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyAdmin):
-    list_display = ("invoice", "amount_minor", "currency", "reason", "to_wallet", "status", "created_at")
+    """Every refund, whoever made it: an operator, or a customer cancelling now (reason "cancelled
+    now: period N …"); a pending one is still waiting for the payment provider's answer."""
+
+    list_display = (
+        "invoice",
+        "customer",
+        "subscription",
+        "amount",
+        "destination",
+        "status",
+        "reason",
+        "created_at",
+        "completed_at",
+    )
     list_filter = ("status", "to_wallet")
-    search_fields = ("invoice__number", "invoice__customer__email")
-    list_select_related = ("invoice",)
+    search_fields = ("invoice__number", "invoice__customer__email", "reason")
+    list_select_related = ("invoice__customer",)
     ordering = ("-id",)
+
+    @admin.display(description="Customer", ordering="invoice__customer__email")
+    def customer(self, refund: Refund) -> str:
+        return str(refund.invoice.customer)
+
+    @admin.display(description="Subscription", ordering="invoice__subscription_id")
+    def subscription(self, refund: Refund) -> str:
+        return str(refund.invoice.subscription_id or "—")
+
+    @admin.display(description="Amount", ordering="amount_minor")
+    def amount(self, refund: Refund) -> str:
+        return money(refund.amount_minor, refund.currency)
+
+    @admin.display(description="Back to", ordering="to_wallet")
+    def destination(self, refund: Refund) -> str:
+        return "wallet" if refund.to_wallet else "card or PayPal (payment provider)"

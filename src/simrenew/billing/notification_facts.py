@@ -1,4 +1,4 @@
-"""What a notice says about the invoice it names (a receipt's amount and link).
+"""What a notice says about the invoice it names (a receipt's amount, link and what it bought).
 
 Notifications render the events billing writes to the outbox but do not import billing (the
 arrow points from billing to notifications); this lookup is registered with
@@ -12,10 +12,12 @@ from simrenew.notifications.facts import InvoiceFacts, register_invoice_lookup
 
 
 def invoice_facts(number: str) -> InvoiceFacts | None:
-    row = Invoice.objects.filter(number=number).values("id", "total_minor", "currency").first()
+    row = Invoice.objects.filter(number=number).values("id", "total_minor", "currency", "description").first()
     if row is None:
         return None
-    return InvoiceFacts(id=row["id"], total_minor=row["total_minor"], currency=row["currency"])
+    return InvoiceFacts(
+        id=row["id"], total_minor=row["total_minor"], currency=row["currency"], description=row["description"]
+    )
 
 
 def register() -> None:

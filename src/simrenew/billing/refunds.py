@@ -74,13 +74,28 @@ def refundable_minor(invoice: Invoice) -> int:
     return invoice.total_minor - invoice.refunded_minor - pending
 
 
-def request_refund(*, invoice: Invoice, amount_minor: int, reason: str, to_wallet: bool = False) -> Refund:
-    """Step 1, inside the caller's transaction."""
+def paid_internally(attempt: PaymentAttempt) -> bool:
+    """Paid from the wallet (or by the platform itself): such a payment can only go back to the wallet."""
+    return attempt.gateway == "internal" or attempt.payment_method.type == MethodType.WALLET
+
+
+def request_refund(
+    *, invoice: Invoice, amount_minor: int, reason: str, to_wallet: bool = False, idempotency_key: str | None = None
+) -> Refund:
+    """Step 1, inside the caller's transaction. A caller that must never refund the same thing
+    twice (a cancellation) passes its own `idempotency_key`: the refund already written under it
+    is returned as it is, and the key is the one the gateway sees."""
     locked = (
         Invoice.objects.select_for_update()
         .select_related("customer", "payment_attempt__payment_method")
         .get(pk=invoice.pk)
     )
+    if idempotency_key is not None:
+        done = Refund.objects.filter(idempotency_key=idempotency_key).first()
+        if done is not None:
+            if done.invoice_id != locked.pk:
+                raise Conflict(f"The refund key {idempotency_key} was used for another invoice.")
+            return done
     if locked.total_minor <= 0:
         raise NothingPaid(f"Invoice {locked.number} was free: nothing was paid, so there is nothing to refund.")
     if amount_minor <= 0:
@@ -94,8 +109,7 @@ def request_refund(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
     if _is_wallet_top_up(attempt):
         _take_top_up_back(locked, attempt, amount_minor=amount_minor, to_wallet=to_wallet)
     else:
-        paid_internally = attempt.gateway == "internal" or attempt.payment_method.type == MethodType.WALLET
-        to_wallet = to_wallet or paid_internally
+        to_wallet = to_wallet or paid_internally(attempt)
         if to_wallet and ensure_wallet(locked.customer).currency != locked.currency:
             raise ValidationFailed.on("to_wallet", f"The wallet does not hold {locked.currency}; refund to the card.")
     refund = Refund.objects.create(
@@ -104,7 +118,7 @@ def request_refund(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
         currency=locked.currency,
         reason=reason[:200],
         to_wallet=to_wallet,
-        idempotency_key=f"refund_{secrets.token_hex(16)}",
+        idempotency_key=idempotency_key or f"refund_{secrets.token_hex(16)}",
         created_at=clock.now(),
     )
     if to_wallet:

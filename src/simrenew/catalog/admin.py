@@ -206,6 +206,7 @@ class PromotionForm(forms.ModelForm):
             "max_per_customer",
             "eligible_plan_codes",
             "is_active",
+            "is_public",
         ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -272,6 +273,7 @@ class PromotionAdmin(SuperuserChangesAdmin):
         "max_redemptions",
         "valid_until",
         "is_active",
+        "is_public",
     )
     search_fields = ("code",)
     list_filter = ("is_active", "discount_kind")

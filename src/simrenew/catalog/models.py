@@ -2,6 +2,9 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models.functions import Upper
+from django.utils.translation import gettext_lazy as _
+
+from simrenew.catalog.labels import plan_display_name
 
 
 class Carrier(models.Model):
@@ -47,6 +50,11 @@ class Plan(models.Model):
     def __str__(self) -> str:
         return f"{self.name} (v{self.version})"
 
+    @property
+    def display_name(self) -> str:
+        """The name customers read, in the active language (catalog.labels): pages, emails, receipts."""
+        return plan_display_name(self, self.carrier.name)
+
 
 class TopUpPack(models.Model):
     """Extra data bought within a period; valid until the period ends."""
@@ -59,6 +67,7 @@ class TopUpPack(models.Model):
     is_active = models.BooleanField(default=True)
 
     class Meta:
+        verbose_name, verbose_name_plural = _("top-up pack"), _("top-up packs")
         ordering = ["carrier__code", "data_mb", "id"]
         constraints = [models.CheckConstraint(condition=models.Q(data_mb__gte=1), name="topup_pack_data_positive")]
 
@@ -87,6 +96,11 @@ class Promotion(models.Model):
     redemptions_count = models.PositiveIntegerField(default=0)
     eligible_plan_codes = models.JSONField(default=list, blank=True, help_text="Empty: every plan.")
     is_active = models.BooleanField(default=True)
+    # Codes are secret unless the operator publishes them: a code for one partner's customers
+    # must not be listed to everyone.
+    is_public = models.BooleanField(
+        default=False, help_text="Listed to every customer on the help page and when choosing a plan."
+    )
     created_at = models.DateTimeField()
 
     class Meta:

@@ -15,7 +15,14 @@ What the figures mean:
 - *churn*: subscriptions cancelled in the month, plus those terminated without a
   cancellation (they ran out and were never renewed); the rate divides that by the
   subscriptions in service at the start of the month;
-- *expiring*: in-service subscriptions whose service ends within the next 7 days.
+- *expiring*: in-service subscriptions whose service ends within the next 7 days;
+- *worker*: the newest tick of any worker (system time); none for 5 minutes means nothing
+  scheduled happens (renewals, reminders, emails);
+- *eSIM stock*: profiles available to sell, per carrier (every carrier listed, even at 0);
+- *suspended*: live subscriptions whose paid time ran out and that the customer may still
+  renew: their eSIM number is released when the retention window after the end passes;
+- *refunds owed*: refunds not paid out yet, pending (the gateway's answer awaited) or failed
+  (the customer is still owed the money), per status and currency.
 """
 
 from __future__ import annotations
@@ -27,22 +34,29 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import phonenumbers
-from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 
 from simrenew.billing.models import Invoice, Refund, RefundStatus
+from simrenew.catalog.models import Carrier
 from simrenew.customers.models import Customer
+from simrenew.esims.models import ProfileStatus
 from simrenew.kit import clock
 from simrenew.notifications.models import Delivery, DeliveryStatus, OutboxMessage, OutboxStatus
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
+from simrenew.subscriptions.lifecycle import retention
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
-from simrenew.subscriptions.status import in_service_q, upcoming_expiry_q
+from simrenew.subscriptions.status import in_service_q, lapsed_q, period_ran_q, upcoming_expiry_q
+from simrenew.worker.heartbeat import Liveness, liveness
 
 DAYS = 30
 MONTHS = 12
 RENEWAL_PURPOSES = (AttemptPurpose.RENEWAL, AttemptPurpose.AUTO_RENEWAL)
 _PHONE_LIKE = re.compile(r"^\+?[\d\s().\-]{7,}$")
 _DIGITS_LIKE = re.compile(r"^[\d\s\-]{8,}$")
+# Fewer eSIM profiles than this left for a carrier: the overview flags its stock as low.
+LOW_STOCK = 10
+SHOWN_SUSPENDED = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +125,40 @@ class Outbox:
 
 
 @dataclass(frozen=True, slots=True)
+class Stock:
+    carrier: str
+    available: int
+
+    @property
+    def low(self) -> bool:
+        return self.available < LOW_STOCK
+
+
+@dataclass(frozen=True, slots=True)
+class SuspendedSubscription:
+    subscription_id: int
+    customer_id: int
+    customer_email: str
+    msisdn: str
+    ended_at: datetime  # when paid service ran out
+    released_at: datetime  # when the number goes back to the carrier unless renewed
+
+
+@dataclass(frozen=True, slots=True)
+class Suspended:
+    total: int
+    soonest: list[SuspendedSubscription]  # the SHOWN_SUSPENDED whose numbers go first
+
+
+@dataclass(frozen=True, slots=True)
+class RefundsOwed:
+    status: str  # pending or failed
+    currency: str
+    count: int
+    amount_minor: int
+
+
+@dataclass(frozen=True, slots=True)
 class Overview:
     now: datetime
     days: list[date]
@@ -124,6 +172,14 @@ class Overview:
     expiring: Expiring
     outbox: Outbox
     active_by_carrier: list[tuple[str, int]] = field(default_factory=list)
+    worker: Liveness | None = None
+    esim_stock: list[Stock] = field(default_factory=list)
+    suspended: Suspended = field(default_factory=lambda: Suspended(0, []))
+    refunds_owed: list[RefundsOwed] = field(default_factory=list)
+
+    @property
+    def low_stock(self) -> list[Stock]:
+        return [stock for stock in self.esim_stock if stock.low]
 
     @property
     def active_total(self) -> int:
@@ -181,14 +237,21 @@ def overview() -> Overview:
         churn=churn_per_month(months),
         expiring=expiring_soon(now),
         outbox=outbox_backlog(),
+        worker=liveness(),
+        esim_stock=esim_stock(),
+        suspended=suspended_awaiting_renewal(now),
+        refunds_owed=refunds_owed(),
     )
 
 
 def active_by_plan(now: datetime) -> list[PlanCount]:
+    """Subscriptions in service by the plan running now (the period running, not the plan renewals
+    buy: a day prepaid on a month counts as the month until the day starts)."""
     rows = (
-        Subscription.objects.filter(in_service_at(now))
+        Period.objects.filter(starts_at__lte=now, ends_at__gt=now)
+        .filter(in_service_q(now, prefix="subscription__"))
         .values("plan__carrier__name", "plan__code")
-        .annotate(count=Count("id"), name=Max("plan__name"))
+        .annotate(count=Count("subscription_id", distinct=True), name=Max("plan__name"))
         .order_by("plan__carrier__name", "plan__code")
     )
     return [PlanCount(row["plan__carrier__name"], row["plan__code"], row["name"], row["count"]) for row in rows]
@@ -298,12 +361,21 @@ def expiring_soon(now: datetime) -> Expiring:
 
 
 def expiring_subscriptions(now: datetime, *, limit: int = 500) -> list[Subscription]:
-    """The list behind the overview's expiring count, soonest first."""
+    """The list behind the overview's expiring count, soonest first; each with `running_plan_name`,
+    the plan running now (not the one renewals buy)."""
     return list(
         Subscription.objects.filter(expiring_filter(now))
+        .annotate(running_plan_name=running_plan_name(now))
         .select_related("customer", "plan", "plan__carrier", "esim")
         .order_by("paid_through", "id")[:limit]
     )
+
+
+def running_plan_name(now: datetime) -> Subquery:
+    """For a subscription queryset: the name of the plan shown (`status.period_ran_q`'s last period:
+    the running one, else the one that ran last), as the console's "Plan" column shows it."""
+    shown = Period.objects.filter(period_ran_q(now), subscription_id=OuterRef("pk")).order_by("-number")
+    return Subquery(shown.values("plan__name")[:1])
 
 
 def outbox_backlog() -> Outbox:
@@ -323,6 +395,48 @@ def outbox_backlog() -> Outbox:
         deliveries_retrying=int(deliveries["retrying"] or 0),
         dead_letters=int(deliveries["dead"] or 0),
     )
+
+
+def esim_stock() -> list[Stock]:
+    """Profiles available to sell per carrier, carriers without any included (one query)."""
+    rows = Carrier.objects.annotate(
+        available=Count("profiles", filter=Q(profiles__status=ProfileStatus.AVAILABLE))
+    ).values_list("name", "available")
+    return [Stock(name, int(available)) for name, available in sorted(rows)]
+
+
+def suspended_awaiting_renewal(now: datetime) -> Suspended:
+    """Suspended subscriptions not terminated yet, those whose numbers are released first
+    listed (two queries). A release time already past means no worker terminated it yet."""
+    waiting = Subscription.objects.filter(lapsed_q(now))
+    window = retention()
+    soonest = waiting.select_related("customer", "esim").order_by("paid_through", "id")[:SHOWN_SUSPENDED]
+    return Suspended(
+        total=waiting.count(),
+        soonest=[
+            SuspendedSubscription(
+                subscription_id=s.pk,
+                customer_id=s.customer_id,
+                customer_email=s.customer.email,
+                msisdn=s.esim.msisdn,
+                ended_at=s.paid_through,
+                released_at=s.paid_through + window,
+            )
+            for s in soonest
+            if s.paid_through is not None  # lapsed_q says so; the type checker cannot know
+        ],
+    )
+
+
+def refunds_owed() -> list[RefundsOwed]:
+    """Refunds not paid out, per status and currency (one query)."""
+    rows = (
+        Refund.objects.filter(status__in=[RefundStatus.PENDING, RefundStatus.FAILED])
+        .values("status", "currency")
+        .annotate(count=Count("id"), total=Sum("amount_minor"))
+        .order_by("status", "currency")
+    )
+    return [RefundsOwed(row["status"], row["currency"], row["count"], int(row["total"] or 0)) for row in rows]
 
 
 def _as_date(value: date | datetime) -> date:

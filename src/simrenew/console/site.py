@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
@@ -82,6 +83,17 @@ class ConsoleSite(admin.AdminSite):
         }
         return TemplateResponse(request, "console/second_factor.html", context, status=403)
 
+    def _build_app_dict(self, request: HttpRequest, label: Any = None) -> Any:
+        """Django capitalises every model's plural name: "eSIM profiles" would read "ESIM
+        profiles". Names whose first letter is lower case on purpose keep it."""
+        found = super()._build_app_dict(request, label)
+        for app in [found] if label else (found or {}).values():
+            for model in (app or {}).get("models", []):
+                plural = str(model["model"]._meta.verbose_name_plural)
+                if plural[:1].islower() and plural[1:2].isupper():
+                    model["name"] = plural
+        return found
+
     def each_context(self, request: HttpRequest) -> dict[str, Any]:
         context = super().each_context(request)
         context["console_role"] = role_of(request.user)
@@ -135,6 +147,8 @@ class ConsoleSite(admin.AdminSite):
             "renewal_rows": [(label, day) for label, day in zip(day_labels, figures.renewals, strict=True)],
             "can_search": request.user.has_perm("customers.view_customer"),
             "links": _links(request),
+            "suspended_rows": _suspended_rows(request, figures.suspended),
+            "retention_days": settings.SIMRENEW_RETENTION_DAYS,
             **(extra_context or {}),
         }
         request.current_app = self.name
@@ -212,4 +226,22 @@ def _links(request: HttpRequest) -> dict[str, str]:
         links["clock"] = reverse("admin:kit_testclock_changelist")
     if user.has_perm("audit.view_auditentry"):
         links["audit"] = reverse("admin:audit_auditentry_changelist")
+    if user.has_perm("esims.view_esimprofile"):
+        links["stock"] = reverse("admin:esims_esimprofile_changelist") + "?status__exact=available"
+    if user.has_perm("billing.view_refund"):
+        refunds = reverse("admin:billing_refund_changelist")
+        links["refunds_pending"] = f"{refunds}?status__exact=pending"
+        links["refunds_failed"] = f"{refunds}?status__exact=failed"
     return links
+
+
+def _suspended_rows(request: HttpRequest, suspended: queries.Suspended) -> list[dict[str, Any]]:
+    """The suspended subscriptions shown, each with its customer's page for those who may open it."""
+    may_open = request.user.has_perm("customers.view_customer")
+    return [
+        {
+            "item": item,
+            "url": reverse("admin:customers_customer_change", args=[item.customer_id]) if may_open else "",
+        }
+        for item in suspended.soonest
+    ]

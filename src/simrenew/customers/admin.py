@@ -17,13 +17,14 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
 
 from simrenew.audit.models import AuditEntry
 from simrenew.billing.models import Invoice, Refund
 from simrenew.billing.refunds import refundable_minor
+from simrenew.catalog.models import Plan
 from simrenew.console.actions import EXTEND_PERMISSION, REFUND_PERMISSION, RESEND_PERMISSION, moment, money, next_query
 from simrenew.console.audit import AuditedAdmin
 from simrenew.console.queries import iccid_digits, phone_as_e164
@@ -34,7 +35,7 @@ from simrenew.kit import clock
 from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.models import Delivery, OutboxMessage
 from simrenew.notifications.resend import RESENDABLE
-from simrenew.payments.models import PaymentAttempt
+from simrenew.payments.models import MethodType, PaymentAttempt, PaymentMethod, Wallet
 from simrenew.subscriptions import queries as subscription_queries
 from simrenew.subscriptions.models import Period, PeriodExtension, Subscription
 
@@ -67,12 +68,46 @@ class SubscriptionBlock:
 @dataclass
 class CustomerPage:
     time_zone: str
+    wallet_balance: str
+    payment_methods: list[Row]
     esims: list[Row]
     subscriptions: list[SubscriptionBlock]
     invoices: list[Row]
     attempts: list[Row]
     messages: list[Row]
     audit: list[Row]
+
+
+def _wallet_balance(customer: Customer) -> str:
+    wallet = Wallet.objects.filter(customer=customer).first()
+    return money(wallet.balance_minor, wallet.currency) if wallet is not None else "no wallet"
+
+
+def _payment_methods(customer: Customer) -> list[Row]:
+    """Every method the customer saved, those still usable first (the default leading), then
+    the removed ones: support is asked "which card did I pay with?" after a card is gone."""
+    zone = customer.time_zone
+    methods = PaymentMethod.objects.filter(customer=customer).order_by(
+        F("removed_at").asc(nulls_first=True), "-is_default", "id"
+    )
+    rows = []
+    for method in methods:
+        expires = f"{method.exp_month:02d}/{method.exp_year}" if method.exp_month and method.exp_year else ""
+        state = f"removed {moment(method.removed_at, zone)}" if method.removed_at else "usable"
+        rows.append(
+            Row(
+                [
+                    str(method),
+                    method.get_type_display(),
+                    method.gateway or ("—" if method.type == MethodType.WALLET else ""),
+                    expires,
+                    "default" if method.is_default and not method.removed_at else "",
+                    moment(method.created_at, zone),
+                    state,
+                ]
+            )
+        )
+    return rows
 
 
 def _esims(customer: Customer) -> list[Row]:
@@ -104,6 +139,10 @@ def _period_row(period: Period, zone: str, extensions: list[PeriodExtension]) ->
     )
 
 
+def _plan_label(plan: Plan) -> str:
+    return f"{plan.name} (v{plan.version})"
+
+
 def _subscriptions(customer: Customer, request: HttpRequest, here: str) -> list[SubscriptionBlock]:
     zone = customer.time_zone
     can_extend = request.user.has_perm(EXTEND_PERMISSION)
@@ -120,6 +159,7 @@ def _subscriptions(customer: Customer, request: HttpRequest, here: str) -> list[
     now = clock.now()
     for subscription in subscriptions:
         seen = subscription_queries.view(subscription, now=now)
+        next_charge = subscription_queries.next_auto_renew_charge(subscription, now)  # none once cancelled
         by_period: dict[int, list[PeriodExtension]] = {}
         for extension in subscription.extensions.all():
             by_period.setdefault(extension.period_id, []).append(extension)
@@ -131,10 +171,11 @@ def _subscriptions(customer: Customer, request: HttpRequest, here: str) -> list[
                 title=f"Subscription {subscription.pk} · eSIM {subscription.esim.iccid}",
                 facts=[
                     ("Status", seen.status),
-                    ("Plan", f"{subscription.plan.name} (v{subscription.plan.version})"),
+                    ("Plan running", _plan_label(seen.shown_period.plan if seen.shown_period else subscription.plan)),
+                    ("Renews with", _plan_label(subscription.plan)),
                     ("Paid through", moment(subscription.paid_through, zone)),
                     ("Auto-renew", "on" if subscription.auto_renew else "off"),
-                    ("Next auto-renew charge", moment(subscription.renewal_due_at, zone)),
+                    ("Next auto-renew charge", moment(next_charge, zone)),
                     ("Payment method", str(subscription.payment_method or "—")),
                     ("Data left", f"{seen.data_left_mb} of {seen.data_total_mb} MB, {seen.days_left} day(s)"),
                 ],
@@ -268,6 +309,8 @@ def customer_page(customer: Customer, request: HttpRequest) -> CustomerPage:
     here = request.path
     return CustomerPage(
         time_zone=customer.time_zone,
+        wallet_balance=_wallet_balance(customer),
+        payment_methods=_payment_methods(customer),
         esims=_esims(customer),
         subscriptions=_subscriptions(customer, request, here),
         invoices=_invoices(customer, request, here),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ProfileStatus(models.TextChoices):
@@ -30,6 +31,7 @@ class EsimProfile(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name, verbose_name_plural = _("eSIM profile"), _("eSIM profiles")
         ordering = ["id"]
         indexes = [models.Index(fields=["carrier", "status"], name="profile_carrier_status")]
         constraints = [

@@ -91,6 +91,7 @@ def seed_catalog() -> dict[str, int]:
             description="10 % off your first plan",
             percent_off=10,
             max_per_customer=1,
+            is_public=True,  # listed on the help page and the plan picker
             created_at=now,
         )
         created["promotions"] += 1

@@ -37,7 +37,7 @@ from simrenew.customers.services import channel_wanted
 from simrenew.kit import clock
 from simrenew.notifications import queries
 from simrenew.notifications.channels import Channels, SendFailed
-from simrenew.notifications.events import notice_kind
+from simrenew.notifications.events import fixed_channels, notice_kind
 from simrenew.notifications.models import (
     Delivery,
     DeliveryChannel,
@@ -153,10 +153,11 @@ def _plan(
 
     kind = notice_kind(message.event_type)
     customer = message.customer
+    fixed = fixed_channels(message.event_type)
     if kind is not None and customer is not None:
-        if customer.email and _wants(customer, kind, "email", chosen):
+        if customer.email and (_wants(customer, kind, "email", chosen) if fixed is None else "email" in fixed):
             deliver(DeliveryChannel.EMAIL, customer.email)
-        if _wants(customer, kind, "sms", chosen):
+        if customer.phone and (_wants(customer, kind, "sms", chosen) if fixed is None else "sms" in fixed):
             deliver(DeliveryChannel.SMS, customer.phone)
     for endpoint in endpoints:
         if endpoint.wants(message.event_type):

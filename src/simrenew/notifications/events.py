@@ -29,6 +29,7 @@ class EventType(StrEnum):
     SUBSCRIPTION_RENEWED = "subscription.renewed"
     RENEWAL_FAILED = "subscription.renewal_failed"
     EXPIRING = "subscription.expiring"
+    EXPIRING_SOON = "subscription.expiring_soon"
     AUTO_RENEW_UPCOMING = "subscription.auto_renew_upcoming"
     PAYMENT_METHOD_EXPIRING = "payment_method.expiring"
     SUSPENDED = "subscription.suspended"
@@ -47,6 +48,9 @@ class EventSpec:
     payload: type  # a TypedDict of notifications.payloads
     kind: NotificationKind | None  # the customer's notice kind; None: webhooks only
     summary: str  # what happened, for the webhook documentation
+    # The customer channels the event always takes, whatever their choices for its kind (still
+    # only to an address they gave); None: the channels they chose.
+    channels: frozenset[str] | None = None
 
 
 SPECS: dict[EventType, EventSpec] = {
@@ -64,6 +68,14 @@ SPECS: dict[EventType, EventSpec] = {
     ),
     EventType.EXPIRING: EventSpec(
         payloads.SubscriptionExpiring, NotificationKind.EXPIRY_REMINDER, "The paid service ends in a few days."
+    ),
+    # The last warning before the line stops: a text to the phone the customer gave, whatever
+    # they chose for reminders (SMS is off until chosen), since an email hours before may be read late.
+    EventType.EXPIRING_SOON: EventSpec(
+        payloads.SubscriptionExpiringSoon,
+        NotificationKind.EXPIRY_REMINDER,
+        "The paid service ends within hours and nothing will renew it (sent by SMS).",
+        channels=frozenset({"sms"}),
     ),
     EventType.AUTO_RENEW_UPCOMING: EventSpec(
         payloads.AutoRenewUpcoming, NotificationKind.AUTO_RENEW_NOTICE, "Auto-renew will charge soon."
@@ -108,6 +120,12 @@ EVENT_KINDS: dict[str, NotificationKind | None] = {event_type: spec.kind for eve
 
 def notice_kind(event_type: str) -> NotificationKind | None:
     return EVENT_KINDS.get(event_type)
+
+
+def fixed_channels(event_type: str) -> frozenset[str] | None:
+    """The customer channels `event_type` always takes (None: the customer's choices)."""
+    spec = SPECS.get(event_type)  # type: ignore[call-overload]  # an unknown type has no spec
+    return spec.channels if spec is not None else None
 
 
 # --- holding payloads to their shapes ---------------------------------------------------------------------

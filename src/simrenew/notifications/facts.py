@@ -22,11 +22,15 @@ from django.core import checks
 class SubscriptionFacts:
     id: int
     customer_id: int
+    # The plan of the period running now (after the service ended: of the last period paid),
+    # as the dashboard shows it; never what the next purchase will be.
     plan_name: str
     esim_number: str
     paid_through: datetime | None
     # Auto-renew is on and the subscription is live: the next period will be charged by itself.
     renews_automatically: bool
+    # What auto-renew and "Renew" buy (the plan an auto-renew notice or failed renewal names).
+    renewal_plan_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,9 @@ class InvoiceFacts:
     id: int
     total_minor: int
     currency: str
+    # The invoice's line as written when it was issued: what that payment bought (the plan's
+    # or top-up pack's name), whatever the subscription holds since.
+    description: str = ""
 
 
 @dataclass(frozen=True)

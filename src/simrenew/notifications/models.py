@@ -4,6 +4,7 @@ import uuid
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class OutboxStatus(models.TextChoices):
@@ -73,6 +74,7 @@ class Delivery(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name, verbose_name_plural = _("delivery"), _("deliveries")
         ordering = ["id"]
         constraints = [
             models.UniqueConstraint(fields=["message", "channel", "recipient"], name="delivery_once_per_recipient"),
@@ -100,6 +102,7 @@ class SandboxSms(models.Model):
     created_at = models.DateTimeField()
 
     class Meta:
+        verbose_name, verbose_name_plural = _("sandbox SMS"), _("sandbox SMS")
         ordering = ["id"]
 
     def __str__(self) -> str:

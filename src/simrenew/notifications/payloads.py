@@ -209,6 +209,9 @@ def subscription_topped_up(*, subscription_id: int, data_mb: int, invoice: str) 
 
 
 class SubscriptionExpiring(TypedDict):
+    """The paid service (every prepaid period, `expires_at` its end) ends in about `days_left`
+    days and nothing will renew it: no auto-renew, or auto-renew without a method it can charge."""
+
     subscription_id: int
     period_number: int
     expires_at: datetime
@@ -223,6 +226,27 @@ def subscription_expiring(
         "period_number": period_number,
         "expires_at": expires_at,
         "days_left": days_left,
+    }
+
+
+class SubscriptionExpiringSoon(TypedDict):
+    """The paid service (every prepaid period) ends within `hours_left` hours and nothing will
+    renew it: the last warning, sent by SMS."""
+
+    subscription_id: int
+    period_number: int
+    expires_at: datetime
+    hours_left: int
+
+
+def subscription_expiring_soon(
+    *, subscription_id: int, period_number: int, expires_at: datetime, hours_left: int
+) -> SubscriptionExpiringSoon:
+    return {
+        "subscription_id": subscription_id,
+        "period_number": period_number,
+        "expires_at": expires_at,
+        "hours_left": hours_left,
     }
 
 
@@ -342,15 +366,43 @@ def subscription_terminated(*, subscription_id: int, terminated_at: datetime) ->
 
 
 class SubscriptionCancelled(TypedDict):
+    """`refund_minor` is what cancelling now pays back under the operator's `refund_policy`:
+    periods paid ahead and not started, in full, and under `prorata` the unused part of the
+    running period (`refund_unused_minor` of it); `refund_to_wallet_minor` of it goes to the
+    wallet, the rest to the card or PayPal account that paid. Each refund is reported again by
+    `payment.refunded` once it is done."""
+
     subscription_id: int
     when: CancelWhen
     service_ends_at: datetime | None
+    refund_policy: Literal["none", "unstarted", "prorata"]
+    refund_minor: int
+    refund_unused_minor: int
+    refund_to_wallet_minor: int
+    refund_currency: str | None
 
 
 def subscription_cancelled(
-    *, subscription_id: int, when: CancelWhen, service_ends_at: datetime | None
+    *,
+    subscription_id: int,
+    when: CancelWhen,
+    service_ends_at: datetime | None,
+    refund_policy: Literal["none", "unstarted", "prorata"] = "unstarted",
+    refund_minor: int = 0,
+    refund_unused_minor: int = 0,
+    refund_to_wallet_minor: int = 0,
+    refund_currency: str | None = None,
 ) -> SubscriptionCancelled:
-    return {"subscription_id": subscription_id, "when": when, "service_ends_at": service_ends_at}
+    return {
+        "subscription_id": subscription_id,
+        "when": when,
+        "service_ends_at": service_ends_at,
+        "refund_policy": refund_policy,
+        "refund_minor": refund_minor,
+        "refund_unused_minor": refund_unused_minor,
+        "refund_to_wallet_minor": refund_to_wallet_minor,
+        "refund_currency": refund_currency,
+    }
 
 
 class SubscriptionResumed(TypedDict):

@@ -30,6 +30,7 @@ from django.utils.translation import gettext
 
 from simrenew.customers.models import Customer
 from simrenew.kit.money import babel_locale, format_gigabytes, format_money
+from simrenew.kit.timezones import zone_name
 from simrenew.notifications.events import notice_kind
 from simrenew.notifications.facts import (
     InvoiceFacts,
@@ -125,7 +126,7 @@ class Formatter:
         self.language = customer.locale
         try:
             self.zone = ZoneInfo(customer.time_zone)
-            self.zone_name = customer.time_zone
+            self.zone_name = zone_name(customer.time_zone, customer.locale)  # Babel's, in their language
         except (ZoneInfoNotFoundError, ValueError):
             self.zone, self.zone_name = ZoneInfo("UTC"), "UTC"
 
@@ -138,7 +139,7 @@ class Formatter:
             return ""
 
     def when(self, value: object) -> str:
-        """“Jan 15, 2026, 7:00 AM (America/New_York)”: local time, with the zone it is in."""
+        """“Jan 15, 2026, 7:00 AM Eastern Time (New York)”: local time, with the zone it is in."""
         moment = _moment(value)
         if moment is None:
             return ""
@@ -147,7 +148,7 @@ class Formatter:
         shown = pattern.format(
             format_time(local, "short", locale=self.locale), format_date(local, "medium", locale=self.locale)
         )
-        return f"{shown} ({self.zone_name})"
+        return f"{shown} {self.zone_name}"
 
     def data(self, mb: object) -> str:
         if not isinstance(mb, int | float) or isinstance(mb, bool):
@@ -230,6 +231,12 @@ def _invoice(payload: dict[str, Any]) -> InvoiceFacts | None:
     return invoice_facts(number)
 
 
+def _name_renewal_plan(context: Context, subscription: SubscriptionFacts | None) -> None:
+    """A notice about the next purchase names what it buys: the renewal plan."""
+    if subscription is not None and subscription.renewal_plan_name:
+        context["plan_name"] = subscription.renewal_plan_name
+
+
 def _plan_facts(context: Context) -> None:
     if context["esim_number"]:
         context.fact(gettext("Plan"), context["plan_name"])
@@ -239,8 +246,12 @@ def _plan_facts(context: Context) -> None:
 def _period_paid(
     context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
 ) -> None:
-    """subscription.created and subscription.renewed: a receipt for a period."""
+    """subscription.created and subscription.renewed: a receipt for a period, naming what the
+    payment bought from the invoice's own line, not the plan the subscription holds now (a
+    day bought on top of a month is "1 day", even while the month runs)."""
     invoice = _invoice(payload)
+    if invoice is not None and invoice.description:
+        context["plan_name"] = invoice.description
     period = payload.get("period")
     if not isinstance(period, dict):
         period = {}
@@ -274,6 +285,7 @@ def _renewal_failed(
     # The message is the failure catalogue's English words (payments.failures), translated here.
     failure = payload.get("failure_message")
     next_retry = fmt.when(payload.get("next_retry_at"))
+    _name_renewal_plan(context, subscription)
     action = payload.get("action")
     ends = fmt.when(subscription.paid_through) if subscription and subscription.paid_through else ""
     context.update(
@@ -296,17 +308,20 @@ def _renewal_failed(
 def _expiring(
     context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
 ) -> None:
+    """subscription.expiring and .expiring_soon: the paid service ends and nothing will renew
+    it. `auto_renew` here means it is on but cannot charge (no usable method, or it gave up)."""
     days_left = _int(payload.get("days_left"))
     expires = fmt.when(payload.get("expires_at"))
     context.update(
         expires_at=expires,
         days_left=days_left,
+        hours_left=_int(payload.get("hours_left")),
         auto_renew=bool(subscription and subscription.renews_automatically),
     )
     _plan_facts(context)
     context.fact(gettext("Service ends"), expires)
     if subscription is not None:
-        context["action_url"] = _link("portal:manage" if context["auto_renew"] else "portal:renew", subscription.id)
+        context["action_url"] = _link("portal:renew", subscription.id)
 
 
 def _payment_method(payload: dict[str, Any], customer_id: int | None) -> tuple[str, PaymentMethod | None]:
@@ -328,6 +343,7 @@ def _auto_renew_upcoming(
     context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
 ) -> None:
     method, _ = _payment_method(payload, subscription.customer_id if subscription else None)
+    _name_renewal_plan(context, subscription)
     context.update(
         charge_at=fmt.when(payload.get("charge_at")),
         expires_at=fmt.when(payload.get("expires_at")),
@@ -405,12 +421,19 @@ def _usage_threshold(
 def _cancelled(
     context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
 ) -> None:
+    # What cancelling now pays back, and where (older messages have no refund fields: nothing shown).
+    refund_minor, to_wallet_minor = payload.get("refund_minor") or 0, payload.get("refund_to_wallet_minor") or 0
+    currency = payload.get("refund_currency")
     context.update(
         cancelled_now=payload.get("when") == "now",
         service_ends_at=fmt.when(payload.get("service_ends_at")),
+        refund_amount=fmt.money(refund_minor, currency) if refund_minor else "",
+        refund_to_wallet=fmt.money(to_wallet_minor, currency) if to_wallet_minor else "",
+        refund_to_method=fmt.money(refund_minor - to_wallet_minor, currency) if refund_minor > to_wallet_minor else "",
     )
     _plan_facts(context)
     context.fact(gettext("Service ends"), context["service_ends_at"])
+    context.fact(gettext("Amount refunded"), context["refund_amount"])
     if subscription is not None:
         context["action_url"] = _link("portal:manage", subscription.id)
 
@@ -445,6 +468,8 @@ def _refunded(
         to_wallet=to_wallet,
     )
     context.fact(gettext("Invoice number"), context["invoice_number"])
+    if invoice is not None and invoice.description:
+        context.fact(gettext("Item"), invoice.description)
     context.fact(gettext("Amount refunded"), context["amount"])
     context.fact(
         gettext("Refunded to"), gettext("Your simrenew wallet") if to_wallet else gettext("The payment method you used")
@@ -458,6 +483,7 @@ BUILDERS: dict[str, Builder] = {
     "subscription.renewed": _period_paid,
     "subscription.renewal_failed": _renewal_failed,
     "subscription.expiring": _expiring,
+    "subscription.expiring_soon": _expiring,
     "subscription.auto_renew_upcoming": _auto_renew_upcoming,
     "payment_method.expiring": _payment_method_expiring,
     "subscription.suspended": _suspended,

@@ -7,6 +7,7 @@ email: an administrator resets them (`simrenew staff reset-password`)."""
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -155,3 +156,34 @@ class CustomerResetTokenForm(UserTokenForm):
             self.reset_user = None
             raise get_adapter().validation_error("invalid_password_reset")
         return cleaned
+
+
+class ResendOutcome(enum.Enum):
+    SENT = "sent"
+    TOO_SOON = "too_soon"  # allauth's cooldown between confirmation emails to one address
+    NO_SIGN_UP = "no_sign_up"  # no sign-up (or login) waiting for confirmation in this browser
+
+
+def resend_confirmation(request: HttpRequest) -> ResendOutcome:
+    """Send the confirmation link again, to the address of the sign-up (or login) under way in
+    this browser, so that following the new link still signs the customer in. Nobody else's
+    address can be asked for here (no typed address: nothing to learn about who has an account);
+    without a sign-up under way, logging in sends a new link (allauth does, for an unconfirmed
+    address). allauth's limit of one email per address per cooldown applies."""
+    from allauth.account.internal.flows.email_verification import (
+        consume_email_verification_rate_limit,
+        send_verification_email_to_address,
+    )
+    from allauth.account.internal.stagekit import unstash_login
+    from allauth.account.models import EmailAddress
+
+    pending = unstash_login(request, peek=True)
+    if pending is None or pending.user is None:
+        return ResendOutcome.NO_SIGN_UP
+    address = EmailAddress.objects.filter(user_id=pending.user.pk, verified=False).order_by("-primary").first()
+    if address is None:
+        return ResendOutcome.NO_SIGN_UP
+    if not consume_email_verification_rate_limit(request, address.email, dry_run=True):
+        return ResendOutcome.TOO_SOON
+    send_verification_email_to_address(request, address)
+    return ResendOutcome.SENT

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Any
-from zoneinfo import available_timezones
 
 from django import forms
 from django.http import HttpRequest
@@ -13,8 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from simrenew.customers.models import Locale
 from simrenew.customers.services import create_customer_for_user
 from simrenew.kit.errors import ValidationFailed
-
-TIME_ZONE_CHOICES = [(zone, zone.replace("_", " ")) for zone in sorted(available_timezones()) if "/" in zone]
+from simrenew.kit.timezones import time_zone_choices
 
 
 class SignupDetailsForm(forms.Form):
@@ -27,7 +25,13 @@ class SignupDetailsForm(forms.Form):
         initial=Locale.EN,
         help_text=_("Pages and emails (including the one confirming your address) use this language."),
     )
-    time_zone = forms.ChoiceField(label=_("Time zone"), choices=TIME_ZONE_CHOICES, initial="America/New_York")
+    # The US zones first, named in the page's language; time_zone.js picks the browser's zone.
+    time_zone = forms.ChoiceField(
+        label=_("Time zone"),
+        choices=lambda: time_zone_choices(get_language()),
+        initial="America/New_York",
+        widget=forms.Select(attrs={"data-time-zone": "detect"}),
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -3,14 +3,15 @@ and what auto-renew may charge when the plan's own method is declined."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django import forms
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from simrenew.customers.models import Customer, Locale, NotificationKind
 from simrenew.customers.services import Channels
-from simrenew.portal.forms import TIME_ZONE_CHOICES
+from simrenew.kit.timezones import time_zone_choices
 
 CHANNELS = ("email", "sms")
 
@@ -23,8 +24,9 @@ class AccountSettingsForm(forms.Form):
     locale = forms.ChoiceField(label=_("Language"), choices=Locale.choices)
     time_zone = forms.ChoiceField(
         label=_("Time zone"),
-        choices=TIME_ZONE_CHOICES,
         help_text=_("Expiry dates and reminders are shown in this time zone."),
+        # time_zone.js offers the browser's zone when it differs (never changes it by itself here).
+        widget=forms.Select(attrs={"data-time-zone": "suggest"}),
     )
     phone = forms.CharField(
         label=_("Mobile number for SMS"),
@@ -58,6 +60,9 @@ class AccountSettingsForm(forms.Form):
             },
         )
         super().__init__(*args, **kwargs)
+        # The customer's zone and the US zones first, named in the page's language (Babel).
+        zone_field = cast(forms.ChoiceField, self.fields["time_zone"])
+        zone_field.choices = time_zone_choices(get_language(), first=(customer.time_zone,))
         for kind in NotificationKind.values:
             # Shown inside a fieldset whose legend names the kind, so "Email" / "SMS" suffice.
             self.fields[channel_field_name(kind, "email")] = forms.BooleanField(label=_("Email"), required=False)

@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
@@ -109,7 +110,7 @@ def moveable_subscriptions(customer: Customer) -> Any:
     """Plans the customer may set to end at their period end when moving carrier."""
     return (
         Subscription.objects.filter(in_service_q(clock.now()), customer=customer, state=SubscriptionState.LIVE)
-        .select_related("esim__carrier", "plan")
+        .select_related("esim__carrier", "plan__carrier")
         .order_by("id")
     )
 
@@ -123,7 +124,7 @@ class SubscriptionChoiceField(forms.ModelChoiceField):
         return gettext("%(carrier)s %(number)s · %(plan)s, paid until %(until)s") % {
             "carrier": obj.esim.carrier.name,
             "number": obj.esim.msisdn,
-            "plan": obj.plan.name,
+            "plan": obj.plan.display_name,
             "until": local_datetime(obj.paid_through, self.customer),
         }
 
@@ -135,10 +136,32 @@ class PlanChoiceField(forms.ModelChoiceField):
         return plan_summary(obj, self.customer)
 
 
+class RenewalPlanForm(forms.Form):
+    """The plan auto-renew and "Renew" buy: the carrier's plans on sale, and the one held (kept even
+    when no longer sold). Choosing here is the one way a customer changes it besides the pay page's box."""
+
+    plan = PlanChoiceField(label=_("Plan that auto-renew buys"), queryset=Plan.objects.none(), empty_label=None)
+
+    def __init__(self, *args: Any, customer: Customer, subscription: Subscription, **kwargs: Any):
+        kwargs.setdefault("initial", {}).setdefault("plan", subscription.plan_id)
+        super().__init__(*args, **kwargs)
+        field = self.fields["plan"]
+        assert isinstance(field, PlanChoiceField)
+        field.queryset = (
+            Plan.objects.filter(
+                Q(carrier_id=subscription.esim.carrier_id, is_current=True) | Q(pk=subscription.plan_id)
+            )
+            .select_related("carrier")
+            .order_by("period_unit", "period_count", "price_minor", "id")
+        )
+        field.customer = customer
+
+
 class AddEsimForm(IdempotentForm):
     plan = PlanChoiceField(label=_("Plan"), queryset=Plan.objects.none(), widget=forms.RadioSelect, empty_label=None)
     payment_method = MethodChoiceField(label=_("Pay with"), queryset=PaymentMethod.objects.none(), empty_label=None)
     auto_renew = forms.BooleanField(label=_("Renew automatically before the plan ends"), required=False, initial=True)
+    promo_code = forms.CharField(label=_("Promotion code (optional)"), required=False, max_length=40)
 
     def __init__(self, *args: Any, customer: Customer, **kwargs: Any):
         super().__init__(*args, **kwargs)

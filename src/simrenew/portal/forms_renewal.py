@@ -9,8 +9,11 @@ from decimal import Decimal
 from typing import Any, cast
 
 from django import forms
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+from stdnum import luhn
 
+from simrenew.kit import clock
 from simrenew.kit.errors import SimrenewError
 from simrenew.portal.presenters import service_message
 
@@ -145,7 +148,27 @@ class HostedCardForm(forms.Form):
             for field in ("number", "exp_month", "exp_year", "cvc"):
                 if data.get(field) in (None, "") and field not in self.errors:
                     self.add_error(field, _("This field is required for a card."))
+            self.check_card_shapes(data)
         return data
+
+    def check_card_shapes(self, data: dict[str, Any]) -> None:
+        """Every wrong field at once, as a hosted card page checks before sending (the gateway
+        itself stops at the first wrong field): the same words as the gateway's."""
+        number = "".join(str(data.get("number") or "").split())
+        if (
+            number
+            and "number" not in self.errors
+            and not (number.isdigit() and 12 <= len(number) <= 19 and luhn.is_valid(number))
+        ):
+            self.add_error("number", _("The card number is not valid."))
+        month, year = data.get("exp_month"), data.get("exp_year")
+        if month and year and not {"exp_month", "exp_year"} & set(self.errors):
+            today = clock.now().date()
+            if (year, month) < (today.year, today.month) or year > today.year + 30:
+                self.add_error("exp_year", _("The card's expiry date has passed or is not valid."))
+        cvc = str(data.get("cvc") or "")
+        if cvc and "cvc" not in self.errors and not (cvc.isdigit() and len(cvc) in (3, 4)):
+            self.add_error("cvc", _("The security code must be 3 or 4 digits."))
 
 
 class WalletTopUpForm(forms.Form):
@@ -162,3 +185,19 @@ class WalletTopUpForm(forms.Form):
     def __init__(self, *args: Any, method_choices: list[tuple[str, str]], **kwargs: Any):
         super().__init__(*args, **kwargs)
         cast(forms.ChoiceField, self.fields["payment_method"]).choices = method_choices
+
+
+AUTO_RENEW_OFF = "off"
+
+
+class RemoveMethodForm(forms.Form):
+    """Removing the method auto-renew uses: which method auto-renew pays with instead, or
+    auto-renew off. Nothing is decided for the customer (a renewal must not quietly fail)."""
+
+    then = forms.ChoiceField(label=_("Then auto-renew should"), widget=forms.RadioSelect)
+
+    def __init__(self, *args: Any, method_choices: list[tuple[str, str]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        choices = [(value, gettext("Pay with %(method)s") % {"method": label}) for value, label in method_choices]
+        choices.append((AUTO_RENEW_OFF, gettext("Stop: turn auto-renew off")))
+        cast(forms.ChoiceField, self.fields["then"]).choices = choices

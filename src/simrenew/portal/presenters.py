@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import calendar
+import math
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from babel.dates import format_datetime
+from babel.dates import format_date, format_datetime
 from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from simrenew.billing.models import Invoice, InvoiceStatus
+from simrenew.catalog import labels
 from simrenew.catalog.models import PeriodUnit, Plan
 from simrenew.customers.models import Customer
 from simrenew.esims.models import EsimProfile
@@ -30,8 +32,8 @@ from simrenew.payments.models import (
     Wallet,
 )
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
-from simrenew.subscriptions.queries import Status, view
-from simrenew.subscriptions.status import service_ends_at
+from simrenew.subscriptions.queries import Status, SubscriptionView, views_of
+from simrenew.subscriptions.status import data_level, renews_automatically, service_ends_at
 
 
 def babel_locale(customer: Customer) -> str:
@@ -58,49 +60,92 @@ class EsimCard:
     esim: EsimProfile
     subscription: Subscription | None
     status: str
-    plan_name: str
+    plan_name: str  # the plan running now (else the one that ran last), never just the last one paid for
     data_left: str
     data_total: str
     data_left_percent: int
     days_left: int
     expires_at: str
     needs_renewal: bool
+    data_level: str = "ok"  # ok / low (80 % used) / critical (95 % used): the bar's colour
+    offer_top_up: bool = False  # data runs low while a period runs
+    period_days_left: int = 0  # of the running period, apart from prepaid time
+    period_days_left_text: str = ""  # "12 days left in this month"
+    paid_through: str = ""  # local date: the end of all paid time
+    resets_on: str = ""  # local date the data allowance starts afresh (the running period's end)
+    ends_on: str = ""  # local date service stops, when it will (cancelled, or auto-renew off)
+    auto_renew_on: bool = False  # live with auto-renew: a cancelled plan never says it renews
+
+
+def local_date(moment: datetime, customer: Customer) -> str:
+    return format_date(moment.astimezone(ZoneInfo(customer.time_zone)).date(), "medium", locale=babel_locale(customer))
+
+
+def period_days_left_text(days: int, period_unit: str) -> str:
+    """ "12 days left in this month": the running period's days, apart from prepaid time."""
+    if period_unit == PeriodUnit.MONTH:
+        return ngettext("%(days)d day left in this month", "%(days)d days left in this month", days) % {"days": days}
+    if period_unit == PeriodUnit.YEAR:
+        return ngettext("%(days)d day left in this year", "%(days)d days left in this year", days) % {"days": days}
+    return ngettext("%(days)d day left in this period", "%(days)d days left in this period", days) % {"days": days}
 
 
 def esim_cards(customer: Customer) -> list[EsimCard]:
+    """Every eSIM of the customer with its latest subscription as it stands now: three queries,
+    whatever the number of eSIMs (the eSIMs, the subscriptions, the periods shown)."""
     cards = []
     esims = EsimProfile.objects.filter(customer=customer).select_related("carrier").order_by("id")
     latest: dict[int, Subscription] = {}
     for subscription in (
         Subscription.objects.filter(customer=customer)
         .exclude(state=SubscriptionState.INCOMPLETE)
-        .select_related("plan", "esim")
+        .select_related("plan__carrier")
         .order_by("id")
     ):
         latest[subscription.esim_id] = subscription
+    now = clock.now()
+    views = views_of(list(latest.values()), now=now)
     for esim in esims:
-        current = latest.get(esim.pk)
-        if current is None:
+        held = latest.get(esim.pk)
+        if held is None:
             cards.append(EsimCard(esim, None, "none", "", "0", "0", 0, 0, "", False))
             continue
-        subscription = current
-        shown = view(subscription)
-        service_ends = service_ends_at(subscription)
-        cards.append(
-            EsimCard(
-                esim=esim,
-                subscription=subscription,
-                status=shown.status,
-                plan_name=subscription.plan.name,
-                data_left=gigabytes(shown.data_left_mb, customer),
-                data_total=gigabytes(shown.data_total_mb, customer),
-                data_left_percent=round(100 * shown.data_left_mb / shown.data_total_mb) if shown.data_total_mb else 0,
-                days_left=shown.days_left,
-                expires_at=local_datetime_with_zone(service_ends, customer) if service_ends else "",
-                needs_renewal=shown.status in (Status.EXPIRING, Status.SUSPENDED),
-            )
-        )
+        cards.append(_esim_card(esim, held, views[held.pk], customer, now))
     return cards
+
+
+def _esim_card(
+    esim: EsimProfile, subscription: Subscription, shown: SubscriptionView, customer: Customer, now: datetime
+) -> EsimCard:
+    service_ends = service_ends_at(subscription)
+    period = shown.current_period
+    plan = shown.shown_period.plan if shown.shown_period is not None else subscription.plan
+    level = data_level(used_bytes=period.used_bytes, allowance_mb=shown.data_total_mb) if period else "ok"
+    renews = renews_automatically(subscription, now)
+    period_left = math.ceil((period.ends_at - now).total_seconds() / 86400) if period else 0
+    # The allowance starts afresh at the period's end only if service goes on after it.
+    goes_on = period is not None and service_ends is not None and (service_ends > period.ends_at or renews)
+    will_end = service_ends is not None and shown.status != Status.SUSPENDED and not renews
+    return EsimCard(
+        esim=esim,
+        subscription=subscription,
+        status=shown.status,
+        plan_name=plan_title(plan, customer),
+        data_left=gigabytes(shown.data_left_mb, customer),
+        data_total=gigabytes(shown.data_total_mb, customer),
+        data_left_percent=round(100 * shown.data_left_mb / shown.data_total_mb) if shown.data_total_mb else 0,
+        days_left=shown.days_left,
+        expires_at=local_datetime_with_zone(service_ends, customer) if service_ends else "",
+        needs_renewal=shown.status in (Status.EXPIRING, Status.SUSPENDED),
+        data_level=level,
+        offer_top_up=period is not None and level != "ok",
+        period_days_left=period_left,
+        period_days_left_text=period_days_left_text(period_left, plan.period_unit) if period else "",
+        paid_through=local_date(service_ends, customer) if service_ends else "",
+        resets_on=local_date(period.ends_at, customer) if goes_on and period else "",
+        ends_on=local_date(service_ends, customer) if will_end and service_ends else "",
+        auto_renew_on=renews,
+    )
 
 
 # --- Renewal, payments and receipts (shared read helpers; views_renewal uses them) ---
@@ -154,16 +199,8 @@ def money(amount_minor: int, currency: str, customer: Customer) -> str:
 
 
 def period_length(unit: str, count: int, *, in_weeks: bool = True) -> str:
-    """“1 month”, “7 days” is “1 week”: the length a customer thinks in (in days with
-    `in_weeks=False`)."""
-    if in_weeks and unit == PeriodUnit.DAY and count % 7 == 0:
-        weeks = count // 7
-        return ngettext("%(count)d week", "%(count)d weeks", weeks) % {"count": weeks}
-    if unit == PeriodUnit.DAY:
-        return ngettext("%(count)d day", "%(count)d days", count) % {"count": count}
-    if unit == PeriodUnit.MONTH:
-        return ngettext("%(count)d month", "%(count)d months", count) % {"count": count}
-    return ngettext("%(count)d year", "%(count)d years", count) % {"count": count}
+    """“1 month”, “7 days” is “1 week” (catalog.labels: the one formatter of plan names)."""
+    return labels.period_length(unit, count, in_weeks=in_weeks)
 
 
 def plan_kind(plan: Plan) -> str:
@@ -187,18 +224,9 @@ def plan_kind_label(kind: str) -> str:
 
 
 def plan_title(plan: Plan, customer: Customer) -> str:
-    """The plan's name, then its length and data where the name does not say them already:
-    “AT&T 1 month · 20 GB”, not “AT&T 1 month · 20 GB · 1 month · 20 GB”. Names are the
-    operator's; a name that says neither gets both."""
-    count = plan.period_count
-    lengths = {period_length(plan.period_unit, count), period_length(plan.period_unit, count, in_weeks=False)}
-    data = gettext("%(amount)s GB") % {"amount": gigabytes(plan.data_mb, customer)}
-    parts = [plan.name]
-    if not any(length in plan.name for length in lengths):
-        parts.append(period_length(plan.period_unit, count))
-    if data not in plan.name:
-        parts.append(data)
-    return " · ".join(parts)
+    """“AT&T 1 month · 20 GB”, in the active language (the customer's, on their pages):
+    Plan.display_name, from the catalog's one formatter (catalog.labels)."""
+    return plan.display_name
 
 
 def plan_summary(plan: Plan, customer: Customer) -> str:
@@ -340,14 +368,16 @@ INVOICE_STATUS_LABELS: dict[str, object] = {
 
 def receipt(invoice: Invoice, customer: Customer) -> Receipt:
     attempt = invoice.payment_attempt
-    period = Period.objects.filter(invoice=invoice).first()
+    period = Period.objects.filter(invoice=invoice).select_related("plan__carrier").first()
     subscription = invoice.subscription
+    subtotal = money(invoice.subtotal_minor, invoice.currency, customer)
     return Receipt(
         invoice=invoice,
         number=invoice.number,
         issued=local_datetime(invoice.issued_at, customer),
         status_label=str(INVOICE_STATUS_LABELS.get(invoice.status, invoice.status)),
-        lines=[ReceiptLine(invoice.description, money(invoice.subtotal_minor, invoice.currency, customer))],
+        # The plan that period is, named in the customer's language (the stored description is English).
+        lines=[ReceiptLine(period.plan.display_name if period else invoice.description, subtotal)],
         discount=money(invoice.discount_minor, invoice.currency, customer) if invoice.discount_minor else "",
         total=money(invoice.total_minor, invoice.currency, customer),
         refunded=money(invoice.refunded_minor, invoice.currency, customer) if invoice.refunded_minor else "",

@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 from babel.dates import format_date, format_skeleton
 from babel.numbers import format_decimal
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
-from simrenew.catalog.models import TopUpPack
+from simrenew.catalog.models import PeriodUnit, Plan, TopUpPack
 from simrenew.catalog.services import quote
 from simrenew.customers.models import Customer
 from simrenew.esims.identifiers import ActivationCode, ios_install_url, parse_activation_code
@@ -31,6 +31,7 @@ from simrenew.portal.presenters import (
     babel_locale,
     local_datetime,
     local_datetime_with_zone,
+    plan_title,
     service_message,
 )
 from simrenew.provisioning.connection_checks import ConnectionCheckLimited
@@ -144,6 +145,41 @@ class ManageView:
     can_resume: bool
     cancelled_at_period_end: bool
     has_running_period: bool
+    # What auto-renew and "Renew" buy (the renewal plan), and the sentence that says so.
+    renewal_plan_id: int = 0
+    renewal_plan_name: str = ""
+    renewal_terms: str = ""  # "Auto-renew buys AT&T 1 month · 20 GB every month for $25.00."
+
+
+def every_period(unit: str, count: int) -> str:
+    """ "every month", "every 2 weeks": how often a plan renews. A count of one has words of its
+    own: Chinese has one plural form, so "every %(count)d months" would read "每 1 个月"."""
+    weeks = count // 7 if unit == PeriodUnit.DAY and count % 7 == 0 else 0
+    if weeks == 1:
+        return pgettext("renewal frequency", "every week")
+    if weeks:
+        return ngettext("every %(count)d week", "every %(count)d weeks", weeks) % {"count": weeks}
+    if count == 1:
+        if unit == PeriodUnit.DAY:
+            return pgettext("renewal frequency", "every day")
+        if unit == PeriodUnit.MONTH:
+            return pgettext("renewal frequency", "every month")
+        return pgettext("renewal frequency", "every year")
+    if unit == PeriodUnit.DAY:
+        return ngettext("every %(count)d day", "every %(count)d days", count) % {"count": count}
+    if unit == PeriodUnit.MONTH:
+        return ngettext("every %(count)d month", "every %(count)d months", count) % {"count": count}
+    return ngettext("every %(count)d year", "every %(count)d years", count) % {"count": count}
+
+
+def renewal_terms(plan: Plan, customer: Customer) -> str:
+    """ "Auto-renew buys AT&T 1 month · 20 GB every month for $25.00." (the renewal plan's list price)."""
+    price = quote(plan=plan, customer=customer, promo_code=None).total
+    return gettext("Auto-renew buys %(plan)s %(every)s for %(price)s.") % {
+        "plan": plan_title(plan, customer),
+        "every": every_period(plan.period_unit, plan.period_count),
+        "price": money(price.amount_minor, price.currency, customer),
+    }
 
 
 def manage_view(subscription: Subscription, customer: Customer) -> ManageView:
@@ -154,10 +190,12 @@ def manage_view(subscription: Subscription, customer: Customer) -> ManageView:
     running = shown.current_period is not None
     cancelled_at_period_end = running_to_period_end(subscription, now)
     price = quote(plan=subscription.plan, customer=customer, promo_code=None).total
+    # The plan shown is the one running now (else the one that ran last), not the renewal plan.
+    running_plan = shown.shown_period.plan if shown.shown_period is not None else subscription.plan
     return ManageView(
         subscription=subscription,
         status=shown.status,
-        plan_name=subscription.plan.name,
+        plan_name=plan_title(running_plan, customer),
         carrier_name=subscription.esim.carrier.name,
         msisdn=subscription.esim.msisdn,
         data_left=data_amount(shown.data_left_mb * MB, customer),
@@ -170,7 +208,35 @@ def manage_view(subscription: Subscription, customer: Customer) -> ManageView:
         can_resume=cancelled_at_period_end,
         cancelled_at_period_end=cancelled_at_period_end,
         has_running_period=running and state in (SubscriptionState.LIVE, SubscriptionState.CANCELLED),
+        renewal_plan_id=subscription.plan_id,
+        renewal_plan_name=plan_title(subscription.plan, customer),
+        renewal_terms=renewal_terms(subscription.plan, customer),
     )
+
+
+@dataclass(frozen=True)
+class PayPageRenewalNote:
+    """The pay page's sentence on what auto-renew buys after this payment, and whether to offer
+    the "also renew with this plan from now on" box (only when another plan is being bought)."""
+
+    text: str
+    offer_switch: bool
+    switch_label: str
+
+
+def pay_page_renewal_note(subscription: Subscription, plan: Plan, customer: Customer) -> PayPageRenewalNote:
+    """Said before paying: a purchase of another plan is one-off; auto-renew keeps its plan unless
+    the box is ticked (subscriptions.renewals)."""
+    renews = subscription.auto_renew and subscription.state == SubscriptionState.LIVE
+    other = plan.pk != subscription.plan_id
+    if renews:
+        text = renewal_terms(subscription.plan, customer)
+        if other:
+            text = gettext("This purchase is one-off. %(terms)s") % {"terms": text}
+    else:
+        text = gettext("Auto-renew is off: nothing is charged automatically.")
+    label = gettext("Also renew with %(plan)s from now on") % {"plan": plan_title(plan, customer)}
+    return PayPageRenewalNote(text=text, offer_switch=other, switch_label=label)
 
 
 # ---------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from simrenew.portal import views_manage
 urlpatterns: list[URLPattern] = [
     path("subscriptions/<int:subscription_id>/manage/", views_manage.manage, name="manage"),
     path("subscriptions/<int:subscription_id>/auto-renew/", views_manage.auto_renew, name="auto_renew"),
+    path("subscriptions/<int:subscription_id>/renewal-plan/", views_manage.renewal_plan, name="renewal_plan"),
     path("subscriptions/<int:subscription_id>/cancel/", views_manage.cancel_subscription, name="cancel"),
     path("subscriptions/<int:subscription_id>/resume/", views_manage.resume_subscription, name="resume"),
     path("subscriptions/<int:subscription_id>/top-up/", views_manage.top_up, name="top_up"),

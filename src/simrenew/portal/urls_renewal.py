@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, path
 
-from simrenew.portal import views_renewal
+from simrenew.portal import views, views_renewal
 
 urlpatterns: list[URLPattern] = [
     path("subscriptions/<int:subscription_id>/renew/", views_renewal.renew, name="renew"),
@@ -19,4 +19,6 @@ urlpatterns: list[URLPattern] = [
     path("wallet/", views_renewal.wallet, name="wallet"),
     # The sandbox gateway's hosted card page (a real gateway serves its own).
     path("sandbox-gateway/card/", views_renewal.sandbox_gateway_card, name="sandbox_gateway_card"),
+    # The first purchase starts at sign-up: the page asking to confirm the address can resend it.
+    path("accounts/resend-confirmation/", views.resend_confirmation, name="resend_confirmation"),
 ]

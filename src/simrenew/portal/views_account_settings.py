@@ -17,6 +17,7 @@ from simrenew.customers.models import Locale
 from simrenew.customers.services import notification_preferences, set_notification_preferences, update_customer
 from simrenew.kit import clock
 from simrenew.kit.errors import ValidationFailed
+from simrenew.kit.timezones import zone_name
 from simrenew.portal.forms_account import AccountSettingsForm
 from simrenew.portal.middleware import customer_of
 from simrenew.portal.presenters import local_datetime
@@ -57,7 +58,12 @@ def account_settings(request: HttpRequest) -> HttpResponse:
             response = redirect("portal:settings")
             remember_language(response, customer.locale)
             return response
-    context = {"customer": customer, "form": form, "local_now": local_datetime(clock.now(), customer)}
+    context = {
+        "customer": customer,
+        "form": form,
+        "local_now": local_datetime(clock.now(), customer),
+        "zone_name": zone_name(customer.time_zone, customer.locale),
+    }
     return render(request, "portal/settings.html", context)
 
 

@@ -27,9 +27,10 @@ from simrenew.kit.errors import SimrenewError
 from simrenew.payments.charging import run_charge
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
 from simrenew.payments.queries import attempt_for_key
-from simrenew.portal.forms_manage import AddEsimForm, AutoRenewForm, CancelForm, TopUpForm
+from simrenew.portal.cancel_refunds import cancel_refund_view, cancelled_now_message, quoted_at
+from simrenew.portal.forms_manage import AddEsimForm, AutoRenewForm, CancelForm, RenewalPlanForm, TopUpForm
 from simrenew.portal.pages import customer_page, own_subscription
-from simrenew.portal.presenters import local_datetime
+from simrenew.portal.presenters import local_datetime, service_message
 from simrenew.portal.presenters_manage import (
     PAYMENT_PENDING,
     auto_renew_saved,
@@ -40,9 +41,12 @@ from simrenew.portal.presenters_manage import (
     manage_view,
     pack_label,
     payment_failure,
+    renewal_terms,
     service_error,
     usage_chart,
 )
+from simrenew.portal.views_renewal import first_purchase
+from simrenew.portal.views_renewal.choose import guarded_promo
 from simrenew.portal.views_renewal.shared import hosted_page_links
 from simrenew.provisioning.connection_checks import (
     ConnectionCheckLimited,
@@ -52,9 +56,9 @@ from simrenew.provisioning.connection_checks import (
     send_reserved_check,
 )
 from simrenew.provisioning.messaging import QUEUED, UNKNOWN, get_messaging
-from simrenew.subscriptions.cancellation import cancel, resume, update_renewal
+from simrenew.subscriptions.cancellation import cancel, finish_cancellation_refunds, resume, update_renewal
 from simrenew.subscriptions.models import Subscription, SubscriptionState
-from simrenew.subscriptions.renewals import begin_subscription
+from simrenew.subscriptions.renewals import begin_subscription, choose_renewal_plan
 from simrenew.subscriptions.topups import begin_top_up, top_up_options
 
 log = logging.getLogger(__name__)
@@ -69,6 +73,7 @@ def _manage_page(
     subscription: Subscription,
     *,
     auto_renew_form: AutoRenewForm | None = None,
+    renewal_plan_form: RenewalPlanForm | None = None,
     status: int = 200,
 ) -> HttpResponse:
     shown = manage_view(subscription, customer)
@@ -91,6 +96,13 @@ def _manage_page(
         # A new card or PayPal account comes back here, chosen in the form (`?method=`).
         "add_method_links": hosted_page_links(f"{here}#renewal-method"),
         "top_up_form": TopUpForm(customer=customer, packs=packs) if packs else None,
+        # What auto-renew and "Renew" buy can be chosen while the plan is live.
+        "renewal_plan_form": renewal_plan_form
+        or (
+            RenewalPlanForm(customer=customer, subscription=subscription)
+            if subscription.state == SubscriptionState.LIVE
+            else None
+        ),
     }
     return render(request, "portal/manage.html", context, status=status)
 
@@ -128,9 +140,31 @@ def auto_renew(request: HttpRequest, customer: Customer, subscription_id: int) -
     return redirect("portal:manage", subscription_id=subscription.pk)
 
 
+@require_POST
+@customer_page
+def renewal_plan(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
+    """The customer's explicit choice of the plan auto-renew and "Renew" buy (renewals.choose_renewal_plan)."""
+    subscription = own_subscription(customer, subscription_id)
+    form = RenewalPlanForm(request.POST, customer=customer, subscription=subscription)
+    if not form.is_valid() or subscription.state != SubscriptionState.LIVE:
+        if form.is_valid():
+            form.add_error(None, gettext("This plan is not live, so what it renews with cannot be changed."))
+        return _manage_page(request, customer, subscription, renewal_plan_form=form, status=400)
+    try:
+        with transaction.atomic():
+            saved = choose_renewal_plan(subscription, form.cleaned_data["plan"])
+    except SimrenewError as exc:
+        form.add_error("plan", service_message(exc.detail))
+        return _manage_page(request, customer, subscription, renewal_plan_form=form, status=400)
+    messages.success(request, renewal_terms(saved.plan, customer))
+    return redirect("portal:manage", subscription_id=subscription.pk)
+
+
 @require_http_methods(["GET", "HEAD", "POST"])
 @customer_page
 def cancel_subscription(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
+    """Cancelling now shows what is refunded before the customer confirms; the cancellation and
+    its refunds' first step commit together, and the gateway is asked after (never inside) it."""
     subscription = own_subscription(customer, subscription_id)
     shown = manage_view(subscription, customer)
     if request.method == "POST":
@@ -139,12 +173,13 @@ def cancel_subscription(request: HttpRequest, customer: Customer, subscription_i
             when = form.cleaned_data["when"]
             try:
                 with transaction.atomic():
-                    cancel(subscription, when=when)
+                    cancel(subscription, when=when, refund_as_of=quoted_at(request.POST.get("quote", "")))
             except SimrenewError as exc:
                 form.add_error(None, service_error(exc))
             else:
                 if when == "now":
-                    messages.success(request, gettext("Your plan is cancelled and its service has stopped."))
+                    refunds = finish_cancellation_refunds(subscription.pk)
+                    messages.success(request, cancelled_now_message(refunds, customer))
                 else:
                     messages.success(
                         request,
@@ -152,6 +187,12 @@ def cancel_subscription(request: HttpRequest, customer: Customer, subscription_i
                         % {"when": shown.service_ends_at},
                     )
                 return redirect("portal:manage", subscription_id=subscription.pk)
+        elif form.is_valid() and form.cleaned_data["when"] == "now" and subscription.ended_at is not None:
+            # The same confirmation again (a double tap, or a reload after a lost answer): the
+            # cancellation stands, so answer as the first time; its refunds are never made twice.
+            refunds = finish_cancellation_refunds(subscription.pk)
+            messages.success(request, cancelled_now_message(refunds, customer))
+            return redirect("portal:manage", subscription_id=subscription.pk)
         elif not shown.can_cancel:
             form.add_error(None, gettext("This plan has already ended or is cancelled."))
         chosen = request.POST.get("when")
@@ -171,6 +212,7 @@ def cancel_subscription(request: HttpRequest, customer: Customer, subscription_i
             "manage": shown,
             "form": form,
             "when": chosen if chosen in ("now", "period_end") else None,
+            "refund": cancel_refund_view(subscription, customer) if chosen == "now" and shown.can_cancel else None,
         },
         status=status,
     )
@@ -259,7 +301,10 @@ def top_up(request: HttpRequest, customer: Customer, subscription_id: int) -> Ht
 @require_http_methods(["GET", "HEAD", "POST"])
 @customer_page
 def add_esim(request: HttpRequest, customer: Customer) -> HttpResponse:
-    form = AddEsimForm(request.POST or None, customer=customer)
+    if (elsewhere := first_purchase.detour(request)) is not None:  # "Add a card", "Apply": no charge
+        return elsewhere
+    initial = first_purchase.initial_choices(request, customer)  # kept across the card page
+    form = AddEsimForm(request.POST or None, customer=customer, initial=initial)
     status = 200
     if request.method == "POST":
         status = 400
@@ -268,7 +313,8 @@ def add_esim(request: HttpRequest, customer: Customer) -> HttpResponse:
             if response is not None:
                 return response
             status = 402 if form.non_field_errors() else 400
-    return render(request, "portal/add_esim.html", {"customer": customer, "form": form}, status=status)
+    context = {"customer": customer, "form": form, "order": first_purchase.order(request, customer, form)}
+    return render(request, "portal/add_esim.html", context, status=status)
 
 
 def _buy_esim(request: HttpRequest, customer: Customer, form: AddEsimForm) -> HttpResponse | None:
@@ -295,13 +341,14 @@ def _buy_esim(request: HttpRequest, customer: Customer, form: AddEsimForm) -> Ht
             plan=plan,
             payment_method=data["payment_method"],
             auto_renew=data["auto_renew"],
-            promo_code=None,
+            promo_code=data.get("promo_code") or None,
             idempotency_key=key,
         )
 
     try:
         if attempt is None:
-            attempt = run_charge(begin)
+            with guarded_promo(request, customer, data.get("promo_code") or None):
+                attempt = run_charge(begin)
     except SimrenewError as exc:  # refused before anything was written: the assignment rolled back too
         form.add_error(None, service_error(exc))
         return None

@@ -8,6 +8,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path
@@ -23,8 +24,11 @@ from simrenew.console.actions import (
     reason_field,
     require_permission,
 )
+from simrenew.console.queries import running_plan_name
+from simrenew.kit import clock
 from simrenew.subscriptions.goodwill import MAX_GOODWILL_DAYS, MIN_GOODWILL_DAYS, extend_current_period
 from simrenew.subscriptions.models import Period, PeriodExtension, Subscription
+from simrenew.subscriptions.queries import next_auto_renew_charge, view
 
 
 class PeriodInline(admin.TabularInline):
@@ -63,12 +67,40 @@ class ExtendForm(forms.Form):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ReadOnlyAdmin):
-    list_display = ("id", "customer", "esim", "plan", "state", "auto_renew", "paid_through", "renewal_due_at")
+    list_display = (
+        "id",
+        "customer",
+        "esim",
+        "running_plan",
+        "renewal_plan",
+        "state",
+        "auto_renew",
+        "paid_through",
+        "next_auto_renew_charge",
+    )
     list_filter = ("state", "auto_renew")
     search_fields = ("customer__email", "esim__iccid", "esim__msisdn")
     list_select_related = ("customer", "esim", "plan")
     ordering = ("-id",)
     inlines = [PeriodInline, PeriodExtensionInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Subscription]:
+        # The plan shown is the one running now, read with the rows (one query for the page).
+        return super().get_queryset(request).annotate(running_plan_name=running_plan_name(clock.now()))
+
+    @admin.display(description="Plan")
+    def running_plan(self, subscription: Subscription) -> str:
+        """The plan running now (else the one that ran last), not the last one paid for."""
+        return getattr(subscription, "running_plan_name", None) or subscription.plan.name
+
+    @admin.display(description="Renews with", ordering="plan__name")
+    def renewal_plan(self, subscription: Subscription) -> str:
+        return str(subscription.plan.name)
+
+    @admin.display(description="Next auto-renew charge", ordering="renewal_due_at")
+    def next_auto_renew_charge(self, subscription: Subscription) -> object:
+        """Only while it renews by itself: a cancelled subscription has none."""
+        return next_auto_renew_charge(subscription, clock.now())
 
     def get_urls(self) -> list[URLPattern]:
         extra = [
@@ -109,6 +141,9 @@ class SubscriptionAdmin(ReadOnlyAdmin):
             return HttpResponseRedirect(back)
         status = 400 if request.method == "POST" else 200
         zone = subscription.customer.time_zone
+        shown = view(subscription)
+        plan = shown.shown_period.plan if shown.shown_period is not None else subscription.plan
+        running = f"{plan.name} (v{plan.version})"
         return confirm_page(
             request,
             self,
@@ -120,9 +155,10 @@ class SubscriptionAdmin(ReadOnlyAdmin):
             summary=[
                 ("Customer", str(subscription.customer)),
                 ("eSIM", f"{subscription.esim.iccid} ({subscription.esim.msisdn})"),
-                ("Plan", f"{subscription.plan.name} (v{subscription.plan.version})"),
+                ("Plan running", running),
+                ("Renews with", f"{subscription.plan.name} (v{subscription.plan.version})"),
                 ("Paid through", moment(subscription.paid_through, zone)),
-                ("Next auto-renew charge", moment(subscription.renewal_due_at, zone)),
+                ("Next auto-renew charge", moment(next_auto_renew_charge(subscription, clock.now()), zone)),
             ],
             explanation="A goodwill gesture: the current period (and any prepaid one after it) ends later, "
             "without a charge or an invoice.",

@@ -1,12 +1,33 @@
 """Cancel (at period end, reversible until then; or now), resume, and how a subscription renews.
 
+Cancelling now pays back what the customer will not get (DESIGN.md §1, trust rules), under the
+operator's `SIMRENEW_CANCEL_REFUND_POLICY` (`RefundPolicy`): periods paid ahead and not started
+are refunded in full (`unstarted`, the default, and `prorata`); the running period is kept
+(`none`, `unstarted`) or its unused part is refunded (`prorata`: the amount paid for the period
+times the unused share of its length, rounded up to the minor unit, so any rounding favours the
+customer). Each refund goes back the way its period was paid (card or PayPal through the gateway,
+the wallet to the wallet) and is step 1 of the three-step refund (billing.refunds), written in the
+cancellation's own transaction under a key made of the subscription and the invoice, so a second
+cancellation, a retried request or a race can never refund a period twice. The edge calls the
+gateway after commit (`finish_cancellation_refunds`); a crash in between leaves the refund
+pending, and the reconciler (`simrenew reconcile`, the worker) finishes it.
+
 Each change is audited when an operator makes it (a partner's API key, say); the customer's
 own, in the portal, is not (see `kit.audit`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, Literal
 
+from django.conf import settings
+
+from simrenew.billing.models import Invoice, Refund
+from simrenew.billing.refunds import execute_refund, paid_internally, refundable_minor, request_refund
+from simrenew.catalog.services import release_redemption
 from simrenew.kit import clock
 from simrenew.kit.audit import record_change
 from simrenew.kit.errors import ValidationFailed
@@ -15,7 +36,7 @@ from simrenew.notifications.events import EventType
 from simrenew.notifications.services import emit
 from simrenew.payments.models import PaymentMethod
 from simrenew.subscriptions.errors import CancellationNotAllowed
-from simrenew.subscriptions.models import Subscription, SubscriptionState
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.schedule import due_after_change
 from simrenew.subscriptions.status import running_to_period_end, service_ends_at
 
@@ -43,7 +64,187 @@ def _locked(subscription: Subscription) -> Subscription:
     return Subscription.objects.select_for_update().select_related("customer").get(pk=subscription.pk)
 
 
-def cancel(subscription: Subscription, *, when: CancelWhen) -> Subscription:
+# --- what cancelling now refunds ------------------------------------------------------------------------------------
+
+
+class RefundPolicy(StrEnum):
+    """The operator's `SIMRENEW_CANCEL_REFUND_POLICY` (settings.py refuses any other value)."""
+
+    NONE = "none"  # nothing is refunded
+    UNSTARTED = "unstarted"  # periods paid ahead and not started, in full
+    PRORATA = "prorata"  # those, and the unused part of the running period
+
+
+def refund_policy() -> RefundPolicy:
+    return RefundPolicy(settings.SIMRENEW_CANCEL_REFUND_POLICY)
+
+
+class RefundPart(StrEnum):
+    UNSTARTED = "unstarted"  # a period paid ahead that has not started
+    RUNNING = "running"  # the period running now
+
+
+# A customer who saw the refund on the cancel page and confirms within this long gets what the
+# page said: the pro rata part is worked out at the moment shown, never later (it only shrinks).
+QUOTE_HONOURED_FOR = timedelta(minutes=30)
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodRefund:
+    """One period that cancelling now cuts short, and what of it is paid back (0: nothing)."""
+
+    period: Period
+    invoice: Invoice
+    part: RefundPart
+    amount_minor: int
+    to_wallet: bool  # else back to the card or PayPal account that paid
+
+    @property
+    def currency(self) -> str:
+        return self.invoice.currency
+
+    @property
+    def in_full(self) -> bool:
+        return self.amount_minor > 0 and self.amount_minor == self.invoice.total_minor
+
+
+@dataclass(frozen=True, slots=True)
+class CancelNowRefund:
+    """What cancelling now at `as_of` refunds: the running period first (if any), then the periods
+    paid ahead. Periods already refunded, or free, are left out."""
+
+    policy: RefundPolicy
+    as_of: datetime
+    periods: tuple[PeriodRefund, ...]
+
+    @property
+    def refunded(self) -> tuple[PeriodRefund, ...]:
+        return tuple(line for line in self.periods if line.amount_minor > 0)
+
+    @property
+    def total_minor(self) -> int:
+        return sum(line.amount_minor for line in self.periods)
+
+    @property
+    def currency(self) -> str | None:
+        return self.periods[0].currency if self.periods else None
+
+    @property
+    def running(self) -> PeriodRefund | None:
+        return next((line for line in self.periods if line.part == RefundPart.RUNNING), None)
+
+
+def unused_share_minor(*, paid_minor: int, starts_at: datetime, ends_at: datetime, at: datetime) -> int:
+    """The part of `paid_minor` for the time from `at` to `ends_at` of a period, pro rata to the
+    microsecond and rounded up to the minor unit (in the customer's favour)."""
+    length = (ends_at - starts_at) // timedelta(microseconds=1)
+    unused = (ends_at - max(at, starts_at)) // timedelta(microseconds=1)
+    if length <= 0 or unused <= 0:
+        return 0
+    return min(paid_minor, -(-paid_minor * unused // length))
+
+
+def _honoured(as_of: datetime | None, now: datetime) -> datetime:
+    if as_of is None or as_of > now or as_of < now - QUOTE_HONOURED_FOR:
+        return now
+    return as_of
+
+
+def cancel_now_refund(subscription: Subscription, *, as_of: datetime | None = None) -> CancelNowRefund:
+    """What cancelling `subscription` now would refund (nothing changes). `as_of` is when the customer
+    was shown it: honoured for `QUOTE_HONOURED_FOR`, else now."""
+    policy = refund_policy()
+    at = _honoured(as_of, clock.now())
+    if subscription.state not in (SubscriptionState.LIVE, SubscriptionState.CANCELLED) or (
+        subscription.ended_at is not None
+    ):
+        return CancelNowRefund(policy, at, ())
+    periods = (
+        Period.objects.filter(subscription_id=subscription.pk, ends_at__gt=at)
+        .select_related("plan", "invoice__payment_attempt__payment_method")
+        .order_by("number")
+    )
+    lines: list[PeriodRefund] = []
+    for period in periods:
+        invoice = period.invoice
+        left = refundable_minor(invoice)
+        if invoice.total_minor <= 0 or left <= 0:
+            continue  # nothing was paid, or it has been refunded already
+        running = period.starts_at <= at
+        if running:
+            amount = (
+                unused_share_minor(
+                    paid_minor=invoice.total_minor, starts_at=period.starts_at, ends_at=period.ends_at, at=at
+                )
+                if policy == RefundPolicy.PRORATA
+                else 0
+            )
+        else:
+            amount = invoice.total_minor if policy != RefundPolicy.NONE else 0
+        lines.append(
+            PeriodRefund(
+                period=period,
+                invoice=invoice,
+                part=RefundPart.RUNNING if running else RefundPart.UNSTARTED,
+                amount_minor=min(amount, left),
+                to_wallet=paid_internally(invoice.payment_attempt),
+            )
+        )
+    return CancelNowRefund(policy, at, tuple(lines))
+
+
+def _refund_key_prefix(subscription_id: int) -> str:
+    return f"cancel_{subscription_id}_"
+
+
+def cancellation_refund_key(subscription_id: int, invoice_id: int) -> str:
+    """The refund's idempotency key (ours and the gateway's): one refund per invoice per cancellation."""
+    return f"{_refund_key_prefix(subscription_id)}{invoice_id}"
+
+
+def cancellation_refunds(subscription_id: int) -> list[Refund]:
+    """The refunds cancelling now made for this subscription, oldest first."""
+    return list(
+        Refund.objects.filter(
+            invoice__subscription_id=subscription_id,
+            idempotency_key__startswith=_refund_key_prefix(subscription_id),
+        )
+        .select_related("invoice")
+        .order_by("id")
+    )
+
+
+def finish_cancellation_refunds(subscription_id: int) -> list[Refund]:
+    """Steps 2 and 3 of the refunds a cancellation wrote (an edge helper: run it after the
+    cancellation has committed; it owns its transactions). Running it again, or after the
+    reconciler, asks the gateway again with the same keys: nothing is paid back twice."""
+    return [execute_refund(refund) for refund in cancellation_refunds(subscription_id)]
+
+
+def _refund_cut_short(subscription: Subscription, refund: CancelNowRefund) -> None:
+    for line in refund.refunded:
+        where = "not started, in full" if line.part == RefundPart.UNSTARTED else "unused part"
+        request_refund(
+            invoice=line.invoice,
+            amount_minor=line.amount_minor,
+            reason=f"cancelled now: period {line.period.number} ({where})",
+            idempotency_key=cancellation_refund_key(subscription.pk, line.invoice.pk),
+        )
+        if line.part == RefundPart.UNSTARTED and line.in_full:
+            # The promotion that period used was never enjoyed: the customer may use it again.
+            release_redemption(line.invoice.payment_attempt_id)
+
+
+def _sum(lines: Iterable[PeriodRefund]) -> int:
+    return sum(line.amount_minor for line in lines)
+
+
+# --- cancelling, resuming ----------------------------------------------------------------------------------------
+
+
+def cancel(subscription: Subscription, *, when: CancelWhen, refund_as_of: datetime | None = None) -> Subscription:
+    """Inside the caller's transaction. Cancelling now also writes the refunds of `cancel_now_refund`
+    (step 1); the caller runs `finish_cancellation_refunds` once it has committed."""
     if when not in ("period_end", "now"):
         raise ValidationFailed.on("when", "Say when to cancel: period_end or now.")
     subscription = _locked(subscription)
@@ -52,13 +253,17 @@ def cancel(subscription: Subscription, *, when: CancelWhen) -> Subscription:
     now = clock.now()
     already_ended = subscription.ended_at is not None
     if subscription.state == SubscriptionState.CANCELLED and (when == "period_end" or already_ended):
-        return subscription  # cancelling twice changes nothing
+        return subscription  # cancelling twice changes nothing, and refunds nothing again
+    refund = cancel_now_refund(subscription, as_of=refund_as_of) if when == "now" else None
     before = _picture(subscription)
     subscription.state = SubscriptionState.CANCELLED
     subscription.cancelled_at = subscription.cancelled_at or now
     if when == "now" and (subscription.paid_through is None or subscription.paid_through > now):
         subscription.ended_at = now
     subscription.save(update_fields=["state", "cancelled_at", "ended_at"])
+    if refund is not None:
+        _refund_cut_short(subscription, refund)
+    refunded = refund.refunded if refund is not None else ()
     emit(
         EventType.CANCELLED,
         customer=subscription.customer,
@@ -67,6 +272,11 @@ def cancel(subscription: Subscription, *, when: CancelWhen) -> Subscription:
             subscription_id=subscription.pk,
             when=when,
             service_ends_at=service_ends_at(subscription),
+            refund_policy=refund_policy().value,
+            refund_minor=_sum(refunded),
+            refund_unused_minor=_sum(line for line in refunded if line.part == RefundPart.RUNNING),
+            refund_to_wallet_minor=_sum(line for line in refunded if line.to_wallet),
+            refund_currency=refunded[0].currency if refunded else None,
         ),
     )
     _record(f"cancel.{when}", subscription, before)

@@ -33,8 +33,14 @@ class SubscriptionState(models.TextChoices):
 class Subscription(models.Model):
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="subscriptions")
     esim = models.ForeignKey("esims.EsimProfile", on_delete=models.PROTECT, related_name="subscriptions")
+    # The renewal plan: what auto-renew and "Renew" buy. Only the customer's choice changes it
+    # (renewals.choose_renewal_plan, or a renewal paid with `also_renew_with_plan`); the plan shown
+    # is the running period's (queries.SubscriptionView.plan_id), never this one by itself.
     plan = models.ForeignKey(
-        "catalog.Plan", on_delete=models.PROTECT, related_name="+", help_text="The plan version renewals buy."
+        "catalog.Plan",
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The renewal plan: the plan version auto-renew and renewals buy.",
     )
     payment_method = models.ForeignKey(
         "payments.PaymentMethod", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
@@ -142,9 +148,11 @@ class TopUp(models.Model):
 
 
 class ReminderKind(models.TextChoices):
-    EXPIRING_7_DAYS = "expiring_7d", "plan expiring in 7 days"
-    EXPIRING_3_DAYS = "expiring_3d", "plan expiring in 3 days"
-    EXPIRING_1_DAY = "expiring_1d", "plan expiring in 1 day"
+    # The expiry kinds count back from `paid_through`, the end of paid service (every prepaid period).
+    EXPIRING_7_DAYS = "expiring_7d", "service ending in 7 days"
+    EXPIRING_3_DAYS = "expiring_3d", "service ending in 3 days"
+    EXPIRING_1_DAY = "expiring_1d", "service ending in 1 day"
+    FINAL_WARNING = "expiring_6h", "service ending in 6 hours (SMS)"
     AUTO_RENEW_UPCOMING = "auto_renew_upcoming", "auto-renew charge coming"
     SUSPENDED = "suspended", "service suspended"
     DATA_80 = "data_80", "80 % of data used"
@@ -155,7 +163,9 @@ class ReminderKind(models.TextChoices):
 
 class Reminder(models.Model):
     """The ledger that makes each reminder go out once per period and kind:
-    the unique constraint, not a check-then-write, decides who sends it."""
+    the unique constraint, not a check-then-write, decides who sends it. The end-bound
+    kinds (expiry, auto-renew notice, card expiring) are keyed by the last period, the one
+    ending at `paid_through`: a renewal appends a period, so they come again for the new end."""
 
     subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="reminders")
     kind = models.CharField(max_length=24, choices=ReminderKind.choices)

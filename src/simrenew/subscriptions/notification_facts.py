@@ -8,6 +8,10 @@ delivery by the worker.
 
 from __future__ import annotations
 
+from django.db.models import F, OuterRef, Subquery
+from django.db.models.functions import Coalesce
+
+from simrenew.kit import clock
 from simrenew.notifications.facts import (
     PeriodFacts,
     SubscriptionFacts,
@@ -18,9 +22,16 @@ from simrenew.subscriptions.models import Period, Subscription, SubscriptionStat
 
 
 def subscription_facts(subscription_id: int) -> SubscriptionFacts | None:
+    """One query: the subscription with the plan of its period running now (else of its last
+    period, else the plan it renews with) and the plan renewals buy."""
+    now = clock.now()
+    periods = Period.objects.filter(subscription_id=OuterRef("pk"))
+    running = periods.filter(starts_at__lte=now, ends_at__gt=now).order_by("number").values("plan__name")[:1]
+    last = periods.order_by("-number").values("plan__name")[:1]
     row = (
         Subscription.objects.filter(pk=subscription_id)
-        .values("id", "customer_id", "plan__name", "esim__msisdn", "paid_through", "auto_renew", "state")
+        .annotate(shown_plan=Coalesce(Subquery(running), Subquery(last), F("plan__name")))
+        .values("id", "customer_id", "shown_plan", "plan__name", "esim__msisdn", "paid_through", "auto_renew", "state")
         .first()
     )
     if row is None:
@@ -28,10 +39,11 @@ def subscription_facts(subscription_id: int) -> SubscriptionFacts | None:
     return SubscriptionFacts(
         id=row["id"],
         customer_id=row["customer_id"],
-        plan_name=row["plan__name"],
+        plan_name=row["shown_plan"],
         esim_number=row["esim__msisdn"],
         paid_through=row["paid_through"],
         renews_automatically=row["auto_renew"] and row["state"] == SubscriptionState.LIVE,
+        renewal_plan_name=row["plan__name"],
     )
 
 

@@ -115,10 +115,10 @@ class PaidPeriod:
         )
 
     def subscription_values(self) -> tuple[object, ...]:
-        """The subscription after the payment, for `SUBSCRIPTION_FIELDS`: live on the plan
-        bought, paid through the new end (a cancellation "now" is over), the next auto-renew
-        try counted from that end."""
-        return (SubscriptionState.LIVE.value, self.plan_id, self.span.ends_at, None, self.renewal_due_at)
+        """The subscription after the payment, for `SUBSCRIPTION_FIELDS`: live, paid through
+        the new end (a cancellation "now" is over), the next auto-renew try counted from that
+        end. Its renewal plan stays: a purchase of another plan is one-off (renewals.py)."""
+        return (SubscriptionState.LIVE.value, self.span.ends_at, None, self.renewal_due_at)
 
     def period_fields(self) -> dict[str, object]:
         return dict(zip(PERIOD_FIELDS, self.period_values(), strict=True))
@@ -129,7 +129,7 @@ class PaidPeriod:
 
 # A period's columns but its subscription, invoice, usage and creation time.
 PERIOD_FIELDS = ("number", "plan_id", "starts_at", "ends_at", "anchor_at", "anchor_offset", "time_zone", "data_mb")
-SUBSCRIPTION_FIELDS = ("state", "plan_id", "paid_through", "ended_at", "renewal_due_at")
+SUBSCRIPTION_FIELDS = ("state", "paid_through", "ended_at", "renewal_due_at")
 
 
 def append_paid_period(

@@ -10,7 +10,18 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, IntegerField, Model, Prefetch, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    ExpressionWrapper,
+    IntegerField,
+    Model,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.utils.dateparse import parse_datetime
 
 from simrenew.kit import clock, rows
@@ -36,6 +47,20 @@ class SubscriptionView:
     data_left_mb: int
     days_left: int
     now: datetime
+    # The period shown (`status.period_ran_q`): the running one, else the one that ran last; None
+    # before the first period started (an incomplete subscription).
+    shown_period: Period | None
+
+    @property
+    def plan_id(self) -> int:
+        """The plan shown: the running period's; when none runs, the plan of the period that ran
+        last; before any ran, the plan being bought (the renewal plan)."""
+        return self.shown_period.plan_id if self.shown_period is not None else self.subscription.plan_id
+
+    @property
+    def renewal_plan_id(self) -> int:
+        """What auto-renew and "Renew" buy (`Subscription.plan`): only the customer's choice changes it."""
+        return self.subscription.plan_id
 
 
 def current_period(subscription: Subscription, now: datetime) -> Period | None:
@@ -50,13 +75,65 @@ def current_period(subscription: Subscription, now: datetime) -> Period | None:
     )
 
 
+def next_auto_renew_charge(subscription: Subscription, now: datetime) -> datetime | None:
+    """When auto-renew next charges, only while it renews by itself (live, auto-renew on, paid time
+    left): a cancelled subscription shows none (portal, console and API alike)."""
+    return subscription.renewal_due_at if rules.renews_automatically(subscription, now) else None
+
+
 def data_left_bytes(period: Period) -> int:
     return max(0, (period.data_mb + period.top_up_mb) * MB - period.used_bytes)
 
 
+def _shown_period(subscription_id: int, now: datetime) -> QuerySet[Period]:
+    """The period shown of the subscription (`status.period_ran_q`'s last), with its plan, and
+    whether it runs now (`running`: not ended, and its subscription in service as stored)."""
+    running = ExpressionWrapper(
+        Q(ends_at__gt=now) & rules.in_service_q(now, prefix="subscription__"), output_field=BooleanField()
+    )
+    periods = Period.objects.filter(rules.period_ran_q(now)).annotate(running=running).select_related("plan__carrier")
+    return periods.filter(subscription_id=subscription_id).order_by("-number")[:1]
+
+
 def view(subscription: Subscription, *, now: datetime | None = None) -> SubscriptionView:
+    """What a customer sees of the subscription at `now`: one query. The running period is judged on
+    the subscription's row as stored (as `current_period`), not on `subscription`'s fields."""
     now = now or clock.now()
-    return _view_with(subscription, current_period(subscription, now), now)
+    shown = next(iter(_shown_period(subscription.pk, now)), None)
+    return _view_with(subscription, shown if shown is not None and shown.running else None, now, shown)  # type: ignore[attr-defined]
+
+
+# The period shown of each of many subscriptions and whether it runs, in plain SQL: the same rules
+# (`status.period_ran_sql`, `status.in_service_sql`) as `_shown_period` and `read_view`, without
+# the ORM's cost of compiling a window query on every page (the dashboard's budget is tight).
+_SHOWN_PERIODS_SQL = (
+    "SELECT s.id, p.id, CASE WHEN p.ends_at > {now} AND "  # noqa: S608 (rules' fragments: enum values, no input)
+    + rules.in_service_sql("s", now="{now}")
+    + " THEN 1 ELSE 0 END FROM subscriptions_subscription s JOIN subscriptions_period p ON p.id = ("
+    "SELECT c.id FROM subscriptions_period c WHERE c.subscription_id = s.id AND "
+    + rules.period_ran_sql("c", "s", now="{now}")
+    + " ORDER BY c.number DESC LIMIT 1) WHERE {among}"
+)
+
+
+def views_of(subscriptions: list[Subscription], *, now: datetime | None = None) -> dict[int, SubscriptionView]:
+    """`view()` of many subscriptions in two queries whatever their number (the dashboard's), by id."""
+    now = now or clock.now()
+    if not subscriptions:
+        return {}
+    among, params = rows.among("s.id", [s.pk for s in subscriptions])
+    sql = _SHOWN_PERIODS_SQL.replace("{among}", among).replace("{now}", "%s")
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*[at] * (sql.count("%s") - len(params)), *params])
+        found = {subscription_id: (period_id, bool(running)) for subscription_id, period_id, running in cursor}
+    periods = Period.objects.select_related("plan__carrier").in_bulk([period_id for period_id, _ in found.values()])
+    views = {}
+    for subscription in subscriptions:
+        period_id, running = found.get(subscription.pk, (None, False))
+        shown = periods.get(period_id) if period_id is not None else None
+        views[subscription.pk] = _view_with(subscription, shown if running else None, now, shown)
+    return views
 
 
 def derive_status(
@@ -365,14 +442,14 @@ _PERIOD_COLUMNS, _PERIOD_STAMPS = _loaded_columns(
     {"id", "subscription_id", "number", "plan_id", "starts_at", "ends_at", "data_mb", "top_up_mb", "used_bytes"},
 )
 # "now" is a parameter, or in sandbox mode the frozen test clock if there is one, read in the same
-# statement; it is selected, then bounds the current period (the period query of `current_period`,
-# joined only while the subscription is in service, the rule `view_of` applies too).
+# statement; it is selected, then picks the period shown (`status.period_ran_sql`'s last, as
+# `_shown_period`), and `running` says whether it runs now (not ended, subscription in service).
 _VIEW_SQL = (
     "SELECT {columns}"  # noqa: S608 (the rule's fragment: enum values, no input)
     " FROM subscriptions_subscription s"
-    " LEFT JOIN subscriptions_period p ON " + rules.in_service_sql("s", now="{now}") + " AND p.id = ("
+    " LEFT JOIN subscriptions_period p ON p.id = ("
     "SELECT c.id FROM subscriptions_period c WHERE c.subscription_id = s.id"
-    " AND c.starts_at <= {now} AND c.ends_at > {now} ORDER BY c.number DESC LIMIT 1)"
+    " AND " + rules.period_ran_sql("c", "s", now="{now}") + " ORDER BY c.number DESC LIMIT 1)"
     " WHERE s.id = %s"
 )
 # The row is read by name, like last_periods': the select list is written from these names
@@ -382,6 +459,7 @@ _VIEW_SOURCES: dict[str, str] = {
     **{f"s_{name}": f"s.{name}" for name in _SUBSCRIPTION_COLUMNS},
     "now": "{now}",
     **{f"p_{name}": f"p.{name}" for name in _PERIOD_COLUMNS},
+    "running": "CASE WHEN p.ends_at > {now} AND " + rules.in_service_sql("s", now="{now}") + " THEN 1 ELSE 0 END",
 }
 _VIEW_NAMES = tuple(_VIEW_SOURCES)
 
@@ -393,7 +471,8 @@ def _view_reader(*names: str) -> itemgetter[tuple[Any, ...]]:
 _view_subscription = _view_reader(*(f"s_{name}" for name in _SUBSCRIPTION_COLUMNS))
 _view_period = _view_reader(*(f"p_{name}" for name in _PERIOD_COLUMNS))
 _VIEW_NOW = _VIEW_NAMES.index("now")
-_VIEW_PERIOD_ID = _VIEW_NAMES.index("p_id")  # NULL when no period runs now
+_VIEW_PERIOD_ID = _VIEW_NAMES.index("p_id")  # NULL before the first period started
+_VIEW_RUNNING = _VIEW_NAMES.index("running")
 _AUTO_RENEW = _SUBSCRIPTION_COLUMNS.index("auto_renew")  # 0/1 on SQLite
 
 
@@ -433,25 +512,23 @@ def read_view(subscription_id: int, *, now: datetime | None = None) -> Subscript
     values = _row_values(_view_subscription(row), _SUBSCRIPTION_COLUMNS, _SUBSCRIPTION_STAMPS)
     values[_AUTO_RENEW] = bool(values[_AUTO_RENEW])
     subscription = Subscription.from_db(connection.alias, list(_SUBSCRIPTION_COLUMNS), values)
-    period = None
+    shown = None
     if row[_VIEW_PERIOD_ID] is not None:
         period_values = _row_values(_view_period(row), _PERIOD_COLUMNS, _PERIOD_STAMPS)
-        period = Period.from_db(connection.alias, list(_PERIOD_COLUMNS), period_values)
-    return view_of(subscription, period, as_aware(row[_VIEW_NOW]))
+        shown = Period.from_db(connection.alias, list(_PERIOD_COLUMNS), period_values)
+    running = shown if row[_VIEW_RUNNING] else None
+    return _view_with(subscription, running, as_aware(row[_VIEW_NOW]), shown)
 
 
-def view_of(subscription: Subscription, running: Period | None, now: datetime) -> SubscriptionView:
-    """What `view()` derives, given the period running at `now` (read however the caller likes)."""
-    period = running if rules.in_service(subscription, now) else None  # as `current_period`
-    return _view_with(subscription, period, now)
-
-
-def _view_with(subscription: Subscription, period: Period | None, now: datetime) -> SubscriptionView:
-    """The view, given the period running at `now` while in service (None otherwise)."""
+def _view_with(
+    subscription: Subscription, period: Period | None, now: datetime, shown: Period | None
+) -> SubscriptionView:
+    """The view, given the period running at `now` while in service (None otherwise) and the period
+    shown (`period` when one runs)."""
     total_mb = (period.data_mb + period.top_up_mb) if period else 0
     left_mb = data_left_bytes(period) // MB if period else 0
     service_ends = rules.service_ends_at(subscription)
     remaining = (service_ends - now) if (service_ends and period) else timedelta(0)
     days_left = math.ceil(remaining.total_seconds() / 86400) if remaining > timedelta(0) else 0
     status = derive_status(subscription, period=period, now=now, total_mb=total_mb, left_mb=left_mb)
-    return SubscriptionView(subscription, status, period, total_mb, left_mb, days_left, now)
+    return SubscriptionView(subscription, status, period, total_mb, left_mb, days_left, now, shown)

@@ -11,20 +11,29 @@ does nothing, so the reminder is sent once.
 
 The rules:
 
-- "Renews itself" means auto-renew is on and a charge is scheduled
-  (`renewal_due_at` set). Auto-renew clears it after a hard decline or its last
-  try; from then on the customer must renew by hand, so they get the expiry
-  reminders instead of the auto-renew notices.
-- Expiry (7, 3, 1 days before `paid_through`), for live subscriptions that do
-  not renew themselves: only the most urgent reminder due is sent (a worker that
-  was down sends the 3-day one two days before, and records the 7-day one as
-  sent so it never goes later). A reminder goes only when its moment falls
-  strictly after the start of the last paid period: a period of N days or less
-  gets no N-day reminder (a daily plan gets none; a 7-day plan gets the 3- and
-  1-day ones).
+- "Will be charged" means auto-renew is on, a charge is scheduled (`renewal_due_at`
+  set) and there is a method the charge can use (`will_be_charged`). Auto-renew clears
+  the schedule after a hard decline or its last try; without a usable method the
+  charge cannot happen: either way the service ends unless the customer acts, so they
+  get the expiry reminders instead of the auto-renew notice.
+- Expiry is the end of paid service (DESIGN.md §1.7): `paid_through`, the end of the
+  last prepaid period, never the end of the period running now. The 7-, 3- and 1-day
+  reminders count back from it, for live subscriptions that will not be charged. Only
+  the most urgent reminder due is sent (a worker that was down sends the 3-day one two
+  days before, and records the 7-day one as sent so it never goes later).
+- A 7- or 3-day reminder goes only when its moment falls strictly after the purchase
+  that set `paid_through` (the last period's `created_at`): a 7-day plan bought today
+  is not "ending in 7 days" news. The 1-day reminder has no such condition: whatever
+  the plan's length, and however late the end became known (a daily plan, a hard
+  decline at T-6h), the customer is told at least once within the last day.
+- The last warning, 6 hours before (`FINAL_WARNING`), goes by SMS to customers who
+  gave a phone number (`notifications.events`: its channels are fixed), with the same
+  "will not be charged" rule and no condition on the purchase.
+- Each of these goes once per subscription, kind and last period: a renewal appends a
+  period and so moves `paid_through`, and the reminders come again for the new end.
 - Auto-renew notice: 3 days before the first charge (`paid_through` minus the
-  first entry of SIMRENEW_RENEWAL_RETRY_HOURS), until that charge is due; with
-  the same "after the period started" rule (a period of 6 days or less gets none).
+  first entry of SIMRENEW_RENEWAL_RETRY_HOURS), until that charge is due, when the
+  charge will happen; with the same "after the purchase" rule.
 - Card expiring: the subscription's card or debit card is no longer valid
   (after the last day of its expiry month, UTC) at the first charge moment. Due
   from the auto-renew notice's moment (so both go together) until the period
@@ -49,7 +58,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import (
     BigIntegerField,
-    DurationField,
+    DateTimeField,
     Exists,
     ExpressionWrapper,
     F,
@@ -63,7 +72,7 @@ from simrenew.kit import clock
 from simrenew.notifications import payloads
 from simrenew.notifications.events import EventType
 from simrenew.notifications.services import Event, emit_many
-from simrenew.payments.models import MethodType, PaymentMethod
+from simrenew.payments.models import MethodType, PaymentMethod, Wallet
 from simrenew.subscriptions.autorenew import renewal_price
 from simrenew.subscriptions.models import (
     DATA_LOW_PERCENT,
@@ -83,6 +92,11 @@ EXPIRY_REMINDERS: tuple[tuple[str, int], ...] = (
     (ReminderKind.EXPIRING_3_DAYS.value, 3),
     (ReminderKind.EXPIRING_7_DAYS.value, 7),
 )
+# The reminder every ending service gets, however short its last plan and however late its
+# end became known: no "after the purchase" condition (see the module's docstring).
+ALWAYS_SENT = ReminderKind.EXPIRING_1_DAY.value
+# The last warning before the line stops, by SMS (notifications.events fixes its channels).
+FINAL_WARNING: tuple[str, timedelta] = (ReminderKind.FINAL_WARNING.value, timedelta(hours=6))
 AUTO_RENEW_NOTICE_BEFORE_CHARGE = timedelta(days=3)
 # Most urgent first: (kind, percent of the period's data used).
 DATA_THRESHOLDS: tuple[tuple[str, int], ...] = (
@@ -144,19 +158,46 @@ def with_last_period(subscriptions: QuerySet[Subscription]) -> QuerySet[Subscrip
     return subscriptions.annotate(period_number=Subquery(last.values("number")[:1])).filter(period_number__isnull=False)
 
 
-def lasting_longer_than(subscriptions: QuerySet[Subscription], length: timedelta) -> QuerySet[Subscription]:
-    """Those whose last paid period lasts longer than `length`: a moment `length`
-    before its end falls strictly after its start. (A scalar subquery on
-    (subscription, number): as an EXISTS, PostgreSQL scans every period.)"""
+def bought_before(subscriptions: QuerySet[Subscription], lead: timedelta) -> QuerySet[Subscription]:
+    """Those whose `paid_through` was bought (the last period written) strictly before the
+    moment `lead` ahead of it: a reminder `lead` before the end is news, not the purchase
+    itself. (A scalar subquery on (subscription, number): as an EXISTS, PostgreSQL scans
+    every period.)"""
     last = Period.objects.filter(subscription_id=OuterRef("pk")).order_by("-number")
-    lasting = ExpressionWrapper(F("ends_at") - F("starts_at"), output_field=DurationField())
-    return subscriptions.alias(
-        period_length=Subquery(last.annotate(lasting=lasting).values("lasting")[:1], output_field=DurationField())
-    ).filter(period_length__gt=length)
+    return subscriptions.alias(bought_at=Subquery(last.values("created_at")[:1])).filter(
+        bought_at__lt=ExpressionWrapper(F("paid_through") - lead, output_field=DateTimeField())
+    )
 
 
-def renews_itself() -> Q:
-    return Q(auto_renew=True, renewal_due_at__isnull=False)
+def has_usable_method() -> Q:
+    """The auto-renew charge has a method to use, as `autorenew.prepare_charges` picks it:
+    the subscription's own (not removed), else the customer's default, else (its chain)
+    the wallet when it holds the price, or the customer's other methods if they allowed
+    it. Card expiry is not judged here: the card-expiring notice tells of it, and a
+    declined charge clears the schedule, which brings the expiry reminders."""
+    methods = PaymentMethod.objects.filter(customer_id=OuterRef("customer_id"), removed_at__isnull=True)
+    wallet_holds_price = Q(
+        Exists(
+            Wallet.objects.filter(
+                customer_id=OuterRef("customer_id"),
+                currency=OuterRef("plan__currency"),
+                balance_minor__gte=OuterRef("plan__price_minor"),
+            )
+        ),
+        Exists(methods.filter(type=MethodType.WALLET)),
+    )
+    return (
+        Q(payment_method__isnull=False, payment_method__removed_at__isnull=True)
+        | Q(Exists(methods.filter(is_default=True)))
+        | wallet_holds_price
+        | Q(Exists(methods.exclude(type=MethodType.WALLET)), customer__renew_with_other_methods=True)
+    )
+
+
+def will_be_charged() -> Q:
+    """Auto-renew is on, a charge is scheduled and it has a method to use: the service goes
+    on by itself, so the customer gets the auto-renew notice, not the expiry reminders."""
+    return Q(auto_renew=True, renewal_due_at__isnull=False) & has_usable_method()
 
 
 def forget_reminders_ahead_of(subscription: Subscription, *, period_number: int, now: datetime) -> int:
@@ -170,6 +211,8 @@ def forget_reminders_ahead_of(subscription: Subscription, *, period_number: int,
     if paid_through is None:
         return 0
     kinds = [kind for kind, days in EXPIRY_REMINDERS if paid_through - timedelta(days=days) > now]
+    if paid_through - FINAL_WARNING[1] > now:
+        kinds.append(FINAL_WARNING[0])
     if first_try_at(paid_through) - AUTO_RENEW_NOTICE_BEFORE_CHARGE > now:
         kinds += [ReminderKind.AUTO_RENEW_UPCOMING.value, ReminderKind.CARD_EXPIRING.value]
     if not kinds:
@@ -198,6 +241,7 @@ def reminder_steps() -> list[tuple[str, ReminderStep]]:
                 functools.partial(_expiring_step, kind, days, after, less_urgent),
             )
         )
+    steps.append((FINAL_WARNING[0], _final_warning_step))
     steps.append((ReminderKind.AUTO_RENEW_UPCOMING.value, _auto_renew_step))
     steps.append((ReminderKind.CARD_EXPIRING.value, _card_expiring_step))
     for index, (kind, percent) in enumerate(DATA_THRESHOLDS):
@@ -209,6 +253,10 @@ def reminder_steps() -> list[tuple[str, ReminderStep]]:
 
 def _expiring_step(kind: str, days: int, after: int, less_urgent: list[str], now: datetime, limit: int) -> int:
     return _send_expiring(kind, days, after_days=after, also_record=less_urgent, now=now, limit=limit)
+
+
+def _final_warning_step(now: datetime, limit: int) -> int:
+    return _send_final_warning(now=now, limit=limit)
 
 
 def _auto_renew_step(now: datetime, limit: int) -> int:
@@ -281,12 +329,10 @@ def _send_expiring(
 ) -> int:
     """The `days`-day reminder, for subscriptions ending in (now + after_days, now + days]:
     within `after_days` a more urgent one is due instead."""
-    ending = _live_ending(now + timedelta(days=after_days), now + timedelta(days=days)).filter(~renews_itself())
-    candidates = list(
-        lasting_longer_than(ending, timedelta(days=days))
-        .filter(not_yet_sent(kind))
-        .order_by("paid_through", "pk")[:limit]
-    )
+    ending = _live_ending(now + timedelta(days=after_days), now + timedelta(days=days)).filter(~will_be_charged())
+    if kind != ALWAYS_SENT:
+        ending = bought_before(ending, timedelta(days=days))
+    candidates = list(ending.filter(not_yet_sent(kind)).order_by("paid_through", "pk")[:limit])
     winners = record_senders(candidates, kind, also_record=also_record, now=now)
     emit_many(
         [
@@ -303,12 +349,37 @@ def _send_expiring(
     return len(winners)
 
 
+def _send_final_warning(*, now: datetime, limit: int) -> int:
+    """The last warning, for subscriptions ending within `FINAL_WARNING`'s hours that will
+    not be charged: the event goes to everyone (webhooks too), its SMS to those with a phone."""
+    kind, lead = FINAL_WARNING
+    ending = _live_ending(now, now + lead).filter(~will_be_charged())
+    candidates = list(ending.filter(not_yet_sent(kind)).order_by("paid_through", "pk")[:limit])
+    winners = record_senders(candidates, kind, also_record=(), now=now)
+    emit_many(
+        [
+            _event(
+                EventType.EXPIRING_SOON,
+                s,
+                payloads.subscription_expiring_soon(
+                    subscription_id=s.pk,
+                    period_number=_period_number(s),
+                    expires_at=_paid_through(s),
+                    hours_left=int(lead.total_seconds() // 3600),
+                ),
+            )
+            for s in winners
+        ]
+    )
+    return len(winners)
+
+
 def _send_auto_renew_notices(*, now: datetime, limit: int) -> int:
     kind = ReminderKind.AUTO_RENEW_UPCOMING.value
     lead = retry_offsets()[0]  # auto-renew first charges this long before paid_through
-    ending = _live_ending(now + lead, now + lead + AUTO_RENEW_NOTICE_BEFORE_CHARGE).filter(renews_itself())
+    ending = _live_ending(now + lead, now + lead + AUTO_RENEW_NOTICE_BEFORE_CHARGE).filter(will_be_charged())
     candidates = list(
-        lasting_longer_than(ending, lead + AUTO_RENEW_NOTICE_BEFORE_CHARGE)
+        bought_before(ending, lead + AUTO_RENEW_NOTICE_BEFORE_CHARGE)
         .filter(not_yet_sent(kind))
         .select_related("plan", "payment_method")
         .order_by("paid_through", "pk")[:limit]
@@ -383,7 +454,7 @@ def _send_card_expiring(*, now: datetime, limit: int) -> int:
     latest = now + lead + AUTO_RENEW_NOTICE_BEFORE_CHARGE
     candidates = list(
         _live_ending(now, latest)
-        .filter(renews_itself(), payment_method__type__in=CARD_TYPES)
+        .filter(will_be_charged(), payment_method__type__in=CARD_TYPES)
         .annotate(
             card_month=ExpressionWrapper(
                 F("payment_method__exp_year") * 12 + F("payment_method__exp_month"), output_field=BigIntegerField()

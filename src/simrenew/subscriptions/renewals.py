@@ -1,5 +1,16 @@
 """Buying periods: the first one, renewals (same or another plan), and what a
-successful or failed payment does to the subscription. Services never commit."""
+successful or failed payment does to the subscription. Services never commit.
+
+The renewal plan (`Subscription.plan`) is what auto-renew and "Renew" buy. It is the
+customer's standing choice and changes only when they say so: `choose_renewal_plan`
+(the manage page, the API's PATCH), or a renewal paid with `also_renew_with_plan`
+(the pay page's "also renew with this plan from now on" box). Paying once for another
+plan (a day on top of a month, say) is a one-off purchase: it appends a period of that
+plan and leaves the renewal plan alone. Stripe Billing works the same way: a one-time
+invoice or price does not change the subscription's recurring price, which only an
+explicit subscription update does; Airalo's top-up packages leave the package that
+renews as it was. The change asked with a renewal is made when its payment succeeds,
+so a declined payment changes nothing (as for every failed payment here)."""
 
 from __future__ import annotations
 
@@ -13,6 +24,7 @@ from simrenew.catalog.services import PriceQuote, quote, redeem, release_redempt
 from simrenew.customers.models import Customer
 from simrenew.esims.models import EsimProfile, ProfileStatus
 from simrenew.kit import clock, writes
+from simrenew.kit.audit import record_change
 from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications import payloads
 from simrenew.notifications.events import EventType
@@ -30,11 +42,11 @@ from simrenew.subscriptions.status import holds_esim_q, renews_automatically
 MAX_PREPAID_PERIODS = 12
 
 
-def _check_plan_fits(plan: Plan, esim: EsimProfile) -> None:
+def _check_plan_fits(plan: Plan, esim: EsimProfile, *, field: str = "plan_id") -> None:
     if plan.carrier_id != esim.carrier_id:
-        raise ValidationFailed.on("plan_id", "This plan is for another carrier than the eSIM's.")
+        raise ValidationFailed.on(field, "This plan is for another carrier than the eSIM's.")
     if not plan.is_current:
-        raise ValidationFailed.on("plan_id", "This plan version is no longer sold; choose the current one.")
+        raise ValidationFailed.on(field, "This plan version is no longer sold; choose the current one.")
 
 
 def _check_method(method: PaymentMethod, customer: Customer) -> None:
@@ -51,17 +63,31 @@ def _same_esim(attempt: PaymentAttempt, esim: EsimProfile) -> bool:
     return subscription is None or subscription.esim_id == esim.pk
 
 
+# In a renewal's purpose data: the customer asked to renew with the plan bought from now on.
+ALSO_RENEW_WITH_PLAN = "also_renew_with_plan"
+
+
 def _pay_for_period(
-    purpose: str, subscription: Subscription, *, plan: Plan, price: PriceQuote, method: PaymentMethod, key: str
+    purpose: str,
+    subscription: Subscription,
+    *,
+    plan: Plan,
+    price: PriceQuote,
+    method: PaymentMethod,
+    key: str,
+    also_renew_with_plan: bool = False,
 ) -> PaymentAttempt:
     """The attempt that buys one period of `plan`, with its promotion counted."""
+    purpose_data = PeriodPurchase.of(plan.pk, price).purpose_data()
+    if also_renew_with_plan:
+        purpose_data[ALSO_RENEW_WITH_PLAN] = True
     attempt = create_attempt(
         customer=subscription.customer,
         payment_method=method,
         purpose=purpose,
         amount=price.total,
         idempotency_key=key,
-        purpose_data=PeriodPurchase.of(plan.pk, price).purpose_data(),
+        purpose_data=purpose_data,
         subscription=subscription,
     )
     redeem(price, customer=subscription.customer, attempt_id=attempt.pk)
@@ -116,8 +142,11 @@ def begin_renewal(
     plan: Plan | None = None,
     payment_method: PaymentMethod | None = None,
     promo_code: str | None = None,
+    also_renew_with_plan: bool = False,
 ) -> PaymentAttempt:
-    """Step 1 of a renewal. Another plan takes effect at the next period boundary."""
+    """Step 1 of a renewal (by default of the renewal plan). Another plan takes effect at the next
+    period boundary and is bought once: the renewal plan changes to it only with
+    `also_renew_with_plan`, once paid (see the module's docstring)."""
     replay = attempt_for_key(idempotency_key)
     if replay is not None and replay.purpose == AttemptPurpose.RENEWAL and replay.subscription_id == subscription.pk:
         return replay
@@ -141,8 +170,33 @@ def begin_renewal(
     _check_method(method, customer)
     price = quote(plan=plan, customer=customer, promo_code=promo_code)
     return _pay_for_period(
-        AttemptPurpose.RENEWAL, subscription, plan=plan, price=price, method=method, key=idempotency_key
+        AttemptPurpose.RENEWAL,
+        subscription,
+        plan=plan,
+        price=price,
+        method=method,
+        key=idempotency_key,
+        also_renew_with_plan=also_renew_with_plan and plan.pk != subscription.plan_id,
     )
+
+
+def choose_renewal_plan(subscription: Subscription, plan: Plan, *, field: str = "plan_id") -> Subscription:
+    """The customer's explicit choice of what auto-renew and "Renew" buy from now on: another plan of
+    the eSIM's carrier on sale now (or the version they hold). The running and prepaid periods keep
+    theirs; the next auto-renew charge is the new plan's price."""
+    locked = Subscription.objects.select_for_update().select_related("esim").get(pk=subscription.pk)
+    if locked.state == SubscriptionState.TERMINATED:
+        raise RenewalNotAllowed("This subscription has ended and its eSIM was released; start a new one.")
+    if locked.state == SubscriptionState.INCOMPLETE:
+        raise RenewalNotAllowed("The first payment of this subscription has not completed yet.")
+    if plan.pk == locked.plan_id:
+        return locked
+    _check_plan_fits(plan, locked.esim, field=field)
+    before = {"plan_id": locked.plan_id}
+    locked.plan = plan
+    locked.save(update_fields=["plan"])
+    record_change(action="choose_renewal_plan", target=locked, before=before, after={"plan_id": plan.pk})
+    return locked
 
 
 def preview_next_period(subscription: Subscription, plan: Plan, *, now: datetime | None = None) -> PeriodSpan:
@@ -201,7 +255,10 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
     period = Period(subscription_id=attempt.subscription_id, invoice=invoice, created_at=now, **paid.period_fields())
     writes.insert(period)
     first = locked.state == SubscriptionState.INCOMPLETE
-    writes.update(Subscription, attempt.subscription_id, paid.subscription_fields())
+    changes = paid.subscription_fields()
+    if attempt.purpose_data.get(ALSO_RENEW_WITH_PLAN):
+        changes["plan_id"] = plan.pk  # asked for with this payment, now that it is paid
+    writes.update(Subscription, attempt.subscription_id, changes)
     emit(
         EventType.SUBSCRIPTION_CREATED if first else EventType.SUBSCRIPTION_RENEWED,
         customer=customer,

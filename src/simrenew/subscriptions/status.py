@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from django.db.models import F, Q
 
-from simrenew.subscriptions.models import SubscriptionState
+from simrenew.subscriptions.models import DATA_LOW_PERCENT, MB, SubscriptionState
 
 EXPIRING_WITHIN = timedelta(days=3)
 EXPIRING_DATA_FRACTION = 0.10
@@ -295,6 +295,27 @@ def service_ended_between_q(after: datetime, until: datetime) -> Q:
     return live | (Q(state=SubscriptionState.CANCELLED) & (cancelled_now | at_period_end))
 
 
+# --- the period shown ------------------------------------------------------------------------------------------------
+
+
+def period_ran_q(now: datetime) -> Q:
+    """Periods (`subscriptions.Period`) that started by `now` and before any cancellation "now":
+    service ran (or runs) in them. The last of them is the period a customer is shown, and its plan
+    the plan shown (DESIGN.md §1.8: "the plan shown is the one running now"): the running period
+    while in service; when none runs (suspended, cancelled now, ended), the one that ran last; a
+    prepaid period that has not started is never it."""
+    before_any_stop = Q(subscription__ended_at__isnull=True) | Q(starts_at__lt=F("subscription__ended_at"))
+    return Q(starts_at__lte=now) & before_any_stop
+
+
+def period_ran_sql(period: str, subscription: str, *, now: str = "%s") -> str:
+    """`period_ran_q` as SQL over the periods table `period` joined to its subscription `subscription`."""
+    return (
+        f"{period}.starts_at <= {now}"
+        f" AND ({subscription}.ended_at IS NULL OR {period}.starts_at < {subscription}.ended_at)"
+    )
+
+
 # --- expiring -----------------------------------------------------------------------------------------------------
 
 
@@ -306,6 +327,23 @@ def ends_within(subscription: ServiceRow, now: datetime, window: timedelta) -> b
 def ends_within_q(now: datetime, window: timedelta, *, prefix: str = "") -> Q:
     """`ends_within` as a filter."""
     return service_ends_by_q(now + window, prefix=prefix)
+
+
+# How much of a period's data (allowance and top-ups) used makes the customer's data "low" and
+# "critical": the dashboard's bar turns amber, then red, and offers a top-up; the same shares as the
+# 80 % and 95 % data reminders (reminders.DATA_THRESHOLDS, models.DATA_LOW_PERCENT).
+DATA_CRITICAL_PERCENT = 95
+
+
+def data_level(*, used_bytes: int, allowance_mb: int) -> str:
+    """`ok`, `low` (at least DATA_LOW_PERCENT used) or `critical` (at least DATA_CRITICAL_PERCENT), in
+    whole numbers as `models.data_used_at_least` counts: used * 100 >= allowance * percent."""
+    allowance = allowance_mb * MB
+    if used_bytes * 100 >= allowance * DATA_CRITICAL_PERCENT:
+        return "critical"
+    if used_bytes * 100 >= allowance * DATA_LOW_PERCENT:
+        return "low"
+    return "ok"
 
 
 def expiring_by_data(*, total_mb: int, left_mb: int) -> bool:

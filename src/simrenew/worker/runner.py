@@ -25,12 +25,13 @@ from threading import Event
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections, transaction
 
+from simrenew.billing.refunds import execute_refund, refunds_due
 from simrenew.kit import clock
 from simrenew.kit.actors import WORKER, acting_as
 from simrenew.notifications import delivery
 from simrenew.payments.charging import attempts_due_for_reconciliation, reconcile
 from simrenew.subscriptions import autorenew_claims, lifecycle, reminders
-from simrenew.worker import logfmt
+from simrenew.worker import heartbeat, logfmt
 from simrenew.worker.renewals import RenewalCounts, RenewalPipeline
 
 
@@ -107,7 +108,15 @@ class Worker:
         self.renewals.close()
         released = autorenew_claims.release_claims(worker_id=self.worker_id)
         released += delivery.release_claims(self.worker_id)
+        heartbeat.stopped(self.worker_id)
         logfmt.info("worker.stopped", worker=self.worker_id, released_claims=released)
+
+    def beat(self, *, first: bool = False) -> None:
+        """Tell the console and /readyz this worker is alive (worker.heartbeat)."""
+        if first:
+            heartbeat.started(self.worker_id)
+        else:
+            heartbeat.ticked(self.worker_id)
 
     def run_once(self, *, scan: bool = True) -> TickReport:
         """Everything due now. `scan=False` skips the scans over all subscriptions
@@ -152,6 +161,7 @@ class Worker:
         every subscription (reminders, suspension, termination) every `scan_seconds`."""
         logfmt.info("worker.started", worker=self.worker_id, batch_size=self.batch_size)
         next_scan = 0.0
+        next_beat: float | None = None  # None: not written yet
         try:
             while not self.stop.is_set():
                 close_old_connections()
@@ -160,6 +170,9 @@ class Worker:
                     next_scan = time.monotonic() + scan_seconds
                 try:
                     report = self.run_once(scan=scan)
+                    if next_beat is None or time.monotonic() >= next_beat:
+                        self.beat(first=next_beat is None)
+                        next_beat = time.monotonic() + heartbeat.BEAT_EVERY_SECONDS
                 except DatabaseError:
                     # A deadlock victim, a lost connection, a restarting database: every job
                     # is safe to run again, so log it, drop the connection and tick again.
@@ -181,6 +194,9 @@ class Worker:
             done += len(due)
             if len(due) < 100:
                 break
+        # Refunds whose gateway call was lost (a crash after a cancellation committed): the same key again.
+        for refund in refunds_due(limit=100):
+            execute_refund(refund)
         return done
 
     def _reminders(self) -> dict[str, int]:

@@ -234,7 +234,11 @@ class PlanOptionOut(Schema):
     data_mb: int
     price_minor: int = Field(..., description="List price in minor units of `currency`, before promotions.")
     currency: str
-    is_current_plan: bool = Field(..., description="Whether the eSIM's subscription renews with this plan now.")
+    is_current_plan: bool = Field(
+        ...,
+        description="Whether this is the subscription's renewal plan (what auto-renew buys; a renewal paid once "
+        "with another plan does not change it). The plan running now is the subscription's `plan_id`.",
+    )
 
 
 PlanPurchase = Literal["renewal", "new_subscription", "resume_first", "unavailable"]

@@ -32,6 +32,7 @@ from simrenew.api.routers.common import (
     subscription_or_404,
 )
 from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
+from simrenew.billing.models import Refund, RefundStatus
 from simrenew.catalog.models import Carrier
 from simrenew.catalog.services import get_plan
 from simrenew.esims.models import EsimProfile
@@ -43,12 +44,11 @@ from simrenew.payments.models import AttemptStatus, PaymentAttempt
 from simrenew.subscriptions import cancellation
 from simrenew.subscriptions.models import Subscription, SubscriptionState
 from simrenew.subscriptions.queries import Status as DerivedStatus
-from simrenew.subscriptions.queries import SubscriptionView, read_view, view
-from simrenew.subscriptions.renewals import begin_subscription
+from simrenew.subscriptions.queries import SubscriptionView, next_auto_renew_charge, read_view, view
+from simrenew.subscriptions.renewals import begin_subscription, choose_renewal_plan
 from simrenew.subscriptions.status import (
     in_service_q,
     not_expiring_by_time_q,
-    renews_automatically,
     service_ends_before_q,
     suspended_q,
 )
@@ -80,10 +80,17 @@ class SubscriptionIn(InputSchema):
 
 
 class SubscriptionPatch(InputSchema):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"auto_renew": False}]})
+    model_config = ConfigDict(json_schema_extra={"examples": [{"auto_renew": False}, {"renewal_plan_id": 4}]})
 
     auto_renew: bool | None = None
     payment_method_id: int | None = Field(None, ge=1, le=ID_MAX, description="Pays future renewals.")
+    renewal_plan_id: int | None = Field(
+        None,
+        ge=1,
+        le=ID_MAX,
+        description="What auto-renew and renewals without a `plan_id` buy from now on: a plan of the eSIM's "
+        "carrier on sale now. The running and prepaid periods keep their plans.",
+    )
 
 
 class CancelIn(InputSchema):
@@ -106,7 +113,16 @@ class SubscriptionOut(Schema):
         "for now); cancelled (runs to its end, no renewals); terminated; incomplete (first payment "
         "not settled yet).",
     )
-    plan_id: int = Field(..., description="The plan version renewals buy.")
+    plan_id: int = Field(
+        ...,
+        description="The plan of the period running now. When none runs (suspended, cancelled now, ended), the "
+        "plan of the period that ran last; before the first period is paid, the plan being bought.",
+    )
+    renewal_plan_id: int = Field(
+        ...,
+        description="What auto-renew and a renewal without a `plan_id` buy. It changes only when asked "
+        "(PATCH `renewal_plan_id`); renewing once with another plan does not change it.",
+    )
     auto_renew: bool
     next_auto_renew_attempt_at: datetime | None = Field(
         ...,
@@ -160,7 +176,8 @@ def _out_fields(seen: SubscriptionView) -> dict[str, Any]:
         "customer_id": subscription.customer_id,
         "esim_id": subscription.esim_id,
         "status": seen.status,
-        "plan_id": subscription.plan_id,
+        "plan_id": seen.plan_id,
+        "renewal_plan_id": seen.renewal_plan_id,
         "auto_renew": subscription.auto_renew,
         "next_auto_renew_attempt_at": _next_auto_renew_attempt(subscription, seen.now),
         "payment_method_id": subscription.payment_method_id,
@@ -176,7 +193,7 @@ def _out_fields(seen: SubscriptionView) -> dict[str, Any]:
 
 
 def _next_auto_renew_attempt(subscription: Subscription, now: datetime) -> datetime | None:
-    return subscription.renewal_due_at if renews_automatically(subscription, now) else None
+    return next_auto_renew_charge(subscription, now)  # none for a cancelled subscription
 
 
 def _subscription_out(subscription_id: int) -> SubscriptionOut:
@@ -331,10 +348,13 @@ def get_subscription(request: HttpRequest, subscription_id: SubscriptionId) -> H
 def update_subscription(
     request: HttpRequest, subscription_id: SubscriptionId, payload: SubscriptionPatch
 ) -> SubscriptionOut:
-    """Turn auto-renew on or off, or choose the method that pays future renewals (it must be the
-    customer's)."""
+    """Turn auto-renew on or off, choose the method that pays future renewals (it must be the
+    customer's), or the plan they buy (`renewal_plan_id`)."""
     with transaction.atomic():
         subscription = subscription_or_404(subscription_id)
+        if payload.renewal_plan_id is not None:
+            plan = get_plan(payload.renewal_plan_id, field="renewal_plan_id")
+            subscription = choose_renewal_plan(subscription, plan, field="renewal_plan_id")
         method = payment_method_ref(payload.payment_method_id) if payload.payment_method_id is not None else None
         cancellation.update_renewal(subscription, auto_renew=payload.auto_renew, payment_method=method)
     return _subscription_out(subscription_id)
@@ -343,14 +363,83 @@ def update_subscription(
 # --- cancelling ---------------------------------------------------------------------------------
 
 
-@router.post("/{subscription_id}/cancel", response=SubscriptionOut, summary="Cancel a subscription")
+class SubscriptionRefundOut(Schema):
+    id: int
+    invoice_id: int
+    invoice_number: str = Field(..., description="The invoice (receipt) the money is paid back on.")
+    amount_minor: int
+    currency: str
+    status: RefundStatus = Field(
+        ...,
+        examples=["succeeded"],
+        description="pending (the payment provider has not answered yet; asked again until it does), "
+        "succeeded, or failed.",
+    )
+    to_wallet: bool = Field(
+        ..., description="True: back to the wallet; false: to the card or PayPal account that paid."
+    )
+    reason: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+class SubscriptionRefundList(Schema):
+    items: list[SubscriptionRefundOut]
+
+
+class CancelOut(SubscriptionOut):
+    refund_policy: Literal["none", "unstarted", "prorata"] = Field(
+        ...,
+        examples=["unstarted"],
+        description="The operator's rule for cancelling now: none; unstarted (periods paid ahead and not "
+        "started, in full); prorata (those, and the unused part of the running period, rounded up).",
+    )
+    refunds: list[SubscriptionRefundOut] = Field(
+        ..., description="What cancelling now paid back (empty for a cancellation at period end)."
+    )
+
+
+def _refund_out(refund: Refund) -> SubscriptionRefundOut:
+    return SubscriptionRefundOut(
+        id=refund.pk,
+        invoice_id=refund.invoice_id,
+        invoice_number=refund.invoice.number,
+        amount_minor=refund.amount_minor,
+        currency=refund.currency,
+        status=RefundStatus(refund.status),
+        to_wallet=refund.to_wallet,
+        reason=refund.reason,
+        created_at=refund.created_at,
+        completed_at=refund.completed_at,
+    )
+
+
+@router.post("/{subscription_id}/cancel", response=CancelOut, summary="Cancel a subscription")
 @idempotent()
-def cancel_subscription(request: HttpRequest, subscription_id: SubscriptionId, payload: CancelIn) -> SubscriptionOut:
+def cancel_subscription(request: HttpRequest, subscription_id: SubscriptionId, payload: CancelIn) -> CancelOut:
     """`period_end`: no more renewals, service runs to the end of what is paid, and POST …/resume
-    undoes it until then. `now`: service stops at once."""
+    undoes it until then. `now`: service stops at once, and what the operator's refund policy pays
+    back (periods paid ahead and not started; under `prorata` the unused part of the running one)
+    goes back the way it was paid, listed in `refunds`. Cancelling again, or retrying, refunds nothing
+    more: the answer lists the same refunds."""
     with transaction.atomic():
         cancellation.cancel(subscription_or_404(subscription_id), when=payload.when)
-    return _subscription_out(subscription_id)
+    # The gateway is asked after the cancellation (and each refund's first step) committed.
+    refunds = cancellation.finish_cancellation_refunds(subscription_id)
+    return CancelOut(
+        **_subscription_out(subscription_id).model_dump(),
+        refund_policy=cancellation.refund_policy().value,
+        refunds=[_refund_out(refund) for refund in refunds],
+    )
+
+
+@router.get("/{subscription_id}/refunds", response=SubscriptionRefundList, summary="List a subscription's refunds")
+def list_subscription_refunds(request: HttpRequest, subscription_id: SubscriptionId) -> SubscriptionRefundList:
+    """Every refund on the subscription's invoices, oldest first: those cancelling now made, and
+    any an operator made, with what, how much, where to and how far it got."""
+    subscription = subscription_or_404(subscription_id)
+    refunds = Refund.objects.filter(invoice__subscription_id=subscription.pk).select_related("invoice").order_by("id")
+    return SubscriptionRefundList(items=[_refund_out(refund) for refund in refunds])
 
 
 @router.post("/{subscription_id}/resume", response=SubscriptionOut, summary="Undo a cancellation at period end")

@@ -1,4 +1,6 @@
-"""`simrenew serve [--port P]`: the production server (gunicorn), never Django's development server."""
+"""`simrenew serve [--port P] [--with-worker]`: the production server (gunicorn), never Django's
+development server; with `--with-worker` (what `make run` uses) the worker runs beside it and one
+Ctrl-C stops both (management.together)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from simrenew.deploy_checks import preflight
+from simrenew.management.together import Program, run_together
 
 
 class Command(BaseCommand):
@@ -21,6 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--host", default=os.environ.get("SIMRENEW_HOST", "127.0.0.1"))
         parser.add_argument("--workers", type=int, default=int(os.environ.get("SIMRENEW_WEB_WORKERS", "2")))
         parser.add_argument("--threads", type=int, default=int(os.environ.get("SIMRENEW_WEB_THREADS", "4")))
+        parser.add_argument(
+            "--with-worker",
+            action="store_true",
+            help="Also run `simrenew worker` beside the server (emails, reminders, renewals); Ctrl-C stops both.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         preflight(self.stdout)  # a live server with the demo's logins open does not start
@@ -49,6 +58,29 @@ class Command(BaseCommand):
             "--graceful-timeout",
             "20",
         ]
+        env = serving_environment(host=options["host"], port=options["port"])
         self.stdout.write(f"Serving on http://{options['host']}:{options['port']}/ (Ctrl-C stops)")
+        if env.get("SIMRENEW_PUBLIC_URL") != os.environ.get("SIMRENEW_PUBLIC_URL"):
+            self.stdout.write(f"Links in emails lead to {env['SIMRENEW_PUBLIC_URL']}/")
+        if not options["with_worker"]:
+            self.stdout.flush()
+            os.execve(executable, argv, env)  # noqa: S606 - replaces this process with the server
+        self.stdout.write("The worker runs beside it: sign-up emails, reminders and auto-renewals happen.")
         self.stdout.flush()
-        os.execv(executable, argv)  # noqa: S606 - replaces this process with the server
+        worker = [sys.executable, "-m", "simrenew.manage", "worker"]
+        status = run_together(
+            [Program("server", argv), Program("worker", worker)], env=env, say=lambda line: self.stderr.write(line)
+        )
+        if status:
+            raise SystemExit(status)
+
+
+def serving_environment(*, host: str, port: int) -> dict[str, str]:
+    """The server's (and worker's) environment: in the sandbox, without a SIMRENEW_PUBLIC_URL,
+    links in emails and QR codes lead to the address this server really listens on, not to
+    the default port 8000 another program may hold."""
+    env = dict(os.environ)
+    if settings.SIMRENEW_SANDBOX and not env.get("SIMRENEW_PUBLIC_URL"):
+        reachable = "127.0.0.1" if host in {"", "0.0.0.0", "::"} else host  # noqa: S104 - compared, not bound
+        env["SIMRENEW_PUBLIC_URL"] = f"http://{f'[{reachable}]' if ':' in reachable else reachable}:{port}"
+    return env

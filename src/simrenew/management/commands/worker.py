@@ -51,6 +51,7 @@ class Command(BaseCommand):
         if options["once"]:
             try:
                 worker.run_once()
+                worker.beat(first=True)  # a worker run by cron each minute counts as alive too
             finally:
                 worker.close()
             return

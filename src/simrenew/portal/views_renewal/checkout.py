@@ -76,6 +76,7 @@ def pay(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpR
                     plan=plan,
                     payment_method=chosen_method(customer, choice),
                     promo_code=promo_code or None,
+                    also_renew_with_plan=request.POST.get("also_renew_with_plan") == "on",
                 ),
                 guard=guarded_promo(request, customer, promo_code),
             )

@@ -5,8 +5,10 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
+from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods
 
 from simrenew.catalog import promotion_attempts
@@ -30,7 +32,7 @@ from simrenew.portal.presenters import (
     plan_summary,
     plan_title,
 )
-from simrenew.subscriptions.models import Subscription
+from simrenew.subscriptions.models import Subscription, SubscriptionState
 from simrenew.subscriptions.renewals import preview_next_period
 
 # --- Step 3: choose the renewal ---------------------------------------------------------
@@ -50,6 +52,9 @@ class PlanOption:
     plan: Plan
     summary: str
     is_current: bool
+    # What the summary says when this plan is picked: a small script copies it from the
+    # option's data attributes, so the summary follows the pick without "Update price".
+    preview: RenewalPreview
 
 
 @dataclass(frozen=True)
@@ -58,10 +63,15 @@ class PlanGroup:
     options: list[PlanOption]
 
 
-def plan_groups(plans: list[Plan], subscription: Subscription, customer: Customer) -> list[PlanGroup]:
+def plan_groups(
+    plans: list[Plan], subscription: Subscription, customer: Customer, chosen: RenewalPreview
+) -> list[PlanGroup]:
+    """The plans by kind, each with the summary it would show. The promotion code accepted for
+    the chosen plan is tried on the others too (it may not apply to them: then no discount)."""
     groups: dict[str, list[PlanOption]] = {}
     for plan in plans:
-        option = PlanOption(plan, plan_summary(plan, customer), plan.pk == subscription.plan_id)
+        preview = chosen if plan.pk == chosen.plan.pk else other_plan_preview(subscription, plan, customer, chosen)
+        option = PlanOption(plan, plan_summary(plan, customer), plan.pk == subscription.plan_id, preview)
         groups.setdefault(plan_kind(plan), []).append(option)
     return [PlanGroup(plan_kind_label(kind), options) for kind, options in groups.items()]
 
@@ -82,6 +92,17 @@ class RenewalPreview:
     ends_at: str
     changes_plan: bool
     starts_later: bool
+
+    @property
+    def timing_note(self) -> str:
+        """When the new period starts, in words (the same sentences the page had)."""
+        if self.changes_plan and self.starts_later:
+            return gettext("Your current plan continues until %(when)s; the new plan takes effect then.") % {
+                "when": self.starts_at
+            }
+        if self.starts_later:
+            return gettext("The new period starts when your current one ends, so you lose no days.")
+        return gettext("The new period starts as soon as you pay.")
 
 
 def guarded_promo(request: HttpRequest, customer: Customer, promo_code: str | None) -> AbstractContextManager[None]:
@@ -112,6 +133,24 @@ def renewal_preview(
             add_service_errors(form, exc)
         price = quote(plan=plan, customer=customer, promo_code=None)
         promo_code = ""
+    return preview_of(subscription, plan, customer, price, promo_code)
+
+
+def other_plan_preview(
+    subscription: Subscription, plan: Plan, customer: Customer, chosen: RenewalPreview
+) -> RenewalPreview:
+    """The summary of a plan not (yet) picked. Its promotion check is not a guessed code (the
+    code was accepted for the chosen plan), so it is not counted against the customer."""
+    try:
+        price = quote(plan=plan, customer=customer, promo_code=chosen.promo_code or None)
+    except PromotionNotApplicable:
+        price = quote(plan=plan, customer=customer, promo_code=None)
+    return preview_of(subscription, plan, customer, price, chosen.promo_code)
+
+
+def preview_of(
+    subscription: Subscription, plan: Plan, customer: Customer, price: PriceQuote, promo_code: str
+) -> RenewalPreview:
     span = preview_next_period(subscription, plan)
     return RenewalPreview(
         plan=plan,
@@ -139,6 +178,10 @@ def renew(request: HttpRequest, customer: Customer, subscription_id: int) -> Htt
     """Choose the plan and a promotion code; see the price and the next period. Sent by
     GET: choosing changes nothing, and "Continue to payment" carries the choice on."""
     subscription = own_subscription(customer, subscription_id)
+    if subscription.state in (SubscriptionState.CANCELLED, SubscriptionState.TERMINATED):
+        # A cancelled plan is never offered for sale again (cancelling now may have refunded it).
+        messages.info(request, gettext("This plan is cancelled, so it cannot be renewed."))
+        return redirect("portal:manage", subscription_id=subscription.pk)
     plans = renewal_plans(subscription)
     by_id = {plan.pk: plan for plan in plans}
     bound = "plan" in request.GET or "promo_code" in request.GET
@@ -159,7 +202,7 @@ def renew(request: HttpRequest, customer: Customer, subscription_id: int) -> Htt
             "customer": customer,
             "subscription": subscription,
             "form": form,
-            "groups": plan_groups(plans, subscription, customer),
+            "groups": plan_groups(plans, subscription, customer, preview),
             "selected_plan": plan.pk,
             "preview": preview,
         },

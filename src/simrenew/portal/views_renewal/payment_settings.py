@@ -19,6 +19,7 @@ from simrenew.customers.models import Customer
 from simrenew.kit.errors import SimrenewError
 from simrenew.payments.models import (
     AttemptPurpose,
+    MethodType,
     PaymentAttempt,
     PaymentMethod,
     Wallet,
@@ -30,7 +31,9 @@ from simrenew.payments.services import (
     remove_payment_method,
 )
 from simrenew.portal.forms_renewal import (
+    AUTO_RENEW_OFF,
     WALLET_CHOICE,
+    RemoveMethodForm,
     WalletTopUpForm,
     new_idempotency_key,
 )
@@ -53,6 +56,8 @@ from simrenew.portal.views_renewal.shared import (
     idempotency_key,
     payment_choices,
 )
+from simrenew.subscriptions.cancellation import update_renewal
+from simrenew.subscriptions.models import Subscription, SubscriptionState
 
 # --- Step 8: payment history, payment methods, wallet ---------------------------------------
 
@@ -86,13 +91,60 @@ def own_method(customer: Customer, method_id: int) -> PaymentMethod:
     return get_object_or_404(PaymentMethod, pk=method_id, customer=customer, removed_at__isnull=True)
 
 
+def auto_renewing_with(method: PaymentMethod) -> list[Subscription]:
+    """The customer's plans whose auto-renew pays with `method`."""
+    return list(
+        Subscription.objects.filter(
+            payment_method=method, auto_renew=True, state__in=[SubscriptionState.LIVE, SubscriptionState.INCOMPLETE]
+        ).select_related("esim", "plan")
+    )
+
+
 @customer_page
 @require_POST
 def payment_method_remove(request: HttpRequest, customer: Customer, method_id: int) -> HttpResponse:
+    """Remove a saved card or PayPal account. The wallet is not a method one removes (its
+    money stays in it). Removing the one auto-renew uses first asks what auto-renew should
+    pay with instead, or to turn it off: a renewal must not fail for want of a method."""
     method = own_method(customer, method_id)
     label = method_label(method, customer)
-    with transaction.atomic():
-        remove_payment_method(method)
+    if method.type == MethodType.WALLET:
+        messages.error(request, gettext("Your wallet cannot be removed; its balance stays yours to spend."))
+        return redirect("portal:payment_methods")
+    renewing = auto_renewing_with(method)
+    if renewing:
+        choices = [choice for choice in payment_choices(customer) if choice[0] != str(method.pk)]
+        form = RemoveMethodForm(request.POST if "then" in request.POST else None, method_choices=choices)
+        if not form.is_valid():
+            return render(
+                request,
+                "portal/method_remove.html",
+                {"customer": customer, "method": method, "label": label, "renewing": renewing, "form": form},
+                status=400 if form.is_bound else 200,
+            )
+        try:
+            with transaction.atomic():
+                then = form.cleaned_data["then"]
+                replacement = None if then == AUTO_RENEW_OFF else chosen_method(customer, then)
+                for subscription in renewing:
+                    if replacement is None:
+                        update_renewal(subscription, auto_renew=False)
+                    else:
+                        update_renewal(subscription, payment_method=replacement)
+                remove_payment_method(method)
+        except SimrenewError as exc:
+            messages.error(request, service_message(exc.detail))
+            return redirect("portal:payment_methods")
+        if replacement is None:
+            messages.info(request, gettext("Auto-renew is off. Your plans run to the end of what you paid for."))
+        else:
+            messages.info(
+                request,
+                gettext("Auto-renew now pays with %(method)s.") % {"method": method_label(replacement, customer)},
+            )
+    else:
+        with transaction.atomic():
+            remove_payment_method(method)
     messages.success(request, gettext("%(method)s is removed.") % {"method": label})
     return redirect("portal:payment_methods")
 
