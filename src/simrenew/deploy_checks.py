@@ -20,6 +20,7 @@ from django.db import DatabaseError
 from simrenew.api.keys import hash_key
 from simrenew.api.models import ApiKey
 from simrenew.demo_accounts import DEMO_API_KEY, DEMO_EMAIL, DEMO_STAFF
+from simrenew.subscriptions.cancellation import RefundPolicy
 
 REMOVE_HINT = "Run `simrenew demo --remove`, or start live mode on a database of its own (SIMRENEW_DATABASE_URL)."
 
@@ -66,6 +67,24 @@ def staff_second_factor(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
             "Staff may open the console with a password alone (SIMRENEW_STAFF_MFA=optional).",
             hint="Unset SIMRENEW_STAFF_MFA (or set it to 'required') so that every console session passed TOTP.",
             id="simrenew.W101",
+        )
+    ]
+
+
+@register("simrenew")
+def refund_policies_agree(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """settings.py refuses a misspelt SIMRENEW_CANCEL_REFUND_POLICY before Django (and so
+    `RefundPolicy`) can load, with its own list of the values: the list must be the enum's."""
+    policies = [policy.value for policy in RefundPolicy]
+    listed = list(settings.CANCEL_REFUND_POLICIES)
+    if listed == policies and settings.SIMRENEW_CANCEL_REFUND_POLICY in policies:
+        return []
+    return [
+        Error(
+            f"settings.CANCEL_REFUND_POLICIES {listed} (policy {settings.SIMRENEW_CANCEL_REFUND_POLICY!r}) does not "
+            f"match subscriptions.cancellation.RefundPolicy {policies}.",
+            hint="List exactly the RefundPolicy values in settings.py.",
+            id="simrenew.E103",
         )
     ]
 

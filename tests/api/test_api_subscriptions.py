@@ -506,6 +506,18 @@ def test_the_renewal_plan_changes_only_when_asked(api: ApiClient, clock: TestClo
     assert renewal(api, subscription, {}).json()["amount_minor"] == 24_900
 
 
+def test_a_cancelled_subscriptions_renewal_plan_cannot_be_changed(api: ApiClient, clock: TestClock) -> None:
+    month = make_plan(code="att-1m", period_unit="month", price_minor=2500)
+    year = make_plan(code="att-1y", period_unit="year", price_minor=24_900)
+    subscription = make_subscription(plan=month)
+    assert api.post(f"subscriptions/{subscription.pk}/cancel", {"when": "period_end"}).status_code == 200
+
+    refused = api.patch(f"subscriptions/{subscription.pk}", {"renewal_plan_id": year.pk})
+
+    assert_problem(refused, status=422, type="/problems/validation-error", fields=["renewal_plan_id"])
+    assert api.get(f"subscriptions/{subscription.pk}").json()["renewal_plan_id"] == month.pk
+
+
 def test_a_cancelled_subscription_shows_no_next_auto_renew_charge(api: ApiClient, clock: TestClock) -> None:
     subscription = make_subscription()
     assert api.get(f"subscriptions/{subscription.pk}").json()["next_auto_renew_attempt_at"] is not None

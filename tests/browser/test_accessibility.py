@@ -109,6 +109,13 @@ ALL_PAGES = [*SIGNED_OUT, *SIGNED_IN, *CONSOLE, *API_DOCS]
 # Pages axe still faults (issue 15): each fails today, so the mark turns the test red as soon as
 # the page is fixed, and the line must go.
 _BREADCRUMBS = "link-in-text-block (`.breadcrumbs > a`: console.css underlines them, not loaded on this page)"
+# Faulted on one database and not the other (the breadcrumb's text, and so whether axe sees the
+# link inside a text block, depends on the row shown): console.css is not yet loaded on admin
+# change forms. Not strict, since it passes on SQLite; issue 15 removes it with the breadcrumb fix.
+SOMETIMES_FAULTED: dict[str, str] = {
+    "console payments.PaymentAttempt change": "link-in-text-block (`.breadcrumbs > a`, zh, PostgreSQL)",
+}
+
 STILL_FAULTED: dict[str, str] = {
     "dashboard with a flash message": "aria-allowed-role, listitem (the messages `ul` with a role, its `li`)",
     "console overview": "scrollable-region-focusable (`section[aria-labelledby=h-renewals] > figure`, phone)",
@@ -314,6 +321,8 @@ def _params() -> list[Any]:
             id=name,
             marks=[pytest.mark.xfail(strict=True, reason=f"axe: {STILL_FAULTED[name]} — issue 15")]
             if name in STILL_FAULTED
+            else [pytest.mark.xfail(strict=False, reason=f"axe: {SOMETIMES_FAULTED[name]} — issue 15")]
+            if name in SOMETIMES_FAULTED
             else [],
         )
         for name in ALL_PAGES

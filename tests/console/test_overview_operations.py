@@ -116,6 +116,20 @@ def test_refunds_owed_are_those_pending_or_failed(clock):
     assert "?status__exact=failed" in html
 
 
+def test_a_refused_refund_is_no_longer_owed_once_a_newer_try_for_its_invoice_is_paid(clock):
+    clock.set(START)
+    invoice = Invoice.objects.get(subscription=make_subscription())
+    with transaction.atomic():
+        refused = refund_for_operator(invoice=invoice, amount_minor=400, reason="goodwill", to_wallet=False)
+    Refund.objects.filter(pk=refused.pk).update(status=RefundStatus.FAILED, failure_message="card closed")
+    assert queries.overview().refunds_owed == [RefundsOwed("failed", "USD", 1, 400)]
+    with transaction.atomic():  # asked again, and paid this time
+        again = refund_for_operator(invoice=invoice, amount_minor=400, reason="goodwill", to_wallet=False)
+    Refund.objects.filter(pk=again.pk).update(status=RefundStatus.SUCCEEDED, completed_at=START)
+
+    assert queries.overview().refunds_owed == []
+
+
 def test_the_customer_page_shows_the_wallet_balance_and_every_saved_method(clock):
     clock.set(START)
     subscription = make_subscription()

@@ -151,3 +151,15 @@ def test_an_email_confirmation_forged_with_the_published_key_verifies_nothing(cl
     client.post(f"/accounts/confirm-email/{genuine}/")
     address.refresh_from_db()
     assert address.verified is True
+
+
+def test_the_refund_policies_settings_lists_are_the_enums(settings):
+    from simrenew.deploy_checks import refund_policies_agree
+
+    assert refund_policies_agree() == []
+
+    settings.CANCEL_REFUND_POLICIES = ("none", "unstarted", "prorata", "double")
+    [error] = refund_policies_agree()
+
+    assert error.id == "simrenew.E103"
+    assert "RefundPolicy ['none', 'unstarted', 'prorata']" in error.msg

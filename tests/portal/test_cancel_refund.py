@@ -146,3 +146,31 @@ def test_after_cancelling_now_nothing_offers_to_charge_for_the_plan_again(signed
     assert renew_link not in dashboard
     assert renew_page.redirect_chain == [(reverse("portal:manage", args=[subscription.pk]), 302)]
     assert "This plan is cancelled, so it cannot be renewed." in renew_page.content.decode()
+
+
+def test_a_quote_shown_for_another_subscription_is_ignored(signed_in, subscription, customer, clock, settings):
+    settings.SIMRENEW_CANCEL_REFUND_POLICY = "prorata"
+    other = make_subscription(customer=customer, plan=make_plan(price_minor=1000, name="AT&T 1 week"))
+    other_quote = quote_of(signed_in.get(reverse("portal:cancel", args=[other.pk]) + "?when=now").content.decode())
+    clock.advance(days=1)  # 20 of 31 days unused now: 2500 x 20/31 = 1612.9 → 1613 (1694 a day ago)
+
+    signed_in.post(reverse("portal:cancel", args=[subscription.pk]), {"when": "now", "quote": other_quote})
+
+    assert sorted(Refund.objects.values_list("amount_minor", flat=True)) == [1613, 34900]
+
+
+def test_a_refund_the_payment_provider_refused_is_not_announced_as_on_its_way(signed_in, subscription, monkeypatch):
+    from simrenew.payments.gateway import RefundResult
+    from simrenew.payments.sandbox import SandboxGateway
+
+    def refuse(self: object, *, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
+        return RefundResult(False, failure_message="Card closed")
+
+    monkeypatch.setattr(SandboxGateway, "refund", refuse)
+
+    answer = signed_in.post(reverse("portal:cancel", args=[subscription.pk]), {"when": "now"}, follow=True)
+
+    html = answer.content.decode()
+    assert "Your plan is cancelled and its service has stopped." in html
+    assert "We are refunding" not in html
+    assert Refund.objects.get().status == "failed"

@@ -170,3 +170,20 @@ def test_the_promotions_on_offer_are_shown_beside_the_promotion_field(signed_in)
 
     assert '<code class="promo-code">WELCOME10</code>' in html
     assert html.index("promo-code") < html.index('name="promo_code"')
+
+
+def test_a_long_promotion_code_in_another_script_survives_the_trip_to_the_card_page(signed_in):
+    plan = make_plan(carrier="att", name="AT&T Monthly", price_minor=3500)
+    code = "新年快乐" * 15  # 60 characters, 180 bytes in UTF-8, three times longer once URL-encoded twice
+    key = key_of(signed_in.get(reverse("portal:add_esim")).content.decode())
+
+    detour = signed_in.post(
+        reverse("portal:add_esim"), {"plan": plan.pk, "key": key, "promo_code": code, "add_method": "card"}
+    )
+    assert detour.status_code == 302
+    assert len(detour["Location"]) > 500
+
+    back = save_card_on_hosted_page(signed_in, detour["Location"])
+
+    assert urlsplit(back).path == reverse("portal:add_esim")
+    assert parse_qs(urlsplit(back).query)["promo_code"] == [code]

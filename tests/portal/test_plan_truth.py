@@ -10,7 +10,7 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -201,3 +201,18 @@ def test_the_dashboard_reads_the_same_number_of_queries_for_one_esim_or_three(si
         signed_in.get(reverse("portal:dashboard"))
 
     assert len(three.captured_queries) == len(one.captured_queries)
+
+
+def test_a_cancelled_plan_shows_why_its_renewal_plan_cannot_be_changed(signed_in, month_and_day, plans, clock):
+    year = make_plan(code="att-1y", period_unit="year", price_minor=24_900)
+    with transaction.atomic():
+        cancel(month_and_day, when="period_end")
+
+    refused = signed_in.post(reverse("portal:renewal_plan", args=[month_and_day.pk]), {"plan": year.pk})
+
+    assert refused.status_code == 400
+    assert "This subscription is cancelled; resume it before changing the plan it renews with." in text(
+        refused.content.decode()
+    )
+    month_and_day.refresh_from_db()
+    assert month_and_day.plan_id == plans[0].pk

@@ -285,5 +285,128 @@ def test_the_cancellation_email_says_what_is_refunded_and_where(clock):
     email = render_email(message, subscription.customer)
 
     assert "We are refunding $349.00 to the card or PayPal account you paid with" in email.text
-    assert "Amount refunded" in email.text
+    assert "Amount being refunded" in email.text
     assert "wallet" not in email.text
+
+
+def refusing_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The payment provider refuses every refund (a closed card, say), until `monkeypatch.undo()`."""
+    from simrenew.payments.gateway import RefundResult
+    from simrenew.payments.sandbox import SandboxGateway
+
+    def refuse(self: object, *, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
+        return RefundResult(False, failure_message="Card closed")
+
+    monkeypatch.setattr(SandboxGateway, "refund", refuse)
+
+
+def test_a_refused_cancellation_refund_is_asked_for_again_under_a_new_key_when_cancelling_again(clock, monkeypatch):
+    subscription = month_with_a_year_paid_ahead()
+    clock.advance(days=10)
+    refusing_gateway(monkeypatch)
+    [refused] = cancel_now(subscription)
+    assert (refused.status, refused.failure_message) == ("failed", "Card closed")
+    monkeypatch.undo()  # the card works again
+
+    clock.advance(hours=1)
+    refunds = cancel_now(subscription)  # the customer (or the partner's API call) confirms again
+
+    base = cancellation_refund_key(subscription.pk, invoice_of(subscription, 2).pk)
+    assert [(r.idempotency_key, r.status, r.amount_minor) for r in refunds] == [
+        (base, "failed", YEAR_PRICE),
+        (f"{base}_2", "succeeded", YEAR_PRICE),
+    ]
+    assert invoice_of(subscription, 2).refunded_minor == YEAR_PRICE
+    assert cancel_now(subscription) == refunds  # paid now: asking again pays nothing more
+    assert SandboxRefund.objects.count() == 1
+    assert OutboxMessage.objects.filter(event_type="subscription.cancelled").count() == 1
+
+
+def test_a_refund_key_still_pending_or_paid_is_never_asked_for_again(clock):
+    subscription = month_with_a_year_paid_ahead()
+    clock.advance(days=10)
+    [paid] = cancel_now(subscription)
+    with transaction.atomic():
+        replay = request_refund(
+            invoice=invoice_of(subscription, 2),
+            amount_minor=YEAR_PRICE,
+            reason="retried",
+            idempotency_key=paid.idempotency_key,
+        )
+
+    assert replay.pk == paid.pk
+    assert Refund.objects.count() == 1
+
+
+def test_which_periods_run_is_decided_now_whatever_moment_the_quote_showed(clock, settings):
+    subscription = month_with_a_year_paid_ahead()
+    month_end = Period.objects.get(subscription=subscription, number=1).ends_at
+    clock.set(month_end - timedelta(minutes=10))
+    shown = cancel_now_refund(subscription)  # the month has 10 minutes left; the year has not started
+    assert [(line.part, line.amount_minor) for line in shown.periods] == [
+        (RefundPart.RUNNING, 0),
+        (RefundPart.UNSTARTED, YEAR_PRICE),
+    ]
+    clock.advance(minutes=20)  # confirmed 20 minutes later: the month is over, the year runs
+
+    owed = cancel_now_refund(subscription, as_of=shown.as_of)
+
+    # Under `unstarted` the running year is kept: it is not refunded in full as "not started".
+    assert [(line.period.number, line.part, line.amount_minor) for line in owed.periods] == [(2, RefundPart.RUNNING, 0)]
+    settings.SIMRENEW_CANCEL_REFUND_POLICY = "prorata"
+    [year] = cancel_now_refund(subscription, as_of=shown.as_of).periods
+    # Its share is worked out now (it was not running at the quoted moment).
+    assert year.amount_minor == unused_share_minor(
+        paid_minor=YEAR_PRICE, starts_at=year.period.starts_at, ends_at=year.period.ends_at, at=clock.now()
+    )
+
+
+def test_cancelling_now_gives_back_the_promotion_of_a_period_it_made_free_and_not_started(clock):
+    from simrenew.catalog.models import PromotionRedemption
+    from tests.factories import make_promotion
+
+    subscription = make_subscription(plan=make_plan(price_minor=MONTH_PRICE, name="AT&T 1 month"))
+    promotion = make_promotion(code="FREEMONTH", percent_off=100)
+    paid = renew(subscription, promo_code="FREEMONTH")
+    assert paid.status == "succeeded", paid.failure_message
+    assert invoice_of(subscription, 2).total_minor == 0
+    assert PromotionRedemption.objects.filter(promotion=promotion).count() == 1
+    clock.advance(days=10)
+
+    assert cancel_now(subscription) == []  # nothing was paid, so nothing is refunded
+
+    promotion.refresh_from_db()
+    assert promotion.redemptions_count == 0
+    assert not PromotionRedemption.objects.filter(promotion=promotion).exists()
+
+
+def test_a_lost_refund_is_asked_about_again_with_a_growing_wait_not_every_tick(clock, monkeypatch):
+    from simrenew.payments.sandbox import SandboxGateway
+
+    subscription = month_with_a_year_paid_ahead()
+    clock.advance(days=10)
+    with transaction.atomic():
+        cancel(subscription, when="now")
+    asked: list[str] = []
+
+    def down(self: object, *, charge_id: str, amount_minor: int, idempotency_key: str) -> None:
+        asked.append(idempotency_key)
+        raise ConnectionError("the payment provider does not answer")
+
+    monkeypatch.setattr(SandboxGateway, "refund", down)
+    worker = Worker(worker_id="test-worker")
+    clock.advance(minutes=2)
+
+    worker.run_once(scan=False)
+    worker.run_once(scan=False)  # the next tick, a second later: not asked again
+    clock.advance(seconds=61)
+    worker.run_once(scan=False)  # a minute later: asked again, then the wait doubles
+    clock.advance(seconds=61)
+    worker.run_once(scan=False)
+    assert len(asked) == 2
+    clock.advance(seconds=60)
+    monkeypatch.undo()  # the gateway is back
+    worker.run_once(scan=False)
+
+    assert [r.status for r in cancellation_refunds(subscription.pk)] == ["succeeded"]
+    assert SandboxRefund.objects.count() == 1

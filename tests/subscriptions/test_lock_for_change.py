@@ -20,21 +20,25 @@ from tests.factories import make_subscription
 def test_the_lock_answers_the_rows_fresh_state(clock):
     subscription = make_subscription()
     with transaction.atomic():
-        assert lock_for_change(subscription.pk) == LockedSubscription(SubscriptionState.LIVE, None)
+        assert lock_for_change(subscription.pk) == LockedSubscription(
+            SubscriptionState.LIVE, None, subscription.plan_id
+        )
 
 
 def test_on_sqlite_the_lock_holds_the_writer_lock_in_a_deferred_transaction(tmp_path: Path):
     database = tmp_path / "lock.sqlite3"
     setup = sqlite3.connect(database)
-    setup.execute("CREATE TABLE subscriptions_subscription (id INTEGER PRIMARY KEY, state TEXT, ended_at TEXT)")
-    setup.execute("INSERT INTO subscriptions_subscription VALUES (7, 'live', NULL)")
+    setup.execute(
+        "CREATE TABLE subscriptions_subscription (id INTEGER PRIMARY KEY, state TEXT, ended_at TEXT, plan_id INTEGER)"
+    )
+    setup.execute("INSERT INTO subscriptions_subscription VALUES (7, 'live', NULL, 3)")
     setup.commit()
     setup.close()
     first = sqlite3.connect(database, timeout=0, isolation_level=None)
     second = sqlite3.connect(database, timeout=0, isolation_level=None)
 
     first.execute("BEGIN DEFERRED")
-    assert first.execute(queries._LOCK_FOR_CHANGE_SQLITE.replace("%s", "?"), [7]).fetchall() == [("live", None)]
+    assert first.execute(queries._LOCK_FOR_CHANGE_SQLITE.replace("%s", "?"), [7]).fetchall() == [("live", None, 3)]
 
     with pytest.raises(sqlite3.OperationalError, match="locked"):
         second.execute("BEGIN IMMEDIATE")  # what the other payment's change would begin with

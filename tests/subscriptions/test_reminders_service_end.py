@@ -93,10 +93,27 @@ def test_a_renewal_moves_the_end_and_the_reminders_come_again_for_the_new_end(cl
     ]
 
 
-def test_a_daily_plan_is_told_the_day_before_and_six_hours_before(clock):
+def test_a_daily_plan_without_a_phone_is_told_the_day_before_when_it_is_bought(clock):
+    # Issue 15: a daily plan is told the day before it ends, whatever its length; bought by hand,
+    # "the day before" is the moment it is paid for. With no phone, the last warning is an event
+    # for webhooks only: no text goes.
     subscription = make_subscription(plan=make_plan(period_unit="day", price_minor=300), auto_renew=False)
     ends = subscription.paid_through
     assert ends == clock.now() + timedelta(days=1)
+
+    totals = run_until(clock, ends, every=timedelta(hours=1))
+
+    assert totals == {"expiring_1d": 1, "expiring_6h": 1}
+    assert [(p["days_left"], p["expires_at"]) for p in sent()] == [(1, iso(ends))]
+    [reminded] = OutboxMessage.objects.filter(event_type="subscription.expiring")
+    assert reminded.created_at == ends - timedelta(days=1)
+    assert len(sent("subscription.expiring_soon")) == 1
+
+
+def test_a_daily_plan_with_a_phone_is_told_the_day_before_and_texted_six_hours_before(clock):
+    subscription = make_subscription(plan=make_plan(period_unit="day", price_minor=300), auto_renew=False)
+    update_customer(subscription.customer, phone="+1 212 555 0100")
+    ends = subscription.paid_through
 
     totals = run_until(clock, ends, every=timedelta(hours=1))
 
@@ -113,16 +130,36 @@ def test_a_daily_plan_is_told_the_day_before_and_six_hours_before(clock):
     assert warned.created_at == ends - timedelta(hours=6)
 
 
-def test_an_end_known_only_hours_ahead_is_still_told(clock):
-    # Auto-renew gave up at its last try, an hour before the end: the day-before reminder
-    # and the last warning go at once.
-    subscription = make_subscription(plan=make_plan(period_unit="month"), auto_renew=True)
+def test_a_plan_renewed_by_hand_a_day_ahead_is_still_told_the_day_before(clock):
+    # Two days bought two days ago: the end is news by now, so the 1-day reminder goes on time.
+    subscription = make_subscription(plan=make_plan(period_unit="day", period_count=2), auto_renew=False)
+    ends = subscription.paid_through
+
+    run_until(clock, ends, every=timedelta(hours=1))
+
+    [reminded] = OutboxMessage.objects.filter(event_type="subscription.expiring")
+    assert reminded.created_at == ends - timedelta(days=1)
+
+
+def test_an_end_known_only_hours_ahead_is_told_once_by_the_channel_that_reaches_the_customer(clock):
+    # Auto-renew gave up at its last try, an hour before the end: the day-before reminder and
+    # the last warning are both due, and only one goes (the other is recorded as sent).
+    emailed = make_subscription(plan=make_plan(period_unit="month"), auto_renew=True)
+    texted = make_subscription(plan=make_plan(period_unit="month"), auto_renew=True)
+    update_customer(texted.customer, phone="+1 212 555 0100")
     clock.set(FIRST_END - timedelta(hours=1))
     assert run_until(clock, clock.now()) == {}  # a charge is still scheduled: nothing to warn of
-    Subscription.objects.filter(pk=subscription.pk).update(renewal_due_at=None)
+    Subscription.objects.filter(pk__in=[emailed.pk, texted.pk]).update(renewal_due_at=None)
     clock.set(FIRST_END - timedelta(hours=1))
 
     assert run_until(clock, clock.now()) == {"expiring_1d": 1, "expiring_6h": 1}
+
+    assert [p["subscription_id"] for p in sent()] == [emailed.pk]
+    assert [p["subscription_id"] for p in sent("subscription.expiring_soon")] == [texted.pk]
+    for subscription in (emailed, texted):
+        kinds = set(Reminder.objects.filter(subscription=subscription).values_list("kind", flat=True))
+        assert kinds >= {"expiring_1d", "expiring_6h"}
+    assert run_until(clock, FIRST_END) == {}
 
 
 def test_auto_renew_without_a_usable_method_gets_the_expiry_reminders_not_the_notice(clock):
@@ -180,7 +217,48 @@ def test_the_last_warning_goes_by_sms_to_a_customer_with_a_phone_whatever_they_c
         for d in Delivery.objects.select_related("message").filter(message__event_type__startswith="subscription.exp")
     }
     assert channels == {
-        (with_phone.pk, "subscription.expiring", "email", with_phone.customer.email),
         (with_phone.pk, "subscription.expiring_soon", "sms", "+12125550100"),
         (without_phone.pk, "subscription.expiring", "email", without_phone.customer.email),
     }
+
+
+def test_auto_renew_on_an_empty_wallet_gets_the_seven_three_and_one_day_reminders(clock):
+    # The review's case: auto-renew charges the subscription's own wallet, which holds nothing.
+    # The charge cannot happen, so the customer is told like anyone whose service will end,
+    # even with a card saved (used only if they allowed auto-renew to fall back on it).
+    subscription = make_subscription(plan=make_plan(period_unit="month", price_minor=2500), auto_renew=True)
+    wallet = make_wallet(customer=subscription.customer, balance_minor=0)
+    Subscription.objects.filter(pk=subscription.pk).update(payment_method=wallet)
+
+    totals = run_until(clock, FIRST_END, start=FIRST_END - timedelta(days=8))
+
+    assert [(p["days_left"], p["expires_at"]) for p in sent()] == [
+        (7, iso(FIRST_END)),
+        (3, iso(FIRST_END)),
+        (1, iso(FIRST_END)),
+    ]
+    assert totals["expiring_6h"] == 1
+    assert sent("subscription.auto_renew_upcoming") == []
+
+
+def test_the_last_warning_sms_is_not_sent_to_a_customer_who_turned_sms_off(clock):
+    # SMS is off by default and the last warning goes by SMS all the same (the customer never
+    # chose): but a customer who saved "no SMS" for reminders said so, and is not texted.
+    from simrenew.customers.services import Channels, set_notification_preferences
+    from simrenew.notifications.delivery import dispatch_pending
+    from simrenew.notifications.models import Delivery
+
+    unset = make_subscription(plan=make_plan(period_unit="day"), auto_renew=False)
+    update_customer(unset.customer, phone="+1 212 555 0100")
+    refused = make_subscription(plan=make_plan(period_unit="day"), auto_renew=False)
+    update_customer(refused.customer, phone="+1 212 555 0101")
+    set_notification_preferences(refused.customer, {"expiry_reminder": Channels(email=True, sms=False)})
+    clock.advance(hours=18)
+    send_all_due_reminders()
+    dispatch_pending()
+
+    texted = Delivery.objects.filter(channel="sms", message__event_type="subscription.expiring_soon")
+    assert [d.recipient for d in texted] == ["+12125550100"]
+    # Not texted, the customer who refused SMS gets the reminder by email instead.
+    emailed = Delivery.objects.filter(channel="email", message__event_type="subscription.expiring")
+    assert [d.message.subscription_id for d in emailed] == [refused.pk]

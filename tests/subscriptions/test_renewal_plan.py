@@ -10,12 +10,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import transaction
 
+from simrenew.catalog.services import period_price
 from simrenew.kit.errors import ValidationFailed
+from simrenew.payments.charging import execute
 from simrenew.subscriptions.cancellation import cancel
-from simrenew.subscriptions.errors import RenewalNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
-from simrenew.subscriptions.queries import Status, view, views_of
-from simrenew.subscriptions.renewals import choose_renewal_plan
+from simrenew.subscriptions.paid_periods import PaidPeriod, PeriodPurchase, append_paid_period
+from simrenew.subscriptions.queries import Status, last_period, view, views_of
+from simrenew.subscriptions.renewals import begin_renewal, choose_renewal_plan
 from tests.factories import make_card, make_plan, make_subscription, renew, renew_due
 
 MONTH_END = datetime(2026, 2, 15, 12, 0, tzinfo=UTC)  # the month bought on the clock's 15 January
@@ -106,6 +108,54 @@ def test_ticking_also_renew_with_this_plan_makes_it_the_renewal_plan_once_paid(c
     assert view(subscription).plan_id == month.pk  # the month still runs
 
 
+def test_a_renewal_plan_chosen_while_the_box_ticked_payment_was_in_flight_is_kept(clock):
+    # Step 1 of a week "also renewed from now on" is written; before it settles, the customer
+    # picks the year on the manage page. The later, explicit choice is the one that stays.
+    month = make_plan(period_unit="month", price_minor=2500)
+    week = make_plan(code="att-1w", period_unit="day", period_count=7, price_minor=900)
+    year = make_plan(code="att-1y", period_unit="year", price_minor=24_900)
+    subscription = make_subscription(plan=month)
+    with transaction.atomic():
+        attempt = begin_renewal(
+            subscription=subscription, plan=week, also_renew_with_plan=True, idempotency_key="week-and-renew"
+        )
+    assert attempt.purpose_data["renew_with_plan_instead_of"] == month.pk
+    with transaction.atomic():
+        choose_renewal_plan(subscription, year)
+
+    assert execute(attempt).status == "succeeded"
+
+    subscription.refresh_from_db()
+    assert subscription.plan_id == year.pk
+    assert Period.objects.filter(subscription=subscription).latest("number").plan_id == week.pk
+
+
+def test_the_box_ticked_renewal_plan_comes_from_the_paid_period_like_every_other_value(clock):
+    month = make_plan(period_unit="month", price_minor=2500)
+    week = make_plan(code="att-1w", period_unit="day", period_count=7, price_minor=900)
+    subscription = make_subscription(plan=month)
+    last = last_period(subscription.pk)
+    purchase = PeriodPurchase.of(
+        week.pk, period_price(price_minor=900, currency="USD"), renew_with_plan_instead_of=month.pk
+    )
+
+    def paid(renewal_plan_id: int) -> PaidPeriod:
+        return append_paid_period(
+            last=last,
+            ended_at=None,
+            renewal_plan_id=renewal_plan_id,
+            purchase=purchase,
+            plan_data_mb=week.data_mb,
+            period_unit=week.period_unit,
+            period_count=week.period_count,
+            time_zone="UTC",
+            now=clock.now(),
+        )
+
+    assert paid(month.pk).subscription_fields()["plan_id"] == week.pk
+    assert paid(week.pk + 1).subscription_fields()["plan_id"] == week.pk + 1  # chosen meanwhile: kept
+
+
 def test_a_declined_payment_with_the_box_ticked_changes_nothing(clock):
     month = make_plan(period_unit="month", price_minor=2500)
     week = make_plan(code="att-1w", period_unit="day", period_count=7, price_minor=900)
@@ -140,12 +190,31 @@ def test_a_renewal_plan_of_another_carrier_or_for_an_ended_subscription_is_refus
     with pytest.raises(ValidationFailed) as other_carrier, transaction.atomic():
         choose_renewal_plan(subscription, verizon)
     Subscription.objects.filter(pk=subscription.pk).update(state=SubscriptionState.TERMINATED)
-    with pytest.raises(RenewalNotAllowed), transaction.atomic():
+    with pytest.raises(ValidationFailed) as ended, transaction.atomic():
         choose_renewal_plan(subscription, make_plan(carrier="att", code="att-other"))
 
     assert other_carrier.value.errors[0].field == "plan_id"
+    assert ended.value.detail == "This subscription has ended and its eSIM was released; start a new one."
     subscription.refresh_from_db()
     assert subscription.plan.carrier.code == "att"
+
+
+def test_a_cancelled_subscription_has_no_renewal_plan_to_choose(clock):
+    # Cancelled at the period's end, the service still runs, but nothing will renew it: the API
+    # and the manage page refuse alike (the rule is here, not in either of them).
+    month = make_plan(period_unit="month", price_minor=2500)
+    year = make_plan(code="att-1y", period_unit="year", price_minor=24_900)
+    subscription = make_subscription(plan=month)
+    with transaction.atomic():
+        cancel(subscription, when="period_end")
+
+    with pytest.raises(ValidationFailed) as refused, transaction.atomic():
+        choose_renewal_plan(subscription, year)
+
+    assert refused.value.detail == "This subscription is cancelled; resume it before changing the plan it renews with."
+    assert refused.value.errors[0].field == "plan_id"
+    subscription.refresh_from_db()
+    assert subscription.plan_id == month.pk
 
 
 def test_the_dashboards_batch_read_shows_what_view_shows(month_and_day, clock, django_assert_num_queries):

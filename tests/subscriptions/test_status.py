@@ -368,3 +368,22 @@ def test_a_subscription_cancelled_at_a_later_instant_is_in_service_until_then(cl
     assert not rules.in_service(subscription, stop)
     assert view(subscription, now=stop - timedelta(seconds=1)).current_period is not None
     assert view(subscription, now=stop).current_period is None
+
+
+def test_the_dashboards_data_level_and_the_data_reminders_share_their_thresholds():
+    # One 80 % and one 95 % (models), counted as the reminders' SQL counts them: whole numbers,
+    # top-ups in the allowance. 95 % of 1 GB is 972.8 MB: 972 MB is still "low".
+    from simrenew.subscriptions.models import DATA_CRITICAL_PERCENT, DATA_LOW_PERCENT, MB
+    from simrenew.subscriptions.reminders import DATA_THRESHOLDS
+    from simrenew.subscriptions.status import data_level
+
+    assert [percent for _kind, percent in DATA_THRESHOLDS] == [DATA_CRITICAL_PERCENT, DATA_LOW_PERCENT]
+
+    def at_least(percent: int) -> int:  # the fewest bytes that are `percent` of 1 GB
+        return -(-1024 * MB * percent // 100)
+
+    levels = [
+        data_level(used_bytes=used, allowance_mb=1024)
+        for used in (0, at_least(80) - 1, at_least(80), 972 * MB, at_least(95) - 1, at_least(95), 1024 * MB)
+    ]
+    assert levels == ["ok", "ok", "low", "low", "low", "critical", "critical"]

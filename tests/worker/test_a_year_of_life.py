@@ -9,6 +9,8 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from itertools import pairwise
 
+import pytest
+
 from simrenew.billing.models import Invoice
 from simrenew.notifications.models import Delivery, OutboxMessage
 from simrenew.payments.models import AttemptStatus, PaymentAttempt, SandboxCharge
@@ -25,6 +27,9 @@ __all__ = ["mail_server"]
 TICK = timedelta(hours=6)
 
 
+# A year of six-hour ticks through the real worker: on CI's two shared cores, beside the other
+# database's suite, it outlasts pytest-timeout's default 300 s.
+@pytest.mark.timeout(900)
 def test_a_year_of_monthly_auto_renewal_with_an_expiring_card_a_top_up_and_a_cancellation(clock, mail_server):
     customer = make_customer(email="ada@example.com", time_zone="America/New_York")
     plan = make_plan(period_unit="month", data_mb=10_240, price_minor=2500, name="AT&T 10 GB")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from threading import Event
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -29,6 +30,9 @@ class StopAfterTicks(Event):
         return self.is_set()
 
 
+# Forever mode closes stale connections between ticks, as a long-running process must: on
+# PostgreSQL that would close the test's own connection inside a wrapping transaction.
+@pytest.mark.django_db(transaction=True)
 def test_a_running_worker_says_it_is_alive_and_says_so_again_when_it_stops(clock):
     assert heartbeat.liveness().last_tick_at is None and not heartbeat.liveness().alive
     clock.advance(days=400)  # the test clock's date does not matter: liveness is real time
@@ -91,3 +95,48 @@ def test_readyz_says_503_and_why_until_a_worker_ticks(client, db):
     assert ready.status_code == 200
     assert ready.json()["status"] == "ready" and set(ready.json()["checks"].values()) == {"ok"}
     assert ready["Cache-Control"].startswith("max-age=0")
+
+
+def test_readyz_says_503_and_why_when_the_applied_migrations_cannot_be_read(client, db, monkeypatch):
+    from django.db import OperationalError
+
+    from simrenew.worker import health
+
+    def unreadable(connection: object) -> None:
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(health, "_migrated", False)
+    monkeypatch.setattr(health, "MigrationExecutor", unreadable)
+
+    answer = client.get("/readyz")
+
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["migrations"] == "cannot be read"
+    assert "server closed" not in answer.content.decode()  # no driver message
+
+
+@pytest.mark.django_db(transaction=True)  # forever mode: see the first test
+def test_a_long_run_of_renewal_batches_keeps_the_heartbeat_fresh(clock, monkeypatch):
+    from simrenew.payments.models import PaymentAttempt
+    from tests.factories import make_subscription
+
+    subscriptions = [make_subscription() for _ in range(3)]
+    clock.set(subscriptions[-1].paid_through - timedelta(hours=71))  # all three due for auto-renew
+    renewed_at_each_beat: list[int] = []
+    monkeypatch.setattr(heartbeat, "BEAT_EVERY_SECONDS", 0.0)
+    for name in ("started", "ticked"):
+        original = getattr(heartbeat, name)
+
+        def beat(worker_id: str, original=original) -> None:  # type: ignore[no-untyped-def]
+            renewed_at_each_beat.append(
+                PaymentAttempt.objects.filter(purpose="auto_renewal", status="succeeded").count()
+            )
+            original(worker_id)
+
+        monkeypatch.setattr(heartbeat, name, beat)
+
+    Worker(batch_size=1, batches_in_flight=1, stop=StopAfterTicks(1)).run_forever(idle_seconds=0)
+
+    assert PaymentAttempt.objects.filter(purpose="auto_renewal", status="succeeded").count() == 3
+    # A beat after each batch, while the tick is still renewing, not only once it is over.
+    assert {1, 2} <= set(renewed_at_each_beat)

@@ -75,6 +75,10 @@ class Refund(models.Model):
     failure_message = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
+    # A pending refund whose answer was lost is asked about again (billing.refunds.refunds_due):
+    # how often so far, and not before when (an exponential backoff while the gateway is down).
+    retries = models.PositiveSmallIntegerField(default=0)
+    next_retry_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

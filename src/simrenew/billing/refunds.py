@@ -15,12 +15,13 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import F, Q, QuerySet, Sum
 
 from simrenew.billing.models import Invoice, InvoiceStatus, Refund, RefundStatus
 from simrenew.kit import clock
@@ -62,6 +63,8 @@ TOP_UP_REFUND_FAILED_REASON = "top_up_refund_failed"
 
 # A pending refund older than this is asked about again by `refunds_due` (its request was lost).
 RETRY_AFTER_SECONDS = 60
+# The longest wait between two questions about the same lost refund.
+MAX_RETRY_AFTER_SECONDS = 3600
 
 
 def refundable_minor(invoice: Invoice) -> int:
@@ -83,19 +86,23 @@ def request_refund(
     *, invoice: Invoice, amount_minor: int, reason: str, to_wallet: bool = False, idempotency_key: str | None = None
 ) -> Refund:
     """Step 1, inside the caller's transaction. A caller that must never refund the same thing
-    twice (a cancellation) passes its own `idempotency_key`: the refund already written under it
-    is returned as it is, and the key is the one the gateway sees."""
+    twice (a cancellation) passes its own `idempotency_key`: a refund written under it that is
+    pending or paid is returned as it is. One the gateway refused is asked for again, under a new
+    key (`<key>_2`, `<key>_3`…: the gateway would answer a reused key with its old refusal)."""
     locked = (
         Invoice.objects.select_for_update()
         .select_related("customer", "payment_attempt__payment_method")
         .get(pk=invoice.pk)
     )
     if idempotency_key is not None:
-        done = Refund.objects.filter(idempotency_key=idempotency_key).first()
-        if done is not None:
-            if done.invoice_id != locked.pk:
-                raise Conflict(f"The refund key {idempotency_key} was used for another invoice.")
-            return done
+        tries = list(_tries_under(idempotency_key))
+        if any(tried.invoice_id != locked.pk for tried in tries):
+            raise Conflict(f"The refund key {idempotency_key} was used for another invoice.")
+        alive = [tried for tried in tries if tried.status != RefundStatus.FAILED]
+        if alive:
+            return alive[-1]
+        if tries:
+            idempotency_key = f"{idempotency_key}_{len(tries) + 1}"
     if locked.total_minor <= 0:
         raise NothingPaid(f"Invoice {locked.number} was free: nothing was paid, so there is nothing to refund.")
     if amount_minor <= 0:
@@ -125,6 +132,13 @@ def request_refund(
         credit_wallet(customer=locked.customer, amount_minor=amount_minor, reason="refund", attempt=attempt)
         _succeed(refund, locked, gateway_refund_id="")
     return refund
+
+
+def _tries_under(idempotency_key: str) -> QuerySet[Refund]:
+    """The refunds asked for under a caller's key: the first one, then each new try after a refusal."""
+    return Refund.objects.filter(
+        Q(idempotency_key=idempotency_key) | Q(idempotency_key__regex=rf"^{re.escape(idempotency_key)}_[0-9]+$")
+    ).order_by("id")
 
 
 def _is_wallet_top_up(attempt: PaymentAttempt) -> bool:
@@ -265,11 +279,32 @@ def refund_invoice(*, invoice: Invoice, amount_minor: int, reason: str, to_walle
     return refund
 
 
+def retry_backoff(retries: int) -> timedelta:
+    """How long to wait after the `retries`-th time a lost refund was asked about: 1, 2, 4… minutes, at most an hour."""
+    return timedelta(seconds=min(RETRY_AFTER_SECONDS * 2 ** min(retries, 10), MAX_RETRY_AFTER_SECONDS))
+
+
 def refunds_due(*, limit: int = 100) -> list[Refund]:
-    """Pending gateway refunds whose first request is old enough to ask again."""
-    cutoff = clock.now() - timedelta(seconds=RETRY_AFTER_SECONDS)
-    return list(
-        Refund.objects.filter(status=RefundStatus.PENDING, to_wallet=False, created_at__lte=cutoff)
+    """Pending gateway refunds whose first request is old enough to ask again and whose backoff has
+    passed, each claimed for the caller: its next try is pushed back (`retry_backoff`) by a
+    conditional UPDATE, so the workers and `simrenew reconcile` never ask about the same refund
+    at once, nor every tick while the gateway is down."""
+    now = clock.now()
+    candidates = list(
+        Refund.objects.filter(
+            Q(next_retry_at__isnull=True) | Q(next_retry_at__lte=now),
+            status=RefundStatus.PENDING,
+            to_wallet=False,
+            created_at__lte=now - timedelta(seconds=RETRY_AFTER_SECONDS),
+        )
         .select_related("invoice__payment_attempt")
         .order_by("created_at")[:limit]
     )
+    claimed: list[Refund] = []
+    for refund in candidates:
+        won = Refund.objects.filter(
+            pk=refund.pk, status=RefundStatus.PENDING, retries=refund.retries, next_retry_at=refund.next_retry_at
+        ).update(retries=F("retries") + 1, next_retry_at=now + retry_backoff(refund.retries))
+        if won:
+            claimed.append(refund)
+    return claimed

@@ -34,7 +34,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import phonenumbers
-from django.db.models import Count, Max, Min, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, Exists, Max, Min, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import TruncDate, TruncMonth
 
 from simrenew.billing.models import Invoice, Refund, RefundStatus
@@ -429,9 +429,14 @@ def suspended_awaiting_renewal(now: datetime) -> Suspended:
 
 
 def refunds_owed() -> list[RefundsOwed]:
-    """Refunds not paid out, per status and currency (one query)."""
+    """Refunds not paid out, per status and currency (one query). A refused refund stops being
+    owed once a newer refund of the same invoice (a cancellation asking again) has been paid."""
+    paid_later = Refund.objects.filter(
+        invoice_id=OuterRef("invoice_id"), status=RefundStatus.SUCCEEDED, id__gt=OuterRef("id")
+    )
     rows = (
         Refund.objects.filter(status__in=[RefundStatus.PENDING, RefundStatus.FAILED])
+        .filter(~Q(status=RefundStatus.FAILED) | ~Exists(paid_later))
         .values("status", "currency")
         .annotate(count=Count("id"), total=Sum("amount_minor"))
         .order_by("status", "currency")

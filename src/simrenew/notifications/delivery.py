@@ -131,6 +131,14 @@ def _wants(customer: Customer, kind: str, channel: str, chosen: dict[tuple[int, 
     return channel_wanted(customer, channels, channel)
 
 
+def _turned_off(
+    customer: Customer, kind: str, channel: str, chosen: dict[tuple[int, str], NotificationPreference]
+) -> bool:
+    """The customer saved a preference for this kind of notice with `channel` off (no row: unset)."""
+    row = chosen.get((customer.pk, kind))
+    return row is not None and not getattr(row, channel)
+
+
 def _plan(
     message: OutboxMessage,
     chosen: dict[tuple[int, str], NotificationPreference],
@@ -154,10 +162,18 @@ def _plan(
     kind = notice_kind(message.event_type)
     customer = message.customer
     fixed = fixed_channels(message.event_type)
+
+    def wanted(customer: Customer, kind: str, channel: str) -> bool:
+        # A fixed channel (the last warning's SMS) goes whatever the defaults say, but a channel
+        # the customer explicitly turned off for this kind of notice stays off.
+        if fixed is None:
+            return _wants(customer, kind, channel, chosen)
+        return channel in fixed and not _turned_off(customer, kind, channel, chosen)
+
     if kind is not None and customer is not None:
-        if customer.email and (_wants(customer, kind, "email", chosen) if fixed is None else "email" in fixed):
+        if customer.email and wanted(customer, kind, "email"):
             deliver(DeliveryChannel.EMAIL, customer.email)
-        if customer.phone and (_wants(customer, kind, "sms", chosen) if fixed is None else "sms" in fixed):
+        if customer.phone and wanted(customer, kind, "sms"):
             deliver(DeliveryChannel.SMS, customer.phone)
     for endpoint in endpoints:
         if endpoint.wants(message.event_type):

@@ -69,8 +69,9 @@ SPECS: dict[EventType, EventSpec] = {
     EventType.EXPIRING: EventSpec(
         payloads.SubscriptionExpiring, NotificationKind.EXPIRY_REMINDER, "The paid service ends in a few days."
     ),
-    # The last warning before the line stops: a text to the phone the customer gave, whatever
-    # they chose for reminders (SMS is off until chosen), since an email hours before may be read late.
+    # The last warning before the line stops: a text to the phone the customer gave even though SMS
+    # is off until chosen (an email hours before may be read late), unless they explicitly turned SMS
+    # off for reminders (delivery._plan).
     EventType.EXPIRING_SOON: EventSpec(
         payloads.SubscriptionExpiringSoon,
         NotificationKind.EXPIRY_REMINDER,

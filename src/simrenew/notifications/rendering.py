@@ -433,7 +433,8 @@ def _cancelled(
     )
     _plan_facts(context)
     context.fact(gettext("Service ends"), context["service_ends_at"])
-    context.fact(gettext("Amount refunded"), context["refund_amount"])
+    # Written when the cancellation commits, before the payment provider has answered.
+    context.fact(gettext("Amount being refunded"), context["refund_amount"])
     if subscription is not None:
         context["action_url"] = _link("portal:manage", subscription.id)
 

@@ -14,7 +14,7 @@ from datetime import datetime
 from django.core import signing
 from django.utils.translation import gettext
 
-from simrenew.billing.models import Refund
+from simrenew.billing.models import Refund, RefundStatus
 from simrenew.customers.models import Customer
 from simrenew.portal.presenters import local_datetime, method_label, money, plan_title
 from simrenew.subscriptions.cancellation import (
@@ -91,23 +91,27 @@ def cancel_refund_view(subscription: Subscription, customer: Customer) -> Cancel
         policy=policy_sentence(refund.policy),
         lines=[_line(line, customer) for line in refund.periods],
         total=money(refund.total_minor, currency, customer) if refund.total_minor and currency else "",
-        quote=signing.dumps(refund.as_of.isoformat(), salt=_QUOTE_SALT),
+        quote=signing.dumps([subscription.pk, refund.as_of.isoformat()], salt=_QUOTE_SALT),
     )
 
 
-def quoted_at(token: str) -> datetime | None:
-    """The moment a cancel page showed its refund, if the token is genuine and recent (else None:
-    the refund is worked out at confirmation)."""
+def quoted_at(token: str, subscription_id: int) -> datetime | None:
+    """The moment the cancel page of this subscription showed its refund, if the token is genuine,
+    recent and was given for this subscription (else None: the refund is worked out at confirmation)."""
     try:
-        shown = signing.loads(token, salt=_QUOTE_SALT, max_age=QUOTE_HONOURED_FOR)
+        signed_for, shown = signing.loads(token, salt=_QUOTE_SALT, max_age=QUOTE_HONOURED_FOR)
+        if signed_for != subscription_id:
+            return None
         return datetime.fromisoformat(shown)
     except (signing.BadSignature, TypeError, ValueError):
         return None
 
 
 def cancelled_now_message(refunds: list[Refund], customer: Customer) -> str:
-    """The confirmation after cancelling now, with what goes back."""
+    """The confirmation after cancelling now, with what goes back (a refund the gateway refused
+    is not on its way, so it is not counted)."""
     stopped = gettext("Your plan is cancelled and its service has stopped.")
+    refunds = [refund for refund in refunds if refund.status != RefundStatus.FAILED]
     total = sum(refund.amount_minor for refund in refunds)
     if not total:
         return stopped

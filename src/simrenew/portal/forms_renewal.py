@@ -136,7 +136,8 @@ class HostedCardForm(forms.Form):
         label=_("PayPal email address"), required=False, widget=forms.EmailInput(attrs={"autocomplete": "email"})
     )
     make_default = forms.BooleanField(label=_("Use this as my default payment method"), required=False)
-    next = forms.CharField(required=False, max_length=500, widget=forms.HiddenInput)
+    # Room for a purchase's choices carried back (a long promotion code, URL-encoded twice).
+    next = forms.CharField(required=False, max_length=2000, widget=forms.HiddenInput)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -170,6 +170,7 @@ SERVICE_MESSAGES = [
     gettext_noop("Choose a payment method for this renewal."),
     gettext_noop("The first payment of this subscription has not completed yet."),
     gettext_noop("This subscription is cancelled; resume it before renewing."),
+    gettext_noop("This subscription is cancelled; resume it before changing the plan it renews with."),
     gettext_noop("This subscription has ended and its eSIM was released; start a new one."),
     gettext_noop("This idempotency key was already used for a different payment."),
     gettext_noop("The card number is not valid."),

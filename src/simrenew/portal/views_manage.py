@@ -146,9 +146,7 @@ def renewal_plan(request: HttpRequest, customer: Customer, subscription_id: int)
     """The customer's explicit choice of the plan auto-renew and "Renew" buy (renewals.choose_renewal_plan)."""
     subscription = own_subscription(customer, subscription_id)
     form = RenewalPlanForm(request.POST, customer=customer, subscription=subscription)
-    if not form.is_valid() or subscription.state != SubscriptionState.LIVE:
-        if form.is_valid():
-            form.add_error(None, gettext("This plan is not live, so what it renews with cannot be changed."))
+    if not form.is_valid():
         return _manage_page(request, customer, subscription, renewal_plan_form=form, status=400)
     try:
         with transaction.atomic():
@@ -173,7 +171,9 @@ def cancel_subscription(request: HttpRequest, customer: Customer, subscription_i
             when = form.cleaned_data["when"]
             try:
                 with transaction.atomic():
-                    cancel(subscription, when=when, refund_as_of=quoted_at(request.POST.get("quote", "")))
+                    cancel(
+                        subscription, when=when, refund_as_of=quoted_at(request.POST.get("quote", ""), subscription.pk)
+                    )
             except SimrenewError as exc:
                 form.add_error(None, service_error(exc))
             else:

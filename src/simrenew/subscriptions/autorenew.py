@@ -24,8 +24,10 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 
 from simrenew.catalog.models import Plan
 from simrenew.catalog.services import PriceQuote, period_price
@@ -221,7 +223,9 @@ def prepare_charges(subscription_ids: Sequence[int]) -> PreparedBatch:
             if _usable(subscription.payment_method)
             else defaults.get(subscription.customer_id)
         )
-        chain = [primary] if primary is not None and not this_try else method_chain(subscription, primary)
+        # A first try charges the primary method alone, unless it is a wallet (which `method_chain` checks).
+        first_alone = primary is not None and primary.type != MethodType.WALLET and not this_try
+        chain = [primary] if first_alone else method_chain(subscription, primary)
         used = {a.payment_method_id for a in this_try}
         method = next((m for m in chain if m is not None and m.pk not in used), None)
         if method is None:
@@ -296,14 +300,64 @@ def _default_methods(subscriptions: list[Subscription]) -> dict[int, PaymentMeth
     return {method.customer_id: method for method in found}
 
 
+def wallets_that_can_pay(
+    *,
+    customer_id: Any,  # an id or an OuterRef (the stubs type the lookup as a plain id)
+    currency: str | OuterRef,
+    amount_minor: int | F,
+) -> QuerySet[Wallet]:
+    """The customer's wallet if it holds `amount_minor` in `currency`: the one rule for "the wallet can pay"
+    (plain values for `method_chain`, outer references for `usable_method_q`)."""
+    return Wallet.objects.filter(customer_id=customer_id, currency=currency, balance_minor__gte=amount_minor)
+
+
+def renewal_price_sql(plan: str = "plan__", *, outer: bool = False) -> F:
+    """`renewal_price` as SQL for a plan's row (`outer`: of the outer query, from a subquery):
+    auto-renew takes no promotion, so it charges the list price
+    (tests/subscriptions/test_autorenew_usable_method.py checks the two agree)."""
+    return (OuterRef if outer else F)(f"{plan}price_minor")
+
+
+def usable_method_q() -> Q:
+    """A subscription's auto-renew charge has a method that can pay its renewal price, as
+    `prepare_charges` and `method_chain` pick it: its own card or PayPal (not removed), else the
+    customer's default, else the wallet when it holds the price, or the customer's other methods
+    if they allowed it. A wallet (the subscription's own, the default or the fallback) counts only
+    when it holds the price. Card expiry is not judged here: the card-expiring notice tells of it,
+    and a declined charge clears the schedule, which brings the expiry reminders."""
+    methods = PaymentMethod.objects.filter(customer_id=OuterRef("customer_id"), removed_at__isnull=True)
+    not_wallet = ~Q(type=MethodType.WALLET)
+    wallet_pays = Q(
+        Exists(
+            wallets_that_can_pay(
+                customer_id=OuterRef("customer_id"),
+                currency=OuterRef("plan__currency"),
+                amount_minor=renewal_price_sql(outer=True),
+            )
+        ),
+        Exists(methods.filter(type=MethodType.WALLET)),
+    )
+    own = Q(payment_method__isnull=False, payment_method__removed_at__isnull=True)
+    no_own = Q(payment_method__isnull=True) | Q(payment_method__removed_at__isnull=False)
+    return (
+        (own & ~Q(payment_method__type=MethodType.WALLET))
+        | (no_own & Q(Exists(methods.filter(not_wallet, is_default=True))))
+        | wallet_pays
+        | Q(Exists(methods.filter(not_wallet)), customer__renew_with_other_methods=True)
+    )
+
+
 def method_chain(subscription: Subscription, primary: PaymentMethod | None) -> list[PaymentMethod]:
-    """The methods one try may use, in order: the subscription's (or default), the
-    wallet when it holds the price, then the others if the customer allowed it."""
-    chain = [primary] if primary is not None else []
-    plan = subscription.plan
-    wallet = Wallet.objects.filter(customer_id=subscription.customer_id).first()
-    price = _price_of(plan).total
-    if wallet is not None and wallet.currency == price.currency and wallet.balance_minor >= price.amount_minor:
+    """The methods one try may use, in order: the subscription's (or default), the wallet
+    when it holds the price (a wallet as primary too), then the others if the customer
+    allowed it. `usable_method_q` is the same rule in SQL: the chain is empty exactly when
+    it does not hold."""
+    price = _price_of(subscription.plan).total
+    wallet_pays = wallets_that_can_pay(
+        customer_id=subscription.customer_id, currency=price.currency, amount_minor=price.amount_minor
+    ).exists()
+    chain = [primary] if primary is not None and (primary.type != MethodType.WALLET or wallet_pays) else []
+    if wallet_pays:
         wallet_method = PaymentMethod.objects.filter(
             customer_id=subscription.customer_id, type=MethodType.WALLET, removed_at__isnull=True
         ).first()

@@ -208,6 +208,7 @@ def apply_paid_periods(charges: list[GatewayCharge], now: datetime) -> tuple[int
         paid = append_paid_period(
             last=locked[charge.subscription_id].last,
             ended_at=None,
+            renewal_plan_id=locked[charge.subscription_id].plan_id,
             purchase=charge.purchase,
             plan_data_mb=charge.data_mb,
             period_unit=charge.period_unit,

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 
-from simrenew.billing.models import Invoice, Refund
+from simrenew.billing.models import Invoice, Refund, RefundStatus
 from simrenew.billing.refunds import execute_refund, paid_internally, refundable_minor, request_refund
 from simrenew.catalog.services import release_redemption
 from simrenew.kit import clock
@@ -123,15 +123,11 @@ class CancelNowRefund:
 
     @property
     def total_minor(self) -> int:
-        return sum(line.amount_minor for line in self.periods)
+        return _sum(self.periods)
 
     @property
     def currency(self) -> str | None:
         return self.periods[0].currency if self.periods else None
-
-    @property
-    def running(self) -> PeriodRefund | None:
-        return next((line for line in self.periods if line.part == RefundPart.RUNNING), None)
 
 
 def unused_share_minor(*, paid_minor: int, starts_at: datetime, ends_at: datetime, at: datetime) -> int:
@@ -152,15 +148,18 @@ def _honoured(as_of: datetime | None, now: datetime) -> datetime:
 
 def cancel_now_refund(subscription: Subscription, *, as_of: datetime | None = None) -> CancelNowRefund:
     """What cancelling `subscription` now would refund (nothing changes). `as_of` is when the customer
-    was shown it: honoured for `QUOTE_HONOURED_FOR`, else now."""
+    was shown it: honoured for `QUOTE_HONOURED_FOR`, else now. Which periods are running and which
+    have not started is always decided now (a period that started or ended since the page showed
+    is cut short as it is now); `as_of` only fixes the pro rata share of the period running now."""
     policy = refund_policy()
-    at = _honoured(as_of, clock.now())
+    now = clock.now()
+    at = _honoured(as_of, now)
     if subscription.state not in (SubscriptionState.LIVE, SubscriptionState.CANCELLED) or (
         subscription.ended_at is not None
     ):
         return CancelNowRefund(policy, at, ())
     periods = (
-        Period.objects.filter(subscription_id=subscription.pk, ends_at__gt=at)
+        Period.objects.filter(subscription_id=subscription.pk, ends_at__gt=now)
         .select_related("plan", "invoice__payment_attempt__payment_method")
         .order_by("number")
     )
@@ -170,11 +169,13 @@ def cancel_now_refund(subscription: Subscription, *, as_of: datetime | None = No
         left = refundable_minor(invoice)
         if invoice.total_minor <= 0 or left <= 0:
             continue  # nothing was paid, or it has been refunded already
-        running = period.starts_at <= at
+        running = period.starts_at <= now
         if running:
+            # The quoted moment counts only for a period that was already running then.
+            share_at = at if period.starts_at <= at else now
             amount = (
                 unused_share_minor(
-                    paid_minor=invoice.total_minor, starts_at=period.starts_at, ends_at=period.ends_at, at=at
+                    paid_minor=invoice.total_minor, starts_at=period.starts_at, ends_at=period.ends_at, at=share_at
                 )
                 if policy == RefundPolicy.PRORATA
                 else 0
@@ -221,7 +222,7 @@ def finish_cancellation_refunds(subscription_id: int) -> list[Refund]:
     return [execute_refund(refund) for refund in cancellation_refunds(subscription_id)]
 
 
-def _refund_cut_short(subscription: Subscription, refund: CancelNowRefund) -> None:
+def _refund_cut_short(subscription: Subscription, refund: CancelNowRefund, now: datetime) -> None:
     for line in refund.refunded:
         where = "not started, in full" if line.part == RefundPart.UNSTARTED else "unused part"
         request_refund(
@@ -233,6 +234,28 @@ def _refund_cut_short(subscription: Subscription, refund: CancelNowRefund) -> No
         if line.part == RefundPart.UNSTARTED and line.in_full:
             # The promotion that period used was never enjoyed: the customer may use it again.
             release_redemption(line.invoice.payment_attempt_id)
+    # A period a promotion made free is not refunded (nothing was paid), but if it has not started
+    # its promotion was never enjoyed either: given back like that of a paid period.
+    for attempt_id in Period.objects.filter(
+        subscription_id=subscription.pk, starts_at__gt=now, invoice__total_minor=0
+    ).values_list("invoice__payment_attempt_id", flat=True):
+        release_redemption(attempt_id)
+
+
+def _retry_refused_refunds(subscription: Subscription) -> None:
+    """Cancelling now again asks once more for each cancellation refund the gateway refused
+    (under a new key, see `request_refund`); refunds pending or paid are left as they are."""
+    latest: dict[int, Refund] = {}
+    for refund in cancellation_refunds(subscription.pk):
+        latest[refund.invoice_id] = refund
+    for refund in latest.values():
+        if refund.status == RefundStatus.FAILED:
+            request_refund(
+                invoice=refund.invoice,
+                amount_minor=refund.amount_minor,
+                reason=refund.reason,
+                idempotency_key=cancellation_refund_key(subscription.pk, refund.invoice_id),
+            )
 
 
 def _sum(lines: Iterable[PeriodRefund]) -> int:
@@ -253,17 +276,21 @@ def cancel(subscription: Subscription, *, when: CancelWhen, refund_as_of: dateti
     now = clock.now()
     already_ended = subscription.ended_at is not None
     if subscription.state == SubscriptionState.CANCELLED and (when == "period_end" or already_ended):
-        return subscription  # cancelling twice changes nothing, and refunds nothing again
-    refund = cancel_now_refund(subscription, as_of=refund_as_of) if when == "now" else None
+        # Cancelling twice changes nothing and refunds nothing again; it only asks again for a
+        # refund the gateway refused.
+        if when == "now" and already_ended:
+            _retry_refused_refunds(subscription)
+        return subscription
+    owed = cancel_now_refund(subscription, as_of=refund_as_of) if when == "now" else None
     before = _picture(subscription)
     subscription.state = SubscriptionState.CANCELLED
     subscription.cancelled_at = subscription.cancelled_at or now
     if when == "now" and (subscription.paid_through is None or subscription.paid_through > now):
         subscription.ended_at = now
     subscription.save(update_fields=["state", "cancelled_at", "ended_at"])
-    if refund is not None:
-        _refund_cut_short(subscription, refund)
-    refunded = refund.refunded if refund is not None else ()
+    if owed is not None:
+        _refund_cut_short(subscription, owed, now)
+    refunded = owed.refunded if owed is not None else ()
     emit(
         EventType.CANCELLED,
         customer=subscription.customer,

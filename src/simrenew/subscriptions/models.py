@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import models
 from django.db.models.functions import Cast
 from django.db.models.lookups import GreaterThanOrEqual
@@ -7,15 +9,28 @@ from django.db.models.lookups import GreaterThanOrEqual
 MB = 1024 * 1024  # plans count data in MiB, as carriers' "1 GB = 1024 MB" does
 
 
-# The lowest share of a period's data whose use the customer is told about (reminders.DATA_THRESHOLDS).
+# The shares of a period's data whose use the customer is told about (reminders.DATA_THRESHOLDS)
+# and the dashboard's bar shows (status.data_level: amber when low, red when critical).
 DATA_LOW_PERCENT = 80
+DATA_CRITICAL_PERCENT = 95
+
+
+def _used_and_share(used_bytes: Any, allowance_mb: Any, percent: int) -> tuple[Any, Any]:
+    """The two sides of "usage reached `percent` of the allowance", in whole numbers (used * 100
+    against allowance * percent), for plain numbers and SQL expressions alike."""
+    return used_bytes * 100, allowance_mb * MB * percent
 
 
 def data_used_at_least(percent: int) -> GreaterThanOrEqual:
-    """A period's usage reached `percent` of its allowance (its data plus top-ups), in whole
-    numbers: used * 100 >= allowance * percent."""
-    allowance = (Cast("data_mb", models.BigIntegerField()) + Cast("top_up_mb", models.BigIntegerField())) * MB
-    return GreaterThanOrEqual(models.F("used_bytes") * 100, allowance * percent)
+    """A period's usage reached `percent` of its allowance (its data plus top-ups), as SQL."""
+    allowance_mb = Cast("data_mb", models.BigIntegerField()) + Cast("top_up_mb", models.BigIntegerField())
+    return GreaterThanOrEqual(*_used_and_share(models.F("used_bytes"), allowance_mb, percent))
+
+
+def used_at_least(percent: int, *, used_bytes: int, allowance_mb: int) -> bool:
+    """`data_used_at_least` for figures already read (the allowance with its top-ups)."""
+    used, share = _used_and_share(used_bytes, allowance_mb, percent)
+    return used >= share
 
 
 class SubscriptionState(models.TextChoices):

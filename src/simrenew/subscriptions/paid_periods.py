@@ -33,9 +33,13 @@ class PeriodPurchase:
     bonus_data_mb: int
     promo_code: str | None
     currency: str
+    # "Also renew with this plan from now on": the renewal plan the subscription had when the customer
+    # asked (step 1). The change is made once paid, and only if that plan is still the renewal plan:
+    # a choice made meanwhile (PATCH, manage page) is the later one and stays.
+    renew_with_plan_instead_of: int | None = None
 
     @classmethod
-    def of(cls, plan_id: int, price: PriceQuote) -> PeriodPurchase:
+    def of(cls, plan_id: int, price: PriceQuote, *, renew_with_plan_instead_of: int | None = None) -> PeriodPurchase:
         return cls(
             plan_id,
             price.subtotal.amount_minor,
@@ -43,6 +47,7 @@ class PeriodPurchase:
             price.bonus_data_mb,
             price.promotion.code if price.promotion else None,
             price.subtotal.currency,
+            renew_with_plan_instead_of,
         )
 
     @property
@@ -51,13 +56,16 @@ class PeriodPurchase:
 
     def purpose_data(self) -> dict[str, object]:
         """The attempt's `purpose_data` (its keys are read by refunds, receipts and the API)."""
-        return {
+        data: dict[str, object] = {
             "plan_id": self.plan_id,
             "subtotal_minor": self.subtotal_minor,
             "discount_minor": self.discount_minor,
             "bonus_data_mb": self.bonus_data_mb,
             "promo_code": self.promo_code,
         }
+        if self.renew_with_plan_instead_of is not None:
+            data[RENEW_WITH_PLAN_INSTEAD_OF] = self.renew_with_plan_instead_of
+        return data
 
     @classmethod
     def from_purpose_data(cls, data: Mapping[str, Any], *, currency: str) -> PeriodPurchase:
@@ -68,7 +76,13 @@ class PeriodPurchase:
             int(data.get("bonus_data_mb") or 0),
             data.get("promo_code"),
             currency,
+            None if data.get(RENEW_WITH_PLAN_INSTEAD_OF) is None else int(data[RENEW_WITH_PLAN_INSTEAD_OF]),
         )
+
+
+# In a renewal's purpose data: the customer asked to renew with the plan bought from now on,
+# instead of this renewal plan (the subscription's at step 1).
+RENEW_WITH_PLAN_INSTEAD_OF = "renew_with_plan_instead_of"
 
 
 def previous_period(last: LastPeriod | None, ended_at: datetime | None) -> PreviousPeriod | None:
@@ -95,6 +109,7 @@ class PaidPeriod:
     plan_id: int
     span: PeriodSpan
     data_mb: int
+    renewal_plan_id: int  # the subscription's renewal plan after the payment
 
     @property
     def renewal_due_at(self) -> datetime:
@@ -117,8 +132,8 @@ class PaidPeriod:
     def subscription_values(self) -> tuple[object, ...]:
         """The subscription after the payment, for `SUBSCRIPTION_FIELDS`: live, paid through
         the new end (a cancellation "now" is over), the next auto-renew try counted from that
-        end. Its renewal plan stays: a purchase of another plan is one-off (renewals.py)."""
-        return (SubscriptionState.LIVE.value, self.span.ends_at, None, self.renewal_due_at)
+        end. Its renewal plan stays, unless the payment asked for it to change (renewals.py)."""
+        return (SubscriptionState.LIVE.value, self.span.ends_at, None, self.renewal_due_at, self.renewal_plan_id)
 
     def period_fields(self) -> dict[str, object]:
         return dict(zip(PERIOD_FIELDS, self.period_values(), strict=True))
@@ -129,13 +144,14 @@ class PaidPeriod:
 
 # A period's columns but its subscription, invoice, usage and creation time.
 PERIOD_FIELDS = ("number", "plan_id", "starts_at", "ends_at", "anchor_at", "anchor_offset", "time_zone", "data_mb")
-SUBSCRIPTION_FIELDS = ("state", "paid_through", "ended_at", "renewal_due_at")
+SUBSCRIPTION_FIELDS = ("state", "paid_through", "ended_at", "renewal_due_at", "plan_id")
 
 
 def append_paid_period(
     *,
     last: LastPeriod | None,
     ended_at: datetime | None,
+    renewal_plan_id: int,
     purchase: PeriodPurchase,
     plan_data_mb: int,
     period_unit: str,
@@ -143,7 +159,8 @@ def append_paid_period(
     time_zone: str,
     now: datetime,
 ) -> PaidPeriod:
-    """The period `purchase`, paid at `now`, appends after `last` (None before the first)."""
+    """The period `purchase`, paid at `now`, appends after `last` (None before the first), to a
+    subscription whose renewal plan is now `renewal_plan_id`."""
     span = next_period(
         previous=previous_period(last, ended_at),
         period_unit=period_unit,
@@ -152,4 +169,6 @@ def append_paid_period(
         now=now,
     )
     number = (last.number + 1) if last else 1
-    return PaidPeriod(number, purchase.plan_id, span, plan_data_mb + purchase.bonus_data_mb)
+    asked = purchase.renew_with_plan_instead_of
+    renews_with = purchase.plan_id if asked is not None and asked == renewal_plan_id else renewal_plan_id
+    return PaidPeriod(number, purchase.plan_id, span, plan_data_mb + purchase.bonus_data_mb, renews_with)

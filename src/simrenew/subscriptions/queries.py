@@ -165,16 +165,21 @@ def future_periods(subscription: Subscription, now: datetime) -> int:
 class LockedSubscription:
     state: str
     ended_at: datetime | None
+    plan_id: int  # the renewal plan
 
 
 # The lock an UPDATE of the row's columns takes (PostgreSQL): it keeps other appends and
 # changes out, not the inserts of rows that refer to the subscription (its periods, invoices).
-_LOCK_FOR_CHANGE_POSTGRESQL = "SELECT state, ended_at FROM subscriptions_subscription WHERE id = %s FOR NO KEY UPDATE"
+_LOCK_FOR_CHANGE_POSTGRESQL = (
+    "SELECT state, ended_at, plan_id FROM subscriptions_subscription WHERE id = %s FOR NO KEY UPDATE"
+)
 # SQLite has no row locks, only the database's single writer lock. Settings open every
 # transaction IMMEDIATE (which takes it at BEGIN), but a DEFERRED transaction takes it only at
 # its first write: a no-op UPDATE takes it whatever the mode, so two payments can never both
 # read the same last period.
-_LOCK_FOR_CHANGE_SQLITE = "UPDATE subscriptions_subscription SET id = id WHERE id = %s RETURNING state, ended_at"
+_LOCK_FOR_CHANGE_SQLITE = (
+    "UPDATE subscriptions_subscription SET id = id WHERE id = %s RETURNING state, ended_at, plan_id"
+)
 
 
 def lock_for_change(subscription_id: int) -> LockedSubscription:
@@ -183,10 +188,10 @@ def lock_for_change(subscription_id: int) -> LockedSubscription:
     sql = _LOCK_FOR_CHANGE_POSTGRESQL if connection.vendor == "postgresql" else _LOCK_FOR_CHANGE_SQLITE
     with connection.cursor() as cursor:
         cursor.execute(sql, [subscription_id])
-        state, ended_at = cursor.fetchone()
+        state, ended_at, plan_id = cursor.fetchone()
     if isinstance(ended_at, str):
         ended_at = parse_datetime(ended_at)
-    return LockedSubscription(state, ended_at)
+    return LockedSubscription(state, ended_at, plan_id)
 
 
 def count_future_periods(subscription_id: int, now: datetime) -> int:

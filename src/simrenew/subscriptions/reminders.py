@@ -23,12 +23,16 @@ The rules:
   days before, and records the 7-day one as sent so it never goes later).
 - A 7- or 3-day reminder goes only when its moment falls strictly after the purchase
   that set `paid_through` (the last period's `created_at`): a 7-day plan bought today
-  is not "ending in 7 days" news. The 1-day reminder has no such condition: whatever
-  the plan's length, and however late the end became known (a daily plan, a hard
-  decline at T-6h), the customer is told at least once within the last day.
+  is not "ending in 7 days" news. The 1-day reminder always goes, whatever the plan's
+  length and however late the end became known (a daily plan, a hard decline at T-6h):
+  issue 15 asks that a daily plan be told the day before, so one bought by hand is told
+  "ends in 1 day" when it is paid for, and texted six hours before when it can be.
 - The last warning, 6 hours before (`FINAL_WARNING`), goes by SMS to customers who
-  gave a phone number (`notifications.events`: its channels are fixed), with the same
-  "will not be charged" rule and no condition on the purchase.
+  gave a phone number and did not explicitly turn SMS off (`notifications.events`: its
+  channels are fixed), with the same "will not be charged" rule and no condition on the
+  purchase. Within those hours only one of it and the 1-day reminder goes: the SMS to
+  a customer it reaches (`texted_q`), else the 1-day email; the other is recorded as
+  sent, so a late-known end never brings two events in one tick.
 - Each of these goes once per subscription, kind and last period: a renewal appends a
   period and so moves `paid_through`, and the reminders come again for the new end.
 - Auto-renew notice: 3 days before the first charge (`paid_through` minus the
@@ -53,7 +57,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import (
@@ -68,13 +72,15 @@ from django.db.models import (
     Subquery,
 )
 
+from simrenew.customers.models import NotificationKind, NotificationPreference
 from simrenew.kit import clock
 from simrenew.notifications import payloads
 from simrenew.notifications.events import EventType
 from simrenew.notifications.services import Event, emit_many
-from simrenew.payments.models import MethodType, PaymentMethod, Wallet
-from simrenew.subscriptions.autorenew import renewal_price
+from simrenew.payments.models import MethodType, PaymentMethod
+from simrenew.subscriptions.autorenew import renewal_price, usable_method_q
 from simrenew.subscriptions.models import (
+    DATA_CRITICAL_PERCENT,
     DATA_LOW_PERCENT,
     Period,
     Reminder,
@@ -93,14 +99,21 @@ EXPIRY_REMINDERS: tuple[tuple[str, int], ...] = (
     (ReminderKind.EXPIRING_7_DAYS.value, 7),
 )
 # The reminder every ending service gets, however short its last plan and however late its
-# end became known: no "after the purchase" condition (see the module's docstring).
+# end became known (see the module's docstring).
 ALWAYS_SENT = ReminderKind.EXPIRING_1_DAY.value
+
+
+class FinalWarning(NamedTuple):
+    kind: str
+    lead: timedelta
+
+
 # The last warning before the line stops, by SMS (notifications.events fixes its channels).
-FINAL_WARNING: tuple[str, timedelta] = (ReminderKind.FINAL_WARNING.value, timedelta(hours=6))
+FINAL_WARNING = FinalWarning(ReminderKind.FINAL_WARNING.value, timedelta(hours=6))
 AUTO_RENEW_NOTICE_BEFORE_CHARGE = timedelta(days=3)
 # Most urgent first: (kind, percent of the period's data used).
 DATA_THRESHOLDS: tuple[tuple[str, int], ...] = (
-    (ReminderKind.DATA_95.value, 95),
+    (ReminderKind.DATA_95.value, DATA_CRITICAL_PERCENT),
     (ReminderKind.DATA_80.value, DATA_LOW_PERCENT),
 )
 CARD_TYPES = (MethodType.CARD.value, MethodType.DEBIT.value)
@@ -161,43 +174,31 @@ def with_last_period(subscriptions: QuerySet[Subscription]) -> QuerySet[Subscrip
 def bought_before(subscriptions: QuerySet[Subscription], lead: timedelta) -> QuerySet[Subscription]:
     """Those whose `paid_through` was bought (the last period written) strictly before the
     moment `lead` ahead of it: a reminder `lead` before the end is news, not the purchase
-    itself. (A scalar subquery on (subscription, number): as an EXISTS, PostgreSQL scans
-    every period.)"""
+    itself."""
+    before = ExpressionWrapper(F("paid_through") - lead, output_field=DateTimeField())
+    return with_bought_at(subscriptions).filter(Q(bought_at__lt=before))
+
+
+def with_bought_at(subscriptions: QuerySet[Subscription]) -> QuerySet[Subscription]:
+    """Alias `bought_at`, when the last period was written. (A scalar subquery on (subscription,
+    number): as an EXISTS, PostgreSQL scans every period.)"""
     last = Period.objects.filter(subscription_id=OuterRef("pk")).order_by("-number")
-    return subscriptions.alias(bought_at=Subquery(last.values("created_at")[:1])).filter(
-        bought_at__lt=ExpressionWrapper(F("paid_through") - lead, output_field=DateTimeField())
-    )
+    return subscriptions.alias(bought_at=Subquery(last.values("created_at")[:1]))
 
 
-def has_usable_method() -> Q:
-    """The auto-renew charge has a method to use, as `autorenew.prepare_charges` picks it:
-    the subscription's own (not removed), else the customer's default, else (its chain)
-    the wallet when it holds the price, or the customer's other methods if they allowed
-    it. Card expiry is not judged here: the card-expiring notice tells of it, and a
-    declined charge clears the schedule, which brings the expiry reminders."""
-    methods = PaymentMethod.objects.filter(customer_id=OuterRef("customer_id"), removed_at__isnull=True)
-    wallet_holds_price = Q(
-        Exists(
-            Wallet.objects.filter(
-                customer_id=OuterRef("customer_id"),
-                currency=OuterRef("plan__currency"),
-                balance_minor__gte=OuterRef("plan__price_minor"),
-            )
-        ),
-        Exists(methods.filter(type=MethodType.WALLET)),
+def texted_q() -> Q:
+    """The customer gets the last warning's SMS: a phone number, and SMS not explicitly turned off
+    for expiry reminders (notifications.delivery: a fixed channel yields only to an explicit "off")."""
+    turned_off = NotificationPreference.objects.filter(
+        customer_id=OuterRef("customer_id"), kind=NotificationKind.EXPIRY_REMINDER, sms=False
     )
-    return (
-        Q(payment_method__isnull=False, payment_method__removed_at__isnull=True)
-        | Q(Exists(methods.filter(is_default=True)))
-        | wallet_holds_price
-        | Q(Exists(methods.exclude(type=MethodType.WALLET)), customer__renew_with_other_methods=True)
-    )
+    return ~Q(customer__phone="") & ~Q(Exists(turned_off))
 
 
 def will_be_charged() -> Q:
     """Auto-renew is on, a charge is scheduled and it has a method to use: the service goes
     on by itself, so the customer gets the auto-renew notice, not the expiry reminders."""
-    return Q(auto_renew=True, renewal_due_at__isnull=False) & has_usable_method()
+    return Q(auto_renew=True, renewal_due_at__isnull=False) & usable_method_q()
 
 
 def forget_reminders_ahead_of(subscription: Subscription, *, period_number: int, now: datetime) -> int:
@@ -211,8 +212,8 @@ def forget_reminders_ahead_of(subscription: Subscription, *, period_number: int,
     if paid_through is None:
         return 0
     kinds = [kind for kind, days in EXPIRY_REMINDERS if paid_through - timedelta(days=days) > now]
-    if paid_through - FINAL_WARNING[1] > now:
-        kinds.append(FINAL_WARNING[0])
+    if paid_through - FINAL_WARNING.lead > now:
+        kinds.append(FINAL_WARNING.kind)
     if first_try_at(paid_through) - AUTO_RENEW_NOTICE_BEFORE_CHARGE > now:
         kinds += [ReminderKind.AUTO_RENEW_UPCOMING.value, ReminderKind.CARD_EXPIRING.value]
     if not kinds:
@@ -241,7 +242,7 @@ def reminder_steps() -> list[tuple[str, ReminderStep]]:
                 functools.partial(_expiring_step, kind, days, after, less_urgent),
             )
         )
-    steps.append((FINAL_WARNING[0], _final_warning_step))
+    steps.append((FINAL_WARNING.kind, _final_warning_step))
     steps.append((ReminderKind.AUTO_RENEW_UPCOMING.value, _auto_renew_step))
     steps.append((ReminderKind.CARD_EXPIRING.value, _card_expiring_step))
     for index, (kind, percent) in enumerate(DATA_THRESHOLDS):
@@ -328,12 +329,24 @@ def _send_expiring(
     kind: str, days: int, *, after_days: int, also_record: Sequence[str], now: datetime, limit: int
 ) -> int:
     """The `days`-day reminder, for subscriptions ending in (now + after_days, now + days]:
-    within `after_days` a more urgent one is due instead."""
+    within `after_days` a more urgent one is due instead. The 1-day one (`ALWAYS_SENT`) is also
+    due inside the last warning's hours, where one of the two goes, never both: the SMS to a
+    customer it reaches (`texted_q`), else this email, which then stands for the last warning."""
     ending = _live_ending(now + timedelta(days=after_days), now + timedelta(days=days)).filter(~will_be_charged())
+    final = now + FINAL_WARNING.lead
     if kind != ALWAYS_SENT:
         ending = bought_before(ending, timedelta(days=days))
+    else:
+        inside_final = Q(paid_through__lte=final)
+        ending = ending.exclude(inside_final & texted_q())
     candidates = list(ending.filter(not_yet_sent(kind)).order_by("paid_through", "pk")[:limit])
-    winners = record_senders(candidates, kind, also_record=also_record, now=now)
+    inside = [s for s in candidates if kind == ALWAYS_SENT and _paid_through(s) <= final]
+    won = {
+        s.pk
+        for s in record_senders([s for s in candidates if s not in inside], kind, also_record=also_record, now=now)
+        + record_senders(inside, kind, also_record=(*also_record, FINAL_WARNING.kind), now=now)
+    }
+    winners = [s for s in candidates if s.pk in won]
     emit_many(
         [
             _event(
@@ -351,11 +364,14 @@ def _send_expiring(
 
 def _send_final_warning(*, now: datetime, limit: int) -> int:
     """The last warning, for subscriptions ending within `FINAL_WARNING`'s hours that will
-    not be charged: the event goes to everyone (webhooks too), its SMS to those with a phone."""
+    not be charged: the event goes to everyone (webhooks too), its SMS to those with a phone. It
+    stands for the expiry reminders not sent yet (the 1-day one runs first in a pass and leaves
+    this one the customers it texts), so they never follow it."""
     kind, lead = FINAL_WARNING
     ending = _live_ending(now, now + lead).filter(~will_be_charged())
     candidates = list(ending.filter(not_yet_sent(kind)).order_by("paid_through", "pk")[:limit])
-    winners = record_senders(candidates, kind, also_record=(), now=now)
+    expiry_kinds = [k for k, _days in EXPIRY_REMINDERS]
+    winners = record_senders(candidates, kind, also_record=expiry_kinds, now=now)
     emit_many(
         [
             _event(

@@ -63,10 +63,6 @@ def _same_esim(attempt: PaymentAttempt, esim: EsimProfile) -> bool:
     return subscription is None or subscription.esim_id == esim.pk
 
 
-# In a renewal's purpose data: the customer asked to renew with the plan bought from now on.
-ALSO_RENEW_WITH_PLAN = "also_renew_with_plan"
-
-
 def _pay_for_period(
     purpose: str,
     subscription: Subscription,
@@ -77,10 +73,10 @@ def _pay_for_period(
     key: str,
     also_renew_with_plan: bool = False,
 ) -> PaymentAttempt:
-    """The attempt that buys one period of `plan`, with its promotion counted."""
-    purpose_data = PeriodPurchase.of(plan.pk, price).purpose_data()
-    if also_renew_with_plan:
-        purpose_data[ALSO_RENEW_WITH_PLAN] = True
+    """The attempt that buys one period of `plan`, with its promotion counted; with
+    `also_renew_with_plan`, it records the renewal plan it is asked to replace."""
+    instead_of = subscription.plan_id if also_renew_with_plan else None
+    purpose_data = PeriodPurchase.of(plan.pk, price, renew_with_plan_instead_of=instead_of).purpose_data()
     attempt = create_attempt(
         customer=subscription.customer,
         payment_method=method,
@@ -180,15 +176,22 @@ def begin_renewal(
     )
 
 
+# Why a subscription that is not live has no renewal plan to choose (portal.presenters.SERVICE_MESSAGES).
+_NOT_LIVE: dict[str, str] = {
+    SubscriptionState.INCOMPLETE: "The first payment of this subscription has not completed yet.",
+    SubscriptionState.CANCELLED: "This subscription is cancelled; resume it before changing the plan it renews with.",
+    SubscriptionState.TERMINATED: "This subscription has ended and its eSIM was released; start a new one.",
+}
+
+
 def choose_renewal_plan(subscription: Subscription, plan: Plan, *, field: str = "plan_id") -> Subscription:
     """The customer's explicit choice of what auto-renew and "Renew" buy from now on: another plan of
     the eSIM's carrier on sale now (or the version they hold). The running and prepaid periods keep
-    theirs; the next auto-renew charge is the new plan's price."""
+    theirs; the next auto-renew charge is the new plan's price. Only a live subscription (suspended
+    after its end included: it is renewed, not bought again) has a renewal plan to choose."""
     locked = Subscription.objects.select_for_update().select_related("esim").get(pk=subscription.pk)
-    if locked.state == SubscriptionState.TERMINATED:
-        raise RenewalNotAllowed("This subscription has ended and its eSIM was released; start a new one.")
-    if locked.state == SubscriptionState.INCOMPLETE:
-        raise RenewalNotAllowed("The first payment of this subscription has not completed yet.")
+    if locked.state != SubscriptionState.LIVE:
+        raise ValidationFailed.on(field, _NOT_LIVE[locked.state])
     if plan.pk == locked.plan_id:
         return locked
     _check_plan_fits(plan, locked.esim, field=field)
@@ -245,6 +248,7 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
     paid = append_paid_period(
         last=last_period(attempt.subscription_id),
         ended_at=locked.ended_at,
+        renewal_plan_id=locked.plan_id,
         purchase=purchase,
         plan_data_mb=plan.data_mb,
         period_unit=plan.period_unit,
@@ -255,10 +259,7 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
     period = Period(subscription_id=attempt.subscription_id, invoice=invoice, created_at=now, **paid.period_fields())
     writes.insert(period)
     first = locked.state == SubscriptionState.INCOMPLETE
-    changes = paid.subscription_fields()
-    if attempt.purpose_data.get(ALSO_RENEW_WITH_PLAN):
-        changes["plan_id"] = plan.pk  # asked for with this payment, now that it is paid
-    writes.update(Subscription, attempt.subscription_id, changes)
+    writes.update(Subscription, attempt.subscription_id, paid.subscription_fields())
     emit(
         EventType.SUBSCRIPTION_CREATED if first else EventType.SUBSCRIPTION_RENEWED,
         customer=customer,

@@ -29,11 +29,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from operator import attrgetter
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from django.db.models import F, Q
 
-from simrenew.subscriptions.models import DATA_LOW_PERCENT, MB, SubscriptionState
+from simrenew.subscriptions.models import (
+    DATA_CRITICAL_PERCENT,
+    DATA_LOW_PERCENT,
+    SubscriptionState,
+    used_at_least,
+)
 
 EXPIRING_WITHIN = timedelta(days=3)
 EXPIRING_DATA_FRACTION = 0.10
@@ -329,19 +334,16 @@ def ends_within_q(now: datetime, window: timedelta, *, prefix: str = "") -> Q:
     return service_ends_by_q(now + window, prefix=prefix)
 
 
-# How much of a period's data (allowance and top-ups) used makes the customer's data "low" and
-# "critical": the dashboard's bar turns amber, then red, and offers a top-up; the same shares as the
-# 80 % and 95 % data reminders (reminders.DATA_THRESHOLDS, models.DATA_LOW_PERCENT).
-DATA_CRITICAL_PERCENT = 95
+DataLevel = Literal["ok", "low", "critical"]
 
 
-def data_level(*, used_bytes: int, allowance_mb: int) -> str:
-    """`ok`, `low` (at least DATA_LOW_PERCENT used) or `critical` (at least DATA_CRITICAL_PERCENT), in
-    whole numbers as `models.data_used_at_least` counts: used * 100 >= allowance * percent."""
-    allowance = allowance_mb * MB
-    if used_bytes * 100 >= allowance * DATA_CRITICAL_PERCENT:
+def data_level(*, used_bytes: int, allowance_mb: int) -> DataLevel:
+    """How much of a period's data (allowance and top-ups) is used: `critical` from
+    DATA_CRITICAL_PERCENT, `low` from DATA_LOW_PERCENT (the data reminders' shares), else `ok`.
+    The dashboard's bar turns amber, then red, and offers a top-up."""
+    if used_at_least(DATA_CRITICAL_PERCENT, used_bytes=used_bytes, allowance_mb=allowance_mb):
         return "critical"
-    if used_bytes * 100 >= allowance * DATA_LOW_PERCENT:
+    if used_at_least(DATA_LOW_PERCENT, used_bytes=used_bytes, allowance_mb=allowance_mb):
         return "low"
     return "ok"
 

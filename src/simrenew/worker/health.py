@@ -38,8 +38,12 @@ def _migrations() -> str:
     global _migrated
     if _migrated:
         return "ok"
-    executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
-    unapplied = len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    try:
+        executor = MigrationExecutor(connections[DEFAULT_DB_ALIAS])
+        unapplied = len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+    except Exception as exc:  # the database went away after `_database`, or its migration table is unreadable
+        logger.error("readyz: the applied migrations cannot be read (%s)", type(exc).__name__)
+        return "cannot be read"
     if unapplied:
         return f"{unapplied} not applied (run `simrenew migrate`)"
     _migrated = True

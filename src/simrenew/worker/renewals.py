@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from threading import Event, Lock
@@ -68,8 +68,18 @@ def _charge(charges: Sequence[GatewayCharge]) -> list[ChargeResult]:
 
 
 class RenewalPipeline:
-    def __init__(self, *, worker_id: str, batch_size: int, batches_in_flight: int, stop: Event):
+    def __init__(
+        self,
+        *,
+        worker_id: str,
+        batch_size: int,
+        batches_in_flight: int,
+        stop: Event,
+        on_batch: Callable[[], None] | None = None,
+    ):
         self.worker_id = worker_id
+        # Called between batches (the worker's heartbeat: a long run must not look like a dead worker).
+        self.on_batch = on_batch
         self.batch_size = batch_size
         self.batches_in_flight = max(1, batches_in_flight)
         self.stop = stop
@@ -107,6 +117,8 @@ class RenewalPipeline:
                 return total
             done = in_flight.popleft()
             total.add(done.result() if isinstance(done, Future) else done)
+            if self.on_batch is not None:
+                self.on_batch()
 
     def _start(self) -> _Batch | None:
         started = time.perf_counter()

@@ -77,7 +77,8 @@ class TickReport:
         )
 
 
-def _until_idle(step: Callable[[], int]) -> int:
+def _until_idle(step: Callable[[], int], between: Callable[[], None] = lambda: None) -> int:
+    """`step` (one batch, in its own transaction) until it finds nothing; `between` runs after each batch."""
     done = 0
     while True:
         with transaction.atomic():
@@ -85,6 +86,7 @@ def _until_idle(step: Callable[[], int]) -> int:
         done += count
         if not count:
             return done
+        between()
 
 
 class Worker:
@@ -100,8 +102,15 @@ class Worker:
         self.batch_size = batch_size or settings.SIMRENEW_WORKER_BATCH_SIZE
         self.stop = stop or Event()
         self.renewals = RenewalPipeline(
-            worker_id=self.worker_id, batch_size=self.batch_size, batches_in_flight=batches_in_flight, stop=self.stop
+            worker_id=self.worker_id,
+            batch_size=self.batch_size,
+            batches_in_flight=batches_in_flight,
+            stop=self.stop,
+            on_batch=self.keep_alive,
         )
+        # The heartbeat is written in forever mode only (see `keep_alive`); None: not written yet.
+        self._beating = False
+        self._next_beat: float | None = None
 
     def close(self) -> None:
         """Finish the gateway calls in flight and give back every claim still held."""
@@ -118,6 +127,16 @@ class Worker:
         else:
             heartbeat.ticked(self.worker_id)
 
+    def keep_alive(self) -> None:
+        """In forever mode, beat when `BEAT_EVERY_SECONDS` have passed: after each tick, and between
+        the batches of a long one (a large renewal batch, slow gateway refunds), so a busy worker
+        never looks dead to /readyz (which would take every web process out of rotation)."""
+        if not self._beating:
+            return
+        if self._next_beat is None or time.monotonic() >= self._next_beat:
+            self.beat(first=self._next_beat is None)
+            self._next_beat = time.monotonic() + heartbeat.BEAT_EVERY_SECONDS
+
     def run_once(self, *, scan: bool = True) -> TickReport:
         """Everything due now. `scan=False` skips the scans over all subscriptions
         (suspension, termination, reminders), which forever mode runs once a minute.
@@ -131,13 +150,15 @@ class Worker:
         if not self.stop.is_set():
             report.renewals = self.renewals.run_until_idle()
         if scan and not self.stop.is_set():
-            report.suspended = _until_idle(lambda: lifecycle.suspend_lapsed(limit=self.batch_size))
-            report.warned = _until_idle(lambda: lifecycle.warn_before_termination(limit=self.batch_size))
-            report.terminated = _until_idle(lambda: lifecycle.terminate_expired(limit=100))
+            report.suspended = _until_idle(lambda: lifecycle.suspend_lapsed(limit=self.batch_size), self.keep_alive)
+            report.warned = _until_idle(
+                lambda: lifecycle.warn_before_termination(limit=self.batch_size), self.keep_alive
+            )
+            report.terminated = _until_idle(lambda: lifecycle.terminate_expired(limit=100), self.keep_alive)
         if scan and not self.stop.is_set():
             report.reminders = self._reminders()
         if not self.stop.is_set():
-            report.dispatched = _until_idle(lambda: delivery.dispatch_pending(limit=self.batch_size))
+            report.dispatched = _until_idle(lambda: delivery.dispatch_pending(limit=self.batch_size), self.keep_alive)
             self._deliver(report)
         if report.did_something:
             logfmt.info(
@@ -161,7 +182,7 @@ class Worker:
         every subscription (reminders, suspension, termination) every `scan_seconds`."""
         logfmt.info("worker.started", worker=self.worker_id, batch_size=self.batch_size)
         next_scan = 0.0
-        next_beat: float | None = None  # None: not written yet
+        self._beating = True
         try:
             while not self.stop.is_set():
                 close_old_connections()
@@ -170,9 +191,7 @@ class Worker:
                     next_scan = time.monotonic() + scan_seconds
                 try:
                     report = self.run_once(scan=scan)
-                    if next_beat is None or time.monotonic() >= next_beat:
-                        self.beat(first=next_beat is None)
-                        next_beat = time.monotonic() + heartbeat.BEAT_EVERY_SECONDS
+                    self.keep_alive()
                 except DatabaseError:
                     # A deadlock victim, a lost connection, a restarting database: every job
                     # is safe to run again, so log it, drop the connection and tick again.
@@ -192,11 +211,13 @@ class Worker:
             for attempt in due:
                 reconcile(attempt)
             done += len(due)
+            self.keep_alive()
             if len(due) < 100:
                 break
         # Refunds whose gateway call was lost (a crash after a cancellation committed): the same key again.
         for refund in refunds_due(limit=100):
             execute_refund(refund)
+            self.keep_alive()
         return done
 
     def _reminders(self) -> dict[str, int]:
@@ -210,3 +231,4 @@ class Worker:
             report.dead += run.dead
             if not (run.sent or run.retrying or run.dead):
                 break
+            self.keep_alive()

@@ -388,7 +388,7 @@ class SubscriptionRefundList(Schema):
 
 
 class CancelOut(SubscriptionOut):
-    refund_policy: Literal["none", "unstarted", "prorata"] = Field(
+    refund_policy: cancellation.RefundPolicy = Field(
         ...,
         examples=["unstarted"],
         description="The operator's rule for cancelling now: none; unstarted (periods paid ahead and not "
@@ -428,7 +428,7 @@ def cancel_subscription(request: HttpRequest, subscription_id: SubscriptionId, p
     refunds = cancellation.finish_cancellation_refunds(subscription_id)
     return CancelOut(
         **_subscription_out(subscription_id).model_dump(),
-        refund_policy=cancellation.refund_policy().value,
+        refund_policy=cancellation.refund_policy(),
         refunds=[_refund_out(refund) for refund in refunds],
     )
 
