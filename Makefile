@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SIMRENEW_SANDBOX ?= 1
 
-.PHONY: install browser-deps node-deps run test lint typecheck test-sqlite test-postgres bench bench-deps bench-api clean
+.PHONY: install browser-deps node-deps run test lint typecheck test-sqlite test-postgres bench bench-deps bench-api bench-dashboard clean
 
 install: $(STAMP)
 
@@ -92,6 +92,10 @@ bench: install bench-deps
 # its row in benchmarks/report.md is replaced, the other rows are kept.
 bench-api: install bench-deps
 	$(BIN)/python scripts/with_postgres.py $(BIN)/python -m benchmarks.run --api-only
+
+# The dashboard entries (4 and 5) alone, their rows replaced in the report the same way.
+bench-dashboard: install bench-deps
+	$(BIN)/python scripts/with_postgres.py $(BIN)/python -m benchmarks.run --dashboard-only
 
 clean:
 	rm -rf $(VENV) var build src/*.egg-info

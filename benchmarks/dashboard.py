@@ -71,7 +71,8 @@ def main() -> None:
     from simrenew.esims.models import EsimProfile
 
     customer = customer_with_three_esims()
-    client = Client()
+    # A host the sandbox serves (the test Client's default "testserver" is not one of them).
+    client = Client(HTTP_HOST="localhost")
     client.force_login(customer.user, backend="django.contrib.auth.backends.ModelBackend")
     esims = EsimProfile.objects.filter(customer=customer).count()
     first = client.get("/dashboard/")

@@ -182,15 +182,7 @@ def main() -> None:
             f"**{postgres['ratio']}** | (reported) |"
         )
 
-    print(f"4. the dashboard of a customer with 3 eSIMs, {DASHBOARD_REQUESTS} requests, on SQLite …", flush=True)
-    dashboard = run_entry("benchmarks.dashboard", fresh_sqlite("dashboard"), str(DASHBOARD_REQUESTS))
-    print(json.dumps(dashboard), flush=True)
-    rows.append(dashboard_row(4, "SQLite", dashboard, bar="median < 50 ms"))
-    if postgres_url.startswith("postgresql"):
-        print(f"5. the dashboard of a customer with 3 eSIMs, {DASHBOARD_REQUESTS} requests, on PostgreSQL …")
-        dashboard = run_entry("benchmarks.dashboard", postgres_url, str(DASHBOARD_REQUESTS))
-        print(json.dumps(dashboard), flush=True)
-        rows.append(dashboard_row(5, "PostgreSQL 15", dashboard, bar="(reported)"))
+    rows.extend(row for _, row in dashboard_rows(postgres_url))
 
     number = 6
     databases = [("PostgreSQL 15", postgres_url)] if postgres_url.startswith("postgresql") else []
@@ -226,29 +218,55 @@ def autorenew_bar(database: str, latency_ms: int, rate: float) -> str:
     return f"≥ {wanted:,} /s: **{'PASS' if rate >= wanted else 'FAIL'}**"
 
 
-def main_api_only() -> None:
-    """`make bench-api`: run the API throughput entry alone and put its row into the report in place
-    of the last one (the other entries stay as the last `make bench` measured them)."""
+def dashboard_rows(postgres_url: str) -> list[tuple[int, str]]:
+    """Entries 4 and 5: the dashboard on SQLite (the issue's bar), then on PostgreSQL (reported)."""
+    print(f"4. the dashboard of a customer with 3 eSIMs, {DASHBOARD_REQUESTS} requests, on SQLite …", flush=True)
+    dashboard = run_entry("benchmarks.dashboard", fresh_sqlite("dashboard"), str(DASHBOARD_REQUESTS))
+    print(json.dumps(dashboard), flush=True)
+    rows = [(4, dashboard_row(4, "SQLite", dashboard, bar="median < 50 ms"))]
+    if postgres_url.startswith("postgresql"):
+        print(f"5. the dashboard of a customer with 3 eSIMs, {DASHBOARD_REQUESTS} requests, on PostgreSQL …")
+        dashboard = run_entry("benchmarks.dashboard", postgres_url, str(DASHBOARD_REQUESTS))
+        print(json.dumps(dashboard), flush=True)
+        rows.append((5, dashboard_row(5, "PostgreSQL 15", dashboard, bar="(reported)")))
+    return rows
+
+
+def report_rows(report: str) -> dict[int, str]:
+    """The table's rows by entry number."""
+    return {
+        int(line.split("|")[1]): line
+        for line in report.splitlines()
+        if line.startswith("| ") and not line.startswith(("| # ", "|---"))
+    }
+
+
+def rerun_entries(which: str) -> None:
+    """`make bench-api` / `make bench-dashboard`: run those entries alone and put their rows into the
+    report in place of the old ones (the other entries stay as the last `make bench` measured them)."""
     VAR.mkdir(parents=True, exist_ok=True)
     postgres_url = os.environ.get("SIMRENEW_DATABASE_URL", "")
     if not postgres_url.startswith("postgresql"):
-        raise SystemExit("the API throughput entry runs on PostgreSQL: use scripts/with_postgres.py (make bench-api)")
+        raise SystemExit(f"the {which} entries also run on PostgreSQL: use scripts/with_postgres.py")
     previous = REPORT.read_text()
-    kept = [
-        line
-        for line in previous.splitlines()
-        if line.startswith("| ") and not line.startswith(("| # ", "|---")) and API_ROW_MARK not in line
-    ]
-    number = max((int(line.split("|")[1]) for line in kept), default=0) + 1
-    rows = [*kept, api_throughput_row(number, postgres_url)]
+    rows = report_rows(previous)
+    if which == "api":
+        api = [number for number, line in rows.items() if API_ROW_MARK in line]
+        number = api[0] if api else max(rows, default=0) + 1
+        fresh = [(number, api_throughput_row(number, postgres_url))]
+    else:
+        fresh = dashboard_rows(postgres_url)
+    rows.update(fresh)
     last_full_run = re.search(r"Run by `make bench` on [^,]+, commit `[^`]+`", previous)
-    this_run = f"entry {number} by `make bench-api` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    write_report(rows, f"{last_full_run.group(0)}; {this_run}" if last_full_run else f"Run: {this_run}")
+    entries = " and ".join(str(number) for number, _ in fresh)
+    this_run = f"entries {entries} by `make bench-{which}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+    run_by = f"{last_full_run.group(0)}; {this_run}" if last_full_run else f"Run: {this_run}"
+    write_report([rows[number] for number in sorted(rows)], run_by)
     print(f"wrote {REPORT.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--api-only"]:
-        main_api_only()
+    if sys.argv[1:] in (["--api-only"], ["--dashboard-only"]):
+        rerun_entries(sys.argv[1].removeprefix("--").removesuffix("-only"))
     else:
         main()

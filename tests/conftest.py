@@ -39,6 +39,29 @@ def clock(db: None) -> Iterator[TestClock]:
     yield handle
 
 
+class WallClock:
+    """The system clock (`kit.clock.system_now`: claims, heartbeats, refund retries), moved by the
+    test while the test clock stays where it is."""
+
+    __test__ = False
+
+    def __init__(self) -> None:
+        self.now = datetime(2031, 6, 1, 9, 0, tzinfo=UTC)  # unrelated to the test clock, as in a demo
+
+    def advance(self, **delta: float) -> datetime:
+        self.now += timedelta(**delta)
+        return self.now
+
+
+@pytest.fixture
+def wall_clock() -> Iterator[WallClock]:
+    handle = WallClock()
+    # Its own patch, so that a test's `monkeypatch.undo()` (a gateway back up) leaves it in place.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(kit_clock, "system_now", lambda: handle.now)
+        yield handle
+
+
 @pytest.fixture(autouse=True)
 def _no_promotion_failures_from_earlier_tests() -> Iterator[None]:
     """Failed promotion codes are counted in the cache per customer and per IP (every test's

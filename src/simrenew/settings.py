@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django.forms",  # the widgets' own templates, for FORM_RENDERER below
     "ninja",  # serves the API docs' assets locally
     # Before allauth: the portal's templates override allauth's (layout, emails).
     "simrenew.portal",
@@ -171,7 +172,9 @@ WSGI_APPLICATION = "simrenew.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Overrides of Django admin's templates (admin/…): searched before the apps' folders,
+        # where django.contrib.admin's own copies come first.
+        "DIRS": [PACKAGE_DIR / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -182,6 +185,9 @@ TEMPLATES = [
         },
     },
 ]
+# Widgets are drawn with the templates above, so the project's folder overrides admin widgets too
+# (templates/admin/widgets/split_datetime.html labels the date and time boxes).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 
 def _database(url: str) -> dict[str, Any]:

@@ -17,3 +17,6 @@ urlpatterns = [
     path("esims/", include("simrenew.esims.urls")),
 ]
 urlpatterns += bench_views.routes()  # /bench/constant, only with SIMRENEW_BENCH_ROUTES=1
+
+# The branded 500 page with the language switch, rendered without the database.
+handler500 = "simrenew.portal.views_help.server_error"

@@ -3,7 +3,7 @@ the 404 and the API docs, in English and Chinese, at a phone and a desktop viewp
 
 One sweep visits each page once per language and viewport, with one data set and the shared
 live server and browser (a page per test with its own data would cost minutes); each page is
-then a test of its own, so that a page axe still faults is marked where it is listed below.
+then a test of its own, which names the page, the language and viewport, and axe's findings.
 The sweep also writes var/screenshots/axe_report.md (pages, violations per page with rule ids).
 """
 
@@ -105,54 +105,6 @@ API_DOCS = {"API docs": "/api/v1/docs"}
 # Swagger UI draws the operations once it has fetched the OpenAPI document.
 READY = {"API docs": ".swagger-ui .opblock"}
 ALL_PAGES = [*SIGNED_OUT, *SIGNED_IN, *CONSOLE, *API_DOCS]
-
-# Pages axe still faults (issue 15): each fails today, so the mark turns the test red as soon as
-# the page is fixed, and the line must go.
-_BREADCRUMBS = "link-in-text-block (`.breadcrumbs > a`: console.css underlines them, not loaded on this page)"
-# Faulted on one database and not the other (the breadcrumb's text, and so whether axe sees the
-# link inside a text block, depends on the row shown): console.css is not yet loaded on admin
-# change forms. Not strict, since it passes on SQLite; issue 15 removes it with the breadcrumb fix.
-SOMETIMES_FAULTED: dict[str, str] = {
-    "console payments.PaymentAttempt change": "link-in-text-block (`.breadcrumbs > a`, zh, PostgreSQL)",
-}
-
-STILL_FAULTED: dict[str, str] = {
-    "dashboard with a flash message": "aria-allowed-role, listitem (the messages `ul` with a role, its `li`)",
-    "console overview": "scrollable-region-focusable (`section[aria-labelledby=h-renewals] > figure`, phone)",
-    "console search": "label-title-only (`#searchbar`); " + _BREADCRUMBS,
-    "console customers.Customer list": "label-title-only (`#searchbar`); " + _BREADCRUMBS,
-    "console notifications.OutboxMessage list": "empty-table-header (`.column-resend_link`); " + _BREADCRUMBS,
-    **{
-        f"console {label}": _BREADCRUMBS
-        for label in (
-            "account.EmailAddress list",
-            "audit.AuditEntry list",
-            "billing.Invoice list",
-            "billing.Refund list",
-            "catalog.Carrier list",
-            "catalog.Promotion list",
-            "catalog.TopUpPack list",
-            "esims.EsimProfile list",
-            "mfa.Authenticator list",
-            "payments.PaymentAttempt list",
-            "payments.PaymentMethod list",
-            "payments.Wallet list",
-            "subscriptions.Subscription list",
-            "webhooks.WebhookEndpoint list",
-            "api.ApiKey change",
-            "audit.AuditEntry change",
-            "catalog.Plan change",
-            "webhooks.WebhookEndpoint change",
-        )
-    },
-    "console auth.User change": "aria-prohibited-attr (`.help-tooltip.search-label-icon`), label (`#id_last_login_0`); "
-    + _BREADCRUMBS,
-    "console customers.Customer change": "empty-table-header (`.original`), scrollable-region-focusable "
-    "(`#console-wallet > .console-scroll`)",
-    "console subscriptions.Subscription change": "empty-table-header (`.original` in the periods table), "
-    "scrollable-region-focusable (`#extensions-group`)",
-    "API docs": "heading-order (Swagger UI's operation groups are h3 under its h1 title)",
-}
 
 
 def _arrange() -> dict[str, Any]:
@@ -314,22 +266,7 @@ def _write_report(found: dict[str, dict[str, list[Violation]]], visits: int, sec
     REPORT.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def _params() -> list[Any]:
-    return [
-        pytest.param(
-            name,
-            id=name,
-            marks=[pytest.mark.xfail(strict=True, reason=f"axe: {STILL_FAULTED[name]} — issue 15")]
-            if name in STILL_FAULTED
-            else [pytest.mark.xfail(strict=False, reason=f"axe: {SOMETIMES_FAULTED[name]} — issue 15")]
-            if name in SOMETIMES_FAULTED
-            else [],
-        )
-        for name in ALL_PAGES
-    ]
-
-
-@pytest.mark.parametrize("name", _params())
+@pytest.mark.parametrize("name", ALL_PAGES)
 def test_the_page_has_no_axe_violation_in_either_language_or_viewport(name: str, sweep: Sweep) -> None:
     per = sweep.found[name]
     assert per, f"{name} was not visited (no row to show?)"

@@ -2,7 +2,8 @@
 ten days into a $25 month with a $349 year paid ahead sees, before confirming, that the year
 goes back to their card in full and the running month is kept; confirming pays it back, and the
 sandbox gateway's own books hold that refund exactly once. In Chinese the confirmation page says
-the same, with the amount as a Chinese reader writes it."""
+the same, with the amount as a Chinese reader writes it. When the payment provider refuses the
+refund, the manage page says so, and "Try the refund again" pays it back once it accepts."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from playwright.sync_api import BrowserContext, Page, expect
 from simrenew.kit import clock
 from simrenew.payments.models import SandboxCharge, SandboxRefund
 from simrenew.subscriptions.models import Period, Subscription
+from tests.billing.refund_gateway import WatchedRefunds
+from tests.browser.a11y import assert_accessible
 from tests.browser.conftest import Shots, log_in_as, make_verified_customer
 from tests.factories import make_plan, make_subscription, renew
 
@@ -94,3 +97,70 @@ def test_in_chinese_the_confirmation_page_shows_the_refund_before_confirming(
     expect(page.get_by_role("button", name=confirm)).to_be_visible()
     shot(page, "cancel-now-shows-the-refund-zh")
     assert not SandboxRefund.objects.exists()
+
+
+RETRY_WORDS = {
+    "en": {
+        "cancel": "Yes, cancel now",
+        "refused": "Refused by the payment provider: nothing was paid back.",
+        "again": "Try the refund again",
+        "refunded": "Refunded.",
+        "amount": "$349.00",
+    },
+    "zh-hans": {
+        "cancel": "是的，立即取消",  # noqa: RUF001 (the zh catalog's full-width comma)
+        "refused": None,  # the lead merges the zh catalog at the end: checked by the button's place, not its words
+        "again": None,
+        "refunded": None,
+        "amount": "US$349.00",
+    },
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("locale", ["en", "zh-hans"])
+def test_a_refund_the_provider_refused_is_said_on_the_manage_page_and_tried_again_from_there(
+    page: Page, context: BrowserContext, shot: Shots, live_server: Any, monkeypatch: pytest.MonkeyPatch, locale: str
+) -> None:
+    words = RETRY_WORDS[locale]
+    provider = WatchedRefunds(monkeypatch)  # the live server runs in this process: it sees the same provider
+    provider.refusing = True
+    subscription = month_with_a_year_paid_ahead(locale=locale)
+    log_in_as(context, subscription.customer.user, live_server)
+
+    page.goto(f"/subscriptions/{subscription.pk}/cancel/?when=now")
+    page.get_by_role("button", name=words["cancel"]).click()
+
+    refunds = page.locator("section.refunds")
+    expect(refunds.get_by_role("heading", level=2)).to_be_visible()
+    refused = refunds.locator(".refund-failed")
+    expect(refused).to_have_count(1)
+    expect(refused).to_contain_text(words["amount"])
+    if words["refused"]:
+        expect(refused).to_contain_text(words["refused"])
+    again = refused.get_by_role("button")
+    expect(again).to_be_visible()
+    if words["again"]:
+        expect(again).to_have_text(words["again"])
+    box = again.bounding_box()
+    assert box is not None and box["height"] >= 44  # a primary action, easy to tap
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no sideways scrolling
+    assert_accessible(page, f"manage page with a refused refund ({locale})")
+    shot(page, f"refund-refused-{locale}")
+    assert not SandboxRefund.objects.exists()
+
+    provider.refusing = False
+    again.click()
+
+    expect(page).to_have_url(re.compile(rf"/subscriptions/{subscription.pk}/manage/$"))
+    paid = page.locator("section.refunds .refund-succeeded")
+    expect(paid).to_have_count(1)
+    expect(paid).to_contain_text(words["amount"])
+    if words["refunded"]:
+        expect(paid).to_contain_text(words["refunded"])
+    expect(page.locator("section.refunds").get_by_role("button")).to_have_count(0)
+    assert_accessible(page, f"manage page after the refund went through ({locale})")
+    shot(page, f"refund-tried-again-{locale}")
+    [paid_back] = SandboxRefund.objects.all()
+    assert paid_back.amount_minor == 34900
+    assert provider.inside_transaction == [False, False]  # asked only after each step committed

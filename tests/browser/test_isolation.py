@@ -81,6 +81,7 @@ def actions_with_ids(held: Holdings) -> dict[str, tuple[str, dict[str, str | flo
         "auto_renew": (reverse("portal:auto_renew", args=[sub]), {"auto_renew": "off"}),
         "cancel": (reverse("portal:cancel", args=[sub]), {"when": "now"}),
         "resume": (reverse("portal:resume", args=[sub]), {}),
+        "retry_refund": (reverse("portal:retry_refund", args=[sub]), {"refund": "1"}),
         "renewal_plan": (reverse("portal:renewal_plan", args=[sub]), {"plan": str(held.subscription.plan_id)}),
         "connection_check": (reverse("portal:connection_check", args=[sub]), {}),
         "top_up": (reverse("portal:top_up", args=[sub]), {}),

@@ -17,41 +17,14 @@ from django.core.management import call_command
 from playwright.sync_api import Page, expect
 
 from simrenew.kit import clock
-from tests.browser.conftest import PASSWORD, Mailbox, Shots, entrance_form, log_in
+from tests.browser.conftest import Mailbox, Shots, log_in
+from tests.browser.sign_up import confirm_email, sign_up
 
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 EMAIL = "mei.traveller@example.com"
 NAME = "Mei Traveller"
 GOOD_CARD = "4242424242424242"
 DECLINED_CARD = "4000000000000002"
-
-
-def sign_up(page: Page, shot: Shots) -> None:
-    page.goto("/")
-    shot(page, "landing")
-    page.get_by_role("link", name="Create an account").click()
-    form = entrance_form(page, "Sign up")  # not the language switch beside it
-    form.get_by_label("Email").fill(EMAIL)
-    form.get_by_label("Your name").fill(NAME)
-    form.get_by_label("Language").select_option("en")
-    form.get_by_label("Time zone").select_option("Asia/Shanghai")
-    form.get_by_label(re.compile(r"^Password:?$")).fill(PASSWORD)
-    form.get_by_label(re.compile(r"^Password \(again\)")).fill(PASSWORD)
-    shot(page, "sign-up")
-    form.get_by_role("button", name="Sign up", exact=True).click()
-    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
-    shot(page, "verification-sent")
-
-
-def verify_email(page: Page, shot: Shots, smtp: Mailbox) -> None:
-    """The link in the email that a real SMTP server received confirms the address."""
-    page.goto(smtp.link(EMAIL, r"https?://\S+/accounts/confirm-email/\S+/"))
-    shot(page, "confirm-email")
-    page.get_by_role("button", name="Confirm").click()
-    page.wait_for_url("**/dashboard/")  # confirming in the same browser signs the customer in
-    expect(page.get_by_role("heading", name=f"Hello, {NAME}")).to_be_visible()
-    expect(page.get_by_text("You have no eSIM yet.")).to_be_visible()
-    shot(page, "dashboard-empty")
 
 
 def save_card(page: Page, shot: Shots, number: str, step: str) -> None:
@@ -239,8 +212,8 @@ def test_the_renewal_journey(page: Page, shot: Shots, smtp: Mailbox, live_server
     clock.set_now(START)
     call_command("demo", stdout=StringIO())  # the catalog, the eSIM inventory and the WELCOME10 promotion
 
-    sign_up(page, shot)
-    verify_email(page, shot, smtp)
+    sign_up(page, shot, email=EMAIL, name=NAME, choices={"Language": "en", "Time zone": "Asia/Shanghai"})
+    confirm_email(page, shot, smtp, email=EMAIL, name=NAME)
     add_esim_and_pay(page, shot)
     see_dashboard(page, shot)
     renew_with_promotion(page, shot)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from simrenew.billing.models import Invoice
 from simrenew.notifications import facts
@@ -21,20 +22,42 @@ def test_subscriptions_and_billing_answer_for_the_facts_a_notice_shows(clock):
     subscription = make_subscription(plan=make_plan(name="AT&T 1 month", price_minor=2500))
     invoice = Invoice.objects.get(subscription=subscription)
     period = Period.objects.get(invoice=invoice)
+    shown = "AT&T 1 month · 10\u00a0GB"  # as the portal shows it: the name, then what it does not say
 
     assert facts.subscription_facts(subscription.pk) == facts.SubscriptionFacts(
         id=subscription.pk,
         customer_id=subscription.customer_id,
-        plan_name="AT&T 1 month",
+        plan_name=shown,
         esim_number=subscription.esim.msisdn,
         paid_through=subscription.paid_through,
         renews_automatically=True,
-        renewal_plan_name="AT&T 1 month",
+        renewal_plan_name=shown,
     )
     assert facts.invoice_facts(invoice.number) == facts.InvoiceFacts(
-        id=invoice.pk, total_minor=invoice.total_minor, currency=invoice.currency, description="AT&T 1 month"
+        id=invoice.pk,
+        total_minor=invoice.total_minor,
+        currency=invoice.currency,
+        description="AT&T 1 month",
+        item=shown,
     )
     assert facts.paid_period_facts(invoice.pk) == facts.PeriodFacts(starts_at=period.starts_at, ends_at=period.ends_at)
+
+
+def test_the_facts_name_plans_in_the_language_rendering_runs_in(clock):
+    # Rendering looks the facts up under the customer's language: a Chinese message names the
+    # plan as the Chinese portal does, while the invoice keeps its English line as the record.
+    subscription = make_subscription(plan=make_plan(name="AT&T 1 month", price_minor=2500))
+    invoice = Invoice.objects.get(subscription=subscription)
+
+    with translation.override("zh-hans"):
+        about_subscription = facts.subscription_facts(subscription.pk)
+        about_invoice = facts.invoice_facts(invoice.number)
+
+    assert about_subscription is not None and about_invoice is not None
+    chinese = "AT&T 1\u00a0个\u2060月 · 10\u00a0GB"  # no line break inside "1 个月" nor "10 GB"
+    assert about_subscription.plan_name == about_subscription.renewal_plan_name == chinese
+    assert about_invoice.item == chinese
+    assert about_invoice.description == "AT&T 1 month"
 
 
 def test_what_no_domain_holds_is_none(clock):

@@ -101,13 +101,13 @@ def test_a_receipt_shows_the_invoice_the_amount_and_the_period_in_local_time(clo
     email = render_email(stored_event("subscription.renewed", subscription, data), customer)
     text = plain(email.text)
 
-    assert email.subject == f"Receipt {invoice.number}: AT&T 1 month is renewed"
+    assert email.subject == f"Receipt {invoice.number}: AT&T 1 month · 10 GB is renewed"
     assert f"Invoice number: {invoice.number}" in text
     assert "Amount paid: $25.00" in text
     # 12:00 UTC on Jan 15 is 7:00 AM in New York (EST), and the zone is named as people say it
     new_york = "Eastern Time (New York)"
     assert f"Period: Jan 15, 2026, 7:00 AM {new_york} to Feb 15, 2026, 7:00 AM {new_york}" in text
-    assert "We renewed AT&T 1 month automatically, as you asked." in text
+    assert "We renewed AT&T 1 month · 10 GB automatically, as you asked." in text
     assert f"View your receipt\nhttp://127.0.0.1:8000/receipts/{invoice.pk}/" in text
 
 
@@ -153,7 +153,8 @@ def test_a_chinese_receipt_reads_in_chinese_with_local_money_and_time(clock):
         customer,
     )
 
-    assert email.subject == f"收据 {invoice.number}：AT&T 1 month 已开通"  # noqa: RUF001
+    # The plan named as the portal names it in Chinese, not the catalogue's English name.
+    assert email.subject == f"收据 {invoice.number}：AT&T 1 个月 · 10 GB 已开通"  # noqa: RUF001
     assert "US$25.00" in email.text
     assert "2026年1月15日 20:00 中国时间（上海）" in email.text  # noqa: RUF001 (Babel's name for the zone)
 

@@ -24,7 +24,9 @@ def test_a_customer_who_chose_sms_gets_the_receipt_as_a_text(clock, caplog):
     assert run.sent == 1
     sms = SandboxSms.objects.get()
     assert sms.to == "+12125550100"
-    assert sms.text.startswith("simrenew: AT&T 1 month is active until Feb 15, 2026")
+    # The plan name's middle dot is not GSM-7: a comma keeps the text at 160 characters a segment.
+    assert sms.text.startswith("simrenew: AT&T 1 month, 10 GB is active until Feb 15, 2026")
+    assert sms.text.isascii()
     assert "Paid: $25.00." in sms.text and sms.text.endswith("http://127.0.0.1:8000/")
     assert len(sms.text) <= SMS_MAX_LENGTH
     assert sms.created_at == clock.now()
@@ -42,7 +44,7 @@ def test_a_chinese_speaking_customer_gets_the_text_in_chinese(clock):
     run_worker()
 
     text = SandboxSms.objects.get().text
-    assert text.startswith("simrenew：AT&T 1 month 已开通，有效期至 2026年2月15日 20:00")  # noqa: RUF001
+    assert text.startswith("simrenew：AT&T 1 个月 · 10 GB 已开通，有效期至 2026年2月15日 20:00")  # noqa: RUF001
 
 
 def test_a_number_the_provider_cannot_reach_now_is_tried_again_later(clock):

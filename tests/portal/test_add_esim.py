@@ -192,3 +192,25 @@ def test_an_unanswered_payment_shows_no_activation_code_until_it_is_confirmed(si
     assert done.redirect_chain[-1][0] == reverse("portal:install", args=[stock.pk])
     assert "still waiting for your payment to be confirmed" in html
     assert 'class="qr"' not in html and stock.activation_code.split("$")[2] not in html
+
+
+def summary_rows(html: str) -> str:
+    match = re.search(r'<dl class="summary">(.*?)</dl>', html, re.S)
+    assert match
+    return match.group(1)
+
+
+def test_the_order_shows_no_total_until_a_plan_is_picked(signed_in, customer):
+    plan = make_plan(carrier="tmobile", name="T-Mobile Monthly", price_minor=3000)
+    make_card(customer=customer)
+
+    before = summary_rows(signed_in.get(reverse("portal:add_esim")).content.decode())
+    picked = summary_rows(signed_in.get(reverse("portal:add_esim") + f"?plan={plan.pk}").content.decode())
+
+    # Before: "Choose a plan above", and the total row waits hidden (the script shows it on a pick).
+    assert "Choose a plan above" in before
+    assert re.search(r'<dt class="total" data-summary-row="total" hidden>', before)
+    assert "—" not in before
+    # A plan picked (or come back from the card page with it): the total is there, without the script.
+    assert re.search(r'<dt class="total" data-summary-row="total">', picked)
+    assert "$30.00" in picked

@@ -89,7 +89,7 @@ def test_the_card_page_returns_to_the_purchase_with_the_plan_kept_and_the_card_c
     html = page.content.decode()
     assert re.search(rf'<input type="radio" name="plan" value="{plan.pk}"[^>]* checked', html)
     assert f'<option value="{card.pk}" selected>Visa card ending 4242</option>' in html
-    assert '<dd class="total" data-summary="total">$35.00</dd>' in html
+    assert '<dd class="total" data-summary="total" data-summary-row="total">$35.00</dd>' in html
     assert "Pay $35.00 and get my eSIM" in html
 
     done = signed_in.post(
@@ -130,7 +130,7 @@ def test_a_promotion_applied_before_paying_shows_in_the_total_and_in_the_charge(
     assert applied.status_code == 302 and not PaymentAttempt.objects.exists()
     html = signed_in.get(applied["Location"]).content.decode()
     assert "Promotion WELCOME10" in html and "−$3.50" in html  # noqa: RUF001 (a minus sign)
-    assert '<dd class="total" data-summary="total">$31.50</dd>' in html
+    assert '<dd class="total" data-summary="total" data-summary-row="total">$31.50</dd>' in html
     done = signed_in.post(
         reverse("portal:add_esim"),
         {"plan": plan.pk, "payment_method": card.pk, "promo_code": "WELCOME10", "key": key_of(html)},
@@ -146,7 +146,7 @@ def test_a_promotion_code_that_does_not_apply_says_why_and_leaves_the_price(sign
     html = signed_in.get(reverse("portal:add_esim"), {"plan": plan.pk, "promo_code": "NOSUCHCODE"}).content.decode()
 
     assert "There is no promotion with the code “NOSUCHCODE”." in html
-    assert '<dd class="total" data-summary="total">$35.00</dd>' in html
+    assert '<dd class="total" data-summary="total" data-summary-row="total">$35.00</dd>' in html
 
 
 def test_each_plan_carries_its_total_for_the_summary_script(signed_in):

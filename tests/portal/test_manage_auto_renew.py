@@ -51,7 +51,7 @@ def manage_page(client: Client, subscription: Subscription) -> str:
 
 def squeeze(html: str) -> str:
     """The page's text with entities decoded and template line breaks folded (U+202F, as in
-    “7:00:00\u202fAM”, stays)."""
+    “7:00\u202fAM”, stays)."""
     return re.sub(r"[ \t\r\n]+", " ", unescape(html))
 
 
@@ -75,7 +75,7 @@ def test_the_next_automatic_charge_is_shown_with_its_time_zone_and_method(new_yo
 
     # Paid from 2026-01-15 12:00 UTC to 2026-02-15 07:00 EST; the first try is 72 hours earlier.
     assert (
-        "Next automatic charge: Feb 12, 2026, 7:00:00\u202fAM Eastern Standard Time,"
+        "Next automatic charge: Feb 12, 2026, 7:00\u202fAM Eastern Standard Time,"
         " $25.00 to your Visa card ending 4242." in page
     )
     assert "We're trying" not in page
@@ -87,7 +87,7 @@ def test_the_next_automatic_charge_in_chinese_and_shanghai_time(shanghai):
 
     page = manage_page(signed_in(shanghai), subscription)
 
-    assert "下次自动扣款：2026年2月12日 20:00:00 中国标准时间，从您的尾号 4242 的 Visa 卡扣款 US$25.00。" in page  # noqa: RUF001 (Chinese punctuation)
+    assert "下次自动扣款：2026年2月12日 20:00 中国标准时间，从您的尾号 4242 的 Visa 卡扣款 US$25.00。" in page  # noqa: RUF001 (Chinese punctuation)
 
 
 # --- a declined charge, tried again -----------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def test_a_declined_charge_says_why_and_when_the_next_try_is(new_yorker, clock):
     page = manage_page(signed_in(new_yorker), subscription)
 
     assert "We're trying your Visa card ending 0002: next try" in page
-    assert "next try Feb 14, 2026, 7:00:00\u202fAM Eastern Standard Time." in page  # T-24h
+    assert "next try Feb 14, 2026, 7:00\u202fAM Eastern Standard Time." in page  # T-24h
     assert "Your card was declined. Try another card or contact your bank." in page
     assert 'href="#renewal-method"' in page
     assert 'id="renewal-method"' in page
@@ -115,7 +115,7 @@ def test_a_declined_charge_in_chinese(shanghai, clock):
 
     page = manage_page(signed_in(shanghai), subscription)
 
-    assert "我们正在重试您的尾号 0002 的 Visa 卡：下次尝试时间为 2026年2月14日 20:00:00 中国标准时间。" in page  # noqa: RUF001 (Chinese punctuation)
+    assert "我们正在重试您的尾号 0002 的 Visa 卡：下次尝试时间为 2026年2月14日 20:00 中国标准时间。" in page  # noqa: RUF001 (Chinese punctuation)
     assert "您的银行卡被拒绝。请换一张卡或联系您的银行。" in page
     assert "立即改用其他付款方式" in page
 
@@ -152,7 +152,7 @@ def test_an_expired_card_stops_auto_renew_until_the_customer_picks_another_metho
 
     assert renew_due().succeeded == 1
     renewed = manage_page(client, subscription)
-    assert "Next automatic charge: Mar 12, 2026, 7:00:00\u202fAM Eastern Daylight Time," in renewed
+    assert "Next automatic charge: Mar 12, 2026, 7:00\u202fAM Eastern Daylight Time," in renewed
     assert "could not charge" not in renewed
 
 
@@ -218,7 +218,7 @@ def test_a_manual_renewal_leaves_the_old_failure_behind(new_yorker, clock):
 
     assert "could not charge" not in page
     # Mar 15, 7:00 EDT less 72 hours (daylight saving time began on Mar 8).
-    assert "Next automatic charge: Mar 12, 2026, 7:00:00\u202fAM Eastern Daylight Time," in page
+    assert "Next automatic charge: Mar 12, 2026, 7:00\u202fAM Eastern Daylight Time," in page
     assert "$25.00 to your Visa card ending 0069." in page
 
 

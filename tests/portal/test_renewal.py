@@ -49,8 +49,8 @@ def test_renew_page_shows_plans_price_and_the_next_period_in_local_time(story):
     assert "AT&amp;T Monthly 10 GB" in page
     assert "$25.00" in page
     # Paid Jan 15 12:00 UTC (07:00 in New York) for a month: the next period is Feb 15 → Mar 15, local time.
-    assert "Feb 15, 2026, 7:00:00\u202fAM" in page
-    assert "Mar 15, 2026, 7:00:00\u202fAM" in page
+    assert "Feb 15, 2026, 7:00\u202fAM" in page
+    assert "Mar 15, 2026, 7:00\u202fAM" in page
     assert f'formaction="/subscriptions/{subscription.pk}/pay/"' in page
 
 
@@ -78,7 +78,7 @@ def test_renew_the_same_plan(story):
     assert attempt.idempotency_key.startswith(f"portal:{subscription.customer.pk}:")
     confirmation = client.get(response["Location"]).content.decode()
     assert "Payment received" in confirmation
-    assert "Mar 15, 2026, 7:00:00\u202fAM" in confirmation  # the new period's end, local
+    assert "Mar 15, 2026, 7:00\u202fAM" in confirmation  # the new period's end, local
     assert "$25.00" in confirmation
     assert reverse("portal:receipt", args=[attempt.invoice.pk]) in confirmation
     assert Period.objects.filter(subscription=subscription).count() == 2
@@ -95,7 +95,7 @@ def test_another_plan_takes_effect_at_the_boundary(story):
     assert "$9.00" in page
     # The week starts when the paid month ends (Feb 15, 07:00 New York) and lasts 7 days.
     assert "takes effect then" in page
-    assert "Feb 15, 2026, 7:00:00\u202fAM" in page and "Feb 22, 2026, 7:00:00\u202fAM" in page
+    assert "Feb 15, 2026, 7:00\u202fAM" in page and "Feb 22, 2026, 7:00\u202fAM" in page
 
     pay_page = client.get(reverse("portal:pay", args=[subscription.pk]), {"plan": weekly.pk})
     client.post(
@@ -286,6 +286,20 @@ def test_a_cancelled_subscription_cannot_be_renewed_and_the_page_says_why(story)
         },
     )
     assert page.status_code == 200
+    assert "This subscription is cancelled; resume it before renewing." in page.content.decode()
+
+
+def test_the_renew_page_of_a_plan_cancelled_at_period_end_sends_the_customer_to_resume_it(story):
+    from django.db import transaction
+
+    from simrenew.subscriptions.cancellation import cancel
+
+    subscription = story
+    with transaction.atomic():
+        cancel(subscription, when="period_end")
+    page = signed_in(subscription.customer).get(reverse("portal:renew", args=[subscription.pk]), follow=True)
+
+    assert page.redirect_chain == [(reverse("portal:manage", args=[subscription.pk]), 302)]
     assert "This subscription is cancelled; resume it before renewing." in page.content.decode()
 
 

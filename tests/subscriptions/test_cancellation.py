@@ -16,7 +16,7 @@ from simrenew.subscriptions.cancellation import cancel, resume, update_renewal
 from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import Status, view
-from simrenew.subscriptions.renewals import begin_renewal, begin_subscription
+from simrenew.subscriptions.renewals import begin_renewal, begin_subscription, check_renewable
 from tests.factories import make_card, make_customer, make_esim, make_plan, make_subscription, renew
 
 FIRST_END = datetime(2026, 2, 15, 12, 0, tzinfo=UTC)
@@ -52,6 +52,28 @@ def test_a_cancelled_subscription_is_not_renewed_until_it_is_resumed(clock):
         update_renewal(subscription, auto_renew=True)
 
     assert Period.objects.count() == 1
+
+
+def test_a_refused_renewal_says_whether_resuming_would_allow_it(clock):
+    """Cancelled at period end, the plan can be resumed and then renewed, and the refusal says so;
+    cancelled now, or once that end has passed, it cannot, and the refusal does not send the
+    customer looking for a resume button. The renew page asks the same rule (`check_renewable`)."""
+    at_period_end = cancel(make_subscription(), when="period_end")
+    now_cancelled = cancel(make_subscription(), when="now")
+
+    with pytest.raises(RenewalNotAllowed) as resumable:
+        renew(at_period_end)
+    with pytest.raises(RenewalNotAllowed) as ended_now:
+        renew(now_cancelled)
+    clock.set(FIRST_END)
+    with pytest.raises(RenewalNotAllowed) as ended_at_period_end:
+        check_renewable(at_period_end)
+
+    assert resumable.value.detail == "This subscription is cancelled; resume it before renewing."
+    assert (
+        ended_now.value.detail == ended_at_period_end.value.detail == "This plan is cancelled, so it cannot be renewed."
+    )
+    assert Period.objects.count() == 2  # the first period of each, nothing more
 
 
 def test_resuming_before_the_period_ends_undoes_the_cancellation(clock):

@@ -173,7 +173,9 @@ def test_cancelling_twice_or_retrying_the_refund_pays_back_once(clock):
     assert OutboxMessage.objects.filter(event_type="subscription.cancelled").count() == 1
 
 
-def test_a_crash_after_the_cancellation_committed_leaves_a_pending_refund_that_the_reconciler_finishes(clock):
+def test_a_crash_after_the_cancellation_committed_leaves_a_pending_refund_that_the_reconciler_finishes(
+    clock, wall_clock
+):
     subscription = month_with_a_year_paid_ahead()
     clock.advance(days=10)
     with transaction.atomic():
@@ -183,7 +185,7 @@ def test_a_crash_after_the_cancellation_committed_leaves_a_pending_refund_that_t
     assert pending.status == "pending"
     assert not SandboxRefund.objects.exists()
 
-    clock.advance(minutes=2)
+    wall_clock.advance(minutes=2)  # retries are scheduled on the system clock (billing.refunds)
     call_command("reconcile", stdout=open(os.devnull, "w"))  # noqa: SIM115
     call_command("reconcile", stdout=open(os.devnull, "w"))  # noqa: SIM115
 
@@ -193,12 +195,12 @@ def test_a_crash_after_the_cancellation_committed_leaves_a_pending_refund_that_t
     assert invoice_of(subscription, 2).status == "refunded"
 
 
-def test_the_worker_finishes_a_refund_whose_gateway_call_was_lost(clock):
+def test_the_worker_finishes_a_refund_whose_gateway_call_was_lost(clock, wall_clock):
     subscription = month_with_a_year_paid_ahead()
     clock.advance(days=10)
     with transaction.atomic():
         cancel(subscription, when="now")
-    clock.advance(minutes=2)
+    wall_clock.advance(minutes=2)  # retries are scheduled on the system clock (billing.refunds)
 
     Worker(worker_id="test-worker").run_once(scan=False)
 
@@ -380,7 +382,7 @@ def test_cancelling_now_gives_back_the_promotion_of_a_period_it_made_free_and_no
     assert not PromotionRedemption.objects.filter(promotion=promotion).exists()
 
 
-def test_a_lost_refund_is_asked_about_again_with_a_growing_wait_not_every_tick(clock, monkeypatch):
+def test_a_lost_refund_is_asked_about_again_with_a_growing_wait_not_every_tick(clock, wall_clock, monkeypatch):
     from simrenew.payments.sandbox import SandboxGateway
 
     subscription = month_with_a_year_paid_ahead()
@@ -395,16 +397,16 @@ def test_a_lost_refund_is_asked_about_again_with_a_growing_wait_not_every_tick(c
 
     monkeypatch.setattr(SandboxGateway, "refund", down)
     worker = Worker(worker_id="test-worker")
-    clock.advance(minutes=2)
+    wall_clock.advance(minutes=2)  # retries are scheduled on the system clock (billing.refunds)
 
     worker.run_once(scan=False)
     worker.run_once(scan=False)  # the next tick, a second later: not asked again
-    clock.advance(seconds=61)
+    wall_clock.advance(seconds=61)
     worker.run_once(scan=False)  # a minute later: asked again, then the wait doubles
-    clock.advance(seconds=61)
+    wall_clock.advance(seconds=61)
     worker.run_once(scan=False)
     assert len(asked) == 2
-    clock.advance(seconds=60)
+    wall_clock.advance(seconds=60)
     monkeypatch.undo()  # the gateway is back
     worker.run_once(scan=False)
 

@@ -10,12 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connection, transaction
 
+from simrenew.console.queries import suspended_awaiting_renewal
 from simrenew.esims.models import ProfileStatus
 from simrenew.notifications.models import OutboxMessage
 from simrenew.payments.charging import run_charge
 from simrenew.subscriptions.cancellation import cancel
 from simrenew.subscriptions.errors import RenewalNotAllowed
-from simrenew.subscriptions.lifecycle import suspend_lapsed, terminate_expired, warn_before_termination
+from simrenew.subscriptions.lifecycle import released_at, suspend_lapsed, terminate_expired, warn_before_termination
 from simrenew.subscriptions.models import Subscription, SubscriptionState
 from simrenew.subscriptions.queries import Status, view
 from simrenew.subscriptions.renewals import begin_subscription
@@ -157,6 +158,31 @@ def test_termination_releases_the_esim_and_refuses_renewals(clock):
     assert (once(terminate_expired), once(suspend_lapsed), once(warn_before_termination)) == (0, 0, 0)
     assert fresh(subscription).terminated_at == message.created_at
     assert len(payloads("subscription.terminated")) == 1
+
+
+def test_the_release_the_console_announces_is_when_the_worker_terminates(clock):
+    """The console lists suspended plans with the moment their numbers go (`released_at`); the
+    worker's termination keeps that moment, for a lapsed plan and for one cancelled now."""
+    lapsing = make_subscription(plan=make_plan(period_unit="month"), auto_renew=False)
+    cancelled = make_subscription(plan=make_plan(period_unit="month"), auto_renew=False)
+    clock.advance(days=5)
+    cancel(cancelled, when="now")
+    stopped = clock.now()
+    clock.set(FIRST_END)
+
+    [shown] = suspended_awaiting_renewal(clock.now()).soonest
+    assert (shown.subscription_id, shown.released_at) == (lapsing.pk, FIRST_END + RETENTION)
+    assert released_at(fresh(lapsing)) == FIRST_END + RETENTION
+    assert released_at(fresh(cancelled)) == stopped + RETENTION
+    clock.set(stopped + RETENTION - timedelta(seconds=1))
+    assert once(terminate_expired) == 0
+    clock.set(stopped + RETENTION)
+    assert once(terminate_expired) == 1  # the one cancelled now
+    clock.set(shown.released_at - timedelta(seconds=1))
+    assert once(terminate_expired) == 0
+    clock.set(shown.released_at)
+    assert once(terminate_expired) == 1
+    assert fresh(lapsing).state == fresh(cancelled).state == SubscriptionState.TERMINATED
 
 
 def test_the_whole_end_in_order_suspended_warned_terminated(clock):

@@ -37,6 +37,11 @@ FORMER_SPELLINGS = {
         r"state=SubscriptionState\.LIVE, (paid_through__gt=[^,]+, )?paid_through__lte="
         r"|paid_through__lte=[^,)]+, state=SubscriptionState\.LIVE\b"
     ),
+    "a period runs: started, not ended, as a filter": (
+        r"starts_at__lte=now, ends_at__gt=now\)\s*\.filter\(in_service_q|ends_at__gt=now, starts_at__lte=now"
+    ),
+    "a period runs: not ended and in service, as a filter": r"Q\(ends_at__gt=now\) & (rules\.)?in_service_q",
+    "a period runs: not ended and in service, in SQL": r"CASE WHEN p\.ends_at > \{now\} AND",
     "service ends at: the cancellation now, else paid time": r"ended_at or \w+\.paid_through",
     "service ends at: the earlier of the two, in Python": r"min\(\w+\.ended_at, \w+\.paid_through\)",
     "service ends at: the earlier of the two, as a filter": r"ended_at__lte?=F\(\"paid_through\"\)",
@@ -95,6 +100,12 @@ def test_the_patterns_catch_the_spellings_they_were_written_for():
         "api, expiring_before": "Q(ended_at__isnull=True, paid_through__lt=query.expiring_before)",
         "worker status, unsettled": "PaymentAttempt.objects.filter(status__in=[AttemptStatus.PENDING, "
         "AttemptStatus.UNKNOWN])",
+        "console, active by plan": "Period.objects.filter(starts_at__lte=now, ends_at__gt=now) .filter(in_service_q("
+        'now, prefix="subscription__"))',
+        "reminders, running low": ".filter(ends_at__gt=now, starts_at__lte=now)",
+        "queries, view": "running = ExpressionWrapper( Q(ends_at__gt=now) & rules.in_service_q(now, "
+        'prefix="subscription__")',
+        "queries, views_of and read_view": '"SELECT s.id, p.id, CASE WHEN p.ends_at > {now} AND "',
         "portal, attempt": 'status = "pending" if attempt.status in (AttemptStatus.PENDING, AttemptStatus.UNKNOWN)',
     }
     patterns = [re.compile(p) for p in FORMER_SPELLINGS.values()]
@@ -138,3 +149,5 @@ def test_the_hot_paths_sql_is_the_rules_sql():
     assert status.due_for_auto_renew_sql("s") in autorenew_claims._DUE_SQLITE
     assert status.due_for_auto_renew_sql("s") in autorenew_claims._DUE_POSTGRESQL
     assert status.in_service_sql("s") in queries._VIEW_SQL_AT
+    assert status.period_runs_sql("p", "s", now="{now}") in queries._SHOWN_PERIODS_SQL
+    assert status.period_runs_sql("p", "s") in queries._VIEW_SQL_AT

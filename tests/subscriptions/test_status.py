@@ -17,8 +17,8 @@ from simrenew.subscriptions import status as rules
 from simrenew.subscriptions.autorenew_claims import claim_batch
 from simrenew.subscriptions.cancellation import cancel
 from simrenew.subscriptions.errors import RenewalNotAllowed
-from simrenew.subscriptions.models import Subscription, SubscriptionState
-from simrenew.subscriptions.queries import Status, read_view, view
+from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
+from simrenew.subscriptions.queries import Status, read_view, view, views_of
 from tests.factories import make_customer, make_esim, make_plan, make_subscription, record_usage, renew
 
 # The clock fixture starts at 2026-01-15 12:00 UTC; a month bought then (New York
@@ -387,3 +387,56 @@ def test_the_dashboards_data_level_and_the_data_reminders_share_their_thresholds
         for used in (0, at_least(80) - 1, at_least(80), 972 * MB, at_least(95) - 1, at_least(95), 1024 * MB)
     ]
     assert levels == ["ok", "ok", "low", "low", "low", "critical", "critical"]
+
+
+# --- the period running now (status.period_runs_q / period_runs_sql) -------------------------------------------------
+
+
+def _running_periods(subscription: Subscription, now: datetime) -> tuple[set[int], set[int]]:
+    """The periods of `subscription` running at `now`, found by the rule's filter and by its SQL."""
+    as_filter = set(
+        Period.objects.filter(rules.period_runs_q(now), subscription=subscription).values_list("pk", flat=True)
+    )
+    sql = rules.period_runs_sql("p", "s", now="%s")
+    at = connection.ops.adapt_datetimefield_value(now)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT p.id FROM subscriptions_period p JOIN subscriptions_subscription s ON s.id = p.subscription_id"
+            f" WHERE s.id = %s AND {sql}",
+            [subscription.pk, *[at] * sql.count("%s")],
+        )
+        as_sql = {row[0] for row in cursor.fetchall()}
+    return as_filter, as_sql
+
+
+def test_the_period_running_is_the_same_for_every_reader_as_time_passes_and_after_cancelling_now(clock):
+    """A month with a day prepaid after it: the month runs, then the day, then nothing (suspended);
+    cancelled now, nothing runs though the day was paid. The rule's filter, its SQL and each view
+    (one subscription, many, the API's fast read) name the same period each time."""
+    subscription = make_subscription()
+    renew(subscription, plan=make_plan(code="att-1d", name="AT&T 1 day", period_unit="day", period_count=1))
+    month, day = Period.objects.filter(subscription=subscription).order_by("number")
+    cancelled = make_subscription()
+    clock.advance(days=3)
+    cancelled = cancel(cancelled, when="now")
+    second = timedelta(seconds=1)
+
+    # At each moment: the period running, and the plan shown (the running period's, else the last to run).
+    moments = {
+        month.starts_at: (month.pk, month.plan_id),
+        month.ends_at - second: (month.pk, month.plan_id),
+        day.starts_at: (day.pk, day.plan_id),
+        day.ends_at - second: (day.pk, day.plan_id),
+        day.ends_at: (None, day.plan_id),
+    }
+    for now, (running, plan_id) in moments.items():
+        as_filter, as_sql = _running_periods(subscription, now)
+        fast = read_view(subscription.pk, now=now)
+        assert fast is not None
+        seen = [view(subscription, now=now), views_of([subscription], now=now)[subscription.pk], fast]
+        assert as_filter == as_sql == ({running} - {None}), now
+        assert [v.current_period.pk if v.current_period else None for v in seen] == [running] * 3, now
+        assert [(v.plan.pk, v.plan_id) for v in seen] == [(plan_id, plan_id)] * 3, now
+    now = clock.now()
+    assert _running_periods(cancelled, now) == (set(), set())
+    assert view(cancelled, now=now).current_period is None

@@ -1,4 +1,5 @@
-"""What a notice says about the invoice it names (a receipt's amount, link and what it bought).
+"""What a notice says about the invoice it names (a receipt's amount, link and what it bought,
+named in the reader's language: `billing.items`).
 
 Notifications render the events billing writes to the outbox but do not import billing (the
 arrow points from billing to notifications); this lookup is registered with
@@ -7,16 +8,22 @@ arrow points from billing to notifications); this lookup is registered with
 
 from __future__ import annotations
 
+from simrenew.billing.items import ITEM_FIELDS, item_name
 from simrenew.billing.models import Invoice
 from simrenew.notifications.facts import InvoiceFacts, register_invoice_lookup
 
 
 def invoice_facts(number: str) -> InvoiceFacts | None:
-    row = Invoice.objects.filter(number=number).values("id", "total_minor", "currency", "description").first()
+    """Rendering runs this under the reader's language: `item` names what was bought in it."""
+    row = Invoice.objects.filter(number=number).values("id", "total_minor", "currency", *ITEM_FIELDS).first()
     if row is None:
         return None
     return InvoiceFacts(
-        id=row["id"], total_minor=row["total_minor"], currency=row["currency"], description=row["description"]
+        id=row["id"],
+        total_minor=row["total_minor"],
+        currency=row["currency"],
+        description=row["description"],
+        item=item_name(row),
     )
 
 

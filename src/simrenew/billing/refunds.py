@@ -61,9 +61,17 @@ TOP_UP_REFUND_REASON = "top_up_refund"
 TOP_UP_REFUND_FAILED_REASON = "top_up_refund_failed"
 
 
-# A pending refund older than this is asked about again by `refunds_due` (its request was lost).
+# A pending refund is asked about again by `refunds_due` this long after it was written (its
+# request was lost), then with a growing wait, never longer than MAX_RETRY_AFTER_SECONDS.
+#
+# These waits run on the system clock (`clock.system_now`), while the refund's own dates
+# (`created_at`, `completed_at`) stay on the platform's clock: when to ask the gateway again is
+# an operational matter, like the worker's claims and heartbeats, about the gateway's real
+# availability. On the sandbox's test clock (frozen in `make run` demos and in tests) a retry
+# scheduled on business time would never come due, and its jumps (a month ahead) would set the
+# pace of the questions instead of the minutes that really passed. Outside sandbox mode both
+# clocks are the same.
 RETRY_AFTER_SECONDS = 60
-# The longest wait between two questions about the same lost refund.
 MAX_RETRY_AFTER_SECONDS = 3600
 
 
@@ -83,12 +91,20 @@ def paid_internally(attempt: PaymentAttempt) -> bool:
 
 
 def request_refund(
-    *, invoice: Invoice, amount_minor: int, reason: str, to_wallet: bool = False, idempotency_key: str | None = None
+    *,
+    invoice: Invoice,
+    amount_minor: int,
+    reason: str,
+    to_wallet: bool = False,
+    idempotency_key: str | None = None,
+    asked_after_commit: bool = True,
 ) -> Refund:
     """Step 1, inside the caller's transaction. A caller that must never refund the same thing
     twice (a cancellation) passes its own `idempotency_key`: a refund written under it that is
     pending or paid is returned as it is. One the gateway refused is asked for again, under a new
-    key (`<key>_2`, `<key>_3`…: the gateway would answer a reused key with its old refusal)."""
+    key (`<key>_2`, `<key>_3`…: the gateway would answer a reused key with its old refusal).
+    A caller that does not ask the gateway itself after commit (a payment settled late, found by
+    reconciliation) passes `asked_after_commit=False`: the worker's next tick asks instead."""
     locked = (
         Invoice.objects.select_for_update()
         .select_related("customer", "payment_attempt__payment_method")
@@ -127,6 +143,13 @@ def request_refund(
         to_wallet=to_wallet,
         idempotency_key=idempotency_key or f"refund_{secrets.token_hex(16)}",
         created_at=clock.now(),
+        # Usually the caller asks the gateway right after commit, and the worker steps in only if
+        # that is lost; otherwise (and for a refund never asked: None) the worker asks at once.
+        next_retry_at=(
+            clock.system_now() + timedelta(seconds=RETRY_AFTER_SECONDS)
+            if asked_after_commit and not to_wallet
+            else None
+        ),
     )
     if to_wallet:
         credit_wallet(customer=locked.customer, amount_minor=amount_minor, reason="refund", attempt=attempt)
@@ -285,20 +308,21 @@ def retry_backoff(retries: int) -> timedelta:
 
 
 def refunds_due(*, limit: int = 100) -> list[Refund]:
-    """Pending gateway refunds whose first request is old enough to ask again and whose backoff has
-    passed, each claimed for the caller: its next try is pushed back (`retry_backoff`) by a
-    conditional UPDATE, so the workers and `simrenew reconcile` never ask about the same refund
-    at once, nor every tick while the gateway is down."""
-    now = clock.now()
+    """Pending gateway refunds whose next try has come (by the system clock: see
+    RETRY_AFTER_SECONDS), each claimed for the caller: its next try is pushed back
+    (`retry_backoff`) by a conditional UPDATE, so the workers and `simrenew reconcile` never ask
+    about the same refund at once, nor every tick while the gateway is down. A pending refund
+    without a next try (written before tries were scheduled) is due at once: asking again under
+    its key never pays back twice."""
+    now = clock.system_now()
     candidates = list(
         Refund.objects.filter(
             Q(next_retry_at__isnull=True) | Q(next_retry_at__lte=now),
             status=RefundStatus.PENDING,
             to_wallet=False,
-            created_at__lte=now - timedelta(seconds=RETRY_AFTER_SECONDS),
         )
         .select_related("invoice__payment_attempt")
-        .order_by("created_at")[:limit]
+        .order_by("created_at", "id")[:limit]
     )
     claimed: list[Refund] = []
     for refund in candidates:

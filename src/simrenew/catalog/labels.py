@@ -9,6 +9,7 @@ A number and its unit are glued (no line break between "20" and "GB", nor inside
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
@@ -31,10 +32,30 @@ _BETWEEN_IDEOGRAPHS = re.compile(r"(?<=[\u3400-\u9fff])(?=[\u3400-\u9fff])")
 class PlanFacts(Protocol):
     """What a plan's customer-facing name is made of (a Plan, or a row of its values)."""
 
+    @property
+    def name(self) -> str: ...
+    @property
+    def period_unit(self) -> str: ...
+    @property
+    def period_count(self) -> int: ...
+    @property
+    def data_mb(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class PlanValues:
+    """A plan's naming values read as a row (a message's or receipt's query joins them in),
+    named as `Plan.display_name` names the plan: in the language active when it is asked."""
+
     name: str
     period_unit: str
     period_count: int
     data_mb: int
+    carrier_name: str
+
+    @property
+    def display_name(self) -> str:
+        return plan_display_name(self, self.carrier_name)
 
 
 def unbreakable(text: str) -> str:
@@ -81,6 +102,14 @@ def plan_display_name(plan: PlanFacts, carrier_name: str) -> str:
     if data.replace(NO_BREAK_SPACE, " ") not in plain:
         parts.append(data)
     return " · ".join(parts)
+
+
+def top_up_display_name(*, name: str, data_mb: int, carrier_name: str) -> str:
+    """“AT&T +1 GB” as the operator named the pack; in another language “AT&T 1 GB 流量充值”, composed
+    from what it is (its name is catalogue data, in the catalogue's language, as a plan's is)."""
+    if (get_language() or settings.LANGUAGE_CODE) == settings.LANGUAGE_CODE:
+        return name
+    return gettext("%(carrier)s %(data)s data top-up") % {"carrier": carrier_name, "data": data_amount(data_mb)}
 
 
 class PromotionFacts(Protocol):

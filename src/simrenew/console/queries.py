@@ -44,9 +44,9 @@ from simrenew.esims.models import ProfileStatus
 from simrenew.kit import clock
 from simrenew.notifications.models import Delivery, DeliveryStatus, OutboxMessage, OutboxStatus
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
-from simrenew.subscriptions.lifecycle import retention
+from simrenew.subscriptions.lifecycle import released_at
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
-from simrenew.subscriptions.status import in_service_q, lapsed_q, period_ran_q, upcoming_expiry_q
+from simrenew.subscriptions.status import in_service_q, lapsed_q, period_ran_q, period_runs_q, upcoming_expiry_q
 from simrenew.worker.heartbeat import Liveness, liveness
 
 DAYS = 30
@@ -248,8 +248,7 @@ def active_by_plan(now: datetime) -> list[PlanCount]:
     """Subscriptions in service by the plan running now (the period running, not the plan renewals
     buy: a day prepaid on a month counts as the month until the day starts)."""
     rows = (
-        Period.objects.filter(starts_at__lte=now, ends_at__gt=now)
-        .filter(in_service_q(now, prefix="subscription__"))
+        Period.objects.filter(period_runs_q(now))
         .values("plan__carrier__name", "plan__code")
         .annotate(count=Count("subscription_id", distinct=True), name=Max("plan__name"))
         .order_by("plan__carrier__name", "plan__code")
@@ -409,7 +408,6 @@ def suspended_awaiting_renewal(now: datetime) -> Suspended:
     """Suspended subscriptions not terminated yet, those whose numbers are released first
     listed (two queries). A release time already past means no worker terminated it yet."""
     waiting = Subscription.objects.filter(lapsed_q(now))
-    window = retention()
     soonest = waiting.select_related("customer", "esim").order_by("paid_through", "id")[:SHOWN_SUSPENDED]
     return Suspended(
         total=waiting.count(),
@@ -420,7 +418,7 @@ def suspended_awaiting_renewal(now: datetime) -> Suspended:
                 customer_email=s.customer.email,
                 msisdn=s.esim.msisdn,
                 ended_at=s.paid_through,
-                released_at=s.paid_through + window,
+                released_at=released_at(s),
             )
             for s in soonest
             if s.paid_through is not None  # lapsed_q says so; the type checker cannot know

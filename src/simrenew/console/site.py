@@ -9,7 +9,7 @@ search); the usual list of everything the operator may read is one link away at
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -25,6 +25,9 @@ from django.views.decorators.cache import never_cache
 from simrenew.console import charts, queries, signin
 from simrenew.console.roles import role_of
 from simrenew.kit import clock
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise  # a development dependency: for type checking only
 
 
 class ConsoleSite(admin.AdminSite):
@@ -83,7 +86,7 @@ class ConsoleSite(admin.AdminSite):
         }
         return TemplateResponse(request, "console/second_factor.html", context, status=403)
 
-    def _build_app_dict(self, request: HttpRequest, label: Any = None) -> Any:
+    def _build_app_dict(self, request: HttpRequest, label: StrOrPromise | None = None) -> dict[str, Any]:
         """Django capitalises every model's plural name: "eSIM profiles" would read "ESIM
         profiles". Names whose first letter is lower case on purpose keep it."""
         found = super()._build_app_dict(request, label)

@@ -24,7 +24,6 @@ from django.urls import reverse
 from simrenew.audit.models import AuditEntry
 from simrenew.billing.models import Invoice, Refund
 from simrenew.billing.refunds import refundable_minor
-from simrenew.catalog.models import Plan
 from simrenew.console.actions import EXTEND_PERMISSION, REFUND_PERMISSION, RESEND_PERMISSION, moment, money, next_query
 from simrenew.console.audit import AuditedAdmin
 from simrenew.console.queries import iccid_digits, phone_as_e164
@@ -119,7 +118,6 @@ def _esims(customer: Customer) -> list[Row]:
 
 
 def _period_row(period: Period, zone: str, extensions: list[PeriodExtension]) -> Row:
-    plan = period.plan
     invoice = period.invoice
     note = "; ".join(
         f"+{ext.days} d goodwill by {ext.granted_by} on {moment(ext.created_at, zone)} "
@@ -131,16 +129,12 @@ def _period_row(period: Period, zone: str, extensions: list[PeriodExtension]) ->
             str(period.number),
             moment(period.starts_at, zone),
             moment(period.ends_at, zone),
-            f"{plan.name} (v{plan.version})",
+            str(period.plan),  # the plan's name and version (catalog.Plan.__str__), as in every console column
             f"{period.data_mb + period.top_up_mb} MB (used {period.used_bytes // (1024 * 1024)} MB)",
             f"{invoice.number} · {money(invoice.total_minor, invoice.currency)}",
             note,
         ]
     )
-
-
-def _plan_label(plan: Plan) -> str:
-    return f"{plan.name} (v{plan.version})"
 
 
 def _subscriptions(customer: Customer, request: HttpRequest, here: str) -> list[SubscriptionBlock]:
@@ -171,8 +165,8 @@ def _subscriptions(customer: Customer, request: HttpRequest, here: str) -> list[
                 title=f"Subscription {subscription.pk} · eSIM {subscription.esim.iccid}",
                 facts=[
                     ("Status", seen.status),
-                    ("Plan running", _plan_label(seen.shown_period.plan if seen.shown_period else subscription.plan)),
-                    ("Renews with", _plan_label(subscription.plan)),
+                    ("Plan running", str(seen.plan)),
+                    ("Renews with", str(subscription.plan)),
                     ("Paid through", moment(subscription.paid_through, zone)),
                     ("Auto-renew", "on" if subscription.auto_renew else "off"),
                     ("Next auto-renew charge", moment(next_charge, zone)),

@@ -5,12 +5,13 @@ choice list that starts with the zones a customer most likely lives in."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from functools import cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from babel import Locale
 from babel.core import get_global
-from babel.dates import get_timezone_location, get_timezone_name
+from babel.dates import format_date, format_time, get_datetime_format, get_timezone_location, get_timezone_name
 from django.utils.translation import gettext
 
 from simrenew.kit.money import babel_locale
@@ -140,3 +141,13 @@ def time_zone_choices(language: str, *, first: tuple[str, ...] = ()) -> list[tup
     )
     likely_choices = [(zone, zone_label(zone, language)) for zone in likely]
     return [(gettext("Likely time zones"), likely_choices), (gettext("All time zones"), others)]
+
+
+def local_date_time(moment: datetime, zone: ZoneInfo, language: str) -> str:
+    """“Dec 5, 2026, 2:48 AM” (“2026年12月5日 02:48”): the date as CLDR's medium pattern, the time to
+    the minute. Customers read a moment to the minute; seconds ("02:48:35") are noise. The one way
+    pages and messages show a moment (the zone, where it matters, is said beside it)."""
+    local = moment.astimezone(zone)
+    locale = babel_locale(language)
+    pattern = str(get_datetime_format("medium", locale=locale))  # "{1}, {0}": date, then time
+    return pattern.format(format_time(local, "short", locale=locale), format_date(local, "medium", locale=locale))

@@ -38,9 +38,11 @@ class InvoiceFacts:
     id: int
     total_minor: int
     currency: str
-    # The invoice's line as written when it was issued: what that payment bought (the plan's
-    # or top-up pack's name), whatever the subscription holds since.
+    # The invoice's line as written when it was issued, in the catalogue's language: the record.
     description: str = ""
+    # What that payment bought (the plan of the period it paid for, the top-up pack), named in
+    # the language active when the lookup ran (the reader's), whatever the subscription holds since.
+    item: str = ""
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel.dates import format_date, format_time, get_datetime_format
 from django.conf import settings
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -28,9 +27,10 @@ from django.utils import translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 
+from simrenew.catalog.labels import WORD_JOINER
 from simrenew.customers.models import Customer
 from simrenew.kit.money import babel_locale, format_gigabytes, format_money
-from simrenew.kit.timezones import zone_name
+from simrenew.kit.timezones import local_date_time, zone_name
 from simrenew.notifications.events import notice_kind
 from simrenew.notifications.facts import (
     InvoiceFacts,
@@ -84,6 +84,7 @@ def render_sms(message: OutboxMessage, customer: Customer) -> str:
     with translation.override(customer.locale):
         context = _context(message, customer)
         text = _one_line(render_to_string(template_name(message.event_type), {**context, "layout": LAYOUTS["sms"]}))
+    text = _sms_alphabet(text)
     link = f" {context['portal_url']}"
     room = SMS_MAX_LENGTH - len(link)
     if len(text) > room:
@@ -109,13 +110,22 @@ _SPACE_AFTER_CJK_PUNCTUATION = re.compile("(?<=[\u3002\uff0c\uff1a\uff1b\uff01\u
 def _one_line(text: str) -> str:
     # split() also takes the (narrow) no-break spaces CLDR puts in times ("7:00\u202fAM"):
     # plain spaces keep an SMS in the GSM-7 alphabet, where a segment holds 160 characters.
-    return _SPACE_AFTER_CJK_PUNCTUATION.sub("", " ".join(text.split()))
+    # A subject or a text has no lines to break: the word joiners of plan names ("个\u2060月") go.
+    return _SPACE_AFTER_CJK_PUNCTUATION.sub("", " ".join(text.replace(WORD_JOINER, "").split()))
 
 
 def _tidy(text: str) -> str:
     """Template tags leave stray spaces and blank lines; keep one blank line between paragraphs."""
-    lines = "\n".join(line.strip() for line in text.strip().splitlines())
+    lines = "\n".join(line.strip() for line in text.replace(WORD_JOINER, "").strip().splitlines())
     return _SPACE_AFTER_CJK_PUNCTUATION.sub("", _BLANK_RUN.sub("\n\n", lines))
+
+
+def _sms_alphabet(text: str) -> str:
+    """A plan name's middle dot ("AT&T 1 month · 20 GB") is not in the GSM-7 alphabet: alone it
+    would send the whole text as UCS-2, 70 characters a segment instead of 160. Where it is the
+    only such character, a comma takes its place; Chinese texts are UCS-2 anyway and keep it."""
+    plain = text.replace(" · ", ", ")
+    return plain if plain.isascii() else text
 
 
 class Formatter:
@@ -143,12 +153,7 @@ class Formatter:
         moment = _moment(value)
         if moment is None:
             return ""
-        local = moment.astimezone(self.zone)
-        pattern = str(get_datetime_format("medium", locale=self.locale))  # "{1}, {0}": date, then time
-        shown = pattern.format(
-            format_time(local, "short", locale=self.locale), format_date(local, "medium", locale=self.locale)
-        )
-        return f"{shown} {self.zone_name}"
+        return f"{local_date_time(moment, self.zone, self.language)} {self.zone_name}"
 
     def data(self, mb: object) -> str:
         if not isinstance(mb, int | float) or isinstance(mb, bool):
@@ -247,11 +252,12 @@ def _period_paid(
     context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
 ) -> None:
     """subscription.created and subscription.renewed: a receipt for a period, naming what the
-    payment bought from the invoice's own line, not the plan the subscription holds now (a
-    day bought on top of a month is "1 day", even while the month runs)."""
+    payment bought from the invoice's own line (the plan of the period it paid for, in the
+    customer's language), not the plan the subscription holds now (a day bought on top of a
+    month is "1 day", even while the month runs)."""
     invoice = _invoice(payload)
-    if invoice is not None and invoice.description:
-        context["plan_name"] = invoice.description
+    if invoice is not None and (invoice.item or invoice.description):
+        context["plan_name"] = invoice.item or invoice.description
     period = payload.get("period")
     if not isinstance(period, dict):
         period = {}
@@ -449,6 +455,8 @@ def _topped_up(
         amount=fmt.money(invoice.total_minor, invoice.currency) if invoice else "",
     )
     _plan_facts(context)
+    if invoice is not None:  # the pack that payment bought, in the customer's language
+        context.fact(gettext("Item"), invoice.item or invoice.description)
     context.fact(gettext("Data added"), context["data_added"])
     context.fact(gettext("Invoice number"), context["invoice_number"])
     context.fact(gettext("Amount paid"), context["amount"])
@@ -469,8 +477,8 @@ def _refunded(
         to_wallet=to_wallet,
     )
     context.fact(gettext("Invoice number"), context["invoice_number"])
-    if invoice is not None and invoice.description:
-        context.fact(gettext("Item"), invoice.description)
+    if invoice is not None:
+        context.fact(gettext("Item"), invoice.item or invoice.description)
     context.fact(gettext("Amount refunded"), context["amount"])
     context.fact(
         gettext("Refunded to"), gettext("Your simrenew wallet") if to_wallet else gettext("The payment method you used")

@@ -4,13 +4,17 @@ customer confirms, and the confirmation repeats it. The figures come from
 
 The page carries the moment it showed (signed, so it cannot be moved back): confirming soon
 after refunds exactly what was shown, even under the pro rata policy, whose amount shrinks
-with every minute (`QUOTE_HONOURED_FOR`)."""
+with every minute (`QUOTE_HONOURED_FOR`).
+
+After the cancellation the manage page lists the subscription's refunds (`refund_rows`), and a
+refund the payment provider refused can be asked for again from there (`refused_refund`)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.contrib import messages
 from django.core import signing
 from django.utils.translation import gettext
 
@@ -24,6 +28,7 @@ from simrenew.subscriptions.cancellation import (
     RefundPart,
     RefundPolicy,
     cancel_now_refund,
+    cancellation_refunds,
 )
 from simrenew.subscriptions.models import Subscription
 
@@ -117,3 +122,83 @@ def cancelled_now_message(refunds: list[Refund], customer: Customer) -> str:
         return stopped
     amount = money(total, refunds[0].currency, customer)
     return f"{stopped} " + gettext("We are refunding %(amount)s to the way you paid.") % {"amount": amount}
+
+
+@dataclass(frozen=True)
+class RefundRow:
+    """One refund of the subscription on the manage page."""
+
+    refund_id: int
+    amount: str
+    destination: str  # "to your wallet", "to your Visa card ending 4242"
+    state: str  # pending / succeeded / failed (the row's style)
+    status: str  # the state in the customer's words
+    can_retry: bool  # a cancellation refund the payment provider refused, not asked for again yet
+
+
+def _status_words(status: str) -> str:
+    if status == RefundStatus.SUCCEEDED:
+        return gettext("Refunded.")
+    if status == RefundStatus.FAILED:
+        return gettext("Refused by the payment provider: nothing was paid back.")
+    return gettext("In progress: the payment provider is paying it back.")
+
+
+def _still_refused(cancelling: list[Refund]) -> set[int]:
+    """Of a cancellation's refunds, those the payment provider refused and nobody has asked for
+    again: for each invoice, the latest try under the cancellation's key (billing.refunds.request_refund)."""
+    latest: dict[int, Refund] = {}
+    for refund in cancelling:
+        latest[refund.invoice_id] = refund
+    return {refund.pk for refund in latest.values() if refund.status == RefundStatus.FAILED}
+
+
+def refund_rows(subscription: Subscription, customer: Customer) -> list[RefundRow]:
+    """Every refund on the subscription's invoices, oldest first, except the refused tries that
+    were asked for again (the new try stands in their place)."""
+    refunds = list(
+        Refund.objects.filter(invoice__subscription_id=subscription.pk)
+        .select_related("invoice__payment_attempt__payment_method")
+        .order_by("id")
+    )
+    if not refunds:
+        return []
+    cancelling = cancellation_refunds(subscription.pk)
+    refused = _still_refused(cancelling)
+    retried = {refund.pk for refund in cancelling if refund.status == RefundStatus.FAILED} - refused
+    rows = []
+    for refund in refunds:
+        if refund.pk in retried:
+            continue
+        method = refund.invoice.payment_attempt.payment_method
+        rows.append(
+            RefundRow(
+                refund_id=refund.pk,
+                amount=money(refund.amount_minor, refund.currency, customer),
+                destination=gettext("to your wallet")
+                if refund.to_wallet
+                else gettext("to your %(method)s") % {"method": method_label(method, customer)},
+                state=refund.status,
+                status=_status_words(refund.status),
+                can_retry=refund.pk in refused,
+            )
+        )
+    return rows
+
+
+def refused_refund(subscription: Subscription, refund_id: str) -> bool:
+    """Whether `refund_id` (from the manage page's form) is a cancellation refund of this
+    subscription that is still refused: a second tap, or a form for another subscription, is not."""
+    return refund_id.isdigit() and int(refund_id) in _still_refused(cancellation_refunds(subscription.pk))
+
+
+def retried_message(refunds: list[Refund]) -> tuple[int, str]:
+    """The message level and words after "Try the refund again", from the cancellation's refunds
+    as the payment provider left them."""
+    if _still_refused(refunds):
+        return messages.ERROR, gettext(
+            "The payment provider refused the refund again, so nothing was paid back. Please try again later."
+        )
+    if any(refund.status == RefundStatus.PENDING for refund in refunds):
+        return messages.INFO, gettext("We asked for the refund again. It is in progress.")
+    return messages.SUCCESS, gettext("We asked for the refund again, and it went through.")

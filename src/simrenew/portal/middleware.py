@@ -15,6 +15,11 @@ def customer_of(request: HttpRequest) -> Customer | None:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return None
+    # The middleware below already read it for this request (one query less per page), unless the
+    # user signed in during the request, after the middleware ran.
+    attached: Customer | None = getattr(request, "customer", None)
+    if attached is not None and attached.user_id == user.pk:
+        return attached
     return Customer.objects.filter(user_id=user.pk).first()
 
 

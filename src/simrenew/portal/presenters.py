@@ -13,6 +13,7 @@ from babel.dates import format_date, format_datetime
 from django.utils.translation import gettext, gettext_noop, ngettext
 from django.utils.translation import gettext_lazy as _
 
+from simrenew.billing.items import invoice_item_name
 from simrenew.billing.models import Invoice, InvoiceStatus
 from simrenew.catalog import labels
 from simrenew.catalog.models import PeriodUnit, Plan
@@ -21,6 +22,7 @@ from simrenew.esims.models import EsimProfile
 from simrenew.kit import clock
 from simrenew.kit.money import babel_locale as money_babel_locale
 from simrenew.kit.money import format_gigabytes, format_money
+from simrenew.kit.timezones import local_date_time
 from simrenew.payments.labels import method_label as payment_method_label
 from simrenew.payments.models import (
     OPEN_ATTEMPT_STATUSES,
@@ -41,11 +43,11 @@ def babel_locale(customer: Customer) -> str:
 
 
 def local_datetime(moment: datetime, customer: Customer) -> str:
-    return format_datetime(moment, "medium", tzinfo=ZoneInfo(customer.time_zone), locale=babel_locale(customer))
+    return local_date_time(moment, ZoneInfo(customer.time_zone), customer.locale)  # to the minute
 
 
 def local_datetime_with_zone(moment: datetime, customer: Customer) -> str:
-    """“Feb 12, 2026, 7:00:00 AM Eastern Standard Time”: for a moment that matters, say whose clock."""
+    """“Feb 12, 2026, 7:00 AM Eastern Standard Time”: for a moment that matters, say whose clock."""
     zone = ZoneInfo(customer.time_zone)
     locale = babel_locale(customer)
     return f"{local_datetime(moment, customer)} {format_datetime(moment, 'zzzz', tzinfo=zone, locale=locale)}"
@@ -119,7 +121,7 @@ def _esim_card(
 ) -> EsimCard:
     service_ends = service_ends_at(subscription)
     period = shown.current_period
-    plan = shown.shown_period.plan if shown.shown_period is not None else subscription.plan
+    plan = shown.plan
     level = data_level(used_bytes=period.used_bytes, allowance_mb=shown.data_total_mb) if period else "ok"
     renews = renews_automatically(subscription, now)
     period_left = math.ceil((period.ends_at - now).total_seconds() / 86400) if period else 0
@@ -170,6 +172,7 @@ SERVICE_MESSAGES = [
     gettext_noop("Choose a payment method for this renewal."),
     gettext_noop("The first payment of this subscription has not completed yet."),
     gettext_noop("This subscription is cancelled; resume it before renewing."),
+    gettext_noop("This plan is cancelled, so it cannot be renewed."),
     gettext_noop("This subscription is cancelled; resume it before changing the plan it renews with."),
     gettext_noop("This subscription has ended and its eSIM was released; start a new one."),
     gettext_noop("This idempotency key was already used for a different payment."),
@@ -369,7 +372,7 @@ INVOICE_STATUS_LABELS: dict[str, object] = {
 
 def receipt(invoice: Invoice, customer: Customer) -> Receipt:
     attempt = invoice.payment_attempt
-    period = Period.objects.filter(invoice=invoice).select_related("plan__carrier").first()
+    period = Period.objects.filter(invoice=invoice).first()
     subscription = invoice.subscription
     subtotal = money(invoice.subtotal_minor, invoice.currency, customer)
     return Receipt(
@@ -377,8 +380,9 @@ def receipt(invoice: Invoice, customer: Customer) -> Receipt:
         number=invoice.number,
         issued=local_datetime(invoice.issued_at, customer),
         status_label=str(INVOICE_STATUS_LABELS.get(invoice.status, invoice.status)),
-        # The plan that period is, named in the customer's language (the stored description is English).
-        lines=[ReceiptLine(period.plan.display_name if period else invoice.description, subtotal)],
+        # What that payment bought (the period's plan, the top-up's pack), named in the customer's
+        # language from the invoice's own line; the stored description is the English record.
+        lines=[ReceiptLine(invoice_item_name(invoice.pk) or invoice.description, subtotal)],
         discount=money(invoice.discount_minor, invoice.currency, customer) if invoice.discount_minor else "",
         total=money(invoice.total_minor, invoice.currency, customer),
         refunded=money(invoice.refunded_minor, invoice.currency, customer) if invoice.refunded_minor else "",

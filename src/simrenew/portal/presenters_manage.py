@@ -150,6 +150,14 @@ class ManageView:
     renewal_plan_name: str = ""
     renewal_terms: str = ""  # "Auto-renew buys AT&T 1 month · 20 GB every month for $25.00."
 
+    @property
+    def plan_with_carrier(self) -> str:
+        """The running plan's name with its carrier, once: catalogue names usually start with it
+        ("AT&T 1 month · 20 GB"), so it is added only when the name does not say it."""
+        if self.carrier_name in self.plan_name:
+            return self.plan_name
+        return f"{self.carrier_name} · {self.plan_name}"
+
 
 def every_period(unit: str, count: int) -> str:
     """ "every month", "every 2 weeks": how often a plan renews. A count of one has words of its
@@ -190,12 +198,11 @@ def manage_view(subscription: Subscription, customer: Customer) -> ManageView:
     running = shown.current_period is not None
     cancelled_at_period_end = running_to_period_end(subscription, now)
     price = quote(plan=subscription.plan, customer=customer, promo_code=None).total
-    # The plan shown is the one running now (else the one that ran last), not the renewal plan.
-    running_plan = shown.shown_period.plan if shown.shown_period is not None else subscription.plan
     return ManageView(
         subscription=subscription,
         status=shown.status,
-        plan_name=plan_title(running_plan, customer),
+        # The plan shown is the one running now (else the one that ran last), not the renewal plan.
+        plan_name=plan_title(shown.plan, customer),
         carrier_name=subscription.esim.carrier.name,
         msisdn=subscription.esim.msisdn,
         data_left=data_amount(shown.data_left_mb * MB, customer),

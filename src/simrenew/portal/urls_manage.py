@@ -10,6 +10,7 @@ urlpatterns: list[URLPattern] = [
     path("subscriptions/<int:subscription_id>/renewal-plan/", views_manage.renewal_plan, name="renewal_plan"),
     path("subscriptions/<int:subscription_id>/cancel/", views_manage.cancel_subscription, name="cancel"),
     path("subscriptions/<int:subscription_id>/resume/", views_manage.resume_subscription, name="resume"),
+    path("subscriptions/<int:subscription_id>/retry-refund/", views_manage.retry_refund, name="retry_refund"),
     path("subscriptions/<int:subscription_id>/top-up/", views_manage.top_up, name="top_up"),
     path("subscriptions/<int:subscription_id>/usage/", views_manage.usage, name="usage"),
     path(

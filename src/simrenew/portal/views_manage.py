@@ -9,6 +9,7 @@ transactions, so those views never wrap it in `transaction.atomic()`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -27,7 +28,14 @@ from simrenew.kit.errors import SimrenewError
 from simrenew.payments.charging import run_charge
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
 from simrenew.payments.queries import attempt_for_key
-from simrenew.portal.cancel_refunds import cancel_refund_view, cancelled_now_message, quoted_at
+from simrenew.portal.cancel_refunds import (
+    cancel_refund_view,
+    cancelled_now_message,
+    quoted_at,
+    refund_rows,
+    refused_refund,
+    retried_message,
+)
 from simrenew.portal.forms_manage import AddEsimForm, AutoRenewForm, CancelForm, RenewalPlanForm, TopUpForm
 from simrenew.portal.pages import customer_page, own_subscription
 from simrenew.portal.presenters import local_datetime, service_message
@@ -56,7 +64,13 @@ from simrenew.provisioning.connection_checks import (
     send_reserved_check,
 )
 from simrenew.provisioning.messaging import QUEUED, UNKNOWN, get_messaging
-from simrenew.subscriptions.cancellation import cancel, finish_cancellation_refunds, resume, update_renewal
+from simrenew.subscriptions.cancellation import (
+    cancel,
+    finish_cancellation_refunds,
+    resume,
+    retry_refused_refunds,
+    update_renewal,
+)
 from simrenew.subscriptions.models import Subscription, SubscriptionState
 from simrenew.subscriptions.renewals import begin_subscription, choose_renewal_plan
 from simrenew.subscriptions.topups import begin_top_up, top_up_options
@@ -103,6 +117,8 @@ def _manage_page(
             if subscription.state == SubscriptionState.LIVE
             else None
         ),
+        # After cancelling now: what goes back, and a way to ask again for a refused refund.
+        "refunds": refund_rows(subscription, customer),
     }
     return render(request, "portal/manage.html", context, status=status)
 
@@ -117,25 +133,44 @@ def manage(request: HttpRequest, customer: Customer, subscription_id: int) -> Ht
     return _manage_page(request, customer, own_subscription(customer, subscription_id))
 
 
+def _save_valid_form(
+    request: HttpRequest,
+    customer: Customer,
+    subscription: Subscription,
+    form: AutoRenewForm | RenewalPlanForm,
+    save: Callable[[], Subscription],
+    *,
+    error_field: str | None,
+    describe: Callable[[SimrenewError], str],
+) -> Subscription | HttpResponse:
+    """A manage-page form's change, `save`d in its own transaction once the form is valid; or the
+    manage page again (400) with the form's errors or the service's refusal (nothing saved)."""
+    if form.is_valid():
+        try:
+            with transaction.atomic():
+                return save()
+        except SimrenewError as exc:
+            form.add_error(error_field, describe(exc))
+    if isinstance(form, AutoRenewForm):
+        return _manage_page(request, customer, subscription, auto_renew_form=form, status=400)
+    return _manage_page(request, customer, subscription, renewal_plan_form=form, status=400)
+
+
 @require_POST
 @customer_page
 def auto_renew(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
     subscription = own_subscription(customer, subscription_id)
     form = AutoRenewForm(request.POST, customer=customer, subscription=subscription)
-    if not form.is_valid():
-        return _manage_page(request, customer, subscription, auto_renew_form=form, status=400)
-    turn_on = form.cleaned_data["auto_renew"] == "on"
     was_on = subscription.auto_renew
-    try:
-        with transaction.atomic():
-            saved = update_renewal(
-                subscription,
-                auto_renew=turn_on,
-                payment_method=form.cleaned_data["payment_method"] if turn_on else None,
-            )
-    except SimrenewError as exc:
-        form.add_error(None, service_error(exc))
-        return _manage_page(request, customer, subscription, auto_renew_form=form, status=400)
+
+    def save() -> Subscription:
+        turn_on = form.cleaned_data["auto_renew"] == "on"
+        method = form.cleaned_data["payment_method"] if turn_on else None
+        return update_renewal(subscription, auto_renew=turn_on, payment_method=method)
+
+    saved = _save_valid_form(request, customer, subscription, form, save, error_field=None, describe=service_error)
+    if isinstance(saved, HttpResponse):
+        return saved
     messages.success(request, auto_renew_saved(saved, was_on=was_on))
     return redirect("portal:manage", subscription_id=subscription.pk)
 
@@ -146,14 +181,17 @@ def renewal_plan(request: HttpRequest, customer: Customer, subscription_id: int)
     """The customer's explicit choice of the plan auto-renew and "Renew" buy (renewals.choose_renewal_plan)."""
     subscription = own_subscription(customer, subscription_id)
     form = RenewalPlanForm(request.POST, customer=customer, subscription=subscription)
-    if not form.is_valid():
-        return _manage_page(request, customer, subscription, renewal_plan_form=form, status=400)
-    try:
-        with transaction.atomic():
-            saved = choose_renewal_plan(subscription, form.cleaned_data["plan"])
-    except SimrenewError as exc:
-        form.add_error("plan", service_message(exc.detail))
-        return _manage_page(request, customer, subscription, renewal_plan_form=form, status=400)
+    saved = _save_valid_form(
+        request,
+        customer,
+        subscription,
+        form,
+        lambda: choose_renewal_plan(subscription, form.cleaned_data["plan"]),
+        error_field="plan",
+        describe=lambda exc: service_message(exc.detail),
+    )
+    if isinstance(saved, HttpResponse):
+        return saved
     messages.success(request, renewal_terms(saved.plan, customer))
     return redirect("portal:manage", subscription_id=subscription.pk)
 
@@ -216,6 +254,23 @@ def cancel_subscription(request: HttpRequest, customer: Customer, subscription_i
         },
         status=status,
     )
+
+
+@require_POST
+@customer_page
+def retry_refund(request: HttpRequest, customer: Customer, subscription_id: int) -> HttpResponse:
+    """ "Try the refund again" on a cancellation refund the payment provider refused: the retry that
+    cancelling now again makes (under a new key, so nothing is paid back twice), committed before the
+    gateway is asked. A second tap finds the refund already asked for again and changes nothing."""
+    subscription = own_subscription(customer, subscription_id)
+    if not refused_refund(subscription, request.POST.get("refund", "")):
+        messages.info(request, gettext("This refund has already been asked for again. Its status is below."))
+        return redirect("portal:manage", subscription_id=subscription.pk)
+    with transaction.atomic():
+        retry_refused_refunds(subscription)
+    level, text = retried_message(finish_cancellation_refunds(subscription.pk))
+    messages.add_message(request, level, text)
+    return redirect("portal:manage", subscription_id=subscription.pk)
 
 
 @require_POST

@@ -4,6 +4,7 @@ for staff allowed to extend periods, behind a confirmation with a reason."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -98,7 +99,7 @@ class SubscriptionAdmin(ReadOnlyAdmin):
         return str(subscription.plan.name)
 
     @admin.display(description="Next auto-renew charge", ordering="renewal_due_at")
-    def next_auto_renew_charge(self, subscription: Subscription) -> object:
+    def next_auto_renew_charge(self, subscription: Subscription) -> datetime | None:
         """Only while it renews by itself: a cancelled subscription has none."""
         return next_auto_renew_charge(subscription, clock.now())
 
@@ -141,9 +142,6 @@ class SubscriptionAdmin(ReadOnlyAdmin):
             return HttpResponseRedirect(back)
         status = 400 if request.method == "POST" else 200
         zone = subscription.customer.time_zone
-        shown = view(subscription)
-        plan = shown.shown_period.plan if shown.shown_period is not None else subscription.plan
-        running = f"{plan.name} (v{plan.version})"
         return confirm_page(
             request,
             self,
@@ -155,8 +153,8 @@ class SubscriptionAdmin(ReadOnlyAdmin):
             summary=[
                 ("Customer", str(subscription.customer)),
                 ("eSIM", f"{subscription.esim.iccid} ({subscription.esim.msisdn})"),
-                ("Plan running", running),
-                ("Renews with", f"{subscription.plan.name} (v{subscription.plan.version})"),
+                ("Plan running", str(view(subscription).plan)),  # Plan's str: its name and version
+                ("Renews with", str(subscription.plan)),
                 ("Paid through", moment(subscription.paid_through, zone)),
                 ("Next auto-renew charge", moment(next_auto_renew_charge(subscription, clock.now()), zone)),
             ],

@@ -17,7 +17,6 @@ own, in the portal, is not (see `kit.audit`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -123,7 +122,17 @@ class CancelNowRefund:
 
     @property
     def total_minor(self) -> int:
-        return _sum(self.periods)
+        return sum(line.amount_minor for line in self.periods)
+
+    @property
+    def unused_minor(self) -> int:
+        """What of the total pays back the unused part of the running period (`prorata` only)."""
+        return sum(line.amount_minor for line in self.periods if line.part == RefundPart.RUNNING)
+
+    @property
+    def to_wallet_minor(self) -> int:
+        """What of the total goes back to the wallet (the rest to the card or PayPal that paid)."""
+        return sum(line.amount_minor for line in self.periods if line.to_wallet)
 
     @property
     def currency(self) -> str | None:
@@ -222,8 +231,8 @@ def finish_cancellation_refunds(subscription_id: int) -> list[Refund]:
     return [execute_refund(refund) for refund in cancellation_refunds(subscription_id)]
 
 
-def _refund_cut_short(subscription: Subscription, refund: CancelNowRefund, now: datetime) -> None:
-    for line in refund.refunded:
+def _refund_cut_short(subscription: Subscription, owed: CancelNowRefund, now: datetime) -> None:
+    for line in owed.refunded:
         where = "not started, in full" if line.part == RefundPart.UNSTARTED else "unused part"
         request_refund(
             invoice=line.invoice,
@@ -258,8 +267,11 @@ def _retry_refused_refunds(subscription: Subscription) -> None:
             )
 
 
-def _sum(lines: Iterable[PeriodRefund]) -> int:
-    return sum(line.amount_minor for line in lines)
+def retry_refused_refunds(subscription: Subscription) -> None:
+    """The retry cancelling now again makes, on its own (the portal's "Try the refund again"; a
+    subscription ended and terminated since can no longer be cancelled), inside the caller's
+    transaction; the caller runs `finish_cancellation_refunds` after commit."""
+    _retry_refused_refunds(_locked(subscription))
 
 
 # --- cancelling, resuming ----------------------------------------------------------------------------------------
@@ -290,7 +302,6 @@ def cancel(subscription: Subscription, *, when: CancelWhen, refund_as_of: dateti
     subscription.save(update_fields=["state", "cancelled_at", "ended_at"])
     if owed is not None:
         _refund_cut_short(subscription, owed, now)
-    refunded = owed.refunded if owed is not None else ()
     emit(
         EventType.CANCELLED,
         customer=subscription.customer,
@@ -300,10 +311,10 @@ def cancel(subscription: Subscription, *, when: CancelWhen, refund_as_of: dateti
             when=when,
             service_ends_at=service_ends_at(subscription),
             refund_policy=refund_policy().value,
-            refund_minor=_sum(refunded),
-            refund_unused_minor=_sum(line for line in refunded if line.part == RefundPart.RUNNING),
-            refund_to_wallet_minor=_sum(line for line in refunded if line.to_wallet),
-            refund_currency=refunded[0].currency if refunded else None,
+            refund_minor=owed.total_minor if owed is not None else 0,
+            refund_unused_minor=owed.unused_minor if owed is not None else 0,
+            refund_to_wallet_minor=owed.to_wallet_minor if owed is not None else 0,
+            refund_currency=owed.refunded[0].currency if owed is not None and owed.refunded else None,
         ),
     )
     _record(f"cancel.{when}", subscription, before)

@@ -30,6 +30,7 @@ from simrenew.subscriptions.errors import SubscriptionError
 from simrenew.subscriptions.models import Period, PeriodExtension, Subscription, SubscriptionState
 from simrenew.subscriptions.reminders import forget_reminders_ahead_of
 from simrenew.subscriptions.schedule import due_after_change, first_try_at
+from simrenew.subscriptions.status import period_runs_q
 
 MIN_GOODWILL_DAYS = 1
 MAX_GOODWILL_DAYS = 31
@@ -93,8 +94,8 @@ def extend_current_period(*, subscription: Subscription, days: int, reason: str,
     if locked.state not in (SubscriptionState.LIVE, SubscriptionState.CANCELLED) or locked.ended_at is not None:
         raise GoodwillNotAllowed(f"Subscription {locked.pk} gives no service now ({locked.state}); nothing to extend.")
     current = (
-        Period.objects.select_for_update()
-        .filter(subscription=locked, starts_at__lte=now, ends_at__gt=now)
+        Period.objects.select_for_update(of=("self",))  # the subscription's row is locked above
+        .filter(period_runs_q(now), subscription=locked)
         .order_by("-number")
         .first()
     )

@@ -48,6 +48,12 @@ def service_end(subscription: Subscription) -> datetime:
     return ends
 
 
+def released_at(subscription: Subscription) -> datetime:
+    """When a subscription that had a paid period is terminated and its eSIM number released (by
+    `terminate_expired`, at its first run from then on): the retention window after its service end."""
+    return service_end(subscription) + retention()
+
+
 def _superseded() -> Exists:
     """A newer subscription on the same eSIM that is not terminated holds the eSIM now."""
     return Exists(
@@ -108,7 +114,7 @@ def warn_before_termination(*, limit: int = 500) -> int:
                 EventType.TERMINATION_WARNING,
                 s.customer_id,
                 s.pk,
-                payloads.termination_warning(subscription_id=s.pk, terminates_at=service_end(s) + window),
+                payloads.termination_warning(subscription_id=s.pk, terminates_at=released_at(s)),
             )
             for s in record_senders(ending, kind, also_record=(), now=now)
         ]

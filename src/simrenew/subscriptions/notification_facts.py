@@ -8,9 +8,10 @@ delivery by the worker.
 
 from __future__ import annotations
 
-from django.db.models import F, OuterRef, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import JSONField, OuterRef, Subquery
+from django.db.models.functions import Coalesce, JSONObject
 
+from simrenew.catalog.labels import PlanValues
 from simrenew.kit import clock
 from simrenew.notifications.facts import (
     PeriodFacts,
@@ -21,17 +22,35 @@ from simrenew.notifications.facts import (
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 
 
+def _plan_values() -> JSONObject:
+    """What the plan's customer-facing name is made of (catalog.labels.PlanValues), as one value:
+    a subquery yields one column, and the name is composed in Python, in the reader's language."""
+    return JSONObject(
+        name="plan__name",
+        period_unit="plan__period_unit",
+        period_count="plan__period_count",
+        data_mb="plan__data_mb",
+        carrier_name="plan__carrier__name",
+    )
+
+
 def subscription_facts(subscription_id: int) -> SubscriptionFacts | None:
     """One query: the subscription with the plan of its period running now (else of its last
-    period, else the plan it renews with) and the plan renewals buy."""
+    period, else the plan it renews with) and the plan renewals buy, both named in the language
+    active now (rendering runs this under the customer's)."""
     now = clock.now()
     periods = Period.objects.filter(subscription_id=OuterRef("pk"))
-    running = periods.filter(starts_at__lte=now, ends_at__gt=now).order_by("number").values("plan__name")[:1]
-    last = periods.order_by("-number").values("plan__name")[:1]
+    running = periods.filter(starts_at__lte=now, ends_at__gt=now).order_by("number").values(facts=_plan_values())[:1]
+    last = periods.order_by("-number").values(facts=_plan_values())[:1]
     row = (
         Subscription.objects.filter(pk=subscription_id)
-        .annotate(shown_plan=Coalesce(Subquery(running), Subquery(last), F("plan__name")))
-        .values("id", "customer_id", "shown_plan", "plan__name", "esim__msisdn", "paid_through", "auto_renew", "state")
+        .annotate(
+            shown_plan=Coalesce(Subquery(running), Subquery(last), _plan_values(), output_field=JSONField()),
+            renewal_plan=_plan_values(),
+        )
+        .values(
+            "id", "customer_id", "shown_plan", "renewal_plan", "esim__msisdn", "paid_through", "auto_renew", "state"
+        )
         .first()
     )
     if row is None:
@@ -39,11 +58,11 @@ def subscription_facts(subscription_id: int) -> SubscriptionFacts | None:
     return SubscriptionFacts(
         id=row["id"],
         customer_id=row["customer_id"],
-        plan_name=row["shown_plan"],
+        plan_name=PlanValues(**row["shown_plan"]).display_name,
         esim_number=row["esim__msisdn"],
         paid_through=row["paid_through"],
         renews_automatically=row["auto_renew"] and row["state"] == SubscriptionState.LIVE,
-        renewal_plan_name=row["plan__name"],
+        renewal_plan_name=PlanValues(**row["renewal_plan"]).display_name,
     )
 
 

@@ -17,13 +17,13 @@ from django.db.models import (
     IntegerField,
     Model,
     Prefetch,
-    Q,
     QuerySet,
     Value,
     When,
 )
 from django.utils.dateparse import parse_datetime
 
+from simrenew.catalog.models import Plan
 from simrenew.kit import clock, rows
 from simrenew.subscriptions import status as rules
 from simrenew.subscriptions.models import MB, Period, Subscription, SubscriptionState, TopUp
@@ -58,6 +58,11 @@ class SubscriptionView:
         return self.shown_period.plan_id if self.shown_period is not None else self.subscription.plan_id
 
     @property
+    def plan(self) -> Plan:
+        """The plan shown (see `plan_id`)."""
+        return self.shown_period.plan if self.shown_period is not None else self.subscription.plan
+
+    @property
     def renewal_plan_id(self) -> int:
         """What auto-renew and "Renew" buy (`Subscription.plan`): only the customer's choice changes it."""
         return self.subscription.plan_id
@@ -67,8 +72,7 @@ def current_period(subscription: Subscription, now: datetime) -> Period | None:
     """The period running at `now`, if the subscription is in service then: judged on its row
     as stored, not on `subscription`'s fields, which a caller may have read before a renewal."""
     return (
-        Period.objects.filter(subscription=subscription, starts_at__lte=now, ends_at__gt=now)
-        .filter(rules.in_service_q(now, prefix="subscription__"))
+        Period.objects.filter(rules.period_runs_q(now), subscription=subscription)
         .select_related("plan")
         .order_by("-number")
         .first()
@@ -85,31 +89,34 @@ def data_left_bytes(period: Period) -> int:
     return max(0, (period.data_mb + period.top_up_mb) * MB - period.used_bytes)
 
 
-def _shown_period(subscription_id: int, now: datetime) -> QuerySet[Period]:
+def _shown_period(subscription_id: int, now: datetime) -> tuple[Period | None, bool]:
     """The period shown of the subscription (`status.period_ran_q`'s last), with its plan, and
-    whether it runs now (`running`: not ended, and its subscription in service as stored)."""
-    running = ExpressionWrapper(
-        Q(ends_at__gt=now) & rules.in_service_q(now, prefix="subscription__"), output_field=BooleanField()
-    )
+    whether it runs now (`status.period_runs_q`, its subscription judged as stored)."""
+    running = ExpressionWrapper(rules.period_runs_q(now), output_field=BooleanField())
     periods = Period.objects.filter(rules.period_ran_q(now)).annotate(running=running).select_related("plan__carrier")
-    return periods.filter(subscription_id=subscription_id).order_by("-number")[:1]
+    shown = periods.filter(subscription_id=subscription_id).order_by("-number").first()
+    return (shown, bool(shown.running)) if shown is not None else (None, False)
 
 
 def view(subscription: Subscription, *, now: datetime | None = None) -> SubscriptionView:
     """What a customer sees of the subscription at `now`: one query. The running period is judged on
     the subscription's row as stored (as `current_period`), not on `subscription`'s fields."""
     now = now or clock.now()
-    shown = next(iter(_shown_period(subscription.pk, now)), None)
-    return _view_with(subscription, shown if shown is not None and shown.running else None, now, shown)  # type: ignore[attr-defined]
+    shown, running = _shown_period(subscription.pk, now)
+    return _view_with(subscription, shown if running else None, now, shown)
 
+
+# Whether the period `p` of the subscription `s` runs at {now}, 1 or 0 (`status.period_runs_sql`):
+# the plain-SQL reads below (`views_of`, `read_view`) select it beside the period shown.
+_RUNNING_SQL = "CASE WHEN " + rules.period_runs_sql("p", "s", now="{now}") + " THEN 1 ELSE 0 END"
 
 # The period shown of each of many subscriptions and whether it runs, in plain SQL: the same rules
-# (`status.period_ran_sql`, `status.in_service_sql`) as `_shown_period` and `read_view`, without
+# (`status.period_ran_sql`, `status.period_runs_sql`) as `_shown_period` and `read_view`, without
 # the ORM's cost of compiling a window query on every page (the dashboard's budget is tight).
 _SHOWN_PERIODS_SQL = (
-    "SELECT s.id, p.id, CASE WHEN p.ends_at > {now} AND "  # noqa: S608 (rules' fragments: enum values, no input)
-    + rules.in_service_sql("s", now="{now}")
-    + " THEN 1 ELSE 0 END FROM subscriptions_subscription s JOIN subscriptions_period p ON p.id = ("
+    "SELECT s.id, p.id, "  # noqa: S608 (rules' fragments: enum values, no input)
+    + _RUNNING_SQL
+    + " FROM subscriptions_subscription s JOIN subscriptions_period p ON p.id = ("
     "SELECT c.id FROM subscriptions_period c WHERE c.subscription_id = s.id AND "
     + rules.period_ran_sql("c", "s", now="{now}")
     + " ORDER BY c.number DESC LIMIT 1) WHERE {among}"
@@ -128,7 +135,7 @@ def views_of(subscriptions: list[Subscription], *, now: datetime | None = None) 
         cursor.execute(sql, [*[at] * (sql.count("%s") - len(params)), *params])
         found = {subscription_id: (period_id, bool(running)) for subscription_id, period_id, running in cursor}
     periods = Period.objects.select_related("plan__carrier").in_bulk([period_id for period_id, _ in found.values()])
-    views = {}
+    views: dict[int, SubscriptionView] = {}
     for subscription in subscriptions:
         period_id, running = found.get(subscription.pk, (None, False))
         shown = periods.get(period_id) if period_id is not None else None
@@ -448,7 +455,7 @@ _PERIOD_COLUMNS, _PERIOD_STAMPS = _loaded_columns(
 )
 # "now" is a parameter, or in sandbox mode the frozen test clock if there is one, read in the same
 # statement; it is selected, then picks the period shown (`status.period_ran_sql`'s last, as
-# `_shown_period`), and `running` says whether it runs now (not ended, subscription in service).
+# `_shown_period`), and `running` says whether it runs now (`status.period_runs_sql`).
 _VIEW_SQL = (
     "SELECT {columns}"  # noqa: S608 (the rule's fragment: enum values, no input)
     " FROM subscriptions_subscription s"
@@ -464,7 +471,7 @@ _VIEW_SOURCES: dict[str, str] = {
     **{f"s_{name}": f"s.{name}" for name in _SUBSCRIPTION_COLUMNS},
     "now": "{now}",
     **{f"p_{name}": f"p.{name}" for name in _PERIOD_COLUMNS},
-    "running": "CASE WHEN p.ends_at > {now} AND " + rules.in_service_sql("s", now="{now}") + " THEN 1 ELSE 0 END",
+    "running": _RUNNING_SQL,
 }
 _VIEW_NAMES = tuple(_VIEW_SOURCES)
 

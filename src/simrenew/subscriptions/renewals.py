@@ -37,7 +37,7 @@ from simrenew.subscriptions.models import Period, Subscription, SubscriptionStat
 from simrenew.subscriptions.paid_periods import PaidPeriod, PeriodPurchase, append_paid_period, previous_period
 from simrenew.subscriptions.periods import PeriodSpan, next_period
 from simrenew.subscriptions.queries import future_periods, last_period, lock_for_change
-from simrenew.subscriptions.status import holds_esim_q, renews_automatically
+from simrenew.subscriptions.status import holds_esim_q, renews_automatically, running_to_period_end
 
 MAX_PREPAID_PERIODS = 12
 
@@ -131,6 +131,20 @@ def begin_subscription(
     )
 
 
+def check_renewable(subscription: Subscription) -> None:
+    """Raise `RenewalNotAllowed` when the subscription's state rules out buying another period: a
+    cancelled plan is never sold again (cancelling now may have refunded it), and the portal's
+    renew page asks this before showing anything for sale."""
+    if subscription.state == SubscriptionState.INCOMPLETE:
+        raise RenewalNotAllowed("The first payment of this subscription has not completed yet.")
+    if subscription.state == SubscriptionState.CANCELLED:
+        if running_to_period_end(subscription, clock.now()):
+            raise RenewalNotAllowed("This subscription is cancelled; resume it before renewing.")
+        raise RenewalNotAllowed("This plan is cancelled, so it cannot be renewed.")  # nothing left to resume
+    if subscription.state == SubscriptionState.TERMINATED:
+        raise RenewalNotAllowed("This subscription has ended and its eSIM was released; start a new one.")
+
+
 def begin_renewal(
     *,
     subscription: Subscription,
@@ -146,12 +160,7 @@ def begin_renewal(
     replay = attempt_for_key(idempotency_key)
     if replay is not None and replay.purpose == AttemptPurpose.RENEWAL and replay.subscription_id == subscription.pk:
         return replay
-    if subscription.state == SubscriptionState.INCOMPLETE:
-        raise RenewalNotAllowed("The first payment of this subscription has not completed yet.")
-    if subscription.state == SubscriptionState.CANCELLED:
-        raise RenewalNotAllowed("This subscription is cancelled; resume it before renewing.")
-    if subscription.state == SubscriptionState.TERMINATED:
-        raise RenewalNotAllowed("This subscription has ended and its eSIM was released; start a new one.")
+    check_renewable(subscription)
     now = clock.now()
     if future_periods(subscription, now) >= MAX_PREPAID_PERIODS:
         raise RenewalNotAllowed(f"At most {MAX_PREPAID_PERIODS} periods can be paid ahead.")
@@ -241,7 +250,12 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
         # The subscription ended while this payment was in flight: the money was
         # taken, so it is invoiced and given back the way it came, with the promotion.
         if invoice.total_minor:
-            request_refund(invoice=invoice, amount_minor=invoice.total_minor, reason="paid after cancellation")
+            request_refund(
+                invoice=invoice,
+                amount_minor=invoice.total_minor,
+                reason="paid after cancellation",
+                asked_after_commit=False,
+            )
         release_redemption(attempt.pk)
         return
     now = clock.now()

@@ -17,6 +17,8 @@ say one thing in Python and another in SQL.
 - *Renews automatically*: live with auto-renew on and paid time left; *due for
   auto-renew* when, besides, its next try's time has come (at expiry it is suspended
   and renewed by hand).
+- *A period runs*: it started, has not ended, and its subscription is in service. The
+  period a customer is shown is the one running, else the last one that ran (`period_ran_q`).
 - *Expiring*: in service and ending within `EXPIRING_WITHIN` (3 days), or with at most
   `EXPIRING_DATA_FRACTION` of its data left. The console's count of upcoming expiries
   looks further ahead (`UPCOMING_EXPIRY_WITHIN`, 7 days: the first expiry reminder);
@@ -319,6 +321,23 @@ def period_ran_sql(period: str, subscription: str, *, now: str = "%s") -> str:
         f"{period}.starts_at <= {now}"
         f" AND ({subscription}.ended_at IS NULL OR {period}.starts_at < {subscription}.ended_at)"
     )
+
+
+# --- the period running now ---------------------------------------------------------------------------------------
+
+# A period's own time: started by "now" and not ended (its subscription's service is the other half).
+_PERIOD_TIME = _Rule(_Term("starts_at", "due"), _Term("ends_at", "after"))
+
+
+def period_runs_q(now: datetime, *, prefix: str = "") -> Q:
+    """Periods (`subscriptions.Period`) running at `now`: started, not ended, and their subscription
+    in service (`in_service`) as stored. `prefix` reaches the period through a relation."""
+    return _PERIOD_TIME.q(now, prefix) & _IN_SERVICE.q(now, f"{prefix}subscription__")
+
+
+def period_runs_sql(period: str, subscription: str, *, now: str = "%s") -> str:
+    """`period_runs_q` as SQL over the periods table `period` joined to its subscription `subscription`."""
+    return f"{_PERIOD_TIME.sql(period, now)} AND {_IN_SERVICE.sql(subscription, now)}"
 
 
 # --- expiring -----------------------------------------------------------------------------------------------------

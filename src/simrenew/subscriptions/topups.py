@@ -59,7 +59,12 @@ def on_top_up_paid(attempt: PaymentAttempt) -> None:
     # it was bought in); if none runs any more, the customer gets the money back.
     period = current_period(subscription, clock.now())
     if period is None:
-        request_refund(invoice=invoice, amount_minor=invoice.total_minor, reason="top-up paid after the period ended")
+        request_refund(
+            invoice=invoice,
+            amount_minor=invoice.total_minor,
+            reason="top-up paid after the period ended",
+            asked_after_commit=False,
+        )
         return
     period = Period.objects.select_for_update().get(pk=period.pk)
     data_mb = int(bought["data_mb"])

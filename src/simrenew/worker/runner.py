@@ -1,7 +1,8 @@
 """One worker process: each tick does everything due at the clock's "now", in
 this order, each job looping in bounded batches until nothing is left:
 
-1. reconcile payment attempts whose answer was lost (they may pay a period),
+1. reconcile payment attempts whose answer was lost (they may pay a period), and ask
+   again about refunds whose answer was lost,
 2. auto-renew due subscriptions (the pipeline in worker.renewals),
 3. suspend lapsed subscriptions, warn before termination, terminate,
 4. reminders (expiry, upcoming charge, card expiry, data used),
@@ -51,6 +52,7 @@ def new_worker_id() -> str:
 @dataclass(slots=True)
 class TickReport:
     reconciled: int = 0
+    refunds_retried: int = 0
     renewals: RenewalCounts = field(default_factory=RenewalCounts)
     suspended: int = 0
     warned: int = 0
@@ -65,6 +67,7 @@ class TickReport:
     def did_something(self) -> bool:
         return bool(
             self.reconciled
+            or self.refunds_retried
             or self.renewals.claimed
             or self.suspended
             or self.warned
@@ -148,6 +151,8 @@ class Worker:
         report = TickReport()
         report.reconciled = self._reconcile()
         if not self.stop.is_set():
+            report.refunds_retried = self._retry_refunds()
+        if not self.stop.is_set():
             report.renewals = self.renewals.run_until_idle()
         if scan and not self.stop.is_set():
             report.suspended = _until_idle(lambda: lifecycle.suspend_lapsed(limit=self.batch_size), self.keep_alive)
@@ -174,6 +179,7 @@ class Worker:
                 dispatched=report.dispatched,
                 delivered=report.delivered,
                 dead=report.dead,
+                refunds_retried=report.refunds_retried,
             )
         return report
 
@@ -214,11 +220,20 @@ class Worker:
             self.keep_alive()
             if len(due) < 100:
                 break
-        # Refunds whose gateway call was lost (a crash after a cancellation committed): the same key again.
-        for refund in refunds_due(limit=100):
-            execute_refund(refund)
-            self.keep_alive()
         return done
+
+    def _retry_refunds(self) -> int:
+        """Refunds whose gateway call was lost (a crash after a cancellation committed): the same key
+        again, outside any transaction (execute_refund owns its own). Due by the system clock, so a
+        frozen sandbox test clock does not hold them back (billing.refunds.RETRY_AFTER_SECONDS)."""
+        asked = 0
+        for refund in refunds_due(limit=100):
+            if self.stop.is_set():
+                break  # claimed but not asked: due again after its backoff
+            execute_refund(refund)
+            asked += 1
+            self.keep_alive()
+        return asked
 
     def _reminders(self) -> dict[str, int]:
         return reminders.send_all_due_reminders(limit=self.batch_size, should_stop=self.stop.is_set)

@@ -53,13 +53,26 @@ RenewalId = Annotated[int, Path(ge=1, le=ID_MAX, description="The renewal's (pay
 
 
 class RenewalIn(InputSchema):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"plan_id": 4, "payment_method_id": 18}]})
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"plan_id": 4, "payment_method_id": 18}, {"plan_id": 4, "also_renew_with_plan": True}]
+        }
+    )
 
     plan_id: int | None = Field(
         None, ge=1, le=ID_MAX, description="Another plan of the same carrier; from the next period on."
     )
     payment_method_id: int | None = Field(None, ge=1, le=ID_MAX, description="Default: the subscription's.")
     promo_code: Text | None = Field(None, max_length=PROMO_CODE_MAX)
+    also_renew_with_plan: bool = Field(
+        False,
+        description="Also renew with `plan_id` from now on: once this renewal is paid, the subscription's "
+        "`renewal_plan_id` (what auto-renew and renewals without a `plan_id` buy) becomes `plan_id`, as "
+        "PATCH `renewal_plan_id` would make it, unless the renewal plan was changed in the meantime. A "
+        "refused payment changes nothing. Without it, paying for another plan buys that period once and "
+        "the renewal plan stays. No effect without `plan_id` or when `plan_id` is already the renewal "
+        "plan. 422 when `plan_id` is not on sale now or is for another carrier.",
+    )
 
 
 class TopUpIn(InputSchema):
@@ -199,6 +212,7 @@ def renew_subscription(request: HttpRequest, subscription_id: SubscriptionId, pa
                     payment_method_ref(payload.payment_method_id) if payload.payment_method_id is not None else None
                 ),
                 promo_code=payload.promo_code,
+                also_renew_with_plan=payload.also_renew_with_plan,
             )
 
     attempt = _settled(run_charge(begin))

@@ -1,6 +1,6 @@
 """`simrenew serve [--port P] [--with-worker]`: the production server (gunicorn), never Django's
 development server; with `--with-worker` (what `make run` uses) the worker runs beside it and one
-Ctrl-C stops both (management.together)."""
+Ctrl-C stops both (management.processes)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from simrenew.deploy_checks import preflight
-from simrenew.management.together import Program, run_together
+from simrenew.management.processes import Program, run_together
 
 
 class Command(BaseCommand):

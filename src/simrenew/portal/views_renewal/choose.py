@@ -31,9 +31,11 @@ from simrenew.portal.presenters import (
     plan_kind_label,
     plan_summary,
     plan_title,
+    service_message,
 )
-from simrenew.subscriptions.models import Subscription, SubscriptionState
-from simrenew.subscriptions.renewals import preview_next_period
+from simrenew.subscriptions.errors import RenewalNotAllowed
+from simrenew.subscriptions.models import Subscription
+from simrenew.subscriptions.renewals import check_renewable, preview_next_period
 
 # --- Step 3: choose the renewal ---------------------------------------------------------
 
@@ -178,9 +180,10 @@ def renew(request: HttpRequest, customer: Customer, subscription_id: int) -> Htt
     """Choose the plan and a promotion code; see the price and the next period. Sent by
     GET: choosing changes nothing, and "Continue to payment" carries the choice on."""
     subscription = own_subscription(customer, subscription_id)
-    if subscription.state in (SubscriptionState.CANCELLED, SubscriptionState.TERMINATED):
-        # A cancelled plan is never offered for sale again (cancelling now may have refunded it).
-        messages.info(request, gettext("This plan is cancelled, so it cannot be renewed."))
+    try:
+        check_renewable(subscription)  # the service's own rule, asked before anything is offered for sale
+    except RenewalNotAllowed as refused:
+        messages.info(request, service_message(refused.detail))
         return redirect("portal:manage", subscription_id=subscription.pk)
     plans = renewal_plans(subscription)
     by_id = {plan.pk: plan for plan in plans}

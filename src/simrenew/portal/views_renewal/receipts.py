@@ -102,8 +102,9 @@ def render_receipt_pdf(shown: Receipt, customer: Customer) -> bytes:
     y = height - 72
 
     def plain(text: str) -> str:
-        # Babel separates "7:00 AM" with a narrow no-break space, which the base fonts lack.
-        return text.replace("\u202f", " ").replace("\u00a0", " ")
+        # Babel separates "7:00 AM" with a narrow no-break space, which the base fonts lack; nor
+        # do they have the word joiner that keeps "个月" on one line of a page (a PDF line never wraps).
+        return text.replace("\u202f", " ").replace("\u00a0", " ").replace("\u2060", "")
 
     def line(text: str, value: str = "", *, size: int = 11, gap: int = 18) -> None:
         nonlocal y
