@@ -77,7 +77,7 @@ def test_when_the_month_ends_the_day_runs_and_is_shown_everywhere(signed_in, mon
     manage = text(signed_in.get(reverse("portal:manage", args=[month_and_day.pk])).content.decode())
 
     assert DAY in dashboard and "1 day left in this period" in dashboard
-    assert f"· {DAY}" in usage
+    assert f"{DAY} · +1" in usage  # the plan running, then the number
     assert DAY in manage
     # What auto-renew buys did not follow the one-off day.
     assert f"Auto-renew buys {MONTH} every month for $25.00." in manage
