@@ -96,7 +96,7 @@ def git_commit() -> str:
     return done.stdout.strip() or "unknown"
 
 
-def write_report(rows: list[str], run_by: str) -> None:
+def write_report(rows: list[str], run_by: str, *, appendix: str = "") -> None:
     REPORT.write_text(
         "# Benchmarks\n\n"
         f"{run_by}, commit `{git_commit()}`, "
@@ -144,7 +144,7 @@ def write_report(rows: list[str], run_by: str) -> None:
         "health check (`SELECT 1`); its key is trusted per server process for 5 s; the page-only middleware steps "
         "aside for `/api/` while the security headers stay. The machine may be shared with other work, so latencies "
         "are noisy (the API's p99 most: each API request waits on PostgreSQL twice, the bare view never); the "
-        "ratio is measured in one run.\n"
+        "ratio is measured in one run.\n" + appendix
     )
 
 
@@ -233,12 +233,20 @@ def dashboard_rows(postgres_url: str) -> list[tuple[int, str]]:
 
 
 def report_rows(report: str) -> dict[int, str]:
-    """The table's rows by entry number."""
+    """The rows of the report's main table (its first) by entry number; the tables of the
+    sections added below it (checks made later, "## …") are not entries."""
+    main_table = report.split("\n## ", 1)[0]
     return {
         int(line.split("|")[1]): line
-        for line in report.splitlines()
+        for line in main_table.splitlines()
         if line.startswith("| ") and not line.startswith(("| # ", "|---"))
     }
+
+
+def later_sections(report: str) -> str:
+    """The sections added below the generated text ("## …"), kept when entries are rerun alone."""
+    _, found, rest = report.partition("\n## ")
+    return f"\n## {rest}" if found else ""
 
 
 def rerun_entries(which: str) -> None:
@@ -261,7 +269,7 @@ def rerun_entries(which: str) -> None:
     entries = " and ".join(str(number) for number, _ in fresh)
     this_run = f"entries {entries} by `make bench-{which}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
     run_by = f"{last_full_run.group(0)}; {this_run}" if last_full_run else f"Run: {this_run}"
-    write_report([rows[number] for number in sorted(rows)], run_by)
+    write_report([rows[number] for number in sorted(rows)], run_by, appendix=later_sections(previous))
     print(f"wrote {REPORT.relative_to(ROOT)}")
 
 
