@@ -30,6 +30,9 @@ API_SUBSCRIPTIONS = int(os.environ.get("SIMRENEW_BENCH_API_SUBSCRIPTIONS", "5000
 API_MIN_RATIO = 0.40
 API_MAX_P99_MS = 50.0
 API_ROW_MARK = "`GET /api/v1/subscriptions/{id}` for"
+NETWORK_COUNT = int(os.environ.get("SIMRENEW_BENCH_NETWORK_COUNT", "10000"))
+NETWORK_LATENCY_MS = 200
+NETWORK_MIN_RATE = 500  # issue 16: orders sent and completed per second, one worker
 
 
 def fresh_sqlite(name: str) -> str:
@@ -205,8 +208,28 @@ def main() -> None:
         rows.append(api_throughput_row(number, postgres_url))
         number += 1
 
+    for database, url in [*databases[:1], ("SQLite", fresh_sqlite("network"))]:
+        rows.append(network_row(number, database, url))
+        number += 1
+
     write_report(rows, f"Run by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"wrote {REPORT.relative_to(ROOT)}")
+
+
+def network_row(number: int, database: str, url: str) -> str:
+    print(f"{number}. {NETWORK_COUNT} lines suspended at expiry, one worker, carrier at {NETWORK_LATENCY_MS} ms …")
+    figures = run_entry("benchmarks.network_suspend", url, str(NETWORK_COUNT), str(NETWORK_LATENCY_MS))
+    print(json.dumps(figures), flush=True)
+    rate = int(str(figures["network_rate"]))
+    bar = f"≥ {NETWORK_MIN_RATE} /s: **{'PASS' if rate >= NETWORK_MIN_RATE else 'FAIL'}**"
+    return (
+        f"| {number} | {NETWORK_COUNT:,} lines suspended at expiry in one worker run: one TMF641 `modify`/`inactive` "
+        f"order each, sent to a local TMF641 server (its own process) answering in {NETWORK_LATENCY_MS} ms and "
+        f"followed to `completed` | {database} | **{rate:,} orders/s** sent and completed (network step "
+        f"{figures['network_seconds']} s; whole run {figures['run_seconds']} s) | the same run with no network "
+        f"connected (sandbox network): whole run {figures['sandbox_run_seconds']} s, network step "
+        f"{figures['sandbox_network_rate']:,} orders/s | **{figures['run_ratio']}** (whole runs) | {bar} |"
+    )
 
 
 def autorenew_bar(database: str, latency_ms: int, rate: float) -> str:

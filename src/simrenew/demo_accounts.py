@@ -12,6 +12,7 @@ from simrenew.api.keys import hash_key, revoke_api_key
 from simrenew.api.models import ApiKey
 from simrenew.console.audit import CLI_ACTOR, record_change
 from simrenew.console.roles import Role
+from simrenew.provisioning.models import SmdpConnection
 
 DEMO_EMAIL = "demo@simrenew.test"
 DEMO_PASSWORD = "simrenew-demo-2026"
@@ -40,4 +41,9 @@ def remove_demo_access() -> list[str]:
     if key is not None:
         revoke_api_key(key)
         closed.append(f"API key {key.prefix}…")
+    # The demo's sandbox SM-DP+ cannot serve a live database (check --deploy refuses it).
+    for connection in SmdpConnection.objects.filter(base_url__startswith="sandbox:").select_related("carrier"):
+        record_change(actor=None, actor_name=CLI_ACTOR, action="sandbox SM-DP+ disconnected", target=connection)
+        connection.delete()
+        closed.append(f"sandbox SM-DP+ of {connection.carrier.code}")
     return closed

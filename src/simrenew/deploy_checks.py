@@ -19,7 +19,10 @@ from django.db import DatabaseError
 
 from simrenew.api.keys import hash_key
 from simrenew.api.models import ApiKey
+from simrenew.catalog.models import Carrier
 from simrenew.demo_accounts import DEMO_API_KEY, DEMO_EMAIL, DEMO_STAFF
+from simrenew.provisioning.connections import network_live_problems, smdp_live_problems
+from simrenew.provisioning.models import NetworkConnection, SmdpConnection
 from simrenew.subscriptions.cancellation import RefundPolicy
 
 REMOVE_HINT = "Run `simrenew demo --remove`, or start live mode on a database of its own (SIMRENEW_DATABASE_URL)."
@@ -87,6 +90,49 @@ def refund_policies_agree(app_configs: Any = None, **kwargs: Any) -> list[CheckM
             id="simrenew.E103",
         )
     ]
+
+
+@register("simrenew", deploy=True)
+def carrier_connections(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Each carrier's SM-DP+ and network connections work outside the sandbox: the rules they were
+    saved with (provisioning.connections), judged in live mode and against the files as they are now."""
+    if settings.SIMRENEW_SANDBOX:
+        return []  # sandbox: URLs and local test servers belong there
+    try:
+        smdp = list(SmdpConnection.objects.filter(enabled=True).select_related("carrier").order_by("carrier__code"))
+        networks = list(NetworkConnection.objects.select_related("carrier").order_by("carrier__code"))
+        unconnected = list(Carrier.objects.filter(network__isnull=True).order_by("code").values_list("code", flat=True))
+    except DatabaseError as exc:
+        return [Error(f"The database did not answer: {type(exc).__name__}.", id="simrenew.E100")]
+    found: list[CheckMessage] = []
+    for smdp_connection in smdp:
+        for problem in smdp_live_problems(smdp_connection):
+            found.append(
+                Error(
+                    f"{smdp_connection.carrier.code}'s SM-DP+ connection cannot work on a live server: {problem}",
+                    hint="Fix it with `simrenew smdp connect` (or in the console), or disconnect it.",
+                    id="simrenew.E110",
+                )
+            )
+    for network_connection in networks:
+        for problem in network_live_problems(network_connection):
+            found.append(
+                Error(
+                    f"{network_connection.carrier.code}'s network connection cannot work on a live server: {problem}",
+                    hint="Fix it with `simrenew network connect` (or in the console), or disconnect it.",
+                    id="simrenew.E111",
+                )
+            )
+    for code in unconnected:
+        found.append(
+            Warning(
+                f"{code} has no network connection: its lines are switched on and off only in the sandbox network, "
+                "not at the carrier.",
+                hint=f"Connect it with `simrenew network connect {code} --url https://…/tmf-api/serviceOrdering/v4`.",
+                id="simrenew.W110",
+            )
+        )
+    return found
 
 
 def preflight(stdout: Any) -> None:

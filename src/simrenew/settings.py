@@ -288,6 +288,23 @@ SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS = int(os.environ.get("SIMRENEW_SANDBOX_GATEW
 SIMRENEW_SANDBOX_GATEWAY_FAULT_RATE = float(os.environ.get("SIMRENEW_SANDBOX_GATEWAY_FAULT_RATE", "0"))
 SIMRENEW_STRIPE_API_KEY = os.environ.get("SIMRENEW_STRIPE_API_KEY", "")
 
+# The eSIM world (issue 16). An unreachable SM-DP+ answers 503 with this Retry-After. The sandbox twins
+# (`sandbox:` SM-DP+ connections, carriers with no network connection) take latency and fault knobs
+# like the sandbox gateway's.
+SIMRENEW_SMDP_RETRY_AFTER_SECONDS = int(os.environ.get("SIMRENEW_SMDP_RETRY_AFTER_SECONDS", "30"))
+SIMRENEW_SANDBOX_SMDP_LATENCY_MS = int(os.environ.get("SIMRENEW_SANDBOX_SMDP_LATENCY_MS", "0"))
+SIMRENEW_SANDBOX_SMDP_FAULT_RATE = float(os.environ.get("SIMRENEW_SANDBOX_SMDP_FAULT_RATE", "0"))
+# TMF641 service orders in flight at once per worker: 200 ms answers at 500 orders/s need 100, and
+# each order is also polled. The first poll waits POLL_SECONDS, doubling to POLL_MAX_SECONDS.
+SIMRENEW_NETWORK_CONCURRENCY = int(os.environ.get("SIMRENEW_NETWORK_CONCURRENCY", "256"))
+SIMRENEW_NETWORK_POLL_SECONDS = float(os.environ.get("SIMRENEW_NETWORK_POLL_SECONDS", "2"))
+SIMRENEW_NETWORK_POLL_MAX_SECONDS = float(os.environ.get("SIMRENEW_NETWORK_POLL_MAX_SECONDS", "300"))
+SIMRENEW_NETWORK_CLAIM_SECONDS = int(os.environ.get("SIMRENEW_NETWORK_CLAIM_SECONDS", "120"))
+SIMRENEW_NETWORK_TIMEOUT_SECONDS = float(os.environ.get("SIMRENEW_NETWORK_TIMEOUT_SECONDS", "10"))
+SIMRENEW_SANDBOX_NETWORK_DELAY_SECONDS = int(os.environ.get("SIMRENEW_SANDBOX_NETWORK_DELAY_SECONDS", "5"))
+SIMRENEW_SANDBOX_NETWORK_LATENCY_MS = int(os.environ.get("SIMRENEW_SANDBOX_NETWORK_LATENCY_MS", "0"))
+SIMRENEW_SANDBOX_NETWORK_FAULT_RATE = float(os.environ.get("SIMRENEW_SANDBOX_NETWORK_FAULT_RATE", "0"))
+
 # SMS notices: the sandbox provider records messages in the database; "twilio" sends them.
 SIMRENEW_SMS_PROVIDER = os.environ.get("SIMRENEW_SMS_PROVIDER", "sandbox")
 SIMRENEW_TWILIO_ACCOUNT_SID = os.environ.get("SIMRENEW_TWILIO_ACCOUNT_SID", "")

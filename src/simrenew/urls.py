@@ -15,6 +15,8 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("admin/", admin.site.urls),
     path("esims/", include("simrenew.esims.urls")),
+    # ES2+ and TMF641 callbacks, at the paths their standards give.
+    path("", include("simrenew.provisioning.urls")),
 ]
 urlpatterns += bench_views.routes()  # /bench/constant, only with SIMRENEW_BENCH_ROUTES=1
 

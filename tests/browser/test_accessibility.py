@@ -89,6 +89,9 @@ CONSOLE = {
     "console overview": "/admin/",
     "console expiring": "/admin/expiring/",
     "console search": "/admin/search/?q=demo",
+    # Carriers' connections: the sweep's data has none to open, so their forms are checked empty.
+    "console provisioning.SmdpConnection add": "/admin/provisioning/smdpconnection/add/",
+    "console provisioning.NetworkConnection add": "/admin/provisioning/networkconnection/add/",
     **{
         f"console {model._meta.label} list": f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist"
         for model in MODELS

@@ -17,6 +17,7 @@ from simrenew.billing.refunds import refund_for_operator
 from simrenew.console import queries
 from simrenew.console.queries import RefundsOwed, Stock
 from simrenew.console.roles import Role
+from simrenew.esims.models import EsimProfile
 from simrenew.kit.clock import system_now
 from simrenew.payments.services import remove_payment_method
 from simrenew.worker import heartbeat
@@ -155,3 +156,43 @@ def test_the_sidebar_names_models_as_people_say_them(clock):
     for name in ("Deliveries", "Sandbox SMS", "eSIM profiles", "API keys", "Top-up packs"):
         assert f">{name}<" in html, name
     assert "Deliverys" not in html and "Smss" not in html
+
+
+def test_the_overview_counts_what_the_esim_world_leaves_for_an_operator(clock, wall_clock):
+    """Failed line orders (their lines wait), orders unfinished after an hour, SM-DP+ orders lost and
+    failed downloads, each linking to its list."""
+    from simrenew.provisioning.models import Line, LineOrder, ProfileOrder
+    from tests.factories import make_customer, make_esim
+
+    esim = make_esim(customer=make_customer())
+    now = clock.now()
+    line = Line.objects.create(esim=esim, carrier=esim.carrier, created_at=now)
+    for sequence, status, sent_at in [
+        (1, "failed", wall_clock.now),
+        (2, "in_progress", wall_clock.now - timedelta(hours=2)),
+        (3, "queued", None),
+    ]:
+        LineOrder.objects.create(
+            line=line,
+            sequence=sequence,
+            change="suspend",
+            action="modify",
+            external_id=f"simrenew-{line.pk}-{sequence}",
+            body={},
+            status=status,
+            sent_at=sent_at,
+            next_attempt_at=wall_clock.now,
+            created_at=now,
+        )
+    ProfileOrder.objects.create(
+        carrier=esim.carrier, customer=esim.customer, profile_type="t", status="lost", created_at=now, updated_at=now
+    )
+    EsimProfile.objects.filter(pk=esim.pk).update(status="download_failed")
+
+    figures = queries.overview().provisioning
+    html = staff_client("support").get("/admin/").content.decode()
+
+    assert (figures.line_orders_failed, figures.line_orders_stuck) == (1, 1)
+    assert (figures.profile_orders_lost, figures.downloads_failed) == (1, 1)
+    assert 'data-provisioning="line_orders_failed" class="console-low"' in html
+    assert "?needs_operator=yes" in html and "?status__exact=download_failed" in html

@@ -9,7 +9,7 @@ from django.test import Client
 
 from simrenew.audit.models import AuditEntry
 from simrenew.esims.models import EsimProfile, ProfileStatus
-from simrenew.esims.services import ProfileInUse, release_profile
+from simrenew.esims.services import ProfileInUse, retire_profile
 from simrenew.subscriptions.cancellation import cancel
 from tests.customers.console_helpers import staff_client
 from tests.esims.helpers import make_profile
@@ -81,7 +81,7 @@ def test_release_action(operator: Client) -> None:
 
     assert response.status_code == 302
     profile.refresh_from_db()
-    assert profile.status == ProfileStatus.RELEASED
+    assert profile.status == ProfileStatus.RETIRED
 
 
 # ---------------------------------------------------------------- releasing from the list
@@ -134,7 +134,7 @@ def test_a_cancelled_subscription_holds_its_esim_until_its_paid_time_runs_out(cl
     assert subscription.paid_through is not None
     clock.set(subscription.paid_through + timedelta(minutes=1))
     assert "Released 1 profile(s)." in release(admin, subscription.esim)
-    assert EsimProfile.objects.get(pk=subscription.esim_id).status == ProfileStatus.RELEASED
+    assert EsimProfile.objects.get(pk=subscription.esim_id).status == ProfileStatus.RETIRED
     assert AuditEntry.objects.get(action="release").target_id == str(subscription.esim_id)
 
 
@@ -142,6 +142,6 @@ def test_the_service_refuses_too(clock) -> None:
     subscription = make_subscription()
 
     with pytest.raises(ProfileInUse), transaction.atomic():
-        release_profile(subscription.esim)
+        retire_profile(subscription.esim)
 
     assert EsimProfile.objects.get(pk=subscription.esim_id).status == ProfileStatus.ASSIGNED

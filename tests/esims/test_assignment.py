@@ -11,7 +11,7 @@ from simrenew.esims.services import (
     ProfileStateConflict,
     assign_profile,
     mark_installed,
-    release_profile,
+    retire_profile,
 )
 from simrenew.kit.errors import ValidationFailed
 from tests.conftest import TestClock
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 def test_assign_gives_the_customer_the_oldest_available_profile_of_that_carrier(clock: TestClock) -> None:
     att, verizon = make_carrier(code="att"), make_carrier(code="verizon")
     make_profile(carrier=verizon)
-    make_profile(carrier=att, status=ProfileStatus.RELEASED)
+    make_profile(carrier=att, status=ProfileStatus.RETIRED)
     oldest = make_profile(carrier=att)
     make_profile(carrier=att)
     customer = make_customer()
@@ -73,10 +73,10 @@ def test_installing_then_releasing(clock: TestClock) -> None:
     assert profile.installed_at == installed_at
 
     later = clock.advance(days=30)
-    release_profile(profile)
-    assert (profile.status, profile.released_at) == (ProfileStatus.RELEASED, later)
-    release_profile(profile)
-    assert profile.released_at == later
+    retire_profile(profile)
+    assert (profile.status, profile.retired_at) == (ProfileStatus.RETIRED, later)
+    retire_profile(profile)
+    assert profile.retired_at == later
 
 
 def test_an_available_profile_cannot_be_marked_installed() -> None:
@@ -89,9 +89,9 @@ def test_an_available_profile_cannot_be_marked_installed() -> None:
     assert profile.status == ProfileStatus.AVAILABLE
 
 
-def test_a_released_profile_is_never_assigned_again() -> None:
+def test_a_retired_profile_is_never_assigned_again() -> None:
     profile = make_profile()
-    release_profile(profile)
+    retire_profile(profile)
 
     with pytest.raises(NoProfileAvailable):
         assign_profile(customer=make_customer(), carrier_code="att")

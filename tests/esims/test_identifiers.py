@@ -9,6 +9,8 @@ from stdnum import luhn
 
 from simrenew.esims.identifiers import (
     ActivationCode,
+    canonical_iccid,
+    iccid_wire_form,
     ios_install_url,
     lpa_qr_payload,
     normalize_msisdn,
@@ -81,6 +83,47 @@ def test_changing_any_single_digit_makes_an_iccid_invalid(body: str, data: st.Da
     mistyped = iccid[:position] + replacement + iccid[position + 1 :]
     with pytest.raises(ValidationFailed):
         validate_iccid(mistyped)
+
+
+# --- ICCID as an SM-DP+ writes it (SGP.22 ES2+) ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "canonical"),
+    [
+        # The modem-style value the plain validator refuses above: ES2+ allows it.
+        pytest.param("8901260487759545390F", "8901260487759545390", id="upper-f-padding"),
+        pytest.param("8949440000001155314f", "8949440000001155314", id="lower-f-padding"),
+        pytest.param("8949440000001155314", "8949440000001155314", id="19-digits"),
+        pytest.param("89445310150011013678", "89445310150011013678", id="20-digits"),
+        pytest.param(" 8949 4400 0000 1155 314F ", "8949440000001155314", id="spaces-and-padding"),
+    ],
+)
+def test_an_smdp_iccid_becomes_bare_digits(value: str, canonical: str) -> None:
+    assert canonical_iccid(value) == canonical
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        # Padding only ever fills a 19-digit ICCID up to 20 characters.
+        pytest.param("89445310150011013678F", "only digits", id="padded-20-digits"),
+        pytest.param("894944000000115531F", "only digits", id="padded-18-digits"),
+        pytest.param("8949440000001155315F", "Luhn", id="padded-wrong-check-digit"),
+        pytest.param("F", "only digits", id="padding-alone"),
+        pytest.param("894944000000115531FF", "only digits", id="double-padding"),
+    ],
+)
+def test_a_malformed_smdp_iccid_is_refused_with_a_reason(value: str, message: str) -> None:
+    with pytest.raises(ValidationFailed) as refused:
+        canonical_iccid(value)
+    assert message in refused.value.detail
+
+
+def test_wire_form_pads_a_19_digit_iccid_and_leaves_a_20_digit_one() -> None:
+    assert iccid_wire_form("8949440000001155314") == "8949440000001155314F"
+    assert iccid_wire_form("89445310150011013678") == "89445310150011013678"
+    assert canonical_iccid(iccid_wire_form("8949440000001155314")) == "8949440000001155314"
 
 
 # --- EID -----------------------------------------------------------------------

@@ -14,7 +14,7 @@ from pytest_django import Settings as SettingsWrapper
 from simrenew import urls as project_urls
 from simrenew.esims.models import EsimProfile, ProfileStatus
 from simrenew.esims.qr import qr_svg
-from simrenew.esims.services import ProfileStateConflict, profile_from_qr_token, qr_token, release_profile
+from simrenew.esims.services import ProfileStateConflict, profile_from_qr_token, qr_token, retire_profile
 from simrenew.esims.views import qr_png_url, qr_svg_url
 from simrenew.kit.errors import NotFound
 from tests.esims.helpers import make_profile
@@ -152,9 +152,9 @@ def test_each_page_shows_a_freshly_signed_link(monkeypatch: pytest.MonkeyPatch, 
     assert profile_from_qr_token(qr_token(assigned)) == assigned
 
 
-def test_a_released_profile_has_no_qr_code(client: Client, assigned: EsimProfile) -> None:
+def test_a_retired_profile_has_no_qr_code(client: Client, assigned: EsimProfile) -> None:
     token = qr_token(assigned)
-    release_profile(assigned)
+    retire_profile(assigned)
 
     assert client.get(f"/esims/qr/{token}.svg").status_code == 404
     with pytest.raises(NotFound):

@@ -129,6 +129,32 @@ def sample_payload(event_type: str, subscription: Subscription) -> Mapping[str, 
         "subscription.topped_up": lambda: payloads.subscription_topped_up(
             subscription_id=sid, data_mb=1024, invoice=number
         ),
+        "esim.download_failed": lambda: payloads.esim_download_failed(
+            esim_id=subscription.esim_id,
+            customer_id=subscription.customer_id,
+            carrier="att",
+            iccid="8901260000000000019",
+            status="download_failed",
+            point=3,
+            reason="BPP download failed",
+        ),
+        "esim.port_completed": lambda: payloads.esim_port_completed(
+            esim_id=subscription.esim_id,
+            customer_id=subscription.customer_id,
+            carrier="tmobile",
+            msisdn="+12015550123",
+            old_subscription_id=None,
+            old_plan_ended=True,
+            completed_at=subscription.created_at,
+        ),
+        "esim.port_failed": lambda: payloads.esim_port_failed(
+            esim_id=subscription.esim_id,
+            customer_id=subscription.customer_id,
+            carrier="tmobile",
+            msisdn="+12015550123",
+            esim_msisdn="+12065550142",
+            reason="The losing carrier refused the port-out PIN.",
+        ),
         "payment.refunded": lambda: payloads.payment_refunded(
             invoice=number, refund_id=1, amount_minor=500, currency="USD", to_wallet=False
         ),

@@ -146,8 +146,8 @@ def test_termination_releases_the_esim_and_refuses_renewals(clock):
     assert subscription.state == SubscriptionState.TERMINATED
     assert subscription.terminated_at == clock.now()
     assert view(subscription).status == Status.TERMINATED
-    assert subscription.esim.status == ProfileStatus.RELEASED
-    assert subscription.esim.released_at == clock.now()
+    assert subscription.esim.status == ProfileStatus.RETIRED
+    assert subscription.esim.retired_at == clock.now()
     [message] = OutboxMessage.objects.filter(event_type="subscription.terminated")
     assert message.payload == {"subscription_id": subscription.pk, "terminated_at": iso(clock.now())}
     assert message.sequence == event_number_after_earlier_ones(message)
@@ -226,7 +226,7 @@ def test_a_subscription_cancelled_now_is_terminated_a_retention_window_after_its
     assert once(terminate_expired) == 1
 
     assert payloads("subscription.termination_warning")[0]["terminates_at"] == iso(stopped + RETENTION)
-    assert fresh(subscription).esim.status == ProfileStatus.RELEASED
+    assert fresh(subscription).esim.status == ProfileStatus.RETIRED
 
 
 def test_a_subscription_cancelled_at_period_end_is_terminated_a_retention_window_after_that_end(clock):
@@ -316,4 +316,4 @@ def test_workers_racing_suspend_warn_and_terminate_each_subscription_once(clock)
     )
     assert len(per_event) == 3 * len(subscriptions)
     assert set(per_event.values()) == {1}
-    assert {fresh(s).esim.status for s in subscriptions} == {ProfileStatus.RELEASED}
+    assert {fresh(s).esim.status for s in subscriptions} == {ProfileStatus.RETIRED}

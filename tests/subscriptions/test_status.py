@@ -11,7 +11,7 @@ from django.db import connection
 from django.db.models import Q
 
 from simrenew.console.queries import active_by_plan, in_service_at
-from simrenew.esims.services import release_profile
+from simrenew.esims.services import retire_profile
 from simrenew.kit.errors import SimrenewError
 from simrenew.subscriptions import status as rules
 from simrenew.subscriptions.autorenew_claims import claim_batch
@@ -350,8 +350,8 @@ def test_a_subscription_cancelled_now_leaves_service_at_once_for_every_reader(cl
         )
     assert not Subscription.objects.filter(in_service_at(now), pk=subscription.pk).exists()
     assert active_by_plan(now) == []
-    released = release_profile(subscription.esim)
-    assert released.status == "released"
+    retired = retire_profile(subscription.esim)
+    assert retired.status == "retired"
 
 
 def test_a_subscription_cancelled_at_a_later_instant_is_in_service_until_then(clock):

@@ -32,11 +32,13 @@ from simrenew.notifications.models import OutboxMessage
 from simrenew.payments.charging import create_attempt, run_charge
 from simrenew.payments.gateway import get_gateway
 from simrenew.payments.models import AttemptPurpose, PaymentAttempt, PaymentMethod, Wallet
+from simrenew.subscriptions import service_changes
 from simrenew.subscriptions.autorenew import GatewayCharge, charge_internally, prepare_charges, prepare_claimed_charges
 from simrenew.subscriptions.autorenew_claims import claim_batch, release_claims
 from simrenew.subscriptions.autorenew_settle import begin_charges, charge_requests, settle_charges
 from simrenew.subscriptions.models import Period, Subscription
 from simrenew.subscriptions.paid_periods import PeriodPurchase
+from simrenew.subscriptions.service_changes import ServiceChange
 from tests.factories import (
     make_card,
     make_customer,
@@ -184,6 +186,41 @@ def test_after_a_switch_to_a_weekly_plan_both_ways_renew_the_weekly_plan_from_th
         bulk.paid_through + timedelta(days=7),
     )
     assert written["attempts"][0]["amount_minor"] == 900
+
+
+def test_an_auto_renewal_onto_another_plan_announces_the_same_plan_change_both_ways(clock, monkeypatch):
+    monthly = make_plan(period_unit="month", price_minor=2500)
+    weekly = make_plan(code="att-week", period_unit="day", period_count=7, data_mb=2048, price_minor=900)
+    bulk, single = make_subscription(plan=monthly), make_subscription(plan=monthly)
+    Subscription.objects.filter(pk__in=[bulk.pk, single.pk]).update(plan=weekly)  # renew with the weekly plan
+    clock.set(bulk.paid_through - timedelta(hours=72))
+    heard: list[ServiceChange] = []
+    monkeypatch.setattr(service_changes, "_listeners", [heard.extend])
+
+    _renew_one_each_way(bulk, single)
+
+    said = {change.subscription_id: change for change in heard}
+    assert len(heard) == 2
+    for subscription in (bulk, single):
+        change = said[subscription.pk]
+        assert (change.kind, change.esim_id, change.plan_code, change.effective_at) == (
+            "change_plan",
+            subscription.esim_id,
+            "att-week",
+            subscription.paid_through,
+        )
+
+
+def test_a_plain_renewal_announces_nothing_either_way(clock, monkeypatch):
+    plan = make_plan(period_unit="month", price_minor=2500)
+    bulk, single = make_subscription(plan=plan), make_subscription(plan=plan)
+    clock.set(bulk.paid_through - timedelta(hours=72))
+    heard: list[ServiceChange] = []
+    monkeypatch.setattr(service_changes, "_listeners", [heard.extend])
+
+    _renew_one_each_way(bulk, single)
+
+    assert heard == []
 
 
 def test_a_priced_promotion_gives_the_same_discounted_invoice_and_bonus_data_both_ways(clock):

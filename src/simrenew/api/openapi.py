@@ -240,6 +240,8 @@ FIELD_EXAMPLES: dict[str, Any] = {
     "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
     "when": "period_end",
     "plan_purchase": "renewal",
+    "notification_point": 3,
+    "network_state": "active",
 }
 DATE_TIME_EXAMPLE = "2026-01-15T12:00:00+00:00"
 LATER_EXAMPLES = {"ends_at", "period_end", "current_period_end", "paid_through", "expires_at", "until"}

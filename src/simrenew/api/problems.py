@@ -18,7 +18,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, AuthorizationError, HttpError, Throttled, ValidationError
 
-from simrenew.kit.errors import FieldError, Forbidden, SimrenewError, ValidationFailed
+from simrenew.kit.errors import FieldError, Forbidden, ServiceUnavailable, SimrenewError, ValidationFailed
 
 logger = logging.getLogger("simrenew.api")
 
@@ -184,6 +184,8 @@ def validation_problem(errors: Sequence[Mapping[str, Any]]) -> ValidationFailed:
 
 def _on_simrenew_error(request: HttpRequest, exc: SimrenewError) -> HttpResponse:
     headers = {"WWW-Authenticate": AUTH_CHALLENGE} if exc.status == 401 else None
+    if isinstance(exc, ServiceUnavailable):
+        headers = {"Retry-After": str(exc.retry_after)}
     return error_response(exc, headers=headers)
 
 

@@ -40,10 +40,11 @@ from django.db.models.functions import TruncDate, TruncMonth
 from simrenew.billing.models import Invoice, Refund, RefundStatus
 from simrenew.catalog.models import Carrier
 from simrenew.customers.models import Customer
-from simrenew.esims.models import ProfileStatus
+from simrenew.esims.models import EsimProfile, ProfileStatus
 from simrenew.kit import clock
 from simrenew.notifications.models import Delivery, DeliveryStatus, OutboxMessage, OutboxStatus
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
+from simrenew.provisioning.models import LINE_ORDER_OPEN_STATUSES, LineOrder, ProfileOrder, SmdpConnection
 from simrenew.subscriptions.lifecycle import released_at
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.status import in_service_q, lapsed_q, period_ran_q, period_runs_q, upcoming_expiry_q
@@ -128,10 +129,11 @@ class Outbox:
 class Stock:
     carrier: str
     available: int
+    from_smdp: bool = False  # ordered from an SM-DP+ one at a time: no stock to run low
 
     @property
     def low(self) -> bool:
-        return self.available < LOW_STOCK
+        return not self.from_smdp and self.available < LOW_STOCK
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +161,20 @@ class RefundsOwed:
 
 
 @dataclass(frozen=True, slots=True)
+class Provisioning:
+    """What the eSIM world leaves for an operator (issue 16)."""
+
+    line_orders_failed: int  # the carrier failed or refused them: later changes of their lines wait
+    line_orders_stuck: int  # sent over an hour ago and still not finished at the carrier
+    profile_orders_lost: int  # a profile may be reserved at an SM-DP+ that we cannot name or give back
+    downloads_failed: int  # eSIMs whose download failed: the customer waits for a replacement
+
+    @property
+    def attention(self) -> int:
+        return self.line_orders_failed + self.line_orders_stuck + self.profile_orders_lost + self.downloads_failed
+
+
+@dataclass(frozen=True, slots=True)
 class Overview:
     now: datetime
     days: list[date]
@@ -176,6 +192,7 @@ class Overview:
     esim_stock: list[Stock] = field(default_factory=list)
     suspended: Suspended = field(default_factory=lambda: Suspended(0, []))
     refunds_owed: list[RefundsOwed] = field(default_factory=list)
+    provisioning: Provisioning = field(default_factory=lambda: Provisioning(0, 0, 0, 0))
 
     @property
     def low_stock(self) -> list[Stock]:
@@ -241,6 +258,7 @@ def overview() -> Overview:
         esim_stock=esim_stock(),
         suspended=suspended_awaiting_renewal(now),
         refunds_owed=refunds_owed(),
+        provisioning=provisioning_attention(),
     )
 
 
@@ -396,12 +414,27 @@ def outbox_backlog() -> Outbox:
     )
 
 
+def provisioning_attention() -> Provisioning:
+    """Four counts on indexed columns (the line orders' open index covers the stuck ones)."""
+    stuck_before = clock.system_now() - timedelta(hours=1)
+    return Provisioning(
+        line_orders_failed=LineOrder.objects.filter(status__in=("failed", "rejected")).count(),
+        line_orders_stuck=LineOrder.objects.filter(
+            status__in=LINE_ORDER_OPEN_STATUSES, sent_at__lt=stuck_before
+        ).count(),
+        profile_orders_lost=ProfileOrder.objects.filter(status="lost").count(),
+        downloads_failed=EsimProfile.objects.filter(status=ProfileStatus.DOWNLOAD_FAILED).count(),
+    )
+
+
 def esim_stock() -> list[Stock]:
-    """Profiles available to sell per carrier, carriers without any included (one query)."""
+    """Profiles available to sell per carrier, carriers without any included (one query). A carrier
+    connected to an SM-DP+ has no stock of its own: its profiles are ordered as customers need them."""
     rows = Carrier.objects.annotate(
-        available=Count("profiles", filter=Q(profiles__status=ProfileStatus.AVAILABLE))
-    ).values_list("name", "available")
-    return [Stock(name, int(available)) for name, available in sorted(rows)]
+        available=Count("profiles", filter=Q(profiles__status=ProfileStatus.AVAILABLE)),
+        from_smdp=Exists(SmdpConnection.objects.filter(carrier=OuterRef("pk"), enabled=True)),
+    ).values_list("name", "available", "from_smdp")
+    return [Stock(name, int(available), bool(from_smdp)) for name, available, from_smdp in sorted(rows)]
 
 
 def suspended_awaiting_renewal(now: datetime) -> Suspended:

@@ -32,6 +32,7 @@ READABLE_APPS = (
     "catalog",
     "customers",
     "esims",
+    "provisioning",
     "subscriptions",
     "payments",
     "billing",

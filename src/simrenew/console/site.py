@@ -231,6 +231,14 @@ def _links(request: HttpRequest) -> dict[str, str]:
         links["audit"] = reverse("admin:audit_auditentry_changelist")
     if user.has_perm("esims.view_esimprofile"):
         links["stock"] = reverse("admin:esims_esimprofile_changelist") + "?status__exact=available"
+    if user.has_perm("provisioning.view_lineorder"):
+        orders = reverse("admin:provisioning_lineorder_changelist")
+        links["line_orders_failed"] = f"{orders}?needs_operator=yes"
+        links["line_orders_open"] = f"{orders}?status__exact=in_progress"
+    if user.has_perm("provisioning.view_profileorder"):
+        links["profile_orders_lost"] = reverse("admin:provisioning_profileorder_changelist") + "?status__exact=lost"
+    if user.has_perm("esims.view_esimprofile"):
+        links["downloads_failed"] = reverse("admin:esims_esimprofile_changelist") + "?status__exact=download_failed"
     if user.has_perm("billing.view_refund"):
         refunds = reverse("admin:billing_refund_changelist")
         links["refunds_pending"] = f"{refunds}?status__exact=pending"

@@ -22,12 +22,11 @@ from simrenew.esims.services import (
     HEADER_SHAPE,
     ImportFileInvalid,
     ImportReport,
-    ProfileStateConflict,
     import_profiles_csv,
-    release_profile,
 )
 from simrenew.kit import clock
-from simrenew.kit.errors import ValidationFailed
+from simrenew.kit.errors import SimrenewError, ValidationFailed
+from simrenew.provisioning.profiles import cancel_esim_order, order_replacement
 
 
 def _checked(value: str, check: Callable[[str], str]) -> str:
@@ -60,7 +59,7 @@ class EsimProfileForm(forms.ModelForm):
             "label",
             "assigned_at",
             "installed_at",
-            "released_at",
+            "retired_at",
         ]
 
     def clean_iccid(self) -> str:
@@ -139,23 +138,25 @@ class EsimProfileAdmin(SuperuserChangesAdmin):
         "carrier",
         "msisdn",
         "status",
+        "source",
+        "network_state",
         "customer",
         "assigned_at",
         "installed_at",
         "created_at",
     )
-    list_filter = ("carrier", "status")
+    list_filter = ("carrier", "status", "source", "network_state")
     search_fields = ("iccid", "msisdn", "eid")
     list_select_related = ("carrier", "customer")
     raw_id_fields = ("customer",)
     readonly_fields = ("created_at",)
     date_hierarchy = "created_at"
     ordering = ("-id",)
-    actions = ["release_selected"]
+    actions = ["release_selected", "order_replacement_selected"]
     change_list_template = "admin/esims/esimprofile/change_list.html"
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False  # a profile is released, never deleted (its ICCID must never be handed out again)
+        return False  # a profile is retired, never deleted (its ICCID must never be handed out again)
 
     def get_urls(self) -> list[URLPattern]:
         extra = [path("import/", self.admin_site.admin_view(self.import_view), name="esims_esimprofile_import")]
@@ -226,19 +227,25 @@ class EsimProfileAdmin(SuperuserChangesAdmin):
         super().save_model(request, obj, form, change)
 
     # "change" is an admin's alone (SuperuserChangesAdmin): support and finance only read.
-    @admin.action(description="Release selected profiles (never handed out again)", permissions=["change"])
+    @admin.action(
+        description="Release selected profiles (inventory: retired, never handed out again; "
+        "ordered from an SM-DP+ and not installed: cancelled there)",
+        permissions=["change"],
+    )
     def release_selected(self, request: HttpRequest, queryset: QuerySet[EsimProfile]) -> None:
+        # One profile at a time and no transaction around them all: cancelling at an SM-DP+ is a
+        # call out, made with no transaction open.
         released = 0
         refusals: list[str] = []
-        with transaction.atomic():
-            for profile in queryset.order_by("id"):
-                before = snapshot(profile)
-                try:
-                    release_profile(profile)
-                except ProfileStateConflict as exc:
-                    refusals.append(exc.detail)
-                    continue
-                released += 1
+        for profile in queryset.select_related("carrier").order_by("id"):
+            before = snapshot(profile)
+            try:
+                cancel_esim_order(profile)
+            except SimrenewError as exc:
+                refusals.append(exc.detail)
+                continue
+            released += 1
+            with transaction.atomic():
                 record_change(
                     actor=request.user,
                     action="release",
@@ -251,3 +258,30 @@ class EsimProfileAdmin(SuperuserChangesAdmin):
             self.message_user(request, f"Released {released} profile(s).", messages.SUCCESS)
         for refusal in refusals:
             self.message_user(request, f"Not released: {refusal}", messages.ERROR)
+
+    @admin.action(
+        description="Order a replacement from the SM-DP+ (a failed download; its plans move to the new eSIM)",
+        permissions=["change"],
+    )
+    def order_replacement_selected(self, request: HttpRequest, queryset: QuerySet[EsimProfile]) -> None:
+        for profile in queryset.select_related("carrier", "customer").order_by("id"):
+            before = snapshot(profile)
+            try:
+                replacement = order_replacement(profile)
+            except SimrenewError as exc:
+                self.message_user(request, f"No replacement for {profile.iccid}: {exc.detail}", messages.ERROR)
+                continue
+            with transaction.atomic():
+                record_change(
+                    actor=request.user,
+                    action="replace",
+                    target=profile,
+                    before=before,
+                    after=snapshot(profile),
+                    reason=f"Replaced by eSIM {replacement.pk} ({replacement.iccid}) after a failed download.",
+                )
+            self.message_user(
+                request,
+                f"Replaced eSIM {profile.iccid} by {replacement.iccid}; the customer's plans moved to it.",
+                messages.SUCCESS,
+            )

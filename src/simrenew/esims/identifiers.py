@@ -55,6 +55,22 @@ def validate_iccid(value: str) -> str:
     return iccid
 
 
+def canonical_iccid(value: str) -> str:
+    """The ICCID as bare digits, however an SM-DP+ wrote it (SGP.22 sends a 19-digit ICCID padded
+    with a trailing ``F`` to 20 characters, as it sits nibble-swapped in EF.ICCID)."""
+    iccid = _without_spaces(value)
+    if len(iccid) == 20 and iccid[-1] in "Ff":
+        iccid = iccid[:-1]
+    return validate_iccid(iccid)
+
+
+def iccid_wire_form(iccid: str) -> str:
+    """The ICCID as ES2+ messages usually carry it: 20 characters, a 19-digit one padded with ``F``.
+    An SM-DP+'s own spelling is echoed back as it came; this is for ICCIDs we write first."""
+    digits = validate_iccid(iccid)
+    return digits + "F" if len(digits) == 19 else digits
+
+
 def validate_eid(value: str) -> str:
     """Return the EID as bare digits: 32 digits whose ISO 7064 mod 97-10 check holds (SGP.29)."""
     eid = _without_spaces(value)

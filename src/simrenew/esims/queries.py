@@ -7,11 +7,11 @@ from dataclasses import dataclass
 
 from simrenew.esims import qr
 from simrenew.esims.identifiers import ios_install_url, lpa_qr_payload, parse_activation_code
-from simrenew.esims.models import EsimProfile, ProfileStatus
+from simrenew.esims.models import USABLE_STATUSES, EsimProfile
 from simrenew.esims.services import ProfileStateConflict
 
 # Only a profile in a customer's hands may be installed (its QR link is signed for that customer).
-INSTALLABLE = (ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED)
+INSTALLABLE = USABLE_STATUSES
 BACKUP_REMINDER = (
     "Back up your phone before you install an eSIM, and keep it on Wi-Fi: an eSIM can usually be "
     "downloaded only once, so do not delete it afterwards."

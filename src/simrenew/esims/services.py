@@ -23,7 +23,7 @@ from simrenew.esims.identifiers import (
     validate_eid,
     validate_iccid,
 )
-from simrenew.esims.models import EsimProfile, ProfileStatus
+from simrenew.esims.models import USABLE_STATUSES, EsimProfile, ProfileSource, ProfileStatus
 from simrenew.kit import clock
 from simrenew.kit.audit import record_change
 from simrenew.kit.errors import Conflict, NotFound, ValidationFailed
@@ -296,11 +296,77 @@ def _transition(profile: EsimProfile, *, allowed_from: Sequence[str], changes: d
     return updated == 1
 
 
+def record_released_profile(
+    *, carrier: Carrier, customer: Customer, iccid: str, activation_code: str, eid: str, profile_type: str
+) -> EsimProfile:
+    """The customer's new eSIM, ordered and confirmed at the carrier's SM-DP+ (ES2+ DownloadOrder and
+    ConfirmOrder with releaseFlag): ready to download with its activation code, number to come from
+    the carrier. An ICCID cancelled earlier with "Available" went back to the SM-DP+'s pool and may
+    come back: its row is reused, as ICCIDs are unique; any other existing row is a conflict."""
+    now = clock.now()
+    values = {
+        "carrier": carrier,
+        "customer": customer,
+        "eid": eid,
+        "msisdn": "",
+        "activation_code": activation_code,
+        "status": ProfileStatus.RELEASED,
+        "source": ProfileSource.SMDP,
+        "profile_type": profile_type,
+        "network_state": "",
+        "assigned_at": now,
+        "installed_at": None,
+        "retired_at": None,
+        "download_failed_at": None,
+        "cancelled_at": None,
+        "label": "",
+    }
+    earlier = EsimProfile.objects.select_for_update().filter(iccid=iccid).first()
+    if earlier is None:
+        profile = EsimProfile.objects.create(iccid=iccid, created_at=now, **values)
+    elif earlier.source == ProfileSource.SMDP and earlier.status == ProfileStatus.CANCELLED:
+        for name, value in values.items():
+            setattr(earlier, name, value)
+        earlier.save(update_fields=list(values))
+        profile = earlier
+    else:
+        raise ProfileStateConflict(
+            f"The SM-DP+ gave ICCID {iccid}, which is already eSIM {earlier.pk} ({earlier.status})."
+        )
+    emit(EventType.ESIM_ASSIGNED, customer=customer, data=_esim_event_data(profile))
+    return profile
+
+
+def mark_download_failed(profile: EsimProfile) -> bool:
+    """The SM-DP+ reported that the profile could not be downloaded or installed. Only a profile not
+    installed yet fails (a late report after installation changes nothing); True when it changed."""
+    return _transition(
+        profile,
+        allowed_from=[ProfileStatus.RELEASED],
+        changes={"status": ProfileStatus.DOWNLOAD_FAILED, "download_failed_at": clock.now()},
+    )
+
+
+def mark_cancelled(profile: EsimProfile) -> EsimProfile:
+    """The order of an SM-DP+ profile not installed was cancelled at the SM-DP+ (CancelOrder).
+    Repeating it changes nothing."""
+    refuse_if_in_use(profile)
+    if _transition(
+        profile,
+        allowed_from=[ProfileStatus.RELEASED, ProfileStatus.DOWNLOAD_FAILED],
+        changes={"status": ProfileStatus.CANCELLED, "cancelled_at": clock.now()},
+    ):
+        return profile
+    if profile.status == ProfileStatus.CANCELLED:
+        return profile
+    raise ProfileStateConflict(f"eSIM {profile.iccid} is {profile.status}; only an eSIM not installed is cancelled.")
+
+
 def mark_installed(profile: EsimProfile) -> EsimProfile:
     """Record that the customer installed the profile on a device. Repeating it changes nothing."""
     if _transition(
         profile,
-        allowed_from=[ProfileStatus.ASSIGNED],
+        allowed_from=[ProfileStatus.ASSIGNED, ProfileStatus.RELEASED, ProfileStatus.DOWNLOAD_FAILED],
         changes={"status": ProfileStatus.INSTALLED, "installed_at": clock.now()},
     ):
         emit(EventType.ESIM_INSTALLED, customer=profile.customer, data=_esim_event_data(profile))
@@ -308,18 +374,18 @@ def mark_installed(profile: EsimProfile) -> EsimProfile:
     if profile.status == ProfileStatus.INSTALLED:
         return profile
     raise ProfileStateConflict(
-        f"eSIM {profile.iccid} is {profile.status}; only an assigned eSIM can be marked installed."
+        f"eSIM {profile.iccid} is {profile.status}; only an eSIM in a customer's hands can be marked installed."
     )
 
 
-def release_profile(profile: EsimProfile) -> EsimProfile:
+def retire_profile(profile: EsimProfile) -> EsimProfile:
     """Take the profile out of service for good: it is never handed out again.
 
     Refused while a subscription still uses it (live or incomplete, or cancelled
     but running to the end of its paid time): the customer would lose service they
     paid for. Repeating it changes nothing.
     """
-    _refuse_if_in_use(profile)
+    refuse_if_in_use(profile)
     if _transition(
         profile,
         allowed_from=[
@@ -328,12 +394,12 @@ def release_profile(profile: EsimProfile) -> EsimProfile:
             ProfileStatus.ASSIGNED,
             ProfileStatus.INSTALLED,
         ],
-        changes={"status": ProfileStatus.RELEASED, "released_at": clock.now()},
+        changes={"status": ProfileStatus.RETIRED, "retired_at": clock.now()},
     ):
         return profile
-    if profile.status == ProfileStatus.RELEASED:
+    if profile.status == ProfileStatus.RETIRED:
         return profile
-    raise ProfileStateConflict(f"eSIM {profile.iccid} is {profile.status} and cannot be released.")
+    raise ProfileStateConflict(f"eSIM {profile.iccid} is {profile.status} and cannot be retired.")
 
 
 # What may still hold a profile. Subscriptions depend on eSIMs, not the reverse, so they
@@ -349,7 +415,7 @@ def register_hold_check(check: HoldCheck) -> None:
 
 
 def hold_checks_registered(**kwargs: object) -> list[checks.CheckMessage]:
-    """System check (EsimsConfig.ready): with no hold check, `_refuse_if_in_use` refuses
+    """System check (EsimsConfig.ready): with no hold check, `refuse_if_in_use` refuses
     nothing, and a profile a live subscription still uses could be released."""
     if _hold_checks:
         return []
@@ -362,7 +428,7 @@ def hold_checks_registered(**kwargs: object) -> list[checks.CheckMessage]:
     ]
 
 
-def _refuse_if_in_use(profile: EsimProfile) -> None:
+def refuse_if_in_use(profile: EsimProfile) -> None:
     for check in _hold_checks:
         why = check(profile)
         if why is not None:
@@ -392,7 +458,7 @@ def return_unused_profile(profile: EsimProfile) -> EsimProfile:
 
 QR_TOKEN_SALT = "esim-qr"
 QR_TOKEN_MAX_AGE = timedelta(hours=24)
-_QR_VISIBLE_STATUSES = (ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED)
+_QR_VISIBLE_STATUSES = USABLE_STATUSES
 
 
 def qr_token(profile: EsimProfile) -> str:

@@ -61,3 +61,16 @@ class PaymentFailed(SimrenewError):
     status = 402
     slug = "payment-failed"
     title = "The payment failed"
+
+
+class ServiceUnavailable(SimrenewError):
+    """An outside system we depend on (an SM-DP+, a carrier) did not answer: nothing was done, and
+    the same request may be sent again after `retry_after` seconds (the API's Retry-After)."""
+
+    status = 503
+    slug = "service-unavailable"
+    title = "A system we depend on is not answering"
+
+    def __init__(self, detail: str, *, retry_after: int, code: str | None = None):
+        super().__init__(detail, code=code)
+        self.retry_after = retry_after

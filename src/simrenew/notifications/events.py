@@ -25,6 +25,9 @@ class EventType(StrEnum):
     CUSTOMER_CREATED = "customer.created"
     ESIM_ASSIGNED = "esim.assigned"
     ESIM_INSTALLED = "esim.installed"
+    ESIM_DOWNLOAD_FAILED = "esim.download_failed"
+    ESIM_PORT_COMPLETED = "esim.port_completed"
+    ESIM_PORT_FAILED = "esim.port_failed"
     SUBSCRIPTION_CREATED = "subscription.created"
     SUBSCRIPTION_RENEWED = "subscription.renewed"
     RENEWAL_FAILED = "subscription.renewal_failed"
@@ -57,6 +60,26 @@ SPECS: dict[EventType, EventSpec] = {
     EventType.CUSTOMER_CREATED: EventSpec(payloads.CustomerCreated, None, "A customer signed up or was created."),
     EventType.ESIM_ASSIGNED: EventSpec(payloads.EsimChanged, None, "An eSIM profile was given to a customer."),
     EventType.ESIM_INSTALLED: EventSpec(payloads.EsimChanged, None, "The customer installed the eSIM on a device."),
+    # The customer must hear of it whatever they chose: their new eSIM does not work yet.
+    EventType.ESIM_DOWNLOAD_FAILED: EventSpec(
+        payloads.EsimDownloadFailed,
+        NotificationKind.SERVICE_SUSPENDED,
+        "The SM-DP+ reported that the eSIM could not be downloaded or installed.",
+        channels=frozenset({"email"}),
+    ),
+    # Number porting: the customer asked for it and waits to hear, whatever they chose.
+    EventType.ESIM_PORT_COMPLETED: EventSpec(
+        payloads.EsimPortCompleted,
+        NotificationKind.SERVICE_SUSPENDED,
+        "The carrier moved the customer's number to their new eSIM; the old plan ended.",
+        channels=frozenset({"email"}),
+    ),
+    EventType.ESIM_PORT_FAILED: EventSpec(
+        payloads.EsimPortFailed,
+        NotificationKind.SERVICE_SUSPENDED,
+        "The carrier could not move the customer's number to their new eSIM (the reason is the carrier's).",
+        channels=frozenset({"email"}),
+    ),
     EventType.SUBSCRIPTION_CREATED: EventSpec(
         payloads.SubscriptionCreated, NotificationKind.RECEIPT, "The first period of a subscription was paid."
     ),

@@ -79,6 +79,89 @@ def esim_changed(
     }
 
 
+class EsimDownloadFailed(TypedDict):
+    """esim.download_failed: the SM-DP+ reported that the phone could not download or install it."""
+
+    esim_id: int
+    customer_id: int | None
+    carrier: str
+    iccid: str
+    status: str
+    notification_point: int
+    reason: str  # the SM-DP+'s words (statusCodeData message), for support; may be empty
+
+
+def esim_download_failed(
+    *, esim_id: int, customer_id: int | None, carrier: str, iccid: str, status: str, point: int, reason: str
+) -> EsimDownloadFailed:
+    return {
+        "esim_id": esim_id,
+        "customer_id": customer_id,
+        "carrier": carrier,
+        "iccid": iccid,
+        "status": status,
+        "notification_point": point,
+        "reason": reason,
+    }
+
+
+class EsimPortCompleted(TypedDict):
+    """esim.port_completed: the carrier moved the customer's number to the new eSIM (porting)."""
+
+    esim_id: int
+    customer_id: int | None
+    carrier: str  # the new eSIM's carrier
+    msisdn: str  # the number moved, which the eSIM has now
+    old_subscription_id: int | None  # the plan the number came from
+    old_plan_ended: bool  # whether moving the number ended that plan now
+    completed_at: Timestamp | None
+
+
+def esim_port_completed(
+    *,
+    esim_id: int,
+    customer_id: int | None,
+    carrier: str,
+    msisdn: str,
+    old_subscription_id: int | None,
+    old_plan_ended: bool,
+    completed_at: datetime | None,
+) -> EsimPortCompleted:
+    return {
+        "esim_id": esim_id,
+        "customer_id": customer_id,
+        "carrier": carrier,
+        "msisdn": msisdn,
+        "old_subscription_id": old_subscription_id,
+        "old_plan_ended": old_plan_ended,
+        "completed_at": _iso(completed_at),
+    }
+
+
+class EsimPortFailed(TypedDict):
+    """esim.port_failed: the carrier could not move the number; never the account number or PIN."""
+
+    esim_id: int
+    customer_id: int | None
+    carrier: str
+    msisdn: str  # the number that was to move
+    esim_msisdn: str  # the number the new eSIM has instead (may be empty until the carrier gives one)
+    reason: str  # the carrier's words
+
+
+def esim_port_failed(
+    *, esim_id: int, customer_id: int | None, carrier: str, msisdn: str, esim_msisdn: str, reason: str
+) -> EsimPortFailed:
+    return {
+        "esim_id": esim_id,
+        "customer_id": customer_id,
+        "carrier": carrier,
+        "msisdn": msisdn,
+        "esim_msisdn": esim_msisdn,
+        "reason": reason,
+    }
+
+
 # --- paid periods and payments ----------------------------------------------------------------
 
 

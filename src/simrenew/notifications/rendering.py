@@ -487,7 +487,39 @@ def _refunded(
         context["action_url"] = _link("portal:receipt", invoice.id)
 
 
+def _download_failed(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
+) -> None:
+    context.fact(gettext("eSIM (ICCID)"), str(payload.get("iccid") or ""))
+    context["action_url"] = _link("portal:help")
+
+
+def _port_completed(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
+) -> None:
+    number = str(payload.get("msisdn") or "")
+    context.update(ported_number=number, old_plan_ended=bool(payload.get("old_plan_ended")))
+    context.fact(gettext("Phone number"), number)
+    context.fact(gettext("Moved on"), fmt.when(payload.get("completed_at")))
+    context["action_url"] = _link("portal:manage", subscription.id) if subscription else _link("portal:dashboard")
+
+
+def _port_failed(
+    context: Context, payload: dict[str, Any], fmt: Formatter, subscription: SubscriptionFacts | None
+) -> None:
+    # The reason is the carrier's own words, shown as given (it is not in our catalogue).
+    number, kept = str(payload.get("msisdn") or ""), str(payload.get("esim_msisdn") or "")
+    context.update(ported_number=number, esim_msisdn=kept, reason=str(payload.get("reason") or ""))
+    context.fact(gettext("Number not moved"), number)
+    context.fact(gettext("Your new eSIM's number"), kept)
+    context.fact(gettext("Reason given by the carrier"), context["reason"])
+    context["action_url"] = _link("portal:manage", subscription.id) if subscription else _link("portal:dashboard")
+
+
 BUILDERS: dict[str, Builder] = {
+    "esim.download_failed": _download_failed,
+    "esim.port_completed": _port_completed,
+    "esim.port_failed": _port_failed,
     "subscription.created": _period_paid,
     "subscription.renewed": _period_paid,
     "subscription.renewal_failed": _renewal_failed,

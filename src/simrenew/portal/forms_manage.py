@@ -17,6 +17,7 @@ from simrenew.kit import clock
 from simrenew.payments.models import PaymentMethod
 from simrenew.portal.presenters import local_datetime, plan_summary
 from simrenew.portal.presenters_manage import method_label, pack_label
+from simrenew.provisioning.porting import valid_account_number, valid_pin
 from simrenew.subscriptions.models import Subscription, SubscriptionState
 from simrenew.subscriptions.status import in_service_q
 
@@ -157,7 +158,16 @@ class RenewalPlanForm(forms.Form):
         field.customer = customer
 
 
+NEW_NUMBER = "new"
+
+
+def keep_label(msisdn: str) -> str:
+    return gettext("Keep my number (%(number)s)") % {"number": msisdn}
+
+
 class AddEsimForm(IdempotentForm):
+    portable: dict[str, Subscription]
+
     plan = PlanChoiceField(label=_("Plan"), queryset=Plan.objects.none(), widget=forms.RadioSelect, empty_label=None)
     payment_method = MethodChoiceField(label=_("Pay with"), queryset=PaymentMethod.objects.none(), empty_label=None)
     auto_renew = forms.BooleanField(label=_("Renew automatically before the plan ends"), required=False, initial=True)
@@ -172,6 +182,7 @@ class AddEsimForm(IdempotentForm):
         method_field = self.fields["payment_method"]
         assert isinstance(method_field, forms.ModelChoiceField)
         method_field.queryset = saved_methods(customer)
+        self.portable = {}
         moveable = moveable_subscriptions(customer)
         if moveable.exists():
             self.fields["end_subscription"] = SubscriptionChoiceField(
@@ -181,6 +192,73 @@ class AddEsimForm(IdempotentForm):
                 required=False,
                 empty_label=str(_("No, keep all my current plans")),
             )
+            self._add_port_fields(list(moveable))
+
+    # --- Keeping the number when moving from one of the customer's plans (number porting) ---
+
+    def _add_port_fields(self, moveable: list[Subscription]) -> None:
+        """A choice per number the customer could keep, or a new number; and what the current
+        carrier needs to let the number go. Shown only when there is a plan to move from."""
+        self.portable = {str(sub.pk): sub for sub in moveable if sub.esim.msisdn}
+        choices = [(NEW_NUMBER, _("Take a new number"))] + [
+            (pk, keep_label(sub.esim.msisdn)) for pk, sub in self.portable.items()
+        ]
+        self.fields["number"] = forms.ChoiceField(
+            label=_("Phone number"), choices=choices, required=False, initial=NEW_NUMBER, widget=forms.RadioSelect
+        )
+        self.fields["port_account"] = forms.CharField(
+            label=_("Account number at your current carrier"),
+            help_text=_("On your current carrier's bill or in its app."),
+            required=False,
+            max_length=40,
+            widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}),
+        )
+        self.fields["port_pin"] = forms.CharField(
+            label=_("Port-out PIN"),
+            help_text=_("4 to 10 digits. Ask your current carrier for a number transfer PIN."),
+            required=False,
+            max_length=10,
+            widget=forms.PasswordInput(attrs={"autocomplete": "off", "inputmode": "numeric"}),
+        )
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        cleaned["port_from"] = None
+        chosen = cleaned.get("number") or NEW_NUMBER
+        if "number" not in self.fields or chosen == NEW_NUMBER:
+            return cleaned
+        kept = self.portable.get(chosen)
+        if kept is None:  # RadioSelect already refuses unknown values; kept for the type checker
+            self.add_error("number", _("Choose one of your numbers, or a new number."))
+            return cleaned
+        plan = cleaned.get("plan")
+        if plan is not None and plan.carrier_id == kept.esim.carrier_id:
+            self.add_error(
+                "number",
+                gettext("Your number is already with %(carrier)s: to keep it, choose a plan of another carrier.")
+                % {"carrier": kept.esim.carrier.name},
+            )
+        account = (cleaned.get("port_account") or "").strip()
+        pin = (cleaned.get("port_pin") or "").strip()
+        if not valid_account_number(account):
+            self.add_error(
+                "port_account",
+                _("Enter the account number of your current carrier: 1 to 40 letters, digits or dashes."),
+            )
+        if not valid_pin(pin):
+            self.add_error("port_pin", _("Enter the port-out PIN: 4 to 10 digits."))
+        ending = cleaned.get("end_subscription")
+        if ending is not None and ending.pk != kept.pk:
+            self.add_error(
+                "end_subscription",
+                gettext("To keep %(number)s, end the plan that has it.") % {"number": kept.esim.msisdn},
+            )
+        if not self.errors:
+            # Keeping a number means leaving the plan that has it: it ends as "Plan to end" says.
+            cleaned["end_subscription"] = kept
+            cleaned["port_from"] = kept
+            cleaned["port_account"], cleaned["port_pin"] = account, pin
+        return cleaned
 
     def plans_by_carrier(self) -> list[tuple[str, list[Any]]]:
         """The plan radios grouped by carrier, for one fieldset per carrier."""

@@ -35,6 +35,8 @@ from simrenew.portal.presenters import (
     service_message,
 )
 from simrenew.provisioning.connection_checks import ConnectionCheckLimited
+from simrenew.provisioning.models import PortStatus
+from simrenew.provisioning.porting import PortNotAllowed, latest_port_for
 from simrenew.subscriptions.errors import CancellationNotAllowed, RenewalNotAllowed, TopUpNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import MB, SubscriptionView, data_left_bytes, view
@@ -70,6 +72,8 @@ def service_error(exc: SimrenewError) -> str:
         )
     if isinstance(exc, RenewalNotAllowed):
         return gettext("This eSIM already has a plan; renew it instead.")
+    if isinstance(exc, PortNotAllowed):
+        return gettext(exc.detail)  # marked in provisioning.porting
     return exc.detail
 
 
@@ -218,6 +222,52 @@ def manage_view(subscription: Subscription, customer: Customer) -> ManageView:
         renewal_plan_id=subscription.plan_id,
         renewal_plan_name=plan_title(subscription.plan, customer),
         renewal_terms=renewal_terms(subscription.plan, customer),
+    )
+
+
+@dataclass(frozen=True)
+class PortNotice:
+    """Keeping a number (porting) as the manage page of the new eSIM's plan tells it."""
+
+    state: str  # "moving" (requested or ordered), "completed" or "failed"
+    heading: str
+    text: str
+
+
+def port_requested_message(number: str) -> str:
+    """Said right after paying, when the customer chose to keep their number."""
+    return gettext(
+        "We are moving your number %(number)s to your new eSIM. We will tell you when it is done; until then "
+        "it keeps working on your old eSIM. Your old plan will not renew and ends once the number has moved."
+    ) % {"number": number}
+
+
+def port_notice(esim_id: int, customer: Customer) -> PortNotice | None:
+    """The eSIM's latest port, if it ever had one: in progress, done, or why it failed."""
+    port = latest_port_for(esim_id)
+    if port is None:
+        return None
+    if port.status == PortStatus.COMPLETED:
+        when = local_datetime(port.completed_at, customer) if port.completed_at else ""
+        return PortNotice(
+            "completed",
+            gettext("Your number has moved"),
+            gettext("Your number %(number)s works on this eSIM since %(when)s.")
+            % {"number": port.msisdn, "when": when},
+        )
+    if port.status == PortStatus.FAILED:
+        text = gettext("We could not move your number %(number)s to this eSIM.") % {"number": port.msisdn}
+        if port.failure_reason:  # the carrier's words, as given
+            text += " " + gettext("The carrier said: %(reason)s") % {"reason": port.failure_reason}
+        return PortNotice("failed", gettext("Your number was not moved"), text)
+    return PortNotice(
+        "moving",
+        gettext("Moving your number"),
+        gettext(
+            "We are moving your number %(number)s to this eSIM. This usually takes a few hours; "
+            "until then it keeps working on your old eSIM."
+        )
+        % {"number": port.msisdn},
     )
 
 

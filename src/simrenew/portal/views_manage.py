@@ -22,8 +22,8 @@ from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from simrenew.customers.models import Customer
-from simrenew.esims.models import EsimProfile, ProfileStatus
-from simrenew.esims.services import assign_profile, qr_token, return_unused_profile
+from simrenew.esims.models import USABLE_STATUSES, EsimProfile, ProfileSource, ProfileStatus
+from simrenew.esims.services import assign_profile, qr_token
 from simrenew.kit.errors import SimrenewError
 from simrenew.payments.charging import run_charge
 from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
@@ -49,6 +49,8 @@ from simrenew.portal.presenters_manage import (
     manage_view,
     pack_label,
     payment_failure,
+    port_notice,
+    port_requested_message,
     renewal_terms,
     service_error,
     usage_chart,
@@ -64,6 +66,8 @@ from simrenew.provisioning.connection_checks import (
     send_reserved_check,
 )
 from simrenew.provisioning.messaging import QUEUED, UNKNOWN, get_messaging
+from simrenew.provisioning.porting import request_port, withdraw_unpaid_ports
+from simrenew.provisioning.profiles import give_back_unused, obtain_esim, smdp_connection
 from simrenew.subscriptions.cancellation import (
     cancel,
     finish_cancellation_refunds,
@@ -119,6 +123,8 @@ def _manage_page(
         ),
         # After cancelling now: what goes back, and a way to ask again for a refused refund.
         "refunds": refund_rows(subscription, customer),
+        # Keeping a number: in progress, done, or why not.
+        "port": port_notice(subscription.esim_id, customer),
     }
     return render(request, "portal/manage.html", context, status=status)
 
@@ -387,10 +393,26 @@ def _buy_esim(request: HttpRequest, customer: Customer, form: AddEsimForm) -> Ht
         form.fresh_key()
         return None
     assigned: list[EsimProfile] = []
+    if attempt is None and smdp_connection(plan.carrier) is not None:
+        # Ordered from the carrier's SM-DP+ before the payment: the calls out hold no transaction.
+        try:
+            assigned.append(obtain_esim(customer=customer, carrier_code=plan.carrier.code))
+        except SimrenewError as exc:
+            form.add_error(None, service_error(exc))
+            return None
 
     def begin() -> PaymentAttempt:
-        esim = assign_profile(customer=customer, carrier_code=plan.carrier.code)
-        assigned.append(esim)
+        esim = assigned[0] if assigned else assign_profile(customer=customer, carrier_code=plan.carrier.code)
+        if not assigned:
+            assigned.append(esim)
+        if data.get("port_from") is not None:
+            # "Keep my number": in the purchase's transaction, so the new line's `add` takes it.
+            request_port(
+                new_esim=esim,
+                old_subscription=data["port_from"],
+                account_number=data["port_account"],
+                pin=data["port_pin"],
+            )
         return begin_subscription(
             esim=esim,
             plan=plan,
@@ -404,13 +426,16 @@ def _buy_esim(request: HttpRequest, customer: Customer, form: AddEsimForm) -> Ht
         if attempt is None:
             with guarded_promo(request, customer, data.get("promo_code") or None):
                 attempt = run_charge(begin)
-    except SimrenewError as exc:  # refused before anything was written: the assignment rolled back too
+    except SimrenewError as exc:  # refused before anything was written: an assignment rolled back too
+        if assigned and assigned[0].source == ProfileSource.SMDP:
+            give_back_unused(assigned[0])  # ordered before the transaction: given back explicitly
         form.add_error(None, service_error(exc))
         return None
     if attempt.status == AttemptStatus.FAILED:
         if assigned:
             with transaction.atomic():
-                return_unused_profile(assigned[0])
+                withdraw_unpaid_ports(assigned[0])  # nothing was bought: the old carrier's PIN goes too
+            give_back_unused(assigned[0])
         form.add_error(None, payment_failure(attempt))
         form.fresh_key()
         return None
@@ -422,6 +447,7 @@ def _buy_esim(request: HttpRequest, customer: Customer, form: AddEsimForm) -> Ht
     if attempt.status == AttemptStatus.SUCCEEDED:
         messages.success(request, gettext("Your new eSIM is ready. Install it now."))
         old = data.get("end_subscription")
+        porting = data.get("port_from") is not None
         if old is not None and old.pk != subscription.pk:
             try:
                 with transaction.atomic():
@@ -429,13 +455,16 @@ def _buy_esim(request: HttpRequest, customer: Customer, form: AddEsimForm) -> Ht
             except SimrenewError as exc:
                 messages.warning(request, service_error(exc))
             else:
-                messages.info(
-                    request,
-                    gettext("Your plan on %(number)s will end on %(when)s and will not renew.")
-                    % {"number": old.esim.msisdn, "when": local_datetime(ended.paid_through, customer)}
-                    if ended.paid_through
-                    else gettext("Your old plan will not renew."),
-                )
+                if porting:  # it ends once the number has moved (porting.on_port_completed)
+                    messages.info(request, port_requested_message(old.esim.msisdn))
+                else:
+                    messages.info(
+                        request,
+                        gettext("Your plan on %(number)s will end on %(when)s and will not renew.")
+                        % {"number": old.esim.msisdn, "when": local_datetime(ended.paid_through, customer)}
+                        if ended.paid_through
+                        else gettext("Your old plan will not renew."),
+                    )
     else:
         messages.info(request, str(PAYMENT_PENDING))
     return redirect("portal:install", esim_id=subscription.esim_id)
@@ -448,11 +477,13 @@ def install(request: HttpRequest, customer: Customer, esim_id: int) -> HttpRespo
         EsimProfile.objects.select_related("carrier"),
         pk=esim_id,
         customer=customer,
-        status__in=[ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED],
+        status__in=USABLE_STATUSES,
     )
     waiting = Subscription.objects.filter(esim=esim, state=SubscriptionState.INCOMPLETE).exists()
     context: dict[str, Any] = {"customer": customer, "esim": esim, "waiting_for_payment": waiting}
-    if not waiting:
+    if esim.status == ProfileStatus.INSTALLED:  # the code was used: the page says so instead
+        context["installed_at"] = local_datetime(esim.installed_at, customer) if esim.installed_at else ""
+    elif not waiting:
         try:
             context["install"] = install_view(esim.activation_code)
         except SimrenewError:

@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core import checks
 
 
 class SubscriptionsConfig(AppConfig):
@@ -13,3 +14,7 @@ class SubscriptionsConfig(AppConfig):
         topups.register()
         esim_holds.register()
         notification_facts.register()
+        # Provisioning registers its listener in its own ready(); the check runs once all are.
+        from simrenew.subscriptions.service_changes import listener_registered
+
+        checks.register(listener_registered)

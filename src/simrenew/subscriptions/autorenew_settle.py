@@ -24,8 +24,9 @@ from simrenew.payments.models import OPEN_ATTEMPT_STATUSES, AttemptPurpose, Atte
 from simrenew.subscriptions.autorenew import GatewayCharge
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.paid_periods import PERIOD_FIELDS, SUBSCRIPTION_FIELDS, PaidPeriod, append_paid_period
-from simrenew.subscriptions.queries import lock_for_renewal
-from simrenew.subscriptions.renewals import on_period_paid, period_paid_event_data
+from simrenew.subscriptions.queries import RenewalLock, lock_for_renewal
+from simrenew.subscriptions.renewals import line_change_of_period, on_period_paid, period_paid_event_data
+from simrenew.subscriptions.service_changes import ServiceChange, ServiceChangeKind, announce
 
 log = logging.getLogger(__name__)
 
@@ -250,7 +251,39 @@ def apply_paid_periods(charges: list[GatewayCharge], now: datetime) -> tuple[int
         )
     rows.insert_many(Period, _PERIOD_COLUMNS, periods, returning=False)
     emit_many(events, sequences=sequences)
+    _announce_plan_changes(usual, appended, locked, now)
     return tuple(c.subscription_id for c in usual)
+
+
+def _announce_plan_changes(
+    usual: list[GatewayCharge], appended: list[PaidPeriod], locked: dict[int, RenewalLock], now: datetime
+) -> None:
+    """`renewals.line_change_of_period` for the batch: an auto-renewal buys a live subscription's next
+    period (never a first one, never after a lapse: the due rule needs paid time left), so only a
+    plan change can reach the network. No query unless a charge bought another plan than the last."""
+    other_plan = [
+        (charge, paid)
+        for charge, paid in zip(usual, appended, strict=True)
+        if (last := locked[charge.subscription_id].last) is not None and last.plan_id != charge.plan_id
+    ]
+    if not other_plan:
+        return
+    # The charge's plan is the subscription's renewal plan (`usual` checked it): read its code there.
+    found = {
+        pk: (esim_id, code)
+        for pk, esim_id, code in Subscription.objects.filter(
+            pk__in=[charge.subscription_id for charge, _ in other_plan]
+        ).values_list("pk", "esim_id", "plan__code")
+    }
+    changes: list[ServiceChange] = []
+    for charge, paid in other_plan:
+        last = locked[charge.subscription_id].last
+        esim_id, code = found[charge.subscription_id]
+        kind = line_change_of_period(first=False, last=last, plan_code=code, now=now)
+        if kind is not None:
+            effective_at = paid.span.starts_at if kind == ServiceChangeKind.CHANGE_PLAN else now
+            changes.append(ServiceChange(kind, charge.subscription_id, esim_id, code, effective_at))
+    announce(changes)
 
 
 @dataclass(frozen=True, slots=True)

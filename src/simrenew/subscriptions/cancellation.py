@@ -37,6 +37,7 @@ from simrenew.payments.models import PaymentMethod
 from simrenew.subscriptions.errors import CancellationNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.schedule import due_after_change
+from simrenew.subscriptions.service_changes import ServiceChange, ServiceChangeKind, announce
 from simrenew.subscriptions.status import running_to_period_end, service_ends_at
 
 CancelWhen = Literal["period_end", "now"]
@@ -297,9 +298,13 @@ def cancel(subscription: Subscription, *, when: CancelWhen, refund_as_of: dateti
     before = _picture(subscription)
     subscription.state = SubscriptionState.CANCELLED
     subscription.cancelled_at = subscription.cancelled_at or now
-    if when == "now" and (subscription.paid_through is None or subscription.paid_through > now):
+    stops_service = when == "now" and (subscription.paid_through is None or subscription.paid_through > now)
+    if stops_service:
         subscription.ended_at = now
     subscription.save(update_fields=["state", "cancelled_at", "ended_at"])
+    if stops_service and subscription.paid_through is not None:
+        # The line stops at the network now (a lapsed one was already suspended).
+        announce([ServiceChange(ServiceChangeKind.STOP, subscription.pk, subscription.esim_id, "", now)])
     if owed is not None:
         _refund_cut_short(subscription, owed, now)
     emit(

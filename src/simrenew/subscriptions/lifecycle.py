@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from simrenew.esims.services import release_profile
+from simrenew.esims.services import retire_profile
 from simrenew.kit import clock
 from simrenew.kit.audit import record_change
 from simrenew.notifications import payloads
@@ -30,6 +30,7 @@ from simrenew.notifications.events import EventType
 from simrenew.notifications.services import Event, emit_many
 from simrenew.subscriptions.models import ReminderKind, Subscription, SubscriptionState
 from simrenew.subscriptions.reminders import not_yet_sent, record_senders, with_last_period
+from simrenew.subscriptions.service_changes import ServiceChange, ServiceChangeKind, announce
 from simrenew.subscriptions.status import lapsed_q, service_ended_between_q, service_ends_at, service_ends_by_q
 
 
@@ -82,6 +83,8 @@ def suspend_lapsed(*, limit: int = 500) -> int:
         # Re-read under the row locks: a renewal that landed meanwhile ends the lapse.
         locked = list(Subscription.objects.select_for_update().filter(lapsed_q(now), pk__in=winners).order_by("pk"))
         Subscription.objects.filter(pk__in=[s.pk for s in locked]).update(renewal_due_at=None)
+        # The line stops at the network too (the worker sends these right after this scan).
+        announce([ServiceChange(ServiceChangeKind.SUSPEND, s.pk, s.esim_id, "", now) for s in locked])
         emit_many(
             [
                 Event(
@@ -96,6 +99,30 @@ def suspend_lapsed(*, limit: int = 500) -> int:
             ]
         )
         return len(locked)
+
+
+def stop_ended_cancellations(*, limit: int = 500) -> int:
+    """Stop the line of a subscription cancelled at its period end once that end has come (cancelling
+    "now" stops it at once, in `cancellation.cancel`): one `stop` service change per subscription,
+    made once by the ledger (kind LINE_STOPPED, keyed by the last period). Not when the line was
+    already suspended for that period, nor when a newer subscription holds the eSIM (its own start
+    keeps the line on). Returns how many lines were stopped."""
+    with clock.one_instant() as now:
+        kind = ReminderKind.LINE_STOPPED.value
+        # Cancelled "now" (ended_at set) stopped at once; after the retention window, terminate_expired deletes.
+        ended = Subscription.objects.filter(
+            Q(state=SubscriptionState.CANCELLED) & service_ended_between_q(now - retention(), now)
+        ).filter(ended_at__isnull=True)
+        candidates = list(
+            with_last_period(ended)
+            .filter(~Q(_superseded()))
+            .filter(not_yet_sent(kind))
+            .filter(not_yet_sent(ReminderKind.SUSPENDED.value))
+            .order_by("paid_through", "pk")[:limit]
+        )
+        stopping = record_senders(candidates, kind, also_record=(), now=now)
+        announce([ServiceChange(ServiceChangeKind.STOP, s.pk, s.esim_id, "", now) for s in stopping])
+        return len(stopping)
 
 
 def warn_before_termination(*, limit: int = 500) -> int:
@@ -150,10 +177,15 @@ def terminate_expired(*, limit: int = 100) -> int:
             .exclude(state=SubscriptionState.TERMINATED)
             .values_list("esim_id", "pk")
         )
+        terminations: list[ServiceChange] = []
         for subscription in ending:
             superseded = any(esim == subscription.esim_id and pk > subscription.pk for esim, pk in holders)
             if not superseded:
-                release_profile(subscription.esim)
+                retire_profile(subscription.esim)
+                # The line goes for good (a superseded one keeps serving the newer subscription).
+                terminations.append(
+                    ServiceChange(ServiceChangeKind.TERMINATE, subscription.pk, subscription.esim_id, "", now)
+                )
             # The worker's decision, audited like an operator's (one entry per subscription, rarely many).
             record_change(
                 action="terminate",
@@ -167,6 +199,7 @@ def terminate_expired(*, limit: int = 100) -> int:
                 },
                 reason=f"service ended more than {settings.SIMRENEW_RETENTION_DAYS} days ago",
             )
+        announce(terminations)
         emit_many(
             [
                 Event(

@@ -174,6 +174,8 @@ class ReminderKind(models.TextChoices):
     DATA_95 = "data_95", "95 % of data used"
     CARD_EXPIRING = "card_expiring", "card expires before the next renewal"
     TERMINATION_WARNING = "termination_warning", "termination coming"
+    # Not a message: the ledger that stops a cancelled subscription's line once, when its service ends.
+    LINE_STOPPED = "line_stopped", "line stopped at the network"
 
 
 class Reminder(models.Model):

@@ -219,6 +219,8 @@ class LastPeriod:
     time_zone: str
     period_unit: str
     period_count: int
+    plan_id: int = 0  # the plan the period bought (its code: the line's plan at the network)
+    plan_code: str = ""
 
 
 def last_period(subscription_id: int) -> LastPeriod | None:
@@ -246,6 +248,8 @@ class _LastPeriodRow(NamedTuple):
     time_zone: str
     period_unit: str
     period_count: int
+    plan_id: int
+    plan_code: str
 
 
 # Where a last period's columns come from: the period `p` and the plan it bought, `c`.
@@ -258,6 +262,8 @@ _LAST_PERIOD_SOURCES = {
     "time_zone": "p.time_zone",
     "period_unit": "c.period_unit",
     "period_count": "c.period_count",
+    "plan_id": "c.id",
+    "plan_code": "c.code",
 }
 _LAST_PERIODS_SQL = (
     "WITH last AS (SELECT subscription_id, MAX(number) AS number FROM subscriptions_period p"  # noqa: S608
@@ -285,6 +291,8 @@ def last_periods(subscription_ids: list[int]) -> dict[int, LastPeriod]:
             time_zone=row.time_zone,
             period_unit=row.period_unit,
             period_count=row.period_count,
+            plan_id=row.plan_id,
+            plan_code=row.plan_code,
         )
         for row in found
     }
@@ -369,6 +377,8 @@ def lock_for_renewal(subscription_ids: list[int]) -> dict[int, RenewalLock]:
                 time_zone=row.time_zone,
                 period_unit=row.period_unit,
                 period_count=row.period_count,
+                plan_id=row.last_plan_id,
+                plan_code=row.last_plan_code,
             ),
         )
         for row in locked
@@ -396,6 +406,8 @@ class _LockedWithLastRow(NamedTuple):
     time_zone: str
     period_unit: str
     period_count: int
+    last_plan_id: int
+    last_plan_code: str
 
 
 # The subscription `s`; beside it (PostgreSQL) its last period `p` and that period's plan `c`,
@@ -405,7 +417,13 @@ _LOCKED_SOURCES = {
     "state": "s.state",
     "ended_at": "s.ended_at",
     "plan_id": "s.plan_id",
-    **{name: source for name, source in _LAST_PERIOD_SOURCES.items() if name != "subscription_id"},
+    **{
+        name: source
+        for name, source in _LAST_PERIOD_SOURCES.items()
+        if name not in ("subscription_id", "plan_id", "plan_code")
+    },
+    "last_plan_id": "c.id",
+    "last_plan_code": "c.code",
 }
 _LOCKED_SQLITE_SQL = (
     f"SELECT {', '.join(_LOCKED_SOURCES[name] for name in _LockedRow._fields)}"  # noqa: S608

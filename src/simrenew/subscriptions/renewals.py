@@ -22,7 +22,7 @@ from simrenew.billing.services import PaidAttempt, issue_invoice
 from simrenew.catalog.models import Plan
 from simrenew.catalog.services import PriceQuote, quote, redeem, release_redemption
 from simrenew.customers.models import Customer
-from simrenew.esims.models import EsimProfile, ProfileStatus
+from simrenew.esims.models import USABLE_STATUSES, EsimProfile
 from simrenew.kit import clock, writes
 from simrenew.kit.audit import record_change
 from simrenew.kit.errors import ValidationFailed
@@ -36,7 +36,8 @@ from simrenew.subscriptions.errors import RenewalNotAllowed
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.paid_periods import PaidPeriod, PeriodPurchase, append_paid_period, previous_period
 from simrenew.subscriptions.periods import PeriodSpan, next_period
-from simrenew.subscriptions.queries import future_periods, last_period, lock_for_change
+from simrenew.subscriptions.queries import LastPeriod, future_periods, last_period, lock_for_change
+from simrenew.subscriptions.service_changes import ServiceChange, ServiceChangeKind, announce
 from simrenew.subscriptions.status import holds_esim_q, renews_automatically, running_to_period_end
 
 MAX_PREPAID_PERIODS = 12
@@ -110,7 +111,7 @@ def begin_subscription(
     if replay is not None and replay.purpose == AttemptPurpose.FIRST_PERIOD and _same_esim(replay, esim):
         return replay
     customer = esim.customer
-    if customer is None or esim.status not in (ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED):
+    if customer is None or esim.status not in USABLE_STATUSES:
         raise ValidationFailed.on("esim_id", "This eSIM is not assigned to a customer.")
     _check_plan_fits(plan, esim)
     _check_method(payment_method, customer)
@@ -259,8 +260,9 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
         release_redemption(attempt.pk)
         return
     now = clock.now()
+    last = last_period(attempt.subscription_id)
     paid = append_paid_period(
-        last=last_period(attempt.subscription_id),
+        last=last,
         ended_at=locked.ended_at,
         renewal_plan_id=locked.plan_id,
         purchase=purchase,
@@ -274,12 +276,33 @@ def on_period_paid(attempt: PaymentAttempt) -> None:
     writes.insert(period)
     first = locked.state == SubscriptionState.INCOMPLETE
     writes.update(Subscription, attempt.subscription_id, paid.subscription_fields())
+    change = line_change_of_period(first=first, last=last, plan_code=plan.code, now=now)
+    if change is not None:
+        # One query, and only when the line changes (never on a plain renewal of the same plan).
+        esim_id = Subscription.objects.filter(pk=attempt.subscription_id).values_list("esim_id", flat=True).get()
+        effective_at = paid.span.starts_at if change == ServiceChangeKind.CHANGE_PLAN else now
+        announce([ServiceChange(change, attempt.subscription_id, esim_id, plan.code, effective_at)])
     emit(
         EventType.SUBSCRIPTION_CREATED if first else EventType.SUBSCRIPTION_RENEWED,
         customer=customer,
         subscription_id=attempt.subscription_id,
         data=period_paid_event_data(attempt, paid=paid, invoice_number=invoice.number, first=first),
     )
+
+
+def line_change_of_period(
+    *, first: bool, last: LastPeriod | None, plan_code: str, now: datetime
+) -> ServiceChangeKind | None:
+    """What a newly paid period means for the line at the network (either renewal path): the first
+    period starts it; a payment after the paid time ran out restores it (with the plan bought);
+    a period of another plan changes the plan when that period begins; else nothing."""
+    if first or last is None:
+        return ServiceChangeKind.START
+    if last.ends_at <= now:
+        return ServiceChangeKind.RESTORE
+    if last.plan_code != plan_code:
+        return ServiceChangeKind.CHANGE_PLAN
+    return None
 
 
 class PaidEventAttempt(PaidAttempt, Protocol):

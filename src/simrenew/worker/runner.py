@@ -31,6 +31,7 @@ from simrenew.kit import clock
 from simrenew.kit.actors import WORKER, acting_as
 from simrenew.notifications import delivery
 from simrenew.payments.charging import attempts_due_for_reconciliation, reconcile
+from simrenew.provisioning import line_orders, profiles
 from simrenew.subscriptions import autorenew_claims, lifecycle, reminders
 from simrenew.worker import heartbeat, logfmt
 from simrenew.worker.renewals import RenewalCounts, RenewalPipeline
@@ -62,6 +63,12 @@ class TickReport:
     delivered: int = 0
     retrying: int = 0
     dead: int = 0
+    profile_orders_settled: int = 0
+    downloads_reported: int = 0
+    lines_stopped: int = 0
+    network_sent: int = 0
+    network_completed: int = 0
+    network_failed: int = 0
 
     @property
     def did_something(self) -> bool:
@@ -77,6 +84,12 @@ class TickReport:
             or self.delivered
             or self.retrying
             or self.dead
+            or self.profile_orders_settled
+            or self.downloads_reported
+            or self.lines_stopped
+            or self.network_sent
+            or self.network_completed
+            or self.network_failed
         )
 
 
@@ -120,6 +133,7 @@ class Worker:
         self.renewals.close()
         released = autorenew_claims.release_claims(worker_id=self.worker_id)
         released += delivery.release_claims(self.worker_id)
+        released += line_orders.release_claims(self.worker_id)
         heartbeat.stopped(self.worker_id)
         logfmt.info("worker.stopped", worker=self.worker_id, released_claims=released)
 
@@ -153,6 +167,10 @@ class Worker:
         if not self.stop.is_set():
             report.refunds_retried = self._retry_refunds()
         if not self.stop.is_set():
+            report.profile_orders_settled = profiles.finish_unsettled_orders(limit=self.batch_size)
+            if settings.SIMRENEW_SANDBOX:
+                report.downloads_reported = profiles.record_sandbox_downloads(limit=self.batch_size)
+        if not self.stop.is_set():
             report.renewals = self.renewals.run_until_idle()
         if scan and not self.stop.is_set():
             report.suspended = _until_idle(lambda: lifecycle.suspend_lapsed(limit=self.batch_size), self.keep_alive)
@@ -160,6 +178,20 @@ class Worker:
                 lambda: lifecycle.warn_before_termination(limit=self.batch_size), self.keep_alive
             )
             report.terminated = _until_idle(lambda: lifecycle.terminate_expired(limit=100), self.keep_alive)
+            report.lines_stopped = _until_idle(
+                lambda: lifecycle.stop_ended_cancellations(limit=self.batch_size), self.keep_alive
+            )
+        if not self.stop.is_set():
+            # Right after the scans: the suspensions they just wrote go to the carrier in this same run.
+            network = line_orders.run_network(
+                worker_id=self.worker_id,
+                limit=line_orders.network_batch_size(self.batch_size),
+                should_stop=self.stop.is_set,
+                between=self.keep_alive,
+            )
+            report.network_sent = network.sent
+            report.network_completed = network.completed
+            report.network_failed = network.failed
         if scan and not self.stop.is_set():
             report.reminders = self._reminders()
         if not self.stop.is_set():
@@ -180,6 +212,11 @@ class Worker:
                 delivered=report.delivered,
                 dead=report.dead,
                 refunds_retried=report.refunds_retried,
+                profile_orders_settled=report.profile_orders_settled,
+                downloads_reported=report.downloads_reported,
+                network_sent=report.network_sent,
+                network_completed=report.network_completed,
+                network_failed=report.network_failed,
             )
         return report
 

@@ -19,12 +19,13 @@ from simrenew.api.schemas import ID_MAX, InputSchema, PageQuery
 from simrenew.catalog.models import Carrier
 from simrenew.catalog.queries import plans_on_sale, top_up_packs_on_sale
 from simrenew.esims import services
-from simrenew.esims.identifiers import ios_install_url, lpa_qr_payload
-from simrenew.esims.models import EsimProfile, ProfileStatus
+from simrenew.esims.identifiers import ios_install_url, lpa_qr_payload, validate_eid
+from simrenew.esims.models import USABLE_STATUSES, EsimProfile, ProfileSource, ProfileStatus
 from simrenew.esims.queries import install_instructions
 from simrenew.esims.views import qr_png_url, qr_svg_url
 from simrenew.kit import clock
 from simrenew.kit.errors import NotFound, ValidationFailed
+from simrenew.provisioning import profiles
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
 from simrenew.subscriptions.queries import (
     MB,
@@ -40,9 +41,10 @@ from simrenew.usage.queries import esim_usage
 
 router = Router(tags=["esims"])
 
+NetworkStateOut = Literal["active", "inactive", "terminated", "pending"]
 EsimId = Annotated[int, Path(ge=1, le=ID_MAX, description="The eSIM's id.")]
 # Only a profile in a customer's hands has a QR code (its link is signed for that customer).
-_WITH_QR = (ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED)
+_WITH_QR = USABLE_STATUSES
 
 
 class EsimIn(InputSchema):
@@ -50,6 +52,12 @@ class EsimIn(InputSchema):
 
     customer_id: int = Field(..., ge=1, le=ID_MAX)
     carrier: Text = Field(..., max_length=32, description="Carrier code, e.g. att, tmobile, verizon.")
+    eid: Text | None = Field(
+        None,
+        max_length=64,
+        description="The phone's EID (32 digits), when known: a carrier connected to an SM-DP+ binds the "
+        "profile to that eSIM chip. Ignored for eSIMs from inventory.",
+    )
 
 
 class EsimOut(Schema):
@@ -58,7 +66,9 @@ class EsimOut(Schema):
     carrier: str = Field(..., description="Carrier code.")
     iccid: str
     eid: str | None
-    msisdn: str = Field(..., description="E.164.")
+    msisdn: str | None = Field(
+        ..., description="E.164; null until the carrier gives the number of an eSIM ordered from its SM-DP+."
+    )
     activation_code: str = Field(..., description="SGP.22: 1$<SM-DP+ address>$<Matching ID>.")
     lpa_string: str = Field(..., description="What the QR code holds: LPA: followed by the activation code.")
     qr_svg_url: str | None = Field(
@@ -66,7 +76,26 @@ class EsimOut(Schema):
     )
     qr_png_url: str | None = Field(..., description="The same QR code as PNG.")
     ios_install_url: str = Field(..., description="Apple's direct-install link (iOS 17.4 and later).")
-    status: ProfileStatus
+    status: ProfileStatus = Field(
+        ...,
+        description="Inventory eSIMs: available, reserved, assigned, installed, retired. eSIMs ordered from an "
+        "SM-DP+: released (ready to download), installed, download_failed, cancelled (the order was cancelled "
+        "before installation).",
+    )
+    source: ProfileSource = Field(..., description="inventory (imported) or smdp (ordered over GSMA ES2+).")
+    network_state: NetworkStateOut | None = Field(
+        ...,
+        description="The line at the carrier's network: active, inactive, terminated, or pending while a "
+        "service order is in flight; null when no line was ordered yet.",
+    )
+
+    @staticmethod
+    def resolve_msisdn(profile: EsimProfile) -> str | None:
+        return profile.msisdn or None
+
+    @staticmethod
+    def resolve_network_state(profile: EsimProfile) -> str | None:
+        return profile.network_state or None
 
     @staticmethod
     def resolve_carrier(profile: EsimProfile) -> str:
@@ -124,13 +153,27 @@ def _carrier_code(value: str) -> str:
 @router.post("", response={201: EsimOut}, summary="Give a customer an eSIM of a carrier")
 @idempotent()
 def create_esim(request: HttpRequest, payload: EsimIn) -> Status:
-    """Assigns an available profile from inventory (409 when the carrier has none left). Remind the
-    customer to back up their phone before installing: scan `qr_svg_url`, or open `ios_install_url`
-    on an iPhone."""
-    with transaction.atomic():
-        customer = customer_or_404(payload.customer_id)
-        profile = services.assign_profile(customer=customer, carrier_code=payload.carrier)
+    """Assigns an available profile from inventory, or, for a carrier connected to an SM-DP+, orders
+    one over GSMA ES2+ (DownloadOrder and ConfirmOrder) and answers with it `released`, ready to
+    download. 409 when there is none to give (the SM-DP+'s reason in `detail` and `code`); 503 with
+    `Retry-After` when the SM-DP+ does not answer (nothing was created: send the same request again).
+    Remind the customer to back up their phone before installing: scan `qr_svg_url`, or open
+    `ios_install_url` on an iPhone."""
+    customer = customer_or_404(payload.customer_id)
+    eid = validate_eid(payload.eid) if payload.eid else None
+    profile = profiles.obtain_esim(customer=customer, carrier_code=_carrier_code(payload.carrier), eid=eid)
     return Status(201, _profile(profile.pk))
+
+
+@router.delete("/{esim_id}", response=EsimOut, summary="Cancel or retire an eSIM")
+@idempotent()
+def delete_esim(request: HttpRequest, esim_id: EsimId) -> EsimProfile:
+    """An eSIM ordered from an SM-DP+ and not installed yet is cancelled at the SM-DP+ (CancelOrder) and
+    becomes `cancelled`; any other is `retired` (never handed out again). 409 while a subscription still
+    uses it (end the subscription first); 503 with `Retry-After` when the SM-DP+ does not answer. Repeating
+    it changes nothing."""
+    profiles.cancel_esim_order(_profile(esim_id))
+    return _profile(esim_id)
 
 
 @router.get("", response=EsimList, summary="List eSIMs")
@@ -355,7 +398,7 @@ def _top_ups_unavailable(profile: EsimProfile, subscription: Subscription | None
 def _plan_purchase(
     profile: EsimProfile, subscription: Subscription | None, now: datetime
 ) -> tuple[PlanPurchase, str | None]:
-    if profile.status not in (ProfileStatus.ASSIGNED, ProfileStatus.INSTALLED):
+    if profile.status not in USABLE_STATUSES:
         return "unavailable", "The eSIM is not assigned to a customer."
     if subscription is None or subscription.state == SubscriptionState.TERMINATED:
         return "new_subscription", None

@@ -14,7 +14,7 @@ from django.db import transaction
 
 from simrenew.api.keys import hash_key
 from simrenew.api.models import ApiKey
-from simrenew.catalog.models import Plan
+from simrenew.catalog.models import Carrier, Plan
 from simrenew.console.staff import create_staff
 from simrenew.customers.models import Customer
 from simrenew.customers.services import create_customer
@@ -32,8 +32,12 @@ from simrenew.management.demo_catalog import seed_catalog
 from simrenew.payments.charging import run_charge
 from simrenew.payments.services import NewMethod, save_payment_method, tokenize
 from simrenew.portal.accounts import verified_login
+from simrenew.provisioning.models import SmdpConnection
+from simrenew.provisioning.sandbox_smdp import SANDBOX_SMDP_ID
 from simrenew.subscriptions.models import Subscription
 from simrenew.subscriptions.renewals import begin_subscription
+
+SANDBOX_SMDP_CARRIER = "verizon"
 
 
 class Command(BaseCommand):
@@ -56,6 +60,7 @@ class Command(BaseCommand):
             raise CommandError("The demo seeds test cards and a known API key: run it with SIMRENEW_SANDBOX=1.")
         with transaction.atomic():
             created = seed_catalog()
+            created["SM-DP+ connections"] = self._connect_sandbox_smdp()
             customer = Customer.objects.filter(email__iexact=DEMO_EMAIL).first()
             if customer is None:
                 customer = create_customer(
@@ -85,6 +90,23 @@ class Command(BaseCommand):
         self.stdout.write(f"  Console:    {settings.SIMRENEW_PUBLIC_URL}/admin/")
         for role, email in DEMO_STAFF.items():
             self.stdout.write(f"    {role:<8}  {email} / {DEMO_STAFF_PASSWORD}")
+
+    def _connect_sandbox_smdp(self) -> int:
+        """Verizon's eSIMs come from the sandbox SM-DP+ over ES2+ (the other carriers' from the CSV
+        inventory), so `make run` shows both ways of supplying eSIMs."""
+        now = clock.now()
+        _, made = SmdpConnection.objects.get_or_create(
+            carrier=Carrier.objects.get(code=SANDBOX_SMDP_CARRIER),
+            defaults={
+                "base_url": "sandbox:",
+                "requester_id": "simrenew-demo",
+                "smdp_id": SANDBOX_SMDP_ID,
+                "profile_type": "verizon-consumer",
+                "created_at": now,
+                "updated_at": now,
+            },
+        )
+        return int(made)
 
     def _give_demo_staff_logins(self) -> None:
         users = get_user_model()

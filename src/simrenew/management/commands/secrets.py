@@ -14,6 +14,7 @@ from django.db import transaction
 
 from simrenew.kit import crypto
 from simrenew.portal.mfa import reencrypt_authenticators
+from simrenew.provisioning.connections import reencrypt_network_tokens, reencrypt_port_secrets
 from simrenew.webhooks.services import reencrypt_secrets
 
 
@@ -25,7 +26,8 @@ class Command(BaseCommand):
         verbs.add_parser("new-key", help="Print a new Fernet key for SIMRENEW_ENCRYPTION_KEYS.")
         verbs.add_parser(
             "rotate",
-            help="Re-encrypt every stored secret (webhook signing secrets, TOTP and recovery-code seeds) "
+            help="Re-encrypt every stored secret (webhook signing secrets, TOTP and recovery-code seeds, "
+            "network API tokens, number-porting account numbers and PINs) "
             "with the first key of SIMRENEW_ENCRYPTION_KEYS, so older keys can then be removed.",
         )
 
@@ -37,9 +39,12 @@ class Command(BaseCommand):
             with transaction.atomic():
                 endpoints = reencrypt_secrets()
                 authenticators = reencrypt_authenticators()
+                tokens = reencrypt_network_tokens()
+                ports = reencrypt_port_secrets()
         except crypto.SecretUnreadable as exc:
             raise CommandError(f"{exc} Nothing was changed.") from exc
         self.stdout.write(
-            f"re-encrypted with the first key: {endpoints} webhook endpoint(s), {authenticators} second factor(s). "
+            f"re-encrypted with the first key: {endpoints} webhook endpoint(s), {authenticators} second factor(s), "
+            f"{tokens} network token(s), {ports} number port(s). "
             "Keys after the first may now be removed from SIMRENEW_ENCRYPTION_KEYS."
         )

@@ -7,7 +7,7 @@ shows the total and takes a promotion code. The add-an-eSIM view (views_manage) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,7 +30,8 @@ ADD_METHOD = "add_method"  # value: card, debit or paypal (the hosted page's kin
 APPLY_PROMO = "apply_promo"
 METHOD_KINDS = ("card", "debit", "paypal")
 # The choices the page keeps across the detours, as the query of the add-an-eSIM page.
-KEPT = ("plan", "promo_code", "payment_method", "auto_renew", "end_subscription")
+# (Never the old carrier's account number or PIN: they would travel in a URL.)
+KEPT = ("plan", "promo_code", "payment_method", "auto_renew", "end_subscription", "number")
 
 
 def kept_choices(posted: QueryDict) -> dict[str, str]:
@@ -71,6 +72,8 @@ def initial_choices(request: HttpRequest, customer: Customer) -> dict[str, Any]:
         and PaymentMethod.objects.filter(pk=int(method), customer=customer, removed_at__isnull=True).exists()
     ):
         initial["payment_method"] = int(method)
+    if query.get("number", "") == "new" or query.get("number", "").isdigit():
+        initial["number"] = query["number"]
     if query.get("promo_code"):
         initial["promo_code"] = query["promo_code"].strip()[:40]
     if query.get("auto_renew") in ("on", "off"):
@@ -94,12 +97,55 @@ class PlanPick:
 
 
 @dataclass(frozen=True)
+class NumberPick:
+    """One "phone number" radio (keep one of the customer's numbers, or take a new one), with the
+    sentence the order summary says when it is picked (keep_number.js copies it)."""
+
+    value: str
+    label: str
+    note: str
+    checked: bool
+
+
+@dataclass(frozen=True)
 class Order:
     groups: list[tuple[str, list[PlanPick]]]
     chosen: PlanPick | None
     promo_code: str  # the code that applies to the chosen plan ("" when none does)
     promo_error: str  # why the code typed does not apply
     has_methods: bool
+    # The phone number the new eSIM gets, said before payment: a new one unless one is kept.
+    numbers: list[NumberPick] = field(default_factory=list)
+    number_note: str = ""
+
+
+def new_number_note() -> str:
+    return gettext("Your new eSIM gets a new phone number.")
+
+
+def kept_number_note(msisdn: str) -> str:
+    return gettext("%(number)s moves to your new eSIM after payment.") % {"number": msisdn}
+
+
+def number_picks(form: forms.Form) -> tuple[list[NumberPick], str]:
+    """The number radios (none when there is no plan to move from) and the note of the one chosen."""
+    field = form.fields.get("number")
+    if field is None:
+        return [], new_number_note()
+    portable = getattr(form, "portable", {})
+    chosen = str(form["number"].value() or "new")
+    picks = [
+        NumberPick(
+            value=str(value),
+            label=str(label),
+            note=kept_number_note(portable[str(value)].esim.msisdn) if str(value) in portable else new_number_note(),
+            checked=str(value) == chosen,
+        )
+        for value, label in field.choices  # type: ignore[attr-defined]
+    ]
+    if not any(pick.checked for pick in picks):
+        picks = [NumberPick(p.value, p.label, p.note, p.value == "new") for p in picks]
+    return picks, next(pick.note for pick in picks if pick.checked)
 
 
 def pick_of(plan: Plan, customer: Customer, price: PriceQuote, *, checked: bool) -> PlanPick:
@@ -147,10 +193,13 @@ def order(request: HttpRequest, customer: Customer, form: forms.Form) -> Order:
         groups.setdefault(plan.carrier.name, []).append(pick)
         if plan is chosen:
             picked = pick
+    numbers, number_note = number_picks(form)
     return Order(
         groups=sorted(groups.items()),
         chosen=picked,
         promo_code=promo_code,
         promo_error=promo_error,
         has_methods=PaymentMethod.objects.filter(customer=customer, removed_at__isnull=True).exists(),
+        numbers=numbers,
+        number_note=number_note,
     )

@@ -1,0 +1,43 @@
+"""The console's view of ordering profiles from SM-DP+s: every order with how it ended (a `lost`
+one needs an operator: a profile may be reserved at the SM-DP+ that we cannot name), and every
+download notification the SM-DP+s sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from simrenew.provisioning.models import DownloadProgress, ProfileOrder
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Rows the services write: every role reads them, nobody edits them here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ProfileOrder)
+class ProfileOrderAdmin(ReadOnlyAdmin):
+    list_display = ("id", "carrier", "customer", "status", "iccid", "subject_code", "reason_code", "created_at")
+    list_filter = ("status", "carrier")
+    search_fields = ("iccid", "matching_id", "customer__email")
+    list_select_related = ("carrier", "customer")
+    date_hierarchy = "created_at"
+    ordering = ("-id",)
+
+
+@admin.register(DownloadProgress)
+class DownloadProgressAdmin(ReadOnlyAdmin):
+    list_display = ("iccid", "point", "status", "subject_code", "reason_code", "reported_at", "received_at")
+    list_filter = ("point", "status")
+    search_fields = ("iccid", "eid")
+    ordering = ("-id",)
