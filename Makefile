@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SIMRENEW_SANDBOX ?= 1
 
-.PHONY: install browser-deps node-deps run test lint typecheck test-sqlite test-postgres bench bench-deps bench-api bench-dashboard clean
+.PHONY: install browser-deps node-deps run test lint typecheck test-sqlite test-postgres bench bench-deps bench-api bench-dashboard bench-network clean
 
 install: $(STAMP)
 
@@ -96,6 +96,10 @@ bench-api: install bench-deps
 # The dashboard entries (4 and 5) alone, their rows replaced in the report the same way.
 bench-dashboard: install bench-deps
 	$(BIN)/python scripts/with_postgres.py $(BIN)/python -m benchmarks.run --dashboard-only
+
+# Issue 16's entries alone: 10,000 lines suspended at expiry, the carrier at 200 ms (PostgreSQL, SQLite).
+bench-network: install bench-deps
+	$(BIN)/python scripts/with_postgres.py $(BIN)/python -m benchmarks.run --network-only
 
 clean:
 	rm -rf $(VENV) var build src/*.egg-info

@@ -33,6 +33,7 @@ API_ROW_MARK = "`GET /api/v1/subscriptions/{id}` for"
 NETWORK_COUNT = int(os.environ.get("SIMRENEW_BENCH_NETWORK_COUNT", "10000"))
 NETWORK_LATENCY_MS = 200
 NETWORK_MIN_RATE = 500  # issue 16: orders sent and completed per second, one worker
+NETWORK_ROW_MARK = "lines suspended at expiry in one worker run"
 
 
 def fresh_sqlite(name: str) -> str:
@@ -285,6 +286,11 @@ def rerun_entries(which: str) -> None:
         api = [number for number, line in rows.items() if API_ROW_MARK in line]
         number = api[0] if api else max(rows, default=0) + 1
         fresh = [(number, api_throughput_row(number, postgres_url))]
+    elif which == "network":
+        known = sorted(number for number, line in rows.items() if NETWORK_ROW_MARK in line)
+        first = known[0] if known else max(rows, default=0) + 1
+        fresh = [(first, network_row(first, "PostgreSQL 15", postgres_url))]
+        fresh.append((first + 1, network_row(first + 1, "SQLite", fresh_sqlite("network"))))
     else:
         fresh = dashboard_rows(postgres_url)
     rows.update(fresh)
@@ -297,7 +303,7 @@ def rerun_entries(which: str) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] in (["--api-only"], ["--dashboard-only"]):
+    if sys.argv[1:] in (["--api-only"], ["--dashboard-only"], ["--network-only"]):
         rerun_entries(sys.argv[1].removeprefix("--").removesuffix("-only"))
     else:
         main()

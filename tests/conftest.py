@@ -79,3 +79,17 @@ def _fresh_gateway_cache() -> Iterator[None]:
     get_gateway.cache_clear()
     yield
     get_gateway.cache_clear()
+
+
+@pytest.fixture
+def migrations_restored(transactional_db: None) -> Iterator[None]:
+    """For a story that migrates an app back: afterwards every app is migrated forward again.
+    Migrating one app back also unapplies the migrations of the apps that depend on it (e.g.
+    provisioning's tables go with esims' or subscriptions' older states), and a story that only
+    returns its own app to its latest migration would leave them gone for the stories after it."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())

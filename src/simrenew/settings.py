@@ -304,6 +304,8 @@ SIMRENEW_NETWORK_TIMEOUT_SECONDS = float(os.environ.get("SIMRENEW_NETWORK_TIMEOU
 SIMRENEW_SANDBOX_NETWORK_DELAY_SECONDS = int(os.environ.get("SIMRENEW_SANDBOX_NETWORK_DELAY_SECONDS", "5"))
 SIMRENEW_SANDBOX_NETWORK_LATENCY_MS = int(os.environ.get("SIMRENEW_SANDBOX_NETWORK_LATENCY_MS", "0"))
 SIMRENEW_SANDBOX_NETWORK_FAULT_RATE = float(os.environ.get("SIMRENEW_SANDBOX_NETWORK_FAULT_RATE", "0"))
+# The TMF641 listener is a doorbell anyone can ring: events per client and minute (0: no limit).
+SIMRENEW_TMF_LISTENER_EVENTS_PER_MINUTE = int(os.environ.get("SIMRENEW_TMF_LISTENER_EVENTS_PER_MINUTE", "600"))
 
 # SMS notices: the sandbox provider records messages in the database; "twilio" sends them.
 SIMRENEW_SMS_PROVIDER = os.environ.get("SIMRENEW_SMS_PROVIDER", "sandbox")

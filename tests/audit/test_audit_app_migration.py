@@ -11,7 +11,7 @@ from django.db.migrations.executor import MigrationExecutor
 from simrenew.audit.models import AuditEntry
 from simrenew.kit import clock
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("migrations_restored")]
 
 BEFORE_THE_MOVE = [("console", "0005_staff_emails_verified"), ("audit", None)]
 AFTER_THE_MOVE = [("console", "0006_audit_trail_moves_to_its_own_app"), ("audit", "0001_initial")]

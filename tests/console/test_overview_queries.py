@@ -187,7 +187,7 @@ def test_the_overview_asks_the_same_number_of_queries_however_much_there_is(cloc
     with CaptureQueriesContext(connection) as many:
         queries.overview()
 
-    assert len(few) == len(many) <= 17
+    assert len(few) == len(many) <= 20  # 17, and 3 for what the eSIM world leaves to operators
 
 
 def test_the_search_box_finds_a_customer_by_email_phone_or_iccid(clock):

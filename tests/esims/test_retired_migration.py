@@ -9,7 +9,7 @@ from django.db.migrations.state import StateApps
 
 from tests.factories import make_carrier
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("migrations_restored")]
 
 BEFORE = [("esims", "0002_alter_esimprofile_options")]
 AFTER = [("esims", "0003_smdp_profiles")]

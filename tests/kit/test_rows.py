@@ -64,6 +64,10 @@ BULK_PATHS: dict[str, frozenset[str] | None] = {
     "notifications/services.py": frozenset({"emit_many"}),
     "billing/services.py": frozenset({"issue_invoices"}),
     "payments/sandbox.py": frozenset({"charge_many"}),
+    # The line outbox: the service changes of a batch (a worker's 500 suspensions; a request's one
+    # start) and the worker's answers from the carrier, thousands at a time.
+    "provisioning/lines.py": frozenset({"on_service_changes"}),
+    "provisioning/line_orders.py": frozenset({"_apply", "_apply_completions"}),
 }
 
 

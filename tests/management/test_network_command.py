@@ -179,3 +179,24 @@ def test_disconnect_sends_the_lines_back_to_the_sandbox_network(att):
     assert TOKEN not in str(entry.before)
     with pytest.raises(CommandError, match="att has no network connection; nothing was changed"):
         network("disconnect", "att")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_carriers_order_events_are_subscribed_to_and_unsubscribed_on_disconnect(clock, settings):
+    from simrenew.provisioning.tmf641 import close_shared
+    from tests.provisioning.tmf_server import TmfServer
+
+    make_carrier(code="att")
+    settings.SIMRENEW_PUBLIC_URL = "https://simrenew.example.com"
+    with TmfServer(token=TOKEN) as carrier:
+        said = network("connect", "att", "--url", carrier.url, "--token", TOKEN, "--register-hub")
+
+        [(hub_id, callback)] = carrier.hubs.items()
+        assert callback == "https://simrenew.example.com/tmf-api/serviceOrdering/v4"
+        assert stored_row()["hub_id"] == hub_id and hub_id in said
+        assert AuditEntry.objects.filter(action="network hub registered").count() == 1
+
+        network("disconnect", "att")
+        assert carrier.hubs == {}
+        assert not NetworkConnection.objects.exists()
+    close_shared()

@@ -68,6 +68,7 @@ def test_rotate_with_a_key_missing_changes_nothing_and_says_why(clock, settings)
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("migrations_restored")
 def test_the_migration_encrypts_second_factor_secrets_stored_in_plaintext():
     customer = make_login(email="mei@example.com")
     executor = MigrationExecutor(connection)

@@ -325,3 +325,50 @@ def test_a_refused_port_tells_the_customer_and_orders_the_line_again_with_a_new_
     assert "portInPin" not in str(carrier.order(again.external_id).body)
     assert Subscription.objects.get(pk=old.pk).state == "live"  # the old plan keeps its number
     assert not any("failed at the carrier" in m.subject for m in mail.outbox)  # the customer's, not the operator's
+
+
+def test_a_replacement_esim_takes_over_the_line_with_one_swap_order(clock, wall_clock, carrier):
+    """An eSIM from the SM-DP+ whose download failed after its line was added: support's
+    replacement keeps the line (and the number the carrier gave it); the carrier is told the new
+    ICCID in one `modify`."""
+    from simrenew.payments.charging import run_charge
+    from simrenew.provisioning import profiles
+    from simrenew.provisioning.sandbox_smdp import DOWNLOAD_FAILS_EID
+    from simrenew.subscriptions.renewals import begin_subscription
+    from tests.factories import make_card
+    from tests.provisioning.helpers import connect_smdp
+
+    connect_smdp(carrier="att")
+    customer = make_customer()
+    failed = profiles.obtain_esim(customer=customer, carrier_code="att", eid=DOWNLOAD_FAILS_EID)
+    card = make_card(customer=customer)
+    attempt = run_charge(
+        lambda: begin_subscription(
+            esim=failed,
+            plan=make_plan(code="att-month"),
+            payment_method=card,
+            auto_renew=False,
+            promo_code=None,
+            idempotency_key="first",
+        )
+    )
+    assert attempt.status == "succeeded"
+    settle(Worker(batch_size=50), wall_clock)
+    number = EsimProfile.objects.get(pk=failed.pk).msisdn
+    assert number  # the carrier gave the new line its number
+    clock.advance(minutes=1)
+    profiles.record_sandbox_downloads()
+    failed.refresh_from_db()
+    assert failed.status == "download_failed"
+
+    replacement = profiles.order_replacement(failed)
+    settle(Worker(batch_size=50), wall_clock)
+
+    line = Line.objects.get(esim=replacement)
+    first, swap = LineOrder.objects.filter(line=line).order_by("sequence")
+    assert (first.action, swap.change, swap.action, swap.status) == ("add", "swap", "modify", "completed")
+    assert carrier.order(swap.external_id).characteristics()["iccid"] == replacement.iccid
+    assert carrier.posts[swap.external_id] == 1
+    replacement.refresh_from_db()
+    assert (replacement.msisdn, replacement.network_state) == (number, "active")
+    assert Subscription.objects.get(pk=attempt.subscription_id).esim_id == replacement.pk

@@ -65,3 +65,18 @@ def test_a_malformed_event_is_a_tmf_400(clock, body):
 def test_only_post_is_answered_and_in_json(clock):
     answer = Client().get(LISTENER)
     assert answer.status_code == 405 and answer.json()["code"] == "405"
+
+
+def test_one_client_ringing_too_often_is_told_to_wait(clock, wall_clock, settings):
+    settings.SIMRENEW_TMF_LISTENER_EVENTS_PER_MINUTE = 2
+    wall_clock.now = wall_clock.now.replace(second=15, microsecond=0)
+    order = in_progress_order(wall_clock)
+    ring = lambda: Client().post(LISTENER, event(external_id=order.external_id), content_type="application/json")  # noqa: E731
+
+    assert [ring().status_code for _ in range(2)] == [204, 204]
+    refused = ring()
+
+    assert refused.status_code == 429 and refused["Retry-After"] == "45"
+    assert refused.json()["reason"] == "Too many requests"
+    wall_clock.advance(minutes=1)
+    assert ring().status_code == 204  # a new minute

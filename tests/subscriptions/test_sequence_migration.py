@@ -11,7 +11,7 @@ from simrenew.subscriptions import service_changes
 from simrenew.subscriptions.models import Subscription
 from tests.factories import make_subscription
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("migrations_restored")]
 
 BEFORE = [("subscriptions", "0007_periods_running_low")]
 AFTER = [("subscriptions", "0008_remove_subscription_sequence")]

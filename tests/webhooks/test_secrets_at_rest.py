@@ -101,6 +101,7 @@ BEFORE = ("webhooks", "0002_endpoint_owner_rotation_failures_event_counter")
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("migrations_restored")
 def test_the_migration_encrypts_the_secrets_stored_in_plaintext():
     executor = MigrationExecutor(connection)
     executor.migrate([BEFORE])

@@ -19,20 +19,17 @@ from typing import Any
 from django.utils.translation import gettext
 
 from simrenew.billing.models import Invoice
-from simrenew.catalog.labels import PlanValues, top_up_display_name
+from simrenew.catalog.labels import PlanValues, plan_value_paths, top_up_display_name
 from simrenew.catalog.models import Plan, TopUpPack
 from simrenew.payments.models import AttemptPurpose
 
 # The columns `item_name` reads, for a `values()` query on Invoice (one query, joined).
+PERIOD_PLAN = "period__plan__"
 ITEM_FIELDS = (
     "description",
     "payment_attempt__purpose",
     "payment_attempt__purpose_data",
-    "period__plan__name",
-    "period__plan__period_unit",
-    "period__plan__period_count",
-    "period__plan__data_mb",
-    "period__plan__carrier__name",
+    *plan_value_paths(PERIOD_PLAN).values(),
     "top_up__pack__name",
     "top_up__pack__data_mb",
     "top_up__pack__carrier__name",
@@ -41,14 +38,8 @@ ITEM_FIELDS = (
 
 def item_name(row: Mapping[str, Any]) -> str:
     """The name of what the invoice in `row` (its ITEM_FIELDS) bought, in the active language."""
-    if row["period__plan__name"] is not None:
-        return PlanValues(
-            name=row["period__plan__name"],
-            period_unit=row["period__plan__period_unit"],
-            period_count=row["period__plan__period_count"],
-            data_mb=row["period__plan__data_mb"],
-            carrier_name=row["period__plan__carrier__name"],
-        ).display_name
+    if row[f"{PERIOD_PLAN}name"] is not None:
+        return PlanValues.from_row(row, PERIOD_PLAN).display_name
     if row["top_up__pack__name"] is not None:
         return top_up_display_name(
             name=row["top_up__pack__name"],

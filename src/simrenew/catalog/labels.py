@@ -9,9 +9,10 @@ A number and its unit are glued (no line break between "20" and "GB", nor inside
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from babel.dates import format_date
 from babel.numbers import format_percent
@@ -56,6 +57,27 @@ class PlanValues:
     @property
     def display_name(self) -> str:
         return plan_display_name(self, self.carrier_name)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], prefix: str) -> PlanValues:
+        """The values a query read through `plan_value_paths(prefix)`."""
+        return cls(**{field: row[path] for field, path in plan_value_paths(prefix).items()})
+
+
+# Where each PlanValues field is found from a plan (its carrier's name through the relation).
+_PLAN_VALUE_SOURCES = {
+    "name": "name",
+    "period_unit": "period_unit",
+    "period_count": "period_count",
+    "data_mb": "data_mb",
+    "carrier_name": "carrier__name",
+}
+
+
+def plan_value_paths(prefix: str) -> dict[str, str]:
+    """Each PlanValues field and the lookup that reads it through `prefix` (e.g. "period__plan__"),
+    for a `values()` query or a JSONObject: the one list of what a plan's name is made of."""
+    return {field: f"{prefix}{source}" for field, source in _PLAN_VALUE_SOURCES.items()}
 
 
 def unbreakable(text: str) -> str:

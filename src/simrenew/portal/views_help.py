@@ -15,15 +15,12 @@ from django.views.decorators.csrf import requires_csrf_token
 
 log = logging.getLogger(__name__)
 
-# Default as in settings.py: periods not started are refunded, the running one is not.
-REFUND_POLICIES = ("none", "unstarted", "prorata")
-
 
 def help_page(request: HttpRequest) -> HttpResponse:
-    policy = getattr(settings, "SIMRENEW_CANCEL_REFUND_POLICY", "unstarted")
-    retry_hours = getattr(settings, "SIMRENEW_RENEWAL_RETRY_HOURS", (72,))
+    # settings.py refuses to start with a policy not in CANCEL_REFUND_POLICIES, so it is one of them.
+    retry_hours = settings.SIMRENEW_RENEWAL_RETRY_HOURS
     context = {
-        "refund_policy": policy if policy in REFUND_POLICIES else "unstarted",
+        "refund_policy": settings.SIMRENEW_CANCEL_REFUND_POLICY,
         "first_charge_hours": max(retry_hours) if retry_hours else 72,
         "retention_days": settings.SIMRENEW_RETENTION_DAYS,
         "termination_warning_days": settings.SIMRENEW_TERMINATION_WARNING_DAYS,

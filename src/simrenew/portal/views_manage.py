@@ -379,11 +379,12 @@ def add_esim(request: HttpRequest, customer: Customer) -> HttpResponse:
 
 
 def _buy_esim(request: HttpRequest, customer: Customer, form: AddEsimForm) -> HttpResponse | None:
-    """Assign a profile and pay its first period. On a declined payment nothing
-    stays behind: begin_subscription's failure path deletes the unpaid
-    subscription, and here the profile is released, because a customer whose
-    payment failed does not expect to hold an eSIM (and has never seen its
-    activation code). None means: show the form again with its errors."""
+    """Give the customer a profile (from inventory, or ordered from the carrier's SM-DP+ before the
+    charge) and pay its first period. On a declined payment nothing stays behind:
+    begin_subscription's failure path deletes the unpaid subscription, and here the profile is
+    given back (to stock, or to the SM-DP+'s pool), because a customer whose payment failed does not
+    expect to hold an eSIM (and has never seen its activation code). None means: show the form
+    again with its errors."""
     data = form.cleaned_data
     plan = data["plan"]
     key = f"portal-add-esim-{customer.pk}-{data['key']}"

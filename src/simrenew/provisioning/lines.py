@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from simrenew.esims.models import EsimProfile, NetworkState
 from simrenew.kit import clock, crypto, rows
@@ -180,18 +181,38 @@ def on_service_changes(changes: Sequence[ServiceChange]) -> None:
     EsimProfile.objects.filter(pk__in=[line.esim_id for line in touched]).update(network_state=NetworkState.PENDING)
 
 
+def _queue_one(line: Line, change: LineChange, *, iccid: str, **request: Any) -> LineOrder:
+    """One more order for a locked line, outside the batch path (rare: a port refused, a swap)."""
+    line.last_sequence += 1
+    line.save(update_fields=["esim", "last_sequence"])
+    order = tmf641.LineChangeOrder(external_id=external_id(line.pk, line.last_sequence), iccid=iccid, **request)
+    EsimProfile.objects.filter(pk=line.esim_id).update(network_state=NetworkState.PENDING)
+    return LineOrder.objects.create(
+        line_id=line.pk,
+        sequence=line.last_sequence,
+        change=change,
+        action=order.action,
+        target_state=order.target_state or "",
+        plan_code=order.plan_code or "",
+        external_id=order.external_id,
+        body=tmf641.order_body(order),
+        status=LineOrderStatus.QUEUED,
+        next_attempt_at=clock.system_now(),
+        created_at=clock.now(),
+    )
+
+
 def order_again_without_port(failed_order_id: int) -> LineOrder:
     """A new line's `add` whose number port the carrier refused: the same `add` again, without the
     port, so the eSIM gets a number of its own (the customer was told why the port failed). Runs
     inside the caller's transaction."""
-    failed = LineOrder.objects.select_related("line__esim").get(pk=failed_order_id)
+    failed = LineOrder.objects.get(pk=failed_order_id)
     line = Line.objects.select_for_update().select_related("esim").get(pk=failed.line_id)
-    now = clock.now()
-    line.last_sequence += 1
-    request = tmf641.LineChangeOrder(
-        external_id=external_id(line.pk, line.last_sequence),
-        action="add",
+    return _queue_one(
+        line,
+        LineChange.START,
         iccid=line.esim.iccid,
+        action="add",
         target_state="active",
         msisdn=None,
         plan_code=failed.plan_code or None,
@@ -199,19 +220,27 @@ def order_again_without_port(failed_order_id: int) -> LineOrder:
         requested_start=None,
         port=None,
     )
-    order = LineOrder.objects.create(
-        line_id=line.pk,
-        sequence=line.last_sequence,
-        change=LineChange.START,
-        action="add",
-        target_state="active",
-        plan_code=failed.plan_code,
-        external_id=request.external_id,
-        body=tmf641.order_body(request),
-        status=LineOrderStatus.QUEUED,
-        next_attempt_at=clock.system_now(),
-        created_at=now,
+
+
+def swap_esim(old: EsimProfile, new: EsimProfile) -> LineOrder | None:
+    """A replacement eSIM takes over the old one's line (its number and service at the carrier): the
+    line now belongs to `new`, and one `modify` order tells the carrier the line's new ICCID (plan
+    §h, H11). None when the old eSIM never had a line, or its line is gone. Runs inside the caller's
+    transaction."""
+    line = Line.objects.select_for_update().filter(esim=old).first()
+    if line is None or line.state == LineState.TERMINATED:
+        return None
+    line.esim = new
+    EsimProfile.objects.filter(pk=old.pk).update(network_state="")
+    return _queue_one(
+        line,
+        LineChange.SWAP,
+        iccid=new.iccid,
+        action="modify",
+        target_state=None,
+        msisdn=new.msisdn or old.msisdn or None,
+        plan_code=None,
+        service_id=line.service_id or None,
+        requested_start=None,
+        port=None,
     )
-    line.save(update_fields=["last_sequence"])
-    EsimProfile.objects.filter(pk=line.esim_id).update(network_state=NetworkState.PENDING)
-    return order

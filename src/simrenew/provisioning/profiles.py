@@ -32,6 +32,7 @@ from simrenew.kit.errors import Conflict, ServiceUnavailable, ValidationFailed
 from simrenew.notifications import payloads
 from simrenew.notifications.events import EventType
 from simrenew.notifications.services import emit
+from simrenew.provisioning import lines
 from simrenew.provisioning.es2plus import (
     DownloadProgressReport,
     Es2FunctionFailed,
@@ -294,6 +295,10 @@ def order_replacement(esim: EsimProfile) -> EsimProfile:
     replacement = order_profile(connection, customer=esim.customer, eid=None)
     with transaction.atomic():
         esim_moves.move_to_esim(esim, replacement)
+        if esim.msisdn:  # the carrier's number stays with the customer's line
+            EsimProfile.objects.filter(pk=replacement.pk).update(msisdn=esim.msisdn)
+            replacement.msisdn = esim.msisdn
+        lines.swap_esim(esim, replacement)
         esims.mark_cancelled(esim)
     order = ProfileOrder.objects.filter(esim=esim).order_by("-id").first()
     if order is not None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from django.db.models import JSONField, OuterRef, Subquery
 from django.db.models.functions import Coalesce, JSONObject
 
-from simrenew.catalog.labels import PlanValues
+from simrenew.catalog.labels import PlanValues, plan_value_paths
 from simrenew.kit import clock
 from simrenew.notifications.facts import (
     PeriodFacts,
@@ -20,18 +20,13 @@ from simrenew.notifications.facts import (
     register_subscription_lookup,
 )
 from simrenew.subscriptions.models import Period, Subscription, SubscriptionState
+from simrenew.subscriptions.status import period_runs_q
 
 
 def _plan_values() -> JSONObject:
     """What the plan's customer-facing name is made of (catalog.labels.PlanValues), as one value:
     a subquery yields one column, and the name is composed in Python, in the reader's language."""
-    return JSONObject(
-        name="plan__name",
-        period_unit="plan__period_unit",
-        period_count="plan__period_count",
-        data_mb="plan__data_mb",
-        carrier_name="plan__carrier__name",
-    )
+    return JSONObject(**plan_value_paths("plan__"))
 
 
 def subscription_facts(subscription_id: int) -> SubscriptionFacts | None:
@@ -40,7 +35,7 @@ def subscription_facts(subscription_id: int) -> SubscriptionFacts | None:
     active now (rendering runs this under the customer's)."""
     now = clock.now()
     periods = Period.objects.filter(subscription_id=OuterRef("pk"))
-    running = periods.filter(starts_at__lte=now, ends_at__gt=now).order_by("number").values(facts=_plan_values())[:1]
+    running = periods.filter(period_runs_q(now)).order_by("number").values(facts=_plan_values())[:1]
     last = periods.order_by("-number").values(facts=_plan_values())[:1]
     row = (
         Subscription.objects.filter(pk=subscription_id)

@@ -8,10 +8,12 @@ from argparse import ArgumentParser
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import CommandError
 from django.db import transaction
 
 from simrenew.catalog.models import Carrier
+from simrenew.kit.audit import record_change
 from simrenew.kit.errors import SimrenewError
 from simrenew.management.base import ActorCommand
 from simrenew.provisioning.connections import (
@@ -22,6 +24,7 @@ from simrenew.provisioning.connections import (
     find_carrier,
 )
 from simrenew.provisioning.models import NetworkConnection
+from simrenew.provisioning.tmf641 import NetworkUnavailable, OrderRefused, service_ordering
 
 
 def _token_from(options: dict[str, Any]) -> str | None:
@@ -64,6 +67,12 @@ class Command(ActorCommand):
         )
         token.add_argument("--token-file", metavar="FILE", help="Read the bearer token from this file instead.")
         token.add_argument("--no-token", action="store_true", help="Remove the stored token.")
+        connect.add_argument(
+            "--register-hub",
+            action="store_true",
+            help="Also subscribe to the carrier's order events (POST {url}/hub): they come to "
+            f"SIMRENEW_PUBLIC_URL{TMF641_BASE_PATH}/listener/serviceOrderStateChangeEvent.",
+        )
         show = verbs.add_parser("show", help="Show the network connections (never the token).")
         show.add_argument("carrier", nargs="?", help="Only this carrier.")
         disconnect = verbs.add_parser(
@@ -96,6 +105,27 @@ class Command(ActorCommand):
             f"{verb} {carrier.code}: its line changes are ordered at {connection.base_url} "
             f"(token {_token_state(connection)})."
         )
+        if options["register_hub"]:
+            self._register_hub(connection)
+
+    def _register_hub(self, connection: NetworkConnection) -> None:
+        """Outside any transaction: the carrier is called."""
+        callback = settings.SIMRENEW_PUBLIC_URL.rstrip("/") + TMF641_BASE_PATH
+        try:
+            hub_id = service_ordering(connection).register_hub(callback)
+        except (NetworkUnavailable, OrderRefused) as exc:
+            raise CommandError(
+                f"Connected, but the carrier did not take the event subscription ({exc}); the worker polls "
+                "every order anyway. Run the command again with --register-hub to retry."
+            ) from exc
+        with transaction.atomic():
+            NetworkConnection.objects.filter(pk=connection.pk).update(hub_id=hub_id[:128])
+            record_change(
+                action="network hub registered",
+                target=connection,
+                after={"hub_id": hub_id, "callback": callback},
+            )
+        self.stdout.write(f"The carrier sends its order events to {callback}/listener/… (hub {hub_id}).")
 
     def _show(self, code: str | None) -> None:
         if code:
@@ -120,6 +150,12 @@ class Command(ActorCommand):
         )
 
     def _disconnect(self, code: str) -> None:
+        stored = NetworkConnection.objects.filter(carrier__code=code.strip().lower()).first()
+        if stored is not None and stored.hub_id:
+            try:  # outside any transaction: the carrier is called; best effort, the events would only ring
+                service_ordering(stored).unregister_hub(stored.hub_id)
+            except (NetworkUnavailable, OrderRefused) as exc:
+                self.stderr.write(f"The carrier's event subscription {stored.hub_id} could not be removed: {exc}.")
         with transaction.atomic():
             carrier = find_carrier(code)
             connection = disconnect_network(carrier)  # audited by the service
