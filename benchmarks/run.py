@@ -148,7 +148,18 @@ def write_report(rows: list[str], run_by: str, *, appendix: str = "") -> None:
         "health check (`SELECT 1`); its key is trusted per server process for 5 s; the page-only middleware steps "
         "aside for `/api/` while the security headers stay. The machine may be shared with other work, so latencies "
         "are noisy (the API's p99 most: each API request waits on PostgreSQL twice, the bare view never); the "
-        "ratio is measured in one run.\n" + appendix
+        "ratio is measured in one run.\n\n"
+        "The lines-suspended entries (`benchmarks/network_suspend.py`, alone: `make bench-network`) seed live "
+        "subscriptions ending in an hour, each eSIM's line active at the carrier, move the test clock past their "
+        "end and tick one `simrenew worker` (`Worker.run_once`) until every order is completed: the scan suspends "
+        "them (one TMF641 `modify`/`inactive` order per line, written with the suspension, and the suspension "
+        "notices), and the worker's network step sends the orders and polls each until `completed`. The carrier "
+        "is `tests/provisioning/tmf_server.py` in a process of its own, answering every request in 200 ms "
+        "(`acknowledged` when posted, `completed` when next read; first poll 0.2 s later) and checking every "
+        "body against the TMF641 v4.1.0 schema. The rate is orders sent and completed per second of the network "
+        "step; the ratio compares the whole worker run (suspensions, notices and orders) with the same run on "
+        "fresh subscriptions and no network connected (the sandbox network in our database, completing at once).\n"
+        + appendix
     )
 
 

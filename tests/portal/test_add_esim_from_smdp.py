@@ -50,6 +50,8 @@ def test_an_esim_ordered_from_the_sm_dp_is_installed_and_the_page_says_so(client
     assert (esim.status, esim.source, esim.msisdn) == ("released", "smdp", "")
     html = client.get(done["Location"]).content.decode()
     assert '<img class="qr"' in html and "number to come from the carrier" in html
+    dashboard = client.get(reverse("portal:dashboard")).content.decode()
+    assert '<span class="number">number to come from the carrier</span>' in dashboard  # until the carrier gives one
 
     clock.advance(seconds=30)
     profiles.record_sandbox_downloads()

@@ -272,3 +272,20 @@ def test_behind_the_proxy_the_verified_certificate_must_be_the_sm_dps(
     assert wrong.json()["header"]["functionExecutionStatus"]["status"] == "Failed"
     assert right.status_code == 204
     assert EsimProfile.objects.get(pk=body["id"]).status == "installed"
+
+
+@pytest.mark.parametrize("point", [1, 2, 3, 4])
+def test_a_failure_reported_at_any_notification_point_makes_the_download_failed(
+    api: ApiClient, smdp: Es2PlusServer, live_server: Any, point: int
+) -> None:
+    body = order_esim(api).json()
+    url = live_server.url + HDPI
+    for earlier in range(1, point):
+        if earlier != 2:  # point 2 is reported only when the confirmation fails
+            assert smdp.notify(url, body["iccid"], earlier).status_code == 204
+
+    assert smdp.notify(url, body["iccid"], point, "Failed").status_code == 204
+
+    assert EsimProfile.objects.get(pk=body["id"]).status == "download_failed"
+    assert DownloadProgress.objects.filter(point=point, status="Failed").count() == 1
+    assert OutboxMessage.objects.filter(event_type="esim.download_failed").count() == 1
