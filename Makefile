@@ -52,12 +52,12 @@ typecheck: install
 	$(BIN)/mypy src
 
 test-sqlite: install browser-deps
-	$(BIN)/pytest -p no:cacheprovider -q
+	$(BIN)/pytest -p no:cacheprovider -q --durations=30
 
 # Its own screenshots folder: `make test` runs this suite beside the SQLite one.
 test-postgres: install browser-deps
 	SIMRENEW_SCREENSHOTS=var/screenshots/postgresql \
-		$(BIN)/python scripts/with_postgres.py $(BIN)/pytest -p no:cacheprovider -q
+		$(BIN)/python scripts/with_postgres.py $(BIN)/pytest -p no:cacheprovider -q --durations=30
 
 # Drift checks, then lint, types and the whole suite on SQLite and again on PostgreSQL, two at a
 # time (the machine's two cores): PostgreSQL's suite, the longest, starts first and the rest runs

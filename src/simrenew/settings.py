@@ -294,9 +294,10 @@ SIMRENEW_STRIPE_API_KEY = os.environ.get("SIMRENEW_STRIPE_API_KEY", "")
 SIMRENEW_SMDP_RETRY_AFTER_SECONDS = int(os.environ.get("SIMRENEW_SMDP_RETRY_AFTER_SECONDS", "30"))
 SIMRENEW_SANDBOX_SMDP_LATENCY_MS = int(os.environ.get("SIMRENEW_SANDBOX_SMDP_LATENCY_MS", "0"))
 SIMRENEW_SANDBOX_SMDP_FAULT_RATE = float(os.environ.get("SIMRENEW_SANDBOX_SMDP_FAULT_RATE", "0"))
-# TMF641 service orders in flight at once per worker: 200 ms answers at 500 orders/s need 100, and
-# each order is also polled. The first poll waits POLL_SECONDS, doubling to POLL_MAX_SECONDS.
-SIMRENEW_NETWORK_CONCURRENCY = int(os.environ.get("SIMRENEW_NETWORK_CONCURRENCY", "256"))
+# TMF641 requests in flight at once per worker and carrier: 200 ms answers at 500 orders/s need 200
+# (each order is posted, then polled); 512 leaves room (`make bench`). Lower it for a carrier that
+# limits connections. The first poll waits POLL_SECONDS, doubling to POLL_MAX_SECONDS.
+SIMRENEW_NETWORK_CONCURRENCY = int(os.environ.get("SIMRENEW_NETWORK_CONCURRENCY", "512"))
 SIMRENEW_NETWORK_POLL_SECONDS = float(os.environ.get("SIMRENEW_NETWORK_POLL_SECONDS", "2"))
 SIMRENEW_NETWORK_POLL_MAX_SECONDS = float(os.environ.get("SIMRENEW_NETWORK_POLL_MAX_SECONDS", "300"))
 SIMRENEW_NETWORK_CLAIM_SECONDS = int(os.environ.get("SIMRENEW_NETWORK_CLAIM_SECONDS", "120"))

@@ -5,11 +5,13 @@ and outages are told apart, and a thousand orders travel at once."""
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import trustme
 
 from simrenew.kit import crypto
 from simrenew.provisioning.models import NetworkConnection
@@ -24,7 +26,7 @@ from simrenew.provisioning.tmf641 import (
     order_body,
     service_ordering,
 )
-from simrenew.provisioning.tmf641_http import HttpServiceOrdering, retry_after_seconds, snapshot_from
+from simrenew.provisioning.tmf641_http import HttpServiceOrdering, snapshot_from
 from tests.notifications.servers import free_port
 from tests.provisioning.tmf_server import TmfServer
 
@@ -142,6 +144,26 @@ def test_a_carrier_not_listening_was_never_reached():
     assert lookup.value.reached is False
 
 
+def test_over_https_the_carrier_is_reached_when_its_ca_is_trusted_and_never_otherwise(tmp_path):
+    ca, stranger = trustme.CA(), trustme.CA()
+    server_side = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_side)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    stranger.cert_pem.write_to_path(str(tmp_path / "stranger.pem"))
+
+    with TmfServer(tls=server_side) as carrier:
+        with HttpServiceOrdering(carrier.url, ca_file=str(tmp_path / "ca.pem")) as network:
+            trusted = one(network.create_many([add_body()]))
+        with HttpServiceOrdering(carrier.url, ca_file=str(tmp_path / "stranger.pem")) as network:
+            untrusted = one(network.create_many([add_body("simrenew-1-2")]))
+
+    assert carrier.url.startswith("https://")
+    assert isinstance(trusted, OrderSnapshot) and trusted.external_id == "simrenew-1-1"
+    assert isinstance(untrusted, NetworkUnavailable)
+    assert untrusted.reached is False  # the handshake failed: nothing was sent
+    assert set(carrier.posts) == {"simrenew-1-1"}
+
+
 def test_a_carrier_too_slow_to_answer_may_have_the_order():
     with TmfServer(latency_ms=400) as carrier, HttpServiceOrdering(carrier.url, timeout_seconds=0.1) as network:
         late = one(network.create_many([add_body()]))
@@ -252,17 +274,6 @@ def test_a_carrier_explaining_a_failure_in_a_note_is_heard():
     assert (snapshot.state, snapshot.errors, snapshot.service_id) == ("failed", ["Port-out PIN does not match"], None)
     with pytest.raises(ValueError):
         snapshot_from({"state": "completed"})
-
-
-def test_retry_after_is_read_as_seconds_or_as_a_date():
-    from datetime import UTC, datetime
-
-    now = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
-
-    assert retry_after_seconds("30") == 30.0
-    assert retry_after_seconds("Thu, 15 Jan 2026 12:01:00 GMT", now=now) == 60.0
-    assert retry_after_seconds("soon") is None
-    assert retry_after_seconds(None) is None
 
 
 def test_a_connected_carrier_gets_one_shared_http_adapter_and_an_unconnected_one_the_sandbox(carrier):

@@ -15,10 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from allauth.account.adapter import get_adapter
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpRequest
 
 from simrenew.catalog.services import PromotionNotApplicable
@@ -34,17 +32,6 @@ class TooManyPromotionAttempts(SimrenewError):
     status = 429
     slug = "too-many-promotion-codes"
     title = "Too many promotion codes tried"
-
-
-def client_of(request: HttpRequest) -> str:
-    """The portal's client: its address, by the rule the sign-in limits use (allauth's: behind
-    SIMRENEW_TRUSTED_PROXY_COUNT proxies, the one they name in X-Forwarded-For, not the proxy's
-    own address, which every customer would share)."""
-    try:
-        address = get_adapter(request).get_client_ip(request)
-    except (PermissionDenied, ImproperlyConfigured):  # no address, or a header the proxies did not write
-        address = "unknown"
-    return f"ip:{address}"
 
 
 def _window() -> tuple[int, int]:

@@ -6,7 +6,6 @@ with a note). Both go through `line_orders` and are audited there; nothing is ed
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -18,35 +17,12 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.http import urlencode
 
+from simrenew.console.actions import ReadOnlyAdmin, back_url
 from simrenew.kit.errors import SimrenewError
 from simrenew.provisioning import line_orders
 from simrenew.provisioning.models import LineOrder, LineOrderStatus
-
-# Console helpers are not imported from simrenew.console: import-linter lets only `<app>.admin`
-# modules reach the console layer, so the few this page needs are here (as admin_profile_orders does).
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows the worker writes: everyone with access reads them, nobody edits them by hand."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-def _back_url(request: HttpRequest, default: str) -> str:
-    wanted = request.POST.get("next") or request.GET.get("next") or ""
-    if wanted and url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()}):
-        return wanted
-    return default
-
 
 # Django's own model permission: superusers hold it; a role may be given it.
 ACT_PERMISSION = "provisioning.change_lineorder"
@@ -172,7 +148,7 @@ class LineOrderAdmin(ReadOnlyAdmin):
         if not self.has_act_permission(request):
             raise PermissionDenied(f"Your role does not allow this ({ACT_PERMISSION}).")
         order = get_object_or_404(LineOrder.objects.select_related("line__esim"), pk=order_id)
-        back = _back_url(request, reverse("admin:provisioning_lineorder_changelist"))
+        back = back_url(request, reverse("admin:provisioning_lineorder_changelist"))
         form = ResolveForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:

@@ -4,25 +4,10 @@ download notification the SM-DP+s sent."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
-from django.http import HttpRequest
 
+from simrenew.console.actions import ReadOnlyAdmin
 from simrenew.provisioning.models import DownloadProgress, ProfileOrder
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows the services write: every role reads them, nobody edits them here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(ProfileOrder)

@@ -19,8 +19,8 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from simrenew.catalog.promotion_attempts import client_of
 from simrenew.kit import clock
+from simrenew.kit.client_address import client_of
 from simrenew.provisioning import line_orders
 
 MAX_BODY_BYTES = 64 * 1024

@@ -120,8 +120,9 @@ def mark_ordered(port: PortRequest) -> PortRequest:
     return port
 
 
-def _locked(port: PortRequest) -> PortRequest:
-    return PortRequest.objects.select_for_update().select_related("new_esim__carrier").get(pk=port.pk)
+def _locked(port: PortRequest | int) -> PortRequest:
+    pk = port if isinstance(port, int) else port.pk
+    return PortRequest.objects.select_for_update().select_related("new_esim__carrier").get(pk=pk)
 
 
 def _subscription_of(esim: EsimProfile) -> Subscription | None:
@@ -137,7 +138,7 @@ def _finish_refunds(subscription_id: int) -> None:
         log.exception("refunds of subscription %s after its number moved: left to the reconciler", subscription_id)
 
 
-def on_port_completed(port: PortRequest) -> PortRequest:
+def on_port_completed(port: PortRequest | int) -> PortRequest:
     """The carrier moved the number: the new eSIM takes it, the secrets are emptied, the customer
     is told, and the old plan ends now (refunds under the operator's policy, sent after commit).
     A port already over is left as it is (a completion seen twice changes nothing)."""
@@ -183,7 +184,7 @@ def _end_old_plan(port: PortRequest) -> bool:
     return True
 
 
-def on_port_failed(port: PortRequest, reason: str) -> PortRequest:
+def on_port_failed(port: PortRequest | int, reason: str) -> PortRequest:
     """The carrier refused or failed the port: the secrets are emptied and the customer is told
     why (the carrier's words). The new eSIM keeps the number the carrier gave it; the old plan
     is left as the customer set it."""

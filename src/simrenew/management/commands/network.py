@@ -14,8 +14,7 @@ from django.db import transaction
 
 from simrenew.catalog.models import Carrier
 from simrenew.kit.audit import record_change
-from simrenew.kit.errors import SimrenewError
-from simrenew.management.base import ActorCommand
+from simrenew.management.base import ConnectionCommand
 from simrenew.provisioning.connections import (
     TMF641_BASE_PATH,
     NetworkConfig,
@@ -46,7 +45,7 @@ def _token_from(options: dict[str, Any]) -> str | None:
     return given
 
 
-class Command(ActorCommand):
+class Command(ConnectionCommand):
     help = (
         "Connect a carrier's lines to its TMF641 Service Ordering API, show connections, or disconnect one "
         "(its lines then use the sandbox network)."
@@ -80,19 +79,7 @@ class Command(ActorCommand):
         )
         disconnect.add_argument("carrier")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        verb = options["verb"]
-        try:
-            if verb == "connect":
-                self._connect(options)
-            elif verb == "show":
-                self._show(options["carrier"])
-            elif verb == "disconnect":
-                self._disconnect(options["carrier"])
-        except SimrenewError as exc:
-            raise CommandError(exc.detail) from exc
-
-    def _connect(self, options: dict[str, Any]) -> None:
+    def connect(self, options: dict[str, Any]) -> None:
         config = NetworkConfig(base_url=options["url"], token=_token_from(options))
         with transaction.atomic():
             carrier = find_carrier(options["carrier"])
@@ -127,7 +114,7 @@ class Command(ActorCommand):
             )
         self.stdout.write(f"The carrier sends its order events to {callback}/listener/… (hub {hub_id}).")
 
-    def _show(self, code: str | None) -> None:
+    def show(self, code: str | None) -> None:
         if code:
             carrier = find_carrier(code)
             connection = NetworkConnection.objects.filter(carrier=carrier).first()
@@ -149,7 +136,7 @@ class Command(ActorCommand):
             f"{connection.carrier.code}: {connection.base_url} (token {_token_state(connection)}, {state})"
         )
 
-    def _disconnect(self, code: str) -> None:
+    def disconnect(self, code: str) -> None:
         stored = NetworkConnection.objects.filter(carrier__code=code.strip().lower()).first()
         if stored is not None and stored.hub_id:
             try:  # outside any transaction: the carrier is called; best effort, the events would only ring

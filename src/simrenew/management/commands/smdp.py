@@ -8,11 +8,9 @@ import os
 from argparse import ArgumentParser
 from typing import Any
 
-from django.core.management.base import CommandError
 from django.db import transaction
 
-from simrenew.kit.errors import SimrenewError
-from simrenew.management.base import ActorCommand
+from simrenew.management.base import ConnectionCommand
 from simrenew.provisioning.connections import (
     DEFAULT_TIMEOUT_SECONDS,
     SmdpConfig,
@@ -29,7 +27,7 @@ def _full_path(path: str | None) -> str:
     return os.path.abspath(os.path.expanduser(path)) if path else ""
 
 
-class Command(ActorCommand):
+class Command(ConnectionCommand):
     help = (
         "Connect a carrier to its SM-DP+ (ES2+), show connections, or disconnect one. "
         "Running `connect` again replaces the whole connection with what it is given (and enables it)."
@@ -81,19 +79,7 @@ class Command(ActorCommand):
         )
         disconnect.add_argument("carrier")
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        verb = options["verb"]
-        try:
-            if verb == "connect":
-                self._connect(options)
-            elif verb == "show":
-                self._show(options["carrier"])
-            elif verb == "disconnect":
-                self._disconnect(options["carrier"])
-        except SimrenewError as exc:
-            raise CommandError(exc.detail) from exc
-
-    def _connect(self, options: dict[str, Any]) -> None:
+    def connect(self, options: dict[str, Any]) -> None:
         config = SmdpConfig(
             base_url=options["url"],
             requester_id=options["requester_id"],
@@ -118,7 +104,7 @@ class Command(ActorCommand):
         )
         self._describe(connection)
 
-    def _show(self, code: str | None) -> None:
+    def show(self, code: str | None) -> None:
         if code:
             carrier = find_carrier(code)
             connection = SmdpConnection.objects.filter(carrier=carrier).first()
@@ -154,7 +140,7 @@ class Command(ActorCommand):
         for label, value in rows:
             self.stdout.write(f"  {label + ':':<20} {value}")
 
-    def _disconnect(self, code: str) -> None:
+    def disconnect(self, code: str) -> None:
         with transaction.atomic():
             carrier = find_carrier(code)
             connection = disconnect_smdp(carrier)  # audited by the service

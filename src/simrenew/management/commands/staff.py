@@ -4,9 +4,9 @@ roles, passwords and authenticator apps."""
 from __future__ import annotations
 
 from argparse import ArgumentParser
+from collections.abc import Callable
 from typing import Any
 
-from django.core.management.base import CommandError
 from django.db import transaction
 
 from simrenew.console.roles import Role, role_of
@@ -19,11 +19,10 @@ from simrenew.console.staff import (
     set_role,
     staff_accounts,
 )
-from simrenew.kit.errors import SimrenewError
-from simrenew.management.base import ActorCommand
+from simrenew.management.base import VerbCommand
 
 
-class Command(ActorCommand):
+class Command(VerbCommand):
     help = (
         "Create console staff accounts and set their roles (support, finance, admin). "
         "`create` and `reset-password` print the account's new password once, as the last line; "
@@ -55,21 +54,14 @@ class Command(ActorCommand):
         )
         allow.add_argument("--email", required=True)
 
-    def handle(self, *args: Any, **options: Any) -> None:
-        verb = options["verb"]
-        try:
-            if verb == "create":
-                self._create(options["email"], options["role"])
-            elif verb == "list":
-                self._list()
-            elif verb == "set-role":
-                self._set_role(options["email"], options["role"])
-            elif verb == "reset-password":
-                self._reset_password(options["email"])
-            elif verb == "allow-mfa-setup":
-                self._allow_mfa_setup(options["email"])
-        except SimrenewError as exc:
-            raise CommandError(exc.detail) from exc
+    def verbs(self) -> dict[str, Callable[[dict[str, Any]], None]]:
+        return {
+            "create": lambda options: self._create(options["email"], options["role"]),
+            "list": lambda options: self._list(),
+            "set-role": lambda options: self._set_role(options["email"], options["role"]),
+            "reset-password": lambda options: self._reset_password(options["email"]),
+            "allow-mfa-setup": lambda options: self._allow_mfa_setup(options["email"]),
+        }
 
     def _create(self, email: str, role: str) -> None:
         with transaction.atomic():

@@ -17,6 +17,7 @@ from simrenew.catalog.promotion_attempts import TooManyPromotionAttempts
 from simrenew.catalog.services import PriceQuote, PromotionNotApplicable, quote
 from simrenew.customers.models import Customer
 from simrenew.kit import clock
+from simrenew.kit.client_address import client_of
 from simrenew.portal.forms_renewal import (
     RenewChoiceForm,
     add_service_errors,
@@ -111,7 +112,7 @@ def guarded_promo(request: HttpRequest, customer: Customer, promo_code: str | No
     """Failed promotion codes are counted per customer and per IP; over the limit a code is
     refused (TooManyPromotionAttempts) before it is looked up."""
     return promotion_attempts.guard(
-        customer_id=customer.pk, client=promotion_attempts.client_of(request), code=promo_code, request=request
+        customer_id=customer.pk, client=client_of(request), code=promo_code, request=request
     )
 
 
