@@ -314,7 +314,11 @@ def rerun_entries(which: str) -> None:
     entries = " and ".join(str(number) for number, _ in fresh)
     label = "entries" if len(fresh) > 1 else "entry"
     this_run = f"{label} {entries} by `make bench-{which}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    run_by = f"{last_full_run.group(0)}; {this_run}" if last_full_run else f"Run: {this_run}"
+    # The other entries rerun alone since the last full run keep their date and commit.
+    partial_run = r"(?:entry|entries) [\d and]+ by `make bench-(\w+)` on [^,]+, commit `[^`]+`"
+    earlier = [found.group(0) for found in re.finditer(partial_run, previous) if found.group(1) != which]
+    run_by = "; ".join([*([last_full_run.group(0)] if last_full_run else []), *earlier, this_run])
+    run_by = run_by if last_full_run else f"Run: {run_by}"
     write_report([rows[number] for number in sorted(rows)], run_by, appendix=later_sections(previous))
     print(f"wrote {REPORT.relative_to(ROOT)}")
 
