@@ -40,12 +40,12 @@ def make_due_and_vacuum(ids: list[int]) -> None:
 def renew_with_pipeline(ids: list[int], latency_ms: int) -> float:
     from django.conf import settings
 
-    from simrenew.payments.gateway import get_gateway
+    from simrenew.payments.gateway import forget_gateways
     from simrenew.worker.renewals import RenewalPipeline
     from simrenew.worker.runner import freeze_startup_heap
 
     settings.SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS = latency_ms
-    get_gateway.cache_clear()
+    forget_gateways()
     make_due_and_vacuum(ids)
     freeze_startup_heap()  # as `simrenew worker` does once it has started
     pipeline = RenewalPipeline(worker_id="bench", batch_size=BATCH, batches_in_flight=IN_FLIGHT, stop=Event())

@@ -34,6 +34,9 @@ NETWORK_COUNT = int(os.environ.get("SIMRENEW_BENCH_NETWORK_COUNT", "10000"))
 NETWORK_LATENCY_MS = 200
 NETWORK_MIN_RATE = 500  # issue 16: orders sent and completed per second, one worker
 NETWORK_ROW_MARK = "lines suspended at expiry in one worker run"
+STRIPE_COUNT = int(os.environ.get("SIMRENEW_BENCH_STRIPE_COUNT", "5000"))
+STRIPE_LATENCY_MS = 250
+STRIPE_ROW_MARK = "due auto-renewals through the Stripe adapter"
 
 
 def fresh_sqlite(name: str) -> str:
@@ -229,6 +232,8 @@ def main() -> None:
     if postgres_url.startswith("postgresql"):  # the bar's database (see the report's text)
         rows.append(network_row(number, "PostgreSQL 15", postgres_url))
         number += 1
+        rows.append(stripe_row(number, postgres_url))
+        number += 1
 
     write_report(rows, f"Run by `make bench` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     print(f"wrote {REPORT.relative_to(ROOT)}")
@@ -247,6 +252,19 @@ def network_row(number: int, database: str, url: str) -> str:
         f"{figures['network_seconds']} s; whole run {figures['run_seconds']} s) | the same run with no network "
         f"connected (sandbox network): whole run {figures['sandbox_run_seconds']} s, network step "
         f"{figures['sandbox_network_rate']:,} orders/s | **{figures['run_ratio']}** (whole runs) | {bar} |"
+    )
+
+
+def stripe_row(number: int, url: str) -> str:
+    print(f"{number}. {STRIPE_COUNT} due auto-renewals through the Stripe adapter, Stripe at {STRIPE_LATENCY_MS} ms …")
+    figures = run_entry("benchmarks.stripe_autorenewals", url, str(STRIPE_COUNT), str(STRIPE_LATENCY_MS))
+    print(json.dumps(figures), flush=True)
+    return (
+        f"| {number} | {STRIPE_COUNT:,} {STRIPE_ROW_MARK} (the official SDK, up to {figures['concurrency']} requests "
+        f"in flight) to a local Stripe in its own process answering in {STRIPE_LATENCY_MS} ms, one worker process "
+        f"| PostgreSQL 15 | **{figures['stripe_rate']:,} /s** | the same count through the sandbox gateway at "
+        f"{STRIPE_LATENCY_MS} ms, same process: {figures['sandbox_rate']:,} /s | **{figures['ratio']}** | "
+        "(reported) |"
     )
 
 
@@ -303,6 +321,10 @@ def rerun_entries(which: str) -> None:
         api = [number for number, line in rows.items() if API_ROW_MARK in line]
         number = api[0] if api else max(rows, default=0) + 1
         fresh = [(number, api_throughput_row(number, postgres_url))]
+    elif which == "stripe":
+        known = sorted(number for number, line in rows.items() if STRIPE_ROW_MARK in line)
+        first = known[0] if known else max(rows, default=0) + 1
+        fresh = [(first, stripe_row(first, postgres_url))]
     elif which == "network":
         known = sorted(number for number, line in rows.items() if NETWORK_ROW_MARK in line)
         first = known[0] if known else max(rows, default=0) + 1
@@ -324,7 +346,7 @@ def rerun_entries(which: str) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] in (["--api-only"], ["--dashboard-only"], ["--network-only"]):
+    if sys.argv[1:] in (["--api-only"], ["--dashboard-only"], ["--network-only"], ["--stripe-only"]):
         rerun_entries(sys.argv[1].removeprefix("--").removesuffix("-only"))
     else:
         main()

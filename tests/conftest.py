@@ -74,11 +74,11 @@ def _no_promotion_failures_from_earlier_tests() -> Iterator[None]:
 
 @pytest.fixture(autouse=True)
 def _fresh_gateway_cache() -> Iterator[None]:
-    from simrenew.payments.gateway import get_gateway
+    from simrenew.payments.gateway import forget_gateways
 
-    get_gateway.cache_clear()
+    forget_gateways()
     yield
-    get_gateway.cache_clear()
+    forget_gateways()
 
 
 @pytest.fixture

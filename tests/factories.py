@@ -134,12 +134,14 @@ def make_subscription(
     card: str = "4242424242424242",
     auto_renew: bool = True,
     promo_code: str | None = None,
+    payment_method: PaymentMethod | None = None,
 ) -> Subscription:
-    """A subscription whose first period is paid (the card must succeed)."""
+    """A subscription whose first period is paid (the card must succeed): by a new sandbox card
+    with `card`'s number, or by `payment_method` (then `customer` is its customer)."""
     customer = customer or make_customer()
     plan = plan or make_plan()
     esim = make_esim(customer=customer, carrier=plan.carrier.code)
-    method = make_card(customer=customer, number=card)
+    method = payment_method or make_card(customer=customer, number=card)
     attempt = run_charge(
         lambda: begin_subscription(
             esim=esim,

@@ -286,7 +286,16 @@ SIMRENEW_PAYMENT_GATEWAY = os.environ.get("SIMRENEW_PAYMENT_GATEWAY", "sandbox")
 SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS = int(os.environ.get("SIMRENEW_SANDBOX_GATEWAY_LATENCY_MS", "0"))
 # The share of sandbox charges whose answer is lost (timeouts, unknown outcomes), for fault tests.
 SIMRENEW_SANDBOX_GATEWAY_FAULT_RATE = float(os.environ.get("SIMRENEW_SANDBOX_GATEWAY_FAULT_RATE", "0"))
+# Stripe (SIMRENEW_PAYMENT_GATEWAY=stripe): the secret key for our servers' calls, the publishable
+# key for Stripe.js on the card page, the signing secret of the /webhooks/stripe endpoint. API_BASE
+# and JS_URL are Stripe's own unless a test points them at a local Stripe.
 SIMRENEW_STRIPE_API_KEY = os.environ.get("SIMRENEW_STRIPE_API_KEY", "")
+SIMRENEW_STRIPE_PUBLISHABLE_KEY = os.environ.get("SIMRENEW_STRIPE_PUBLISHABLE_KEY", "")
+SIMRENEW_STRIPE_WEBHOOK_SECRET = os.environ.get("SIMRENEW_STRIPE_WEBHOOK_SECRET", "")
+SIMRENEW_STRIPE_API_BASE = os.environ.get("SIMRENEW_STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+SIMRENEW_STRIPE_JS_URL = os.environ.get("SIMRENEW_STRIPE_JS_URL", "https://js.stripe.com/v3/")
+# A signed webhook older than this is refused as a replay (the SDK's default, Stripe's advice).
+SIMRENEW_STRIPE_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("SIMRENEW_STRIPE_WEBHOOK_TOLERANCE_SECONDS", "300"))
 
 # The eSIM world (issue 16). An unreachable SM-DP+ answers 503 with this Retry-After. The sandbox twins
 # (`sandbox:` SM-DP+ connections, carriers with no network connection) take latency and fault knobs
@@ -364,6 +373,7 @@ LOGGING = {
         # One line per outbound request is noise at INFO (and a cost on hot paths).
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        "stripe": {"level": "WARNING"},  # Stripe's SDK logs two INFO lines per call
     },
 }
 

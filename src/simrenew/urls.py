@@ -17,6 +17,8 @@ urlpatterns = [
     path("esims/", include("simrenew.esims.urls")),
     # ES2+ and TMF641 callbacks, at the paths their standards give.
     path("", include("simrenew.provisioning.urls")),
+    # Payment providers' webhooks (/webhooks/stripe).
+    path("", include("simrenew.payments.urls")),
 ]
 urlpatterns += bench_views.routes()  # /bench/constant, only with SIMRENEW_BENCH_ROUTES=1
 

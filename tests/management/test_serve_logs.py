@@ -61,6 +61,8 @@ def live_environment(tmp_path: Path, smtp: SmtpServer, twilio: HttpReceiver) -> 
         SIMRENEW_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
         SIMRENEW_PAYMENT_GATEWAY="stripe",
         SIMRENEW_STRIPE_API_KEY="sk_test_nothing_pays_in_this_test",
+        SIMRENEW_STRIPE_PUBLISHABLE_KEY="pk_test_nothing_pays_in_this_test",
+        SIMRENEW_STRIPE_WEBHOOK_SECRET="whsec_nothing_pays_in_this_test",
         SIMRENEW_SMS_PROVIDER="twilio",
         SIMRENEW_TWILIO_ACCOUNT_SID="AC00000000000000000000000000000000",
         SIMRENEW_TWILIO_AUTH_TOKEN="twilio-stand-in-token",

@@ -128,7 +128,9 @@ def test_the_documented_shape_is_the_built_shape():
     schema = payload_schema("subscription.renewal_failed")
 
     assert set(schema["required"]) == set(get_type_hints(payloads.RenewalFailed))
-    assert schema["properties"]["action"] == {"enum": ["wait_for_retry", "update_payment_method", "renew_by_hand"]}
+    assert schema["properties"]["action"] == {
+        "enum": ["wait_for_retry", "update_payment_method", "renew_by_hand", "confirm_payment"]
+    }
     assert schema["properties"]["next_retry_at"] == {
         "anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}]
     }

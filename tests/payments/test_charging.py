@@ -211,7 +211,7 @@ def test_an_unanswered_lookup_leaves_the_attempt_unknown_and_asks_again_later(cl
         def lookup(self, key):
             raise ConnectionError("gateway down")
 
-    monkeypatch.setattr("simrenew.payments.charging.get_gateway", lambda: Unreachable())
+    monkeypatch.setattr("simrenew.payments.charging.gateway_named", lambda name: Unreachable())
     clock.advance(minutes=5)
     still = reconcile(attempt)
 

@@ -28,6 +28,8 @@ def test_codes_keep_the_values_stored_on_attempts_and_sent_by_the_api():
         "stolen_card",
         "processing_error",
         "paypal_declined",
+        "authentication_required",
+        "authentication_failed",
         "wallet_insufficient_balance",
         "gateway_unreachable",
         "idempotency_key_reused",
@@ -42,8 +44,9 @@ def test_every_code_has_words_and_every_declining_test_card_a_code():
     assert declining <= set(CATALOGUE)
 
 
-def test_only_a_card_that_can_never_work_again_is_a_hard_decline():
-    assert {"expired_card", "lost_card", "stolen_card"} == HARD_DECLINES
+def test_only_a_card_no_retry_alone_can_make_work_is_a_hard_decline():
+    # Expired, lost or stolen: never again; 3-D Secure wanted: not without the cardholder there.
+    assert {"expired_card", "lost_card", "stolen_card", "authentication_required"} == HARD_DECLINES
     assert is_hard_decline("stolen_card")
     assert not is_hard_decline("insufficient_funds")
     assert not is_hard_decline("do_not_honor")  # a gateway's own code: another try may work

@@ -25,6 +25,8 @@ CARD_OUTCOMES = {
     "4000000000000119": (ChargeStatus.FAILED, "failed", "processing_error"),
     "4000000000009987": (ChargeStatus.FAILED, "failed", "lost_card"),
     "4000000000009979": (ChargeStatus.FAILED, "failed", "stolen_card"),
+    # The bank wants its cardholder (3-D Secure): charged with nobody there (these charges), refused.
+    "4000002760003184": (ChargeStatus.FAILED, "failed", "authentication_required"),
     # The card is charged but the answer is lost on the way back.
     "4000000000000408": (ChargeStatus.UNKNOWN, "succeeded", ""),
     # The request never arrives: nothing in the gateway's ledger.
@@ -64,6 +66,22 @@ def test_each_test_card_is_charged_as_documented(gateway, number, outcome):
     assert (stored.status if stored else None) == ledger
     if stored:
         assert (stored.amount_minor, stored.currency, stored.token) == (2500, "USD", token.token)
+
+
+def test_on_our_pages_the_sandbox_banks_check_passes_at_once(gateway):
+    token = tokenize(gateway, "4000002760003184")
+
+    result = gateway.charge(
+        ChargeRequest(
+            token=token.token,
+            amount_minor=2500,
+            currency="USD",
+            idempotency_key="on-session",
+            return_url="http://127.0.0.1:8000/payments/1/",
+        )
+    )
+
+    assert result.status == ChargeStatus.SUCCEEDED
 
 
 def test_a_lookup_tells_what_became_of_a_charge_whose_answer_was_lost(gateway):

@@ -60,7 +60,7 @@ def test_an_attempt_the_gateway_cannot_answer_for_days_is_asked_daily_not_every_
         def lookup(self, key: str) -> None:
             raise httpx.ConnectError("down")
 
-    monkeypatch.setattr("simrenew.payments.charging.get_gateway", lambda: GatewayDown())
+    monkeypatch.setattr("simrenew.payments.charging.gateway_named", lambda name: GatewayDown())
     clock.advance(days=2)
     reconcile(PaymentAttempt.objects.get(pk=attempt.pk))
     reconcile(PaymentAttempt.objects.get(pk=attempt.pk))

@@ -78,8 +78,11 @@ def test_the_card_page_returns_to_the_purchase_with_the_plan_kept_and_the_card_c
     detour = signed_in.post(reverse("portal:add_esim"), {"plan": plan.pk, "key": key, "add_method": "card"})
 
     assert detour.status_code == 302
-    assert detour["Location"].startswith(reverse("portal:sandbox_gateway_card") + "?type=card&next=")
+    assert detour["Location"].startswith(reverse("portal:card_page") + "?type=card&next=")
     assert not PaymentAttempt.objects.exists()  # going to add a card charges nothing
+    # The card page is the gateway's: in the sandbox, its own form, with the same way back.
+    sandbox_form = signed_in.get(detour["Location"])
+    assert sandbox_form["Location"] == reverse("portal:sandbox_gateway_card") + "?" + urlsplit(detour["Location"]).query
     back = save_card_on_hosted_page(signed_in, detour["Location"])
     card = PaymentMethod.objects.get(customer=customer)
     assert urlsplit(back).path == reverse("portal:add_esim")

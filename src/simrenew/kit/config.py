@@ -151,10 +151,29 @@ def live_problems(env: Mapping[str, str]) -> list[str]:
         env.get("SIMRENEW_DEBUG", "0").strip().lower() not in {"1", "true", "yes", "on"},
         "SIMRENEW_DEBUG must be off outside the sandbox: debug pages show settings and tokens.",
     )
+    gateway = env.get("SIMRENEW_PAYMENT_GATEWAY", "sandbox")
     config.require(
-        env.get("SIMRENEW_PAYMENT_GATEWAY", "sandbox") != "sandbox",
+        gateway != "sandbox",
         "SIMRENEW_PAYMENT_GATEWAY must name a real gateway: the sandbox gateway runs only in sandbox mode.",
     )
+    config.require(
+        gateway in {"sandbox", "stripe"}, f"SIMRENEW_PAYMENT_GATEWAY={gateway!r} is not a gateway simrenew has: stripe."
+    )
+    if gateway == "stripe":
+        config.require(
+            env.get("SIMRENEW_STRIPE_API_KEY", "").startswith(("sk_", "rk_")),
+            "SIMRENEW_STRIPE_API_KEY must be the Stripe account's secret key (sk_live_…, or a restricted rk_live_…).",
+        )
+        config.require(
+            env.get("SIMRENEW_STRIPE_PUBLISHABLE_KEY", "").startswith("pk_"),
+            "SIMRENEW_STRIPE_PUBLISHABLE_KEY must be the Stripe account's publishable key (pk_live_…): the card "
+            "page cannot take a card without it.",
+        )
+        config.require(
+            env.get("SIMRENEW_STRIPE_WEBHOOK_SECRET", "").startswith("whsec_"),
+            "SIMRENEW_STRIPE_WEBHOOK_SECRET must be the signing secret (whsec_…) of the endpoint "
+            "<SIMRENEW_PUBLIC_URL>/webhooks/stripe: without it no payment Stripe settles late reaches us.",
+        )
     config.require(
         env.get("SIMRENEW_SMS_PROVIDER", "sandbox") != "sandbox",
         "SIMRENEW_SMS_PROVIDER must name a real provider: the sandbox provider runs only in sandbox mode.",

@@ -161,7 +161,7 @@ def _plan(
 
     kind = notice_kind(message.event_type)
     customer = message.customer
-    fixed = fixed_channels(message.event_type)
+    fixed = fixed_channels(message.event_type, message.payload)
 
     def wanted(customer: Customer, kind: str, channel: str) -> bool:
         # A fixed channel (the last warning's SMS) goes whatever the defaults say, but a channel

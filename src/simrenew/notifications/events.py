@@ -146,10 +146,19 @@ def notice_kind(event_type: str) -> NotificationKind | None:
     return EVENT_KINDS.get(event_type)
 
 
-def fixed_channels(event_type: str) -> frozenset[str] | None:
-    """The customer channels `event_type` always takes (None: the customer's choices)."""
+# Only the customer can answer their bank (3-D Secure), and the plan ends if they do not: a renewal
+# failed for that goes by email and SMS whatever the defaults say (a channel turned off stays off).
+BANK_CHECK_CHANNELS = frozenset({"email", "sms"})
+
+
+def fixed_channels(event_type: str, payload: Mapping[str, object] | None = None) -> frozenset[str] | None:
+    """The customer channels this event always takes (None: the customer's choices)."""
     spec = SPECS.get(event_type)  # type: ignore[call-overload]  # an unknown type has no spec
-    return spec.channels if spec is not None else None
+    if spec is None:
+        return None
+    if event_type == EventType.RENEWAL_FAILED and (payload or {}).get("action") == "confirm_payment":
+        return BANK_CHECK_CHANNELS
+    return spec.channels
 
 
 # --- holding payloads to their shapes ---------------------------------------------------------------------

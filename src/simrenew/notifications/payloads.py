@@ -23,7 +23,9 @@ Timestamp = Annotated[str, "date-time"]
 FailureCodeText = Annotated[str, "failure-code"]
 
 # What the customer should do about a failed renewal.
-RenewalAction = Literal["wait_for_retry", "update_payment_method", "renew_by_hand"]
+# confirm_payment: the bank wants the customer to confirm the payment themselves (3-D Secure):
+# they renew on their plan's page, where the bank's check runs.
+RenewalAction = Literal["wait_for_retry", "update_payment_method", "renew_by_hand", "confirm_payment"]
 CancelWhen = Literal["period_end", "now"]
 
 

@@ -80,12 +80,13 @@ def render_email(message: OutboxMessage, customer: Customer) -> EmailContent:
 
 
 def render_sms(message: OutboxMessage, customer: Customer) -> str:
-    """The event in at most SMS_MAX_LENGTH characters, ending with the portal's address."""
+    """The event in at most SMS_MAX_LENGTH characters, ending with the portal's address (or the
+    page the customer must act on, when only they can: `sms_link`)."""
     with translation.override(customer.locale):
         context = _context(message, customer)
         text = _one_line(render_to_string(template_name(message.event_type), {**context, "layout": LAYOUTS["sms"]}))
     text = _sms_alphabet(text)
-    link = f" {context['portal_url']}"
+    link = f" {context.get('sms_link') or context['portal_url']}"
     room = SMS_MAX_LENGTH - len(link)
     if len(text) > room:
         text = text[: room - 1].rstrip() + "…"
@@ -305,8 +306,10 @@ def _renewal_failed(
     context.fact(gettext("Amount"), context["amount"])
     context.fact(gettext("Next try"), next_retry)
     context.fact(gettext("Service ends"), ends)
-    if action == "renew_by_hand" and subscription is not None:
+    if action in ("renew_by_hand", "confirm_payment") and subscription is not None:
         context["action_url"] = _link("portal:renew", subscription.id)
+        if action == "confirm_payment":  # the text leads straight to where the bank's check runs
+            context["sms_link"] = context["action_url"]
     else:
         context["action_url"] = _link("portal:payment_methods")
 

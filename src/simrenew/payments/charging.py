@@ -28,8 +28,15 @@ from simrenew.kit import clock, writes
 from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.kit.money import Money
 from simrenew.payments.failures import FailureCode, failure_message
-from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus, get_gateway
-from simrenew.payments.models import OPEN_ATTEMPT_STATUSES, AttemptStatus, MethodType, PaymentAttempt, PaymentMethod
+from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus, gateway_named
+from simrenew.payments.models import (
+    AUTHENTICATE,
+    OPEN_ATTEMPT_STATUSES,
+    AttemptStatus,
+    MethodType,
+    PaymentAttempt,
+    PaymentMethod,
+)
 from simrenew.payments.services import debit_wallet, ensure_wallet
 
 log = logging.getLogger(__name__)
@@ -38,7 +45,14 @@ FINAL_STATUSES = {AttemptStatus.SUCCEEDED, AttemptStatus.FAILED}
 # When an unanswered attempt is looked up again, counted from its creation.
 RECONCILE_SCHEDULE = (timedelta(minutes=5), timedelta(hours=1), timedelta(days=1))
 
+# How long a charge waits for the customer to answer their bank's check (3-D Secure) before it is
+# looked up and, still unanswered, failed: the check's own pages time out well before.
+ACTION_WAIT = timedelta(minutes=30)
+
 AttemptHandler = Callable[[PaymentAttempt], None]
+# Where the customer, present, comes back to after their bank's check: the attempt's page, by id
+# (an edge's URL: the portal gives it, payments does not know its routes).
+ReturnTo = Callable[[int], str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,8 +122,9 @@ def _is_internal(method: PaymentMethod, amount_minor: int) -> bool:
     return method.type == MethodType.WALLET or amount_minor == 0
 
 
-def call_gateway(attempt: PaymentAttempt) -> ChargeResult | None:
-    """Step 2, outside any transaction. None for payments settled internally."""
+def call_gateway(attempt: PaymentAttempt, return_to: ReturnTo | None = None) -> ChargeResult | None:
+    """Step 2, outside any transaction. None for payments settled internally. With `return_to` the
+    customer is on our page (on-session) and may be asked to answer their bank."""
     if attempt.gateway == "internal":
         return None
     request = ChargeRequest(
@@ -118,9 +133,11 @@ def call_gateway(attempt: PaymentAttempt) -> ChargeResult | None:
         currency=attempt.currency,
         idempotency_key=attempt.idempotency_key,
         description=f"simrenew {attempt.purpose} {attempt.pk}",
+        provider_customer=attempt.payment_method.provider_customer,
+        return_url=return_to(attempt.pk) if return_to is not None else "",
     )
     try:
-        return get_gateway().charge(request)
+        return gateway_named(attempt.gateway).charge(request)
     except Exception:  # any transport failure leaves the outcome unknown, to be looked up
         log.exception("gateway charge failed for attempt %s; outcome unknown", attempt.pk)
         return ChargeResult(ChargeStatus.UNKNOWN)
@@ -143,12 +160,17 @@ def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttem
             attempt.refresh_from_db()
             return attempt
         result = _settle_internally(attempt)
+    if result.status == ChargeStatus.ACTION_REQUIRED:
+        return _wait_for_customer(attempt, result)
     if result.status == ChargeStatus.UNKNOWN:
-        attempt.status = AttemptStatus.UNKNOWN
-        attempt.reconcile_after = next_reconcile_at(attempt)
-        PaymentAttempt.objects.filter(pk=attempt.pk, status__in=open_statuses).update(
-            status=attempt.status, reconcile_after=attempt.reconcile_after
+        reconcile_after = next_reconcile_at(attempt)
+        marked = PaymentAttempt.objects.filter(pk=attempt.pk, status__in=open_statuses).update(
+            status=AttemptStatus.UNKNOWN, reconcile_after=reconcile_after
         )
+        if marked:
+            attempt.status, attempt.reconcile_after = AttemptStatus.UNKNOWN, reconcile_after
+        else:  # settled meanwhile (the gateway's webhook came before its lost answer): show what is
+            attempt.refresh_from_db()
         return attempt
     failed = result.status == ChargeStatus.FAILED
     changes = {
@@ -158,6 +180,7 @@ def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttem
         "failure_message": (result.failure_message or failure_message(result.failure_code))[:300] if failed else "",
         "completed_at": clock.now(),
         "reconcile_after": None,
+        "next_action": "",
     }
     claimed = writes.update(PaymentAttempt, attempt.pk, changes, where={"status": open_statuses})
     if not claimed:  # another process settled it first
@@ -170,6 +193,22 @@ def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttem
         handlers.on_success(attempt)
     elif handlers.on_failure is not None:
         handlers.on_failure(attempt)
+    return attempt
+
+
+def _wait_for_customer(attempt: PaymentAttempt, result: ChargeResult) -> PaymentAttempt:
+    """The bank wants the customer, who is on our page: the attempt stays open, its confirmation
+    page runs the check, and it is looked up after ACTION_WAIT if nothing settled it before."""
+    changes = {
+        "gateway_charge_id": result.charge_id,
+        "next_action": AUTHENTICATE,
+        "reconcile_after": clock.now() + ACTION_WAIT,
+    }
+    if PaymentAttempt.objects.filter(pk=attempt.pk, status__in=list(OPEN_ATTEMPT_STATUSES)).update(**changes):
+        for field, value in changes.items():
+            setattr(attempt, field, value)
+    else:
+        attempt.refresh_from_db()
     return attempt
 
 
@@ -197,20 +236,21 @@ def reconcile_at(created_at: datetime, reconcile_count: int, now: datetime) -> d
     return due if due > now else now + step
 
 
-def execute(attempt: PaymentAttempt) -> PaymentAttempt:
+def execute(attempt: PaymentAttempt, *, return_to: ReturnTo | None = None) -> PaymentAttempt:
     """Steps 2 and 3 for an attempt whose step 1 has committed."""
     if attempt.status in FINAL_STATUSES:
         return attempt
-    result = call_gateway(attempt)
+    result = call_gateway(attempt, return_to)
     with transaction.atomic(), clock.one_instant():
         return settle(attempt, result)
 
 
-def run_charge(begin: Callable[[], PaymentAttempt]) -> PaymentAttempt:
-    """All three steps: `begin` validates and writes the attempt (step 1)."""
+def run_charge(begin: Callable[[], PaymentAttempt], *, return_to: ReturnTo | None = None) -> PaymentAttempt:
+    """All three steps: `begin` validates and writes the attempt (step 1). `return_to`: the
+    customer is present (the portal), see `call_gateway`."""
     with transaction.atomic(), clock.one_instant():
         attempt = begin()
-    return execute(attempt)
+    return execute(attempt, return_to=return_to)
 
 
 def reconcile(attempt: PaymentAttempt) -> PaymentAttempt:
@@ -224,7 +264,7 @@ def reconcile(attempt: PaymentAttempt) -> PaymentAttempt:
         with transaction.atomic():
             return settle(attempt, None)
     try:
-        result = get_gateway().lookup(attempt.idempotency_key)
+        result = gateway_named(attempt.gateway).lookup(attempt.idempotency_key, attempt.gateway_charge_id)
     except Exception:
         log.exception("gateway lookup failed for attempt %s", attempt.pk)
         result = ChargeResult(ChargeStatus.UNKNOWN)

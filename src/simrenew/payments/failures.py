@@ -25,6 +25,11 @@ class FailureCode(StrEnum):
     STOLEN_CARD = "stolen_card"
     PROCESSING_ERROR = "processing_error"
     PAYPAL_DECLINED = "paypal_declined"
+    # The bank wants the cardholder to confirm the payment (3-D Secure) and nobody was there (an
+    # off-session renewal): no retry can pass without them, so the customer is asked at once.
+    AUTHENTICATION_REQUIRED = "authentication_required"
+    # The customer answered their bank's check and it refused (or they gave up on it).
+    AUTHENTICATION_FAILED = "authentication_failed"
     WALLET_INSUFFICIENT_BALANCE = "wallet_insufficient_balance"
     # Nothing reached the gateway (a worker stopped before sending, an outage): nothing was charged.
     GATEWAY_UNREACHABLE = "gateway_unreachable"
@@ -55,6 +60,13 @@ CATALOGUE: dict[str, Failure] = {
     FailureCode.STOLEN_CARD: Failure(LOST_OR_STOLEN, hard_decline=True),
     FailureCode.PROCESSING_ERROR: Failure(
         gettext_noop("The card could not be charged because of a processing error. Try again in a moment.")
+    ),
+    FailureCode.AUTHENTICATION_REQUIRED: Failure(
+        gettext_noop("Your bank asks you to confirm this payment. Pay from your plan's page to confirm it."),
+        hard_decline=True,
+    ),
+    FailureCode.AUTHENTICATION_FAILED: Failure(
+        gettext_noop("Your bank could not confirm the payment. Try again, or pay with another card.")
     ),
     FailureCode.PAYPAL_DECLINED: Failure(
         gettext_noop("PayPal declined the payment. Check your PayPal account or use a card.")

@@ -20,6 +20,8 @@ class ChargeStatus(StrEnum):
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     UNKNOWN = "unknown"  # no answer (timeout, dropped connection): ask again later by key
+    # The customer, present, must answer their bank first (3-D Secure): the charge waits for them.
+    ACTION_REQUIRED = "action_required"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,18 @@ class TokenizedMethod:
     last4: str
     exp_month: int | None = None
     exp_year: int | None = None
+    # The gateway's customer the method is attached to (Stripe's `cus_…`): charges name it.
+    provider_customer: str = ""
+    funding: str = ""  # a card's: "credit", "debit", "prepaid" or "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class CardSetup:
+    """A card being saved on the gateway's hosted page (Stripe: a SetupIntent the page's
+    Payment Element confirms). The page needs only `client_secret`; we keep `setup_id`."""
+
+    setup_id: str
+    client_secret: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +63,10 @@ class ChargeRequest:
     currency: str
     idempotency_key: str
     description: str = ""
+    provider_customer: str = ""  # the gateway's customer the method is attached to, if any
+    # Set when the customer is on our page (on-session): where the bank's check (3-D Secure) sends
+    # them back. Empty: nobody is there (auto-renew, the API), and a check wanted fails the charge.
+    return_url: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +107,35 @@ class PaymentGateway(Protocol):
         A transport failure of one request is that request's UNKNOWN, never an exception."""
         ...
 
-    def lookup(self, idempotency_key: str) -> ChargeResult | None:
-        """The outcome of the charge made with this key, or None if the gateway never saw it."""
+    def lookup(self, idempotency_key: str, charge_id: str = "") -> ChargeResult | None:
+        """The outcome of the charge made with this key, or None if the gateway never saw it.
+        `charge_id`, when an answer gave one, finds it directly (a search may lag)."""
         ...
 
     def refund(self, *, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult: ...
+
+
+class CardSetupGateway(PaymentGateway, Protocol):
+    """A gateway whose hosted page saves cards for later use (Stripe). Our servers never see
+    the card: the page gives the details to the gateway, we keep what `finish_card_setup` returns."""
+
+    publishable_key: str
+    js_url: str
+
+    def provider_customer(self, *, reference: str, email: str, name: str) -> str:
+        """The gateway's customer for ours (made once: `reference` is its idempotency key)."""
+        ...
+
+    def begin_card_setup(self, *, provider_customer: str) -> CardSetup: ...
+
+    def action_client_secret(self, charge_id: str) -> str:
+        """What the page's script needs to run the bank's check of a charge waiting for it."""
+        ...
+
+    def finish_card_setup(self, setup_id: str) -> tuple[str, TokenizedMethod]:
+        """The setup's customer and the card it saved. Raises TokenizationError when the setup has
+        not succeeded (the customer did not finish, or the bank refused)."""
+        ...
 
 
 def charge_concurrently(
@@ -115,8 +157,9 @@ def charge_concurrently(
 
 
 @cache
-def get_gateway() -> PaymentGateway:
-    name = settings.SIMRENEW_PAYMENT_GATEWAY
+def gateway_named(name: str) -> PaymentGateway:
+    """The gateway a payment method or an attempt names (`PaymentMethod.gateway`,
+    `PaymentAttempt.gateway`): its money goes back and is looked up where it was taken."""
     if name == "sandbox":
         from simrenew.payments.sandbox import SandboxGateway
 
@@ -124,5 +167,21 @@ def get_gateway() -> PaymentGateway:
     if name == "stripe":
         from simrenew.payments.stripe import StripeGateway
 
-        return StripeGateway(api_key=settings.SIMRENEW_STRIPE_API_KEY)
+        return StripeGateway(
+            api_key=settings.SIMRENEW_STRIPE_API_KEY,
+            publishable_key=settings.SIMRENEW_STRIPE_PUBLISHABLE_KEY,
+            api_base=settings.SIMRENEW_STRIPE_API_BASE,
+            js_url=settings.SIMRENEW_STRIPE_JS_URL,
+            max_in_flight=settings.SIMRENEW_WORKER_GATEWAY_CONCURRENCY,
+        )
     raise ValueError(f"unknown payment gateway {name!r}")
+
+
+def get_gateway() -> PaymentGateway:
+    """The gateway new cards are saved with (SIMRENEW_PAYMENT_GATEWAY)."""
+    return gateway_named(settings.SIMRENEW_PAYMENT_GATEWAY)
+
+
+def forget_gateways() -> None:
+    """Build gateways afresh from the settings (tests change them)."""
+    gateway_named.cache_clear()

@@ -22,6 +22,8 @@ class PaymentMethod(models.Model):
     exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
     paypal_email = models.EmailField(blank=True)
+    # The gateway's customer the method is saved under (Stripe's `cus_…`): charges must name it.
+    provider_customer = models.CharField(max_length=100, blank=True, default="", db_default="")
     is_default = models.BooleanField(default=False)
     created_at = models.DateTimeField()
     removed_at = models.DateTimeField(null=True, blank=True)
@@ -50,6 +52,8 @@ class AttemptStatus(models.TextChoices):
     FAILED = "failed", "failed"
     UNKNOWN = "unknown", "unknown"
 
+
+AUTHENTICATE = "authenticate"  # PaymentAttempt.next_action: the bank's check waits for the customer
 
 # An attempt whose outcome is not settled yet: it is reconciled by asking the gateway, never retried blindly.
 OPEN_ATTEMPT_STATUSES = (AttemptStatus.PENDING, AttemptStatus.UNKNOWN)
@@ -93,6 +97,10 @@ class PaymentAttempt(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     reconcile_after = models.DateTimeField(null=True, blank=True)
     reconcile_count = models.PositiveSmallIntegerField(default=0)
+    # What the customer must do before the gateway can settle an open attempt: AUTHENTICATE (answer
+    # their bank's 3-D Secure check on the confirmation page). Empty once settled.
+    # (db_default: the worker writes attempts in bulk with the columns it knows.)
+    next_action = models.CharField(max_length=20, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["id"]
@@ -135,6 +143,42 @@ class WalletEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.amount_minor:+} {self.reason}"
+
+
+class ProviderCustomer(models.Model):
+    """Our customer's customer at a gateway (one Stripe Customer each): saved cards hang off it."""
+
+    customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="provider_customers")
+    gateway = models.CharField(max_length=16)
+    external_id = models.CharField(max_length=100)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "gateway"], name="provider_customer_one_per_gateway"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.external_id}"
+
+
+class ProviderEvent(models.Model):
+    """A webhook event a gateway sent us, kept by its id: each is acted on once, however often
+    the gateway delivers it (they deliver at least once)."""
+
+    gateway = models.CharField(max_length=16)
+    event_id = models.CharField(max_length=100)
+    type = models.CharField(max_length=80)
+    received_at = models.DateTimeField()
+    # What we did with it: "settled attempt 12", "ignored: unknown type", … (for support).
+    outcome = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["gateway", "event_id"], name="provider_event_once")]
+
+    def __str__(self) -> str:
+        return f"{self.gateway} {self.event_id} {self.type}"
 
 
 class SandboxToken(models.Model):

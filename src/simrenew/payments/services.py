@@ -82,6 +82,7 @@ def save_payment_method(
         last4=token.last4,
         exp_month=token.exp_month,
         exp_year=token.exp_year,
+        provider_customer=token.provider_customer,
         paypal_email=tokenized.paypal_email,
         is_default=make_default or not has_default,
         created_at=clock.now(),

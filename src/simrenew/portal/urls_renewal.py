@@ -17,7 +17,10 @@ urlpatterns: list[URLPattern] = [
         "payment-methods/<int:method_id>/default/", views_renewal.payment_method_default, name="payment_method_default"
     ),
     path("wallet/", views_renewal.wallet, name="wallet"),
-    # The sandbox gateway's hosted card page (a real gateway serves its own).
+    # Saving a card: Stripe's Payment Element on our page (it sends the browser back to card_saved),
+    # or, with the sandbox gateway, the sandbox's own hosted card page.
+    path("payment-methods/card/", views_renewal.card_page, name="card_page"),
+    path("payment-methods/card/saved/", views_renewal.card_saved, name="card_saved"),
     path("sandbox-gateway/card/", views_renewal.sandbox_gateway_card, name="sandbox_gateway_card"),
     # The first purchase starts at sign-up: the page asking to confirm the address can resend it.
     path("accounts/resend-confirmation/", views.resend_confirmation, name="resend_confirmation"),

@@ -26,7 +26,7 @@ from simrenew.esims.models import USABLE_STATUSES, EsimProfile, ProfileSource, P
 from simrenew.esims.services import assign_profile, qr_token
 from simrenew.kit.errors import SimrenewError
 from simrenew.payments.charging import run_charge
-from simrenew.payments.models import AttemptPurpose, AttemptStatus, PaymentAttempt
+from simrenew.payments.models import AUTHENTICATE, AttemptPurpose, AttemptStatus, PaymentAttempt
 from simrenew.payments.queries import attempt_for_key
 from simrenew.portal.cancel_refunds import (
     cancel_refund_view,
@@ -57,7 +57,7 @@ from simrenew.portal.presenters_manage import (
 )
 from simrenew.portal.views_renewal import first_purchase
 from simrenew.portal.views_renewal.choose import guarded_promo
-from simrenew.portal.views_renewal.shared import hosted_page_links
+from simrenew.portal.views_renewal.shared import confirmation_url, hosted_page_links, paypal_offered
 from simrenew.provisioning.connection_checks import (
     ConnectionCheckLimited,
     record_sent_check,
@@ -327,11 +327,14 @@ def top_up(request: HttpRequest, customer: Customer, subscription_id: int) -> Ht
                                 pack_id=form.cleaned_data["pack"],
                                 payment_method=form.cleaned_data["payment_method"],
                                 idempotency_key=key,
-                            )
+                            ),
+                            return_to=confirmation_url,
                         )
                 except SimrenewError as exc:
                     form.add_error(None, service_error(exc))
                 else:
+                    if attempt.next_action == AUTHENTICATE:  # the bank's check, on the payment's page
+                        return redirect("portal:confirmation", attempt_id=attempt.pk)
                     if attempt.status == AttemptStatus.SUCCEEDED:
                         pack = next((p for p in packs if p.pk == form.cleaned_data["pack"]), None)
                         messages.success(
@@ -374,7 +377,12 @@ def add_esim(request: HttpRequest, customer: Customer) -> HttpResponse:
             if response is not None:
                 return response
             status = 402 if form.non_field_errors() else 400
-    context = {"customer": customer, "form": form, "order": first_purchase.order(request, customer, form)}
+    context = {
+        "customer": customer,
+        "form": form,
+        "order": first_purchase.order(request, customer, form),
+        "paypal_offered": paypal_offered(),
+    }
     return render(request, "portal/add_esim.html", context, status=status)
 
 
@@ -426,7 +434,7 @@ def _buy_esim(request: HttpRequest, customer: Customer, form: AddEsimForm) -> Ht
     try:
         if attempt is None:
             with guarded_promo(request, customer, data.get("promo_code") or None):
-                attempt = run_charge(begin)
+                attempt = run_charge(begin, return_to=confirmation_url)
     except SimrenewError as exc:  # refused before anything was written: an assignment rolled back too
         if assigned and assigned[0].source == ProfileSource.SMDP:
             give_back_unused(assigned[0])  # ordered before the transaction: given back explicitly
@@ -445,6 +453,8 @@ def _buy_esim(request: HttpRequest, customer: Customer, form: AddEsimForm) -> Ht
         form.add_error(None, payment_failure(attempt))
         form.fresh_key()
         return None
+    if attempt.next_action == AUTHENTICATE:  # the bank's check, on the payment's page
+        return redirect("portal:confirmation", attempt_id=attempt.pk)
     if attempt.status == AttemptStatus.SUCCEEDED:
         messages.success(request, gettext("Your new eSIM is ready. Install it now."))
         old = data.get("end_subscription")

@@ -80,6 +80,7 @@ class GatewayCharge:
     customer_id: int
     method_id: int
     token: str
+    provider_customer: str
     gateway: str
     key: str
     purchase: PeriodPurchase  # the period it buys, priced by `renewal_price`
@@ -167,6 +168,7 @@ def prepare_claimed_charges(claimed: Sequence[DueRow]) -> PreparedBatch:
                 customer_id=due.customer_id,
                 method_id=due.method_id,
                 token=due.method_token or "",
+                provider_customer=due.method_provider_customer or "",
                 gateway=due.method_gateway or "",
                 key=f"{prefix}:{due.method_id}",
                 purchase=purchase,
@@ -251,6 +253,7 @@ def _gateway_charge(charge: ChosenCharge, price: PriceQuote) -> GatewayCharge:
         customer_id=subscription.customer_id,
         method_id=charge.method.pk,
         token=charge.method.token,
+        provider_customer=charge.method.provider_customer,
         gateway=charge.method.gateway,
         key=charge.key,
         purchase=PeriodPurchase.of(plan.pk, price),
@@ -283,6 +286,7 @@ _BATCH_FIELDS = (
     "payment_method__type",
     "payment_method__gateway",
     "payment_method__token",
+    "payment_method__provider_customer",
     "payment_method__removed_at",
 )
 
@@ -417,7 +421,11 @@ def record_spent_try(subscription: Subscription, tried: Sequence[PaymentAttempt]
             message, action = failure_message(code), "update_payment_method"
         else:
             code, message = first.failure_code, first.failure_message
-            action = "update_payment_method" if hard else ("wait_for_retry" if next_try else "renew_by_hand")
+            bank_check = next((a for a in tried if a.failure_code == FailureCode.AUTHENTICATION_REQUIRED), None)
+            if bank_check is not None:  # only the customer can answer their bank: they pay on the plan's page
+                code, message, action = bank_check.failure_code, bank_check.failure_message, "confirm_payment"
+            else:
+                action = "update_payment_method" if hard else ("wait_for_retry" if next_try else "renew_by_hand")
         locked.renewal_due_at = next_try
         locked.save(update_fields=["renewal_due_at"])
         price = _price_of(locked.plan).total  # what the try charged (and the next one will)

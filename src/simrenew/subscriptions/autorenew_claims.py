@@ -99,6 +99,7 @@ class DueRow:
     method_type: str | None
     method_gateway: str | None
     method_token: str | None
+    method_provider_customer: str | None
     method_removed: bool
     last_number: int  # 0 before the first period
     maybe_tried: bool  # an auto-renew attempt made at or after this moment exists
@@ -127,6 +128,7 @@ _DUE_SOURCES = {
     "method_type": "m.type",
     "method_gateway": "m.gateway",
     "method_token": "m.token",
+    "method_provider_customer": "m.provider_customer",
     "method_removed": "m.removed_at IS NOT NULL",
     "last_number": "(SELECT MAX(p.number) FROM subscriptions_period p WHERE p.subscription_id = s.id)",
     "maybe_tried": (

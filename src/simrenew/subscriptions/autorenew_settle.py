@@ -115,6 +115,7 @@ def charge_requests(charges: Sequence[GatewayCharge]) -> list[ChargeRequest]:
             currency=charge.currency,
             idempotency_key=charge.key,
             description=f"simrenew {AttemptPurpose.AUTO_RENEWAL.value} {charge.attempt_id}",
+            provider_customer=charge.provider_customer,
         )
         for charge in charges
     ]
@@ -157,7 +158,9 @@ _OUTCOME_COLUMNS = ("status", "gateway_charge_id", "failure_code", "failure_mess
 
 def _outcome(charge: GatewayCharge, result: ChargeResult, now: datetime) -> tuple[object, ...]:
     """The attempt's `_OUTCOME_COLUMNS` and id, as `charging.settle` records them."""
-    if result.status == ChargeStatus.UNKNOWN:
+    # Off-session, nobody can answer a bank's check: a gateway asking for one has not charged, and
+    # the look-up settles it (as failed: authentication_required) like an answer never received.
+    if result.status in (ChargeStatus.UNKNOWN, ChargeStatus.ACTION_REQUIRED):
         assert charge.created_at is not None
         return (
             AttemptStatus.UNKNOWN.value,

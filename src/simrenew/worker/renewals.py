@@ -22,7 +22,7 @@ from threading import Event, Lock
 from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
-from simrenew.payments.gateway import ChargeResult, ChargeStatus, get_gateway
+from simrenew.payments.gateway import ChargeResult, ChargeStatus, gateway_named
 from simrenew.payments.models import AttemptStatus
 from simrenew.subscriptions import autorenew, autorenew_claims, autorenew_settle
 from simrenew.subscriptions.autorenew import GatewayCharge
@@ -58,13 +58,19 @@ class _Batch:
 
 def _charge(charges: Sequence[GatewayCharge]) -> list[ChargeResult]:
     """Step 2, outside any transaction."""
-    if not charges:
-        return []
-    try:
-        return get_gateway().charge_many(autorenew_settle.charge_requests(charges))
-    except Exception:  # whatever happened, the outcome is unknown: reconciliation looks it up by key
-        logfmt.log.exception("gateway batch failed; %d outcomes unknown", len(charges))
-        return [ChargeResult(ChargeStatus.UNKNOWN)] * len(charges)
+    results: list[ChargeResult] = [ChargeResult(ChargeStatus.UNKNOWN)] * len(charges)
+    by_gateway: dict[str, list[int]] = {}
+    for position, charge in enumerate(charges):  # each charge goes to the gateway its method is saved at
+        by_gateway.setdefault(charge.gateway, []).append(position)
+    for name, positions in by_gateway.items():
+        try:
+            answers = gateway_named(name).charge_many(autorenew_settle.charge_requests([charges[p] for p in positions]))
+        except Exception:  # whatever happened, the outcome is unknown: reconciliation looks it up by key
+            logfmt.log.exception("gateway %s batch failed; %d outcomes unknown", name, len(positions))
+            continue
+        for position, answer in zip(positions, answers, strict=True):
+            results[position] = answer
+    return results
 
 
 class RenewalPipeline:

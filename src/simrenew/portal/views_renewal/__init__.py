@@ -7,6 +7,7 @@ transactions, so it is never called inside `transaction.atomic`. Every id in a
 URL is looked up through the signed-in customer: another customer's id is a 404.
 """
 
+from simrenew.portal.views_renewal.card_page import card_page, card_saved
 from simrenew.portal.views_renewal.checkout import pay, sandbox_gateway_card
 from simrenew.portal.views_renewal.choose import renew
 from simrenew.portal.views_renewal.payment_settings import (
@@ -19,6 +20,8 @@ from simrenew.portal.views_renewal.payment_settings import (
 from simrenew.portal.views_renewal.receipts import confirmation, receipt_page, receipt_pdf
 
 __all__ = [
+    "card_page",
+    "card_saved",
     "confirmation",
     "pay",
     "payment_method_default",

@@ -24,6 +24,7 @@ from simrenew.customers.models import Customer
 from simrenew.payments.models import PaymentMethod
 from simrenew.portal.presenters import money, plan_summary, plan_title, service_message
 from simrenew.portal.views_renewal.choose import guarded_promo
+from simrenew.portal.views_renewal.shared import method_page_url
 
 # The buttons of the add-an-eSIM form that do not pay: they carry the choices elsewhere.
 ADD_METHOD = "add_method"  # value: card, debit or paypal (the hosted page's kinds)
@@ -51,8 +52,7 @@ def detour(request: HttpRequest) -> HttpResponse | None:
     here = f"{reverse('portal:add_esim')}?{urlencode(kept_choices(request.POST))}"
     kind = request.POST.get(ADD_METHOD)
     if kind in METHOD_KINDS:
-        card_page = reverse("portal:sandbox_gateway_card")
-        return redirect(f"{card_page}?{urlencode({'type': kind, 'next': here})}")
+        return redirect(method_page_url(kind, here))
     if APPLY_PROMO in request.POST:
         return redirect(here)
     return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -12,7 +13,12 @@ from django.views.decorators.http import require_http_methods
 
 from simrenew.billing.models import Invoice
 from simrenew.customers.models import Customer
+from simrenew.kit.errors import ServiceUnavailable
+from simrenew.payments import card_setup
+from simrenew.payments.charging import reconcile
 from simrenew.payments.models import (
+    AUTHENTICATE,
+    OPEN_ATTEMPT_STATUSES,
     AttemptPurpose,
     PaymentAttempt,
 )
@@ -22,6 +28,7 @@ from simrenew.portal.presenters import (
     attempt_summary,
     receipt,
 )
+from simrenew.portal.views_renewal.card_page import stripe_locale, stripe_sources
 
 # --- Step 5: confirmation and receipts -----------------------------------------------------
 
@@ -35,9 +42,12 @@ def confirmation(request: HttpRequest, customer: Customer, attempt_id: int) -> H
         pk=attempt_id,
         customer=customer,
     )
+    if attempt.next_action == AUTHENTICATE and request.GET.get("returned"):
+        attempt = reconcile(attempt)  # back from the bank's check: ask the gateway now
+    bank_check = bank_check_for(attempt)
     summary = attempt_summary(attempt, customer)
     subscription = attempt.subscription
-    return render(
+    response = render(
         request,
         "portal/confirmation.html",
         {
@@ -46,8 +56,37 @@ def confirmation(request: HttpRequest, customer: Customer, attempt_id: int) -> H
             "attempt": attempt,
             "subscription": subscription,
             "retry_url": retry_url(attempt),
+            "bank_check": bank_check,
         },
     )
+    if bank_check is not None:
+        response._csp_update = bank_check.sources  # type: ignore[attr-defined]
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+@dataclass(frozen=True, slots=True)
+class BankCheck:
+    """What the confirmation page needs to run the bank's check (3-D Secure) of an open attempt."""
+
+    publishable_key: str
+    client_secret: str
+    js_url: str
+    locale: str
+    sources: dict[str, list[str]]
+
+
+def bank_check_for(attempt: PaymentAttempt) -> BankCheck | None:
+    if attempt.next_action != AUTHENTICATE or attempt.status not in OPEN_ATTEMPT_STATUSES:
+        return None
+    gateway = card_setup.setup_gateway(attempt.gateway)
+    if gateway is None:
+        return None
+    try:
+        secret = gateway.action_client_secret(attempt.gateway_charge_id)
+    except ServiceUnavailable:
+        return None  # the page says the provider has not answered; reloading tries again
+    return BankCheck(gateway.publishable_key, secret, gateway.js_url, stripe_locale(), stripe_sources(gateway))
 
 
 def retry_url(attempt: PaymentAttempt) -> str:

@@ -7,6 +7,7 @@ from contextlib import AbstractContextManager, nullcontext
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from django import forms
+from django.conf import settings
 from django.http import HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -15,6 +16,7 @@ from django.utils.translation import gettext
 from simrenew.customers.models import Customer
 from simrenew.kit.errors import SimrenewError
 from simrenew.payments.charging import run_charge
+from simrenew.payments.gateway import get_gateway
 from simrenew.payments.models import (
     AttemptStatus,
     MethodType,
@@ -43,6 +45,12 @@ def idempotency_key(customer: Customer, key: object) -> str:
     return f"portal:{customer.pk}:{key}"
 
 
+def confirmation_url(attempt_id: int) -> str:
+    """Where a customer paying on our pages comes back to after their bank's check (3-D Secure):
+    the payment's confirmation page, which runs the check and shows its outcome."""
+    return settings.SIMRENEW_PUBLIC_URL + reverse("portal:confirmation", args=[attempt_id])
+
+
 def charge_then_confirm(
     form: forms.Form,
     begin: Callable[[], PaymentAttempt],
@@ -54,7 +62,7 @@ def charge_then_confirm(
     above the form (returned); one refused before charging puts its errors on `form` ("")."""
     try:
         with guard or nullcontext():
-            attempt = run_charge(begin)
+            attempt = run_charge(begin, return_to=confirmation_url)
     except SimrenewError as exc:
         add_service_errors(form, exc)
         return ""
@@ -119,11 +127,22 @@ def with_query(url: str, **params: object) -> str:
 
 def hosted_page_links(next_url: str, *, paypal: bool = True) -> list[tuple[str, str]]:
     """Where a new card, debit card or PayPal account is entered: the gateway's page."""
-    page = reverse("portal:sandbox_gateway_card")
     links = [
-        (gettext("Add a credit card"), f"{page}?{urlencode({'type': 'card', 'next': next_url})}"),
-        (gettext("Add a debit card"), f"{page}?{urlencode({'type': 'debit', 'next': next_url})}"),
+        (gettext("Add a credit card"), method_page_url("card", next_url)),
+        (gettext("Add a debit card"), method_page_url("debit", next_url)),
     ]
-    if paypal:
-        links.append((gettext("Add a PayPal account"), f"{page}?{urlencode({'type': 'paypal', 'next': next_url})}"))
+    if paypal and paypal_offered():
+        links.append((gettext("Add a PayPal account"), method_page_url("paypal", next_url)))
     return links
+
+
+def paypal_offered() -> bool:
+    """PayPal accounts can be linked: today only the sandbox gateway links them."""
+    return get_gateway().name == "sandbox"
+
+
+def method_page_url(kind: str, next_url: str) -> str:
+    """The page a new method of this kind is entered on: the card page (Stripe's Payment Element,
+    or the sandbox's form), or the sandbox's page for a PayPal account."""
+    page = reverse("portal:sandbox_gateway_card" if kind == "paypal" else "portal:card_page")
+    return f"{page}?{urlencode({'type': kind, 'next': next_url})}"
