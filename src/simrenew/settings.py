@@ -294,6 +294,18 @@ SIMRENEW_STRIPE_PUBLISHABLE_KEY = os.environ.get("SIMRENEW_STRIPE_PUBLISHABLE_KE
 SIMRENEW_STRIPE_WEBHOOK_SECRET = os.environ.get("SIMRENEW_STRIPE_WEBHOOK_SECRET", "")
 SIMRENEW_STRIPE_API_BASE = os.environ.get("SIMRENEW_STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
 SIMRENEW_STRIPE_JS_URL = os.environ.get("SIMRENEW_STRIPE_JS_URL", "https://js.stripe.com/v3/")
+# PayPal (on when SIMRENEW_PAYPAL_CLIENT_ID is set; cards and PayPal can be on together: a method's
+# type picks its provider). The REST app's credentials, the id of the webhook registered for
+# <SIMRENEW_PUBLIC_URL>/webhooks/paypal, and the environment: live (the default outside the sandbox)
+# or sandbox; SIMRENEW_PAYPAL_API_BASE overrides the address (tests: a local PayPal).
+SIMRENEW_PAYPAL_CLIENT_ID = os.environ.get("SIMRENEW_PAYPAL_CLIENT_ID", "")
+SIMRENEW_PAYPAL_CLIENT_SECRET = os.environ.get("SIMRENEW_PAYPAL_CLIENT_SECRET", "")
+SIMRENEW_PAYPAL_WEBHOOK_ID = os.environ.get("SIMRENEW_PAYPAL_WEBHOOK_ID", "")
+SIMRENEW_PAYPAL_ENVIRONMENT = os.environ.get("SIMRENEW_PAYPAL_ENVIRONMENT", "sandbox" if SIMRENEW_SANDBOX else "live")
+SIMRENEW_PAYPAL_API_BASE = (
+    os.environ.get("SIMRENEW_PAYPAL_API_BASE")
+    or ("https://api-m.paypal.com" if SIMRENEW_PAYPAL_ENVIRONMENT == "live" else "https://api-m.sandbox.paypal.com")
+).rstrip("/")
 # A signed webhook older than this is refused as a replay (the SDK's default, Stripe's advice).
 SIMRENEW_STRIPE_WEBHOOK_TOLERANCE_SECONDS = int(os.environ.get("SIMRENEW_STRIPE_WEBHOOK_TOLERANCE_SECONDS", "300"))
 

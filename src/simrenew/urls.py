@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from simrenew.api import provider_webhooks
 from simrenew.kit import bench_views
 from simrenew.kit.views import healthz
 from simrenew.worker.health import readyz
@@ -17,8 +18,9 @@ urlpatterns = [
     path("esims/", include("simrenew.esims.urls")),
     # ES2+ and TMF641 callbacks, at the paths their standards give.
     path("", include("simrenew.provisioning.urls")),
-    # Payment providers' webhooks (/webhooks/stripe).
-    path("", include("simrenew.payments.urls")),
+    # Payment providers' webhooks, at the addresses registered with them.
+    path("webhooks/stripe", provider_webhooks.stripe_webhook, name="stripe-webhook"),
+    path("webhooks/paypal", provider_webhooks.paypal_webhook, name="paypal-webhook"),
 ]
 urlpatterns += bench_views.routes()  # /bench/constant, only with SIMRENEW_BENCH_ROUTES=1
 

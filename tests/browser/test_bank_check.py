@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db import transaction
 from playwright.sync_api import Page, expect
 
 from simrenew.notifications.models import OutboxMessage
@@ -33,9 +34,9 @@ def test_a_renewal_the_bank_wants_confirmed_is_paid_once_after_the_customer_conf
     subscription = make_subscription(
         customer=customer, plan=plan, payment_method=save_stripe_card(customer, local_stripe)
     )
-    update_renewal(
-        subscription, payment_method=save_stripe_card(customer, local_stripe, "pm_card_authenticationRequired")
-    )
+    bank_checked = save_stripe_card(customer, local_stripe, "pm_card_authenticationRequired")
+    with transaction.atomic():  # a service: its caller owns the transaction
+        update_renewal(subscription, payment_method=bank_checked)
     clock.set(subscription.paid_through - timedelta(hours=72))
     renew_due()  # nobody is there to answer the bank: the renewal waits for the customer
     [failed] = OutboxMessage.objects.filter(event_type="subscription.renewal_failed")

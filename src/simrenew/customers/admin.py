@@ -34,7 +34,7 @@ from simrenew.kit import clock
 from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.models import Delivery, OutboxMessage
 from simrenew.notifications.resend import RESENDABLE
-from simrenew.payments.models import MethodType, PaymentAttempt, PaymentMethod, Wallet
+from simrenew.payments.models import OPEN_DISPUTE_STATUSES, Dispute, MethodType, PaymentAttempt, PaymentMethod, Wallet
 from simrenew.subscriptions import queries as subscription_queries
 from simrenew.subscriptions.models import Period, PeriodExtension, Subscription
 
@@ -73,6 +73,7 @@ class CustomerPage:
     subscriptions: list[SubscriptionBlock]
     invoices: list[Row]
     attempts: list[Row]
+    disputes: list[Row]
     messages: list[Row]
     audit: list[Row]
 
@@ -243,6 +244,33 @@ def _attempts(customer: Customer) -> list[Row]:
     ]
 
 
+def _disputes(customer: Customer, request: HttpRequest, here: str) -> list[Row]:
+    """Disputed payments, with the provider's reason and deadline; finance answers open ones."""
+    zone = customer.time_zone
+    can_answer = request.user.has_perm(REFUND_PERMISSION)
+    rows = []
+    for dispute in Dispute.objects.filter(attempt__customer=customer).order_by("-id"):
+        action = ""
+        if can_answer and dispute.status in OPEN_DISPUTE_STATUSES:
+            action = reverse("admin:payments_dispute_evidence", args=[dispute.pk]) + next_query(here)
+        rows.append(
+            Row(
+                [
+                    f"{dispute.gateway} {dispute.external_id}",
+                    moment(dispute.opened_at, zone),
+                    str(dispute.attempt_id),
+                    money(dispute.amount_minor, dispute.currency),
+                    dispute.reason,
+                    moment(dispute.due_by, zone),
+                    dispute.get_status_display(),
+                    dispute.evidence_note[:80] or "—",
+                ],
+                action_url=action,
+            )
+        )
+    return rows
+
+
 def _messages(customer: Customer, request: HttpRequest, here: str) -> list[Row]:
     zone = customer.time_zone
     can_resend = request.user.has_perm(RESEND_PERMISSION)
@@ -309,6 +337,7 @@ def customer_page(customer: Customer, request: HttpRequest) -> CustomerPage:
         subscriptions=_subscriptions(customer, request, here),
         invoices=_invoices(customer, request, here),
         attempts=_attempts(customer),
+        disputes=_disputes(customer, request, here),
         messages=_messages(customer, request, here),
         audit=_audit(customer),
     )

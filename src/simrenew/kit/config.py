@@ -178,6 +178,20 @@ def live_problems(env: Mapping[str, str]) -> list[str]:
         env.get("SIMRENEW_SMS_PROVIDER", "sandbox") != "sandbox",
         "SIMRENEW_SMS_PROVIDER must name a real provider: the sandbox provider runs only in sandbox mode.",
     )
+    if env.get("SIMRENEW_PAYPAL_CLIENT_ID"):
+        config.require(
+            bool(env.get("SIMRENEW_PAYPAL_CLIENT_SECRET")),
+            "SIMRENEW_PAYPAL_CLIENT_SECRET must be set with SIMRENEW_PAYPAL_CLIENT_ID (the PayPal REST app's secret).",
+        )
+        config.require(
+            bool(env.get("SIMRENEW_PAYPAL_WEBHOOK_ID")),
+            "SIMRENEW_PAYPAL_WEBHOOK_ID must be the id PayPal gave the webhook <SIMRENEW_PUBLIC_URL>/webhooks/paypal: "
+            "without it no PayPal event (a late capture, an unlinked account) can be verified.",
+        )
+        config.require(
+            env.get("SIMRENEW_PAYPAL_ENVIRONMENT", "live") == "live",
+            "SIMRENEW_PAYPAL_ENVIRONMENT must be live outside the sandbox: PayPal's sandbox takes no real money.",
+        )
     staff_mfa = env.get("SIMRENEW_STAFF_MFA", "required")
     config.require(
         staff_mfa in {"required", "optional"},

@@ -58,3 +58,14 @@ def format_money(amount_minor: int, currency: str, locale: str = "en") -> str:
     digits = get_currency_precision(currency)
     amount = Decimal(amount_minor).scaleb(-digits)
     return format_currency(amount, currency, locale=BABEL_LOCALES.get(locale, locale))
+
+
+def decimal_amount(amount_minor: int, currency: str) -> str:
+    """An amount as the decimal string APIs such as PayPal's take: 2500 USD is "25.00", 500 JPY "500"."""
+    digits = get_currency_precision(currency)
+    return f"{Decimal(amount_minor).scaleb(-digits):.{digits}f}"
+
+
+def minor_amount(value: str, currency: str) -> int:
+    """The inverse of `decimal_amount`: "25.00" USD is 2500 (exact: never through a float)."""
+    return int(Decimal(value).scaleb(get_currency_precision(currency)).to_integral_exact())

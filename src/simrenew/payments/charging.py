@@ -164,11 +164,14 @@ def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttem
         return _wait_for_customer(attempt, result)
     if result.status == ChargeStatus.UNKNOWN:
         reconcile_after = next_reconcile_at(attempt)
+        # A pending answer may name the charge (PayPal's pending capture): kept, it is looked up by id.
+        charge_id = result.charge_id or attempt.gateway_charge_id
         marked = PaymentAttempt.objects.filter(pk=attempt.pk, status__in=open_statuses).update(
-            status=AttemptStatus.UNKNOWN, reconcile_after=reconcile_after
+            status=AttemptStatus.UNKNOWN, reconcile_after=reconcile_after, gateway_charge_id=charge_id
         )
         if marked:
             attempt.status, attempt.reconcile_after = AttemptStatus.UNKNOWN, reconcile_after
+            attempt.gateway_charge_id = charge_id
         else:  # settled meanwhile (the gateway's webhook came before its lost answer): show what is
             attempt.refresh_from_db()
         return attempt

@@ -174,12 +174,32 @@ def gateway_named(name: str) -> PaymentGateway:
             js_url=settings.SIMRENEW_STRIPE_JS_URL,
             max_in_flight=settings.SIMRENEW_WORKER_GATEWAY_CONCURRENCY,
         )
+    if name == "paypal":
+        from simrenew.payments.paypal import PayPalGateway
+
+        return PayPalGateway(
+            client_id=settings.SIMRENEW_PAYPAL_CLIENT_ID,
+            client_secret=settings.SIMRENEW_PAYPAL_CLIENT_SECRET,
+            api_base=settings.SIMRENEW_PAYPAL_API_BASE,
+            webhook_id=settings.SIMRENEW_PAYPAL_WEBHOOK_ID,
+            max_in_flight=settings.SIMRENEW_WORKER_GATEWAY_CONCURRENCY,
+        )
     raise ValueError(f"unknown payment gateway {name!r}")
 
 
 def get_gateway() -> PaymentGateway:
     """The gateway new cards are saved with (SIMRENEW_PAYMENT_GATEWAY)."""
     return gateway_named(settings.SIMRENEW_PAYMENT_GATEWAY)
+
+
+def paypal_gateway_name() -> str | None:
+    """Who links new PayPal accounts: PayPal itself once configured, else the sandbox gateway in
+    sandbox mode (its own page), else nobody (PayPal is not offered)."""
+    if settings.SIMRENEW_PAYPAL_CLIENT_ID:
+        return "paypal"
+    if settings.SIMRENEW_PAYMENT_GATEWAY == "sandbox":
+        return "sandbox"
+    return None
 
 
 def forget_gateways() -> None:

@@ -162,6 +162,44 @@ class ProviderCustomer(models.Model):
         return f"{self.gateway} {self.external_id}"
 
 
+class DisputeStatus(models.TextChoices):
+    OPEN = "open", "open: evidence due"
+    UNDER_REVIEW = "under_review", "under review: evidence sent"
+    WON = "won", "won: the money stays"
+    LOST = "lost", "lost: the money went back to the cardholder"
+    CLOSED = "closed", "closed otherwise"
+
+
+OPEN_DISPUTE_STATUSES = (DisputeStatus.OPEN, DisputeStatus.UNDER_REVIEW)
+
+
+class Dispute(models.Model):
+    """A payment the cardholder (or PayPal buyer) disputed with their bank or PayPal, as the provider
+    reported it. The paid period stays paid unless the operator decides otherwise; finance may send
+    evidence before `due_by`; the provider's outcome is recorded when it closes."""
+
+    attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, related_name="disputes")
+    gateway = models.CharField(max_length=16)
+    external_id = models.CharField(max_length=100)
+    reason = models.CharField(max_length=80)  # the provider's own code (Stripe's, PayPal's)
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=DisputeStatus.choices, default=DisputeStatus.OPEN)
+    due_by = models.DateTimeField(null=True, blank=True)
+    evidence_note = models.TextField(blank=True)
+    evidence_sent_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=80, blank=True)  # the provider's words for how it closed
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["gateway", "external_id"], name="dispute_once_per_provider")]
+
+    def __str__(self) -> str:
+        return f"dispute {self.external_id} ({self.status})"
+
+
 class ProviderEvent(models.Model):
     """A webhook event a gateway sent us, kept by its id: each is acted on once, however often
     the gateway delivers it (they deliver at least once)."""

@@ -21,6 +21,10 @@ urlpatterns: list[URLPattern] = [
     # or, with the sandbox gateway, the sandbox's own hosted card page.
     path("payment-methods/card/", views_renewal.card_page, name="card_page"),
     path("payment-methods/card/saved/", views_renewal.card_saved, name="card_saved"),
+    # Linking PayPal: to PayPal's page and back (or the sandbox's page).
+    path("payment-methods/paypal/", views_renewal.paypal_link_page, name="paypal_link"),
+    path("payment-methods/paypal/linked/", views_renewal.paypal_linked, name="paypal_linked"),
+    path("payment-methods/paypal/cancelled/", views_renewal.paypal_cancelled, name="paypal_cancelled"),
     path("sandbox-gateway/card/", views_renewal.sandbox_gateway_card, name="sandbox_gateway_card"),
     # The first purchase starts at sign-up: the page asking to confirm the address can resend it.
     path("accounts/resend-confirmation/", views.resend_confirmation, name="resend_confirmation"),

@@ -164,7 +164,7 @@ def _outcome(charge: GatewayCharge, result: ChargeResult, now: datetime) -> tupl
         assert charge.created_at is not None
         return (
             AttemptStatus.UNKNOWN.value,
-            "",
+            result.charge_id,  # a pending answer may name the charge: the look-up reads it by id
             "",
             "",
             None,

@@ -17,6 +17,7 @@ from simrenew.portal.views_renewal.payment_settings import (
     payments,
     wallet,
 )
+from simrenew.portal.views_renewal.paypal_link import paypal_cancelled, paypal_link_page, paypal_linked
 from simrenew.portal.views_renewal.receipts import confirmation, receipt_page, receipt_pdf
 
 __all__ = [
@@ -28,6 +29,9 @@ __all__ = [
     "payment_method_remove",
     "payment_methods",
     "payments",
+    "paypal_cancelled",
+    "paypal_link_page",
+    "paypal_linked",
     "receipt_page",
     "receipt_pdf",
     "renew",

@@ -16,7 +16,7 @@ from django.utils.translation import gettext
 from simrenew.customers.models import Customer
 from simrenew.kit.errors import SimrenewError
 from simrenew.payments.charging import run_charge
-from simrenew.payments.gateway import get_gateway
+from simrenew.payments.gateway import paypal_gateway_name
 from simrenew.payments.models import (
     AttemptStatus,
     MethodType,
@@ -137,12 +137,12 @@ def hosted_page_links(next_url: str, *, paypal: bool = True) -> list[tuple[str, 
 
 
 def paypal_offered() -> bool:
-    """PayPal accounts can be linked: today only the sandbox gateway links them."""
-    return get_gateway().name == "sandbox"
+    """PayPal accounts can be linked: through PayPal once configured, or the sandbox's page."""
+    return paypal_gateway_name() is not None
 
 
 def method_page_url(kind: str, next_url: str) -> str:
     """The page a new method of this kind is entered on: the card page (Stripe's Payment Element,
-    or the sandbox's form), or the sandbox's page for a PayPal account."""
-    page = reverse("portal:sandbox_gateway_card" if kind == "paypal" else "portal:card_page")
+    or the sandbox's form), or PayPal's (through `paypal_link`, which knows whose page it is)."""
+    page = reverse("portal:paypal_link" if kind == "paypal" else "portal:card_page")
     return f"{page}?{urlencode({'type': kind, 'next': next_url})}"
