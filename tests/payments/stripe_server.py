@@ -54,6 +54,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import jsonschema_rs
+import segno
 
 SPEC_FILE = Path(__file__).parent / "specs" / "stripe-openapi-requests.json"
 STRIPE_JS = Path(__file__).parent / "stripe_js"
@@ -102,6 +103,8 @@ DECLINE_MESSAGES = {
     "insufficient_funds": "Your card has insufficient funds.",
     "expired_card": "Your card has expired.",
 }
+
+PAID_ELSEWHERE = ("alipay", "wechat_pay")
 
 # Operations Stripe.js may call with the publishable key (and the intent's client secret).
 PUBLISHABLE_OPERATIONS = {
@@ -599,7 +602,12 @@ class StripeServer:
         if customer is not None:
             self._find(self.customers, customer, "customer")
         method = params.get("payment_method")
-        if method is not None:
+        made = params.get("payment_method_data")
+        if made is not None:  # Alipay, WeChat Pay: a method made for this payment, paid on their side
+            if made.get("type") not in PAID_ELSEWHERE:
+                raise _invalid(f"payment_method_data[type] {made.get('type')!r} is not offered here.", "type")
+            method = self._new_elsewhere_method(made["type"])["id"]
+        elif method is not None:
             self._card(method)
             attached = self.payment_methods.get(method, {}).get("customer")
             if customer and attached not in (None, customer):
@@ -762,17 +770,57 @@ class StripeServer:
                     },
                 )
             intent["status"] = "requires_action"
-            intent["next_action"] = (
-                {
-                    "type": "redirect_to_url",
-                    "redirect_to_url": {"url": f"{self.url}/3ds/{intent['id']}", "return_url": return_url},
-                }
-                if return_url
-                else {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}
-            )
+            intent["return_url"] = return_url
+            intent["next_action"] = self._next_action(intent, card, return_url)
             return
         self._succeed(intent)
         self.emit("payment_intent.succeeded", intent)
+
+    def _next_action(self, intent: dict[str, Any], card: TestCard, return_url: str | None) -> dict[str, Any]:
+        """What Stripe tells the merchant to do for a payment the customer must finish."""
+        if card.brand == "alipay":
+            return {
+                "type": "alipay_handle_redirect",
+                "alipay_handle_redirect": {
+                    "url": f"{self.url}/alipay/{intent['id']}",
+                    "return_url": return_url,
+                    "native_url": None,
+                    "native_data": None,
+                },
+            }
+        if card.brand == "wechat_pay":
+            code = f"{self.url}/wechat/{intent['id']}"  # what the customer's phone opens
+            return {
+                "type": "wechat_pay_display_qr_code",
+                "wechat_pay_display_qr_code": {
+                    "data": code,
+                    "hosted_instructions_url": code,
+                    "image_data_url": segno.make(code, error="m").svg_data_uri(scale=4),
+                    "image_url_png": f"{code}.png",
+                    "image_url_svg": f"{code}.svg",
+                },
+            }
+        if return_url:
+            return {
+                "type": "redirect_to_url",
+                "redirect_to_url": {"url": f"{self.url}/3ds/{intent['id']}", "return_url": return_url},
+            }
+        return {"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}}
+
+    def _new_elsewhere_method(self, kind: str) -> dict[str, Any]:
+        method = {
+            "id": self._id("pm"),
+            "object": "payment_method",
+            "type": kind,
+            kind: {},
+            "customer": None,
+            "metadata": {},
+            "created": int(time.time()),
+            "livemode": False,
+        }
+        self.payment_methods[method["id"]] = method
+        self._behaviour[method["id"]] = TestCard(kind, "", authentication="always")  # the customer pays there
+        return method
 
     def _succeed(self, intent: dict[str, Any]) -> None:
         intent["status"] = "succeeded"
@@ -879,6 +927,25 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         if method == "get" and re.fullmatch(r"/3ds/\w+", path):
             self._file("challenge.html", "text/html; charset=utf-8")
+            return True
+        if method == "get" and re.fullmatch(r"/alipay/\w+", path):
+            self._file("alipay.html", "text/html; charset=utf-8")
+            return True
+        paid = re.fullmatch(r"/alipay/(\w+)/(authorize|fail)", path)
+        if method == "post" and paid:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            intent = stripe.authenticate(paid.group(1), approve=paid.group(2) == "authorize")
+            back = f"{intent.get('return_url') or ''}"
+            joiner = "&" if "?" in back else "?"
+            status = "succeeded" if intent["status"] == "succeeded" else "failed"
+            self.send_response(302)
+            self.send_header(
+                "Location",
+                f"{back}{joiner}payment_intent={intent['id']}&payment_intent_client_secret={intent['client_secret']}"
+                f"&redirect_status={status}",
+            )
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return True
         answered = re.fullmatch(r"/3ds/(\w+)/(complete|fail)", path)
         if method == "post" and answered:

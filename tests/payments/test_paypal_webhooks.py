@@ -100,3 +100,22 @@ def test_a_paypal_dispute_is_recorded_and_resolved(clock, paypal_sends_to_us: Pa
     dispute.refresh_from_db()
     assert dispute.status == DisputeStatus.WON
     assert subscription.periods.count() == 1
+
+
+def test_our_own_refunds_report_is_recognised_and_changes_nothing(clock, paypal_sends_to_us: PayPalServer, settings):
+    from django.core import mail
+
+    from simrenew.billing.models import Invoice
+    from simrenew.billing.refunds import refund_invoice
+
+    settings.SIMRENEW_OPERATOR_EMAIL = ["ops@example.com"]
+    subscription = subscribed_with_paypal(paypal_sends_to_us)
+    paypal_sends_to_us.send_events()
+    invoice = Invoice.objects.get(subscription=subscription)
+    refund_invoice(invoice=invoice, amount_minor=500, reason="goodwill")
+    mail.outbox.clear()
+
+    assert set(paypal_sends_to_us.send_events()) == {200}  # PAYMENT.CAPTURE.REFUNDED
+
+    assert mail.outbox == []
+    assert Invoice.objects.get(pk=invoice.pk).refunded_minor == 500

@@ -165,3 +165,47 @@ def test_without_a_signing_secret_the_endpoint_is_not_there(clock, settings, liv
         live_server.url + "/webhooks/stripe", content=payload, headers={"Stripe-Signature": sign(payload)}
     )
     assert answer.status_code == 404
+
+
+def test_a_refund_whose_answer_was_lost_is_settled_by_stripes_report(
+    clock, stripe_sends_to_us: StripeServer, settings: Any
+):
+    from simrenew.billing.models import Invoice, RefundStatus
+    from simrenew.billing.refunds import refund_invoice
+
+    subscription = subscribed_with_stripe(stripe_sends_to_us)
+    stripe_sends_to_us.send_events()
+    invoice = Invoice.objects.get(subscription=subscription)
+    stripe_sends_to_us.lose_answer()
+
+    refund = refund_invoice(invoice=invoice, amount_minor=500, reason="goodwill")
+    assert refund.status == RefundStatus.PENDING  # Stripe refunded; its answer never came
+    stripe_sends_to_us.send_events()
+
+    refund.refresh_from_db()
+    assert refund.status == RefundStatus.SUCCEEDED and refund.gateway_refund_id.startswith("re_")
+    invoice.refresh_from_db()
+    assert invoice.refunded_minor == 500
+
+
+def test_a_refund_made_in_stripes_dashboard_is_told_to_the_operator(
+    clock, stripe_sends_to_us: StripeServer, settings: Any
+):
+    from django.core import mail
+
+    from simrenew.billing.models import Invoice, Refund
+
+    settings.SIMRENEW_OPERATOR_EMAIL = ["ops@example.com"]
+    subscription = subscribed_with_stripe(stripe_sends_to_us)
+    stripe_sends_to_us.send_events()
+    paid = PaymentAttempt.objects.get(subscription=subscription)
+    mail.outbox.clear()
+
+    stripe_sends_to_us.refund_outside(paid.gateway_charge_id, 700)
+    assert stripe_sends_to_us.send_events() == [200]
+
+    [told] = mail.outbox
+    assert told.to == ["ops@example.com"] and "not through simrenew" in told.subject
+    assert paid.gateway_charge_id in told.body
+    assert not Refund.objects.exists()
+    assert Invoice.objects.get(subscription=subscription).refunded_minor == 0

@@ -96,6 +96,12 @@ def _done(handled: Handled) -> JsonResponse:
         _give_back(handled.late_success)
     if handled.dispute_opened is not None:
         _tell_operator_of_dispute(handled.dispute_opened)
+    if handled.refunded_elsewhere:
+        _tell_operator(
+            "simrenew: a refund was made at the payment provider, not through simrenew",
+            f"{handled.refunded_elsewhere}.\n\nsimrenew's invoices do not show it: if it was meant, record it on "
+            "the invoice; if not, look at the provider's dashboard.\n",
+        )
     return JsonResponse({"received": True, "duplicate": handled.duplicate, "outcome": handled.outcome})
 
 
@@ -116,25 +122,25 @@ def _give_back(late: LateSuccess) -> None:
 def _tell_operator_of_dispute(dispute_id: int) -> None:
     """Email the operator (SIMRENEW_OPERATOR_EMAIL, else ADMINS): a dispute has a deadline."""
     dispute = Dispute.objects.select_related("attempt__customer").get(pk=dispute_id)
-    recipients = operator_addresses()
-    if not recipients:
-        log.warning("dispute %s opened; no operator address to tell", dispute_id)
-        return
     customer = dispute.attempt.customer
     due = dispute.due_by.isoformat(timespec="minutes") if dispute.due_by else "not given"
     page = settings.SIMRENEW_PUBLIC_URL + reverse("admin:customers_customer_change", args=[customer.pk])
+    _tell_operator(
+        f"simrenew: a payment was disputed ({dispute.gateway}, {dispute.reason})",
+        f"{customer} disputed payment attempt {dispute.attempt_id} with {dispute.gateway}: "
+        f"{format_money(dispute.amount_minor, dispute.currency)}, reason {dispute.reason}.\n"
+        f"Evidence is due by {due}.\n\n"
+        f"The period it paid stays paid unless you decide otherwise. Answer it from the customer's page: {page}\n",
+    )
+
+
+def _tell_operator(subject: str, body: str) -> None:
+    """Email the operator (SIMRENEW_OPERATOR_EMAIL, else ADMINS) after the event was recorded."""
+    recipients = operator_addresses()
+    if not recipients:
+        log.warning("%s; no operator address to tell", subject)
+        return
     try:
-        send_mail(
-            subject=f"simrenew: a payment was disputed ({dispute.gateway}, {dispute.reason})",
-            message=(
-                f"{customer} disputed payment attempt {dispute.attempt_id} with {dispute.gateway}: "
-                f"{format_money(dispute.amount_minor, dispute.currency)}, reason {dispute.reason}.\n"
-                f"Evidence is due by {due}.\n\n"
-                f"The period it paid stays paid unless you decide otherwise. Answer it from the customer's page: "
-                f"{page}\n"
-            ),
-            from_email=None,
-            recipient_list=recipients,
-        )
-    except Exception:  # the event is recorded either way; the console shows the dispute
-        log.exception("dispute %s opened; the operator's email could not be sent", dispute_id)
+        send_mail(subject=subject, message=body, from_email=None, recipient_list=recipients)
+    except Exception:  # the event is recorded either way
+        log.exception("the operator's email could not be sent: %s", subject)

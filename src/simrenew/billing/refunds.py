@@ -333,3 +333,17 @@ def refunds_due(*, limit: int = 100) -> list[Refund]:
         if won:
             claimed.append(refund)
     return claimed
+
+
+def settle_reported_refund(gateway: str, refund_id: str, idempotency_key: str) -> bool:
+    """A provider reports a refund (Stripe's `charge.refunded`, PayPal's `PAYMENT.CAPTURE.REFUNDED`):
+    one of ours (known by its id, or pending under its key: its answer was lost, and the report
+    settles it) is True; one made elsewhere (the provider's dashboard) is False, for the operator to
+    see. Inside the caller's transaction."""
+    if Refund.objects.filter(gateway_refund_id=refund_id).exists():
+        return True
+    pending = Refund.objects.filter(idempotency_key=idempotency_key).first() if idempotency_key else None
+    if pending is None or pending.invoice.payment_attempt.gateway != gateway:
+        return False
+    settle_refund(pending, RefundResult(True, refund_id=refund_id))
+    return True

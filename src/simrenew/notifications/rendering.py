@@ -338,7 +338,7 @@ def _payment_method(payload: dict[str, Any], customer_id: int | None) -> tuple[s
     named = payload.get("payment_method")
     method_id = _int(payload.get("payment_method_id")) or _int(named)
     if method_id is not None and customer_id is not None:
-        method = PaymentMethod.objects.filter(pk=method_id, customer_id=customer_id).first()
+        method = PaymentMethod.every.filter(pk=method_id, customer_id=customer_id).first()  # Alipay too
         if method is not None:
             return method_label(method), method
     if isinstance(named, str) and not named.isdigit():

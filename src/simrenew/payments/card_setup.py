@@ -22,7 +22,7 @@ from simrenew.kit import clock
 from simrenew.kit.errors import ValidationFailed
 from simrenew.payments.gateway import CardSetup, CardSetupGateway, TokenizationError, gateway_named, get_gateway
 from simrenew.payments.models import MethodType, PaymentMethod, ProviderCustomer
-from simrenew.payments.services import TokenizedNewMethod, save_payment_method
+from simrenew.payments.services import TokenizedNewMethod, keep_method_once
 
 
 def setup_gateway(name: str | None = None) -> CardSetupGateway | None:
@@ -62,13 +62,6 @@ def finish(
         raise ValidationFailed.on("setup_intent", "This card setup is not yours.")
     method_type = MethodType.DEBIT if card.funding == "debit" else MethodType.CARD
     with transaction.atomic():
-        kept = PaymentMethod.objects.filter(
-            customer=customer, gateway=gateway.name, token=card.token, removed_at__isnull=True
-        ).first()
-        if kept is not None:
-            return kept
-        return save_payment_method(
-            customer=customer,
-            tokenized=TokenizedNewMethod(method_type, gateway.name, card),
-            make_default=make_default,
+        return keep_method_once(
+            customer=customer, tokenized=TokenizedNewMethod(method_type, gateway.name, card), make_default=make_default
         )

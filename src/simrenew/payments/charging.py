@@ -31,7 +31,9 @@ from simrenew.payments.failures import FailureCode, failure_message
 from simrenew.payments.gateway import ChargeRequest, ChargeResult, ChargeStatus, gateway_named
 from simrenew.payments.models import (
     AUTHENTICATE,
+    ONE_OFF_TYPES,
     OPEN_ATTEMPT_STATUSES,
+    PAY_ELSEWHERE,
     AttemptStatus,
     MethodType,
     PaymentAttempt,
@@ -135,6 +137,7 @@ def call_gateway(attempt: PaymentAttempt, return_to: ReturnTo | None = None) -> 
         description=f"simrenew {attempt.purpose} {attempt.pk}",
         provider_customer=attempt.payment_method.provider_customer,
         return_url=return_to(attempt.pk) if return_to is not None else "",
+        method_type=attempt.payment_method.type,
     )
     try:
         return gateway_named(attempt.gateway).charge(request)
@@ -204,7 +207,7 @@ def _wait_for_customer(attempt: PaymentAttempt, result: ChargeResult) -> Payment
     page runs the check, and it is looked up after ACTION_WAIT if nothing settled it before."""
     changes = {
         "gateway_charge_id": result.charge_id,
-        "next_action": AUTHENTICATE,
+        "next_action": PAY_ELSEWHERE if attempt.payment_method.type in ONE_OFF_TYPES else AUTHENTICATE,
         "reconcile_after": clock.now() + ACTION_WAIT,
     }
     if PaymentAttempt.objects.filter(pk=attempt.pk, status__in=list(OPEN_ATTEMPT_STATUSES)).update(**changes):

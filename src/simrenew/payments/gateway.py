@@ -57,6 +57,13 @@ class CardSetup:
 
 
 @dataclass(frozen=True, slots=True)
+class NextStep:
+    client_secret: str
+    redirect_url: str = ""
+    qr_image: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ChargeRequest:
     token: str
     amount_minor: int
@@ -67,6 +74,9 @@ class ChargeRequest:
     # Set when the customer is on our page (on-session): where the bank's check (3-D Secure) sends
     # them back. Empty: nobody is there (auto-renew, the API), and a check wanted fails the charge.
     return_url: str = ""
+    # What pays: a saved card or account ("card", "debit", "paypal"), or a one-off method paid on the
+    # provider's page ("alipay", "wechat_pay": `token` is empty, `return_url` required).
+    method_type: str = "card"
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,8 +138,10 @@ class CardSetupGateway(PaymentGateway, Protocol):
 
     def begin_card_setup(self, *, provider_customer: str) -> CardSetup: ...
 
-    def action_client_secret(self, charge_id: str) -> str:
-        """What the page's script needs to run the bank's check of a charge waiting for it."""
+    def next_step(self, charge_id: str) -> NextStep:
+        """What the customer must do for a charge waiting for them: answer their bank's check (the
+        page's script, with `client_secret`), pay on the provider's page (`redirect_url`), or scan
+        a code with their phone (`qr_image`, a data URL)."""
         ...
 
     def finish_card_setup(self, setup_id: str) -> tuple[str, TokenizedMethod]:
@@ -138,22 +150,20 @@ class CardSetupGateway(PaymentGateway, Protocol):
         ...
 
 
-def charge_concurrently(
-    charge: Callable[[ChargeRequest], ChargeResult], requests: Sequence[ChargeRequest], *, max_in_flight: int
+def charge_in_pool(
+    charge: Callable[[ChargeRequest], ChargeResult], requests: Sequence[ChargeRequest], pool: ThreadPoolExecutor
 ) -> list[ChargeResult]:
-    """For gateways with no batch endpoint: one request per charge, up to
-    `max_in_flight` of them overlapping, each failure confined to its charge."""
+    """For gateways with no batch endpoint (Stripe, PayPal): one request per charge, overlapping in
+    the adapter's long-lived pool (its threads keep their connections); results in request order,
+    each failure confined to its charge: the outcome is unknown, looked up by its key later."""
 
     def one(request: ChargeRequest) -> ChargeResult:
         try:
             return charge(request)
-        except Exception:  # the outcome is unknown: the charge is looked up by its key later
+        except Exception:
             return ChargeResult(ChargeStatus.UNKNOWN)
 
-    if len(requests) <= 1:
-        return [one(request) for request in requests]
-    with ThreadPoolExecutor(max_workers=min(max_in_flight, len(requests))) as pool:
-        return list(pool.map(one, requests))
+    return list(pool.map(one, requests))
 
 
 @cache

@@ -22,4 +22,8 @@ def method_label(method: PaymentMethod) -> str:
         return gettext("Wallet balance")
     if method.type == MethodType.PAYPAL:
         return gettext("PayPal (%(email)s)") % {"email": method.paypal_email}
+    if method.type == MethodType.ALIPAY:
+        return gettext("Alipay")
+    if method.type == MethodType.WECHAT_PAY:
+        return gettext("WeChat Pay")
     return card_label(brand=method.brand, last4=method.last4, debit=method.type == MethodType.DEBIT)

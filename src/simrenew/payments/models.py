@@ -8,13 +8,29 @@ class MethodType(models.TextChoices):
     DEBIT = "debit", "debit card"
     PAYPAL = "paypal", "PayPal"
     WALLET = "wallet", "wallet balance"
+    # Paid on the provider's page each time (Stripe's redirect and QR methods), never saved, never
+    # charged without the customer: one row per customer and type, only for the attempts to name.
+    ALIPAY = "alipay", "Alipay"
+    WECHAT_PAY = "wechat_pay", "WeChat Pay"
+
+
+ONE_OFF_TYPES = (MethodType.ALIPAY, MethodType.WECHAT_PAY)
+
+
+class SavedMethods(models.Manager["PaymentMethod"]):
+    """The methods a customer keeps (cards, PayPal, the wallet): every list, default and auto-renew
+    reads these. One-off methods (Alipay, WeChat Pay) are reached only through `PaymentMethod.every`
+    and through the attempts that name them."""
+
+    def get_queryset(self) -> models.QuerySet[PaymentMethod]:
+        return super().get_queryset().exclude(type__in=ONE_OFF_TYPES)
 
 
 class PaymentMethod(models.Model):
     """A gateway token with what a customer needs to recognise it. Never a card number."""
 
     customer = models.ForeignKey("customers.Customer", on_delete=models.PROTECT, related_name="payment_methods")
-    type = models.CharField(max_length=8, choices=MethodType.choices)
+    type = models.CharField(max_length=16, choices=MethodType.choices)
     gateway = models.CharField(max_length=16, blank=True)
     token = models.CharField(max_length=100, blank=True)
     brand = models.CharField(max_length=20, blank=True)
@@ -28,8 +44,14 @@ class PaymentMethod(models.Model):
     created_at = models.DateTimeField()
     removed_at = models.DateTimeField(null=True, blank=True)
 
+    # The default manager: lists, defaults, auto-renew, the console (attempts reach theirs through
+    # the base manager, so a one-off method is always found from its attempt).
+    objects = SavedMethods()
+    every: models.Manager[PaymentMethod] = models.Manager()  # one-off methods too
+
     class Meta:
         ordering = ["id"]
+        default_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(
                 fields=["customer"],
@@ -43,6 +65,8 @@ class PaymentMethod(models.Model):
             return "wallet balance"
         if self.type == MethodType.PAYPAL:
             return f"PayPal {self.paypal_email}"
+        if self.type in ONE_OFF_TYPES:
+            return str(self.get_type_display())
         return f"{self.brand} •••• {self.last4}"
 
 
@@ -54,6 +78,7 @@ class AttemptStatus(models.TextChoices):
 
 
 AUTHENTICATE = "authenticate"  # PaymentAttempt.next_action: the bank's check waits for the customer
+PAY_ELSEWHERE = "pay_elsewhere"  # PaymentAttempt.next_action: paid on Alipay's page or by WeChat's code
 
 # An attempt whose outcome is not settled yet: it is reconciled by asking the gateway, never retried blindly.
 OPEN_ATTEMPT_STATUSES = (AttemptStatus.PENDING, AttemptStatus.UNKNOWN)
@@ -98,7 +123,8 @@ class PaymentAttempt(models.Model):
     reconcile_after = models.DateTimeField(null=True, blank=True)
     reconcile_count = models.PositiveSmallIntegerField(default=0)
     # What the customer must do before the gateway can settle an open attempt: AUTHENTICATE (answer
-    # their bank's 3-D Secure check on the confirmation page). Empty once settled.
+    # their bank's 3-D Secure check on the confirmation page) or PAY_ELSEWHERE (on Alipay's page, or
+    # scan WeChat Pay's code). Empty once settled.
     # (db_default: the worker writes attempts in bulk with the columns it knows.)
     next_action = models.CharField(max_length=20, blank=True, default="", db_default="")
 

@@ -16,6 +16,7 @@ made here over HTTPS with the SDK's own OAuth token endpoint's answer.
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -56,9 +57,11 @@ from simrenew.payments.gateway import (
     RefundResult,
     TokenizationError,
     TokenizedMethod,
+    charge_in_pool,
 )
 
 LIVE_API = "https://api-m.paypal.com"
+REFUND_CUSTOM_ID = re.compile(r"[A-Za-z0-9_.,-]{1,127}")
 SANDBOX_API = "https://api-m.sandbox.paypal.com"
 RETRY_AFTER_SECONDS = 30
 # The answers that say the buyer's PayPal refused: another try of the same account may pass later.
@@ -263,13 +266,7 @@ class PayPalGateway:
         return _capture_result(str(capture.id), str(capture.status))
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult]:
-        def one(request: ChargeRequest) -> ChargeResult:
-            try:
-                return self.charge(request)
-            except Exception:  # whatever it was, the outcome is unknown: the webhook or look-up settles it
-                return ChargeResult(ChargeStatus.UNKNOWN)
-
-        return list(self._pool.map(one, requests))
+        return charge_in_pool(self.charge, requests, self._pool)
 
     def lookup(self, idempotency_key: str, charge_id: str = "") -> ChargeResult | None:
         """By the capture's id when an answer gave it. PayPal has no search by our key: without the id
@@ -287,9 +284,7 @@ class PayPalGateway:
             refund = self._client.payments.refund_captured_payment(
                 {
                     "capture_id": charge_id,
-                    "body": RefundRequest(
-                        amount=PayPalMoney(currency_code=currency, value=decimal_amount(amount_minor, currency))
-                    ),
+                    "body": self._refund_request(amount_minor, currency, idempotency_key),
                     "paypal_request_id": idempotency_key,
                     "prefer": "return=representation",
                 }
@@ -301,6 +296,13 @@ class PayPalGateway:
         if refund.status in ("FAILED", "CANCELLED"):
             return RefundResult(False, refund_id=str(refund.id), failure_message=f"PayPal: refund {refund.status}")
         return RefundResult(True, refund_id=str(refund.id))
+
+    @staticmethod
+    def _refund_request(amount_minor: int, currency: str, idempotency_key: str) -> RefundRequest:
+        refund = RefundRequest(amount=PayPalMoney(currency_code=currency, value=decimal_amount(amount_minor, currency)))
+        if REFUND_CUSTOM_ID.fullmatch(idempotency_key):  # PayPal's pattern for it: then its report names it
+            refund.custom_id = idempotency_key
+        return refund
 
     # --- webhooks -------------------------------------------------------------------------------
 

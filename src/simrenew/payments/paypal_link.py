@@ -19,7 +19,7 @@ from simrenew.kit.errors import ValidationFailed
 from simrenew.payments.gateway import TokenizationError, gateway_named, paypal_gateway_name
 from simrenew.payments.models import MethodType, PaymentMethod
 from simrenew.payments.paypal import PayPalGateway, PayPalLink
-from simrenew.payments.services import TokenizedNewMethod, save_payment_method
+from simrenew.payments.services import TokenizedNewMethod, keep_method_once
 
 
 def paypal_gateway() -> PayPalGateway | None:
@@ -39,12 +39,7 @@ def finish(
     except TokenizationError as exc:
         raise ValidationFailed.on(exc.field, exc.message) from None
     with transaction.atomic():
-        kept = PaymentMethod.objects.filter(
-            customer=customer, gateway=gateway.name, token=token.token, removed_at__isnull=True
-        ).first()
-        if kept is not None:
-            return kept
-        return save_payment_method(
+        return keep_method_once(
             customer=customer,
             tokenized=TokenizedNewMethod(MethodType.PAYPAL, gateway.name, token, paypal_email=email),
             make_default=make_default,

@@ -23,6 +23,7 @@ PayPal:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -65,6 +66,24 @@ class Handled:
     duplicate: bool = False
     late_success: LateSuccess | None = None
     dispute_opened: int | None = None  # a Dispute to tell the operator about, after commit
+    refunded_elsewhere: str = ""  # a refund made outside simrenew (the provider's dashboard): for the operator
+
+
+# (gateway, refund id, our idempotency key or "") -> whether the refund is one of ours. Billing says,
+# registering in its AppConfig.ready (payments does not import billing: arrows point one way).
+RefundReports = Callable[[str, str, str], bool]
+_refund_reports: list[RefundReports] = []
+
+
+def register_refund_reports(settle: RefundReports) -> None:
+    _refund_reports[:] = [settle]
+
+
+def _refund_reported(gateway: str, refund_id: str, key: str, *, described: str) -> Handled:
+    ours = bool(_refund_reports) and _refund_reports[0](gateway, refund_id, key)
+    if ours:
+        return Handled(f"refund {refund_id}: ours, recorded")
+    return Handled(f"refund {refund_id} made outside simrenew", refunded_elsewhere=described)
 
 
 def record_once(*, gateway: str, event_id: str, event_type: str) -> ProviderEvent | None:
@@ -88,6 +107,17 @@ def handle_stripe_event(event: dict[str, Any]) -> Handled:
         handled = _settle_intent(obj, succeeded=event_type == "payment_intent.succeeded")
     elif event_type == "payment_method.automatically_updated":
         handled = _new_expiry(obj)
+    elif event_type == "charge.refunded":
+        handled = Handled("refunds: none listed")
+        for refund in (obj.get("refunds") or {}).get("data") or []:
+            key = str((refund.get("metadata") or {}).get("idempotency_key") or "")
+            described = (
+                f"Stripe refund {refund.get('id')} of {refund.get('amount')} (minor units, "
+                f"{str(obj.get('currency', '')).upper()}) on payment {obj.get('payment_intent')}"
+            )
+            found = _refund_reported("stripe", str(refund.get("id", "")), key, described=described)
+            if found.refunded_elsewhere or not handled.refunded_elsewhere:
+                handled = found
     elif event_type == "charge.dispute.created":
         due = (obj.get("evidence_details") or {}).get("due_by")
         handled = _open_dispute(
@@ -161,6 +191,15 @@ def handle_paypal_event(event: dict[str, Any]) -> Handled:
             code = FailureCode.PAYPAL_DECLINED
             result = ChargeResult(ChargeStatus.FAILED, capture_id, code, failure_message(code))
         handled = _settle_by_key("paypal", str(resource.get("custom_id") or ""), result, captured_minor(resource))
+    elif event_type == "PAYMENT.CAPTURE.REFUNDED":
+        amount = resource.get("amount") or {}
+        described = (
+            f"PayPal refund {resource.get('id')} of {amount.get('value')} {amount.get('currency_code')}"
+            f" (custom id {resource.get('custom_id') or '-'})"
+        )
+        handled = _refund_reported(
+            "paypal", str(resource.get("id", "")), str(resource.get("custom_id") or ""), described=described
+        )
     elif event_type == "VAULT.PAYMENT-TOKEN.DELETED":
         handled = _unlinked(str(resource.get("id", "")))
     elif event_type == "CUSTOMER.DISPUTE.CREATED":

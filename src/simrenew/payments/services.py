@@ -12,7 +12,7 @@ from simrenew.customers.models import Customer
 from simrenew.kit import clock
 from simrenew.kit.errors import Conflict, FieldError, NotFound, ValidationFailed
 from simrenew.payments.gateway import CardDetails, TokenizationError, TokenizedMethod, get_gateway
-from simrenew.payments.models import MethodType, PaymentAttempt, PaymentMethod, Wallet, WalletEntry
+from simrenew.payments.models import ONE_OFF_TYPES, MethodType, PaymentAttempt, PaymentMethod, Wallet, WalletEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +42,10 @@ def tokenize(method: NewMethod) -> TokenizedNewMethod | None:
         raise ValidationFailed.on("type", f"Unknown payment method type; use one of {', '.join(MethodType.values)}.")
     if method.type == MethodType.WALLET:
         return None
+    if method.type in ONE_OFF_TYPES:
+        raise ValidationFailed.on(
+            "type", "Alipay and WeChat Pay are paid on their own page each time: nothing is saved."
+        )
     gateway = get_gateway()
     try:
         if method.type == MethodType.PAYPAL:
@@ -89,6 +93,17 @@ def save_payment_method(
     )
 
 
+def keep_method_once(*, customer: Customer, tokenized: TokenizedNewMethod, make_default: bool = False) -> PaymentMethod:
+    """Keep what a provider's page saved, or the method already kept for the same token (the page
+    sending the customer back twice: a reload, a double click). The caller owns the transaction."""
+    kept = PaymentMethod.objects.filter(
+        customer=customer, gateway=tokenized.gateway, token=tokenized.tokenized.token, removed_at__isnull=True
+    ).first()
+    if kept is not None:
+        return kept
+    return save_payment_method(customer=customer, tokenized=tokenized, make_default=make_default)
+
+
 def add_payment_method(*, customer: Customer, method: NewMethod, make_default: bool = False) -> PaymentMethod:
     """Tokenize and keep, for callers outside a transaction (the gateway is called first)."""
     return save_payment_method(customer=customer, tokenized=tokenize(method), make_default=make_default)
@@ -108,6 +123,20 @@ def wallet_method(customer: Customer) -> PaymentMethod:
         is_default=not has_default,
         created_at=clock.now(),
     )
+
+
+def one_off_method(customer: Customer, method_type: str) -> PaymentMethod:
+    """The customer's Alipay or WeChat Pay, for an attempt to name (made when first used): paid on
+    the provider's page each time, so it keeps nothing but its type and provider."""
+    if method_type not in ONE_OFF_TYPES:
+        raise ValidationFailed.on("payment_method_id", "This is not a way to pay on the provider's page.")
+    method, _ = PaymentMethod.every.get_or_create(
+        customer=customer,
+        type=method_type,
+        removed_at=None,
+        defaults={"gateway": get_gateway().name, "brand": method_type, "created_at": clock.now()},
+    )
+    return method
 
 
 def get_method(*, customer: Customer, method_id: int, field: str = "payment_method_id") -> PaymentMethod:

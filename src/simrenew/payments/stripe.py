@@ -36,12 +36,16 @@ from simrenew.payments.gateway import (
     ChargeRequest,
     ChargeResult,
     ChargeStatus,
+    NextStep,
     RefundResult,
     TokenizationError,
     TokenizedMethod,
+    charge_in_pool,
 )
 
 STRIPE_API = "https://api.stripe.com"
+# Paid on the provider's page (Alipay) or by scanning a code (WeChat Pay), each time, the customer there.
+PAID_ELSEWHERE = ("alipay", "wechat_pay")
 # A customer saving a card waits on the page: when Stripe does not answer they are told to try again.
 RETRY_AFTER_SECONDS = 30
 
@@ -152,14 +156,25 @@ class StripeGateway:
         params: PaymentIntentCreateParams = {
             "amount": request.amount_minor,
             "currency": request.currency.lower(),
-            "payment_method": request.token,
             "confirm": True,
             "description": request.description,
             "metadata": {"idempotency_key": request.idempotency_key},
         }
-        if request.return_url:  # the customer is here: their bank may check them (3-D Secure)
+        if request.method_type in PAID_ELSEWHERE:
+            if not request.return_url:  # paid on Alipay's page or with WeChat: only with the customer here
+                code = FailureCode.PROCESSING_ERROR
+                return ChargeResult(ChargeStatus.FAILED, failure_code=code, failure_message=failure_message(code))
+            # The method made from its type alone (the customer's details are Alipay's or WeChat's); the
+            # API version the SDK speaks takes the intent's method types from it.
+            params["payment_method_data"] = {"type": request.method_type}
+            if request.method_type == "wechat_pay":
+                params["payment_method_options"] = {"wechat_pay": {"client": "web"}}
+            params["return_url"] = request.return_url
+        elif request.return_url:  # the customer is here: their bank may check them (3-D Secure)
+            params["payment_method"] = request.token
             params["return_url"] = request.return_url
         else:
+            params["payment_method"] = request.token
             params["off_session"] = True
         if request.provider_customer:
             params["customer"] = request.provider_customer
@@ -205,9 +220,18 @@ class StripeGateway:
             )
         return ChargeResult(ChargeStatus.FAILED, str(intent.id), code, failure_message(code))
 
-    def action_client_secret(self, charge_id: str) -> str:
+    def next_step(self, charge_id: str) -> NextStep:
         with _answered():
-            return str(self._client.v1.payment_intents.retrieve(charge_id).client_secret)
+            intent = self._client.v1.payment_intents.retrieve(charge_id)
+        step: Any = intent.next_action
+        kind = str(getattr(step, "type", "") or "")
+        secret = str(intent.client_secret)
+        if kind == "alipay_handle_redirect":
+            return NextStep(secret, redirect_url=str(step.alipay_handle_redirect.url))
+        if kind == "wechat_pay_display_qr_code":
+            return NextStep(secret, qr_image=str(step.wechat_pay_display_qr_code.image_data_url))
+        # A card's 3-D Secure (use_stripe_sdk, or redirect_to_url with a return URL): Stripe.js runs it.
+        return NextStep(secret)
 
     def submit_dispute_evidence(self, dispute_id: str, note: str) -> None:
         """Finance's answer to a dispute, submitted to the bank at once (Stripe's `submit=true`)."""
@@ -217,13 +241,7 @@ class StripeGateway:
             )
 
     def charge_many(self, requests: Sequence[ChargeRequest]) -> list[ChargeResult]:
-        def one(request: ChargeRequest) -> ChargeResult:
-            try:
-                return self.charge(request)
-            except Exception:  # whatever it was, the outcome is unknown: looked up by key later
-                return ChargeResult(ChargeStatus.UNKNOWN)
-
-        return list(self._pool.map(one, requests))
+        return charge_in_pool(self.charge, requests, self._pool)
 
     def lookup(self, idempotency_key: str, charge_id: str = "") -> ChargeResult | None:
         if charge_id.startswith("pi_"):  # known: read it, no search lag
@@ -237,7 +255,12 @@ class StripeGateway:
     def refund(self, *, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
         try:
             refund = self._client.v1.refunds.create(
-                params={"payment_intent": charge_id, "amount": amount_minor},
+                # The key in the metadata too: charge.refunded names it, settling a refund whose answer was lost.
+                params={
+                    "payment_intent": charge_id,
+                    "amount": amount_minor,
+                    "metadata": {"idempotency_key": idempotency_key},
+                },
                 options={"idempotency_key": idempotency_key},
             )
         except (stripe.InvalidRequestError, stripe.CardError, stripe.IdempotencyError) as refused:

@@ -19,6 +19,7 @@ from simrenew.payments.charging import reconcile
 from simrenew.payments.models import (
     AUTHENTICATE,
     OPEN_ATTEMPT_STATUSES,
+    PAY_ELSEWHERE,
     AttemptPurpose,
     PaymentAttempt,
 )
@@ -42,8 +43,9 @@ def confirmation(request: HttpRequest, customer: Customer, attempt_id: int) -> H
         pk=attempt_id,
         customer=customer,
     )
-    if attempt.next_action == AUTHENTICATE and request.GET.get("returned"):
-        attempt = reconcile(attempt)  # back from the bank's check: ask the gateway now
+    back = request.GET.get("returned") or request.GET.get("payment_intent")  # Alipay's page adds the latter
+    if attempt.next_action in (AUTHENTICATE, PAY_ELSEWHERE) and back:
+        attempt = reconcile(attempt)  # back from the bank's check or the provider's page: ask now
     bank_check = bank_check_for(attempt)
     summary = attempt_summary(attempt, customer)
     subscription = attempt.subscription
@@ -74,19 +76,30 @@ class BankCheck:
     js_url: str
     locale: str
     sources: dict[str, list[str]]
+    redirect_url: str = ""  # pay on the provider's page (Alipay)
+    qr_image: str = ""  # scan this code with the phone (WeChat Pay), a data URL
 
 
 def bank_check_for(attempt: PaymentAttempt) -> BankCheck | None:
-    if attempt.next_action != AUTHENTICATE or attempt.status not in OPEN_ATTEMPT_STATUSES:
+    """What the customer must do for this open attempt, as the provider says now (None: nothing)."""
+    if attempt.next_action not in (AUTHENTICATE, PAY_ELSEWHERE) or attempt.status not in OPEN_ATTEMPT_STATUSES:
         return None
     gateway = card_setup.setup_gateway(attempt.gateway)
     if gateway is None:
         return None
     try:
-        secret = gateway.action_client_secret(attempt.gateway_charge_id)
+        step = gateway.next_step(attempt.gateway_charge_id)
     except ServiceUnavailable:
         return None  # the page says the provider has not answered; reloading tries again
-    return BankCheck(gateway.publishable_key, secret, gateway.js_url, stripe_locale(), stripe_sources(gateway))
+    return BankCheck(
+        gateway.publishable_key,
+        step.client_secret,
+        gateway.js_url,
+        stripe_locale(),
+        stripe_sources(gateway),
+        redirect_url=step.redirect_url,
+        qr_image=step.qr_image,
+    )
 
 
 def retry_url(attempt: PaymentAttempt) -> str:

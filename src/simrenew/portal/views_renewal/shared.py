@@ -16,8 +16,9 @@ from django.utils.translation import gettext
 from simrenew.customers.models import Customer
 from simrenew.kit.errors import SimrenewError
 from simrenew.payments.charging import run_charge
-from simrenew.payments.gateway import paypal_gateway_name
+from simrenew.payments.gateway import get_gateway, paypal_gateway_name
 from simrenew.payments.models import (
+    ONE_OFF_TYPES,
     AttemptStatus,
     MethodType,
     PaymentAttempt,
@@ -25,6 +26,7 @@ from simrenew.payments.models import (
 )
 from simrenew.payments.services import (
     get_method,
+    one_off_method,
     wallet_method,
 )
 from simrenew.portal.forms_renewal import (
@@ -92,13 +94,24 @@ def payment_choices(customer: Customer) -> list[tuple[str, str]]:
         .order_by("-is_default", "id")
     ]
     choices.append((WALLET_CHOICE, wallet_label(customer)))
+    if paid_elsewhere_offered(customer):
+        choices += [(MethodType.ALIPAY.value, gettext("Alipay")), (MethodType.WECHAT_PAY.value, gettext("WeChat Pay"))]
     return choices
 
 
+def paid_elsewhere_offered(customer: Customer) -> bool:
+    """Alipay and WeChat Pay, through Stripe, for a payment made by hand: offered to customers who
+    read the portal in Chinese (never for auto-renew: each is paid on the provider's page)."""
+    return customer.locale.startswith("zh") and get_gateway().name == "stripe"
+
+
 def chosen_method(customer: Customer, choice: str) -> PaymentMethod:
-    """Inside the charge's first transaction: the wallet is made a method when first used."""
+    """Inside the charge's first transaction: the wallet, Alipay and WeChat Pay are made methods when
+    first used."""
     if choice == WALLET_CHOICE:
         return wallet_method(customer)
+    if choice in ONE_OFF_TYPES:
+        return one_off_method(customer, choice)
     return get_method(customer=customer, method_id=int(choice))
 
 

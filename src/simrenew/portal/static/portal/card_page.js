@@ -37,8 +37,10 @@
     var back = new URL(form.dataset.returnUrl);
     if (document.getElementById("make-default").checked) back.searchParams.set("default", "1");
     stripe.confirmSetup({elements: elements, confirmParams: {return_url: back.toString()}}).then(function (result) {
-      // Reached only when Stripe did not send the browser on: say why, here.
-      if (result && result.error) show(result.error.message);
+      // Reached only when Stripe did not send the browser on: say why, here. An incomplete field is
+      // already marked in Stripe's frame, next to the field: only the button comes back.
+      if (result && result.error && result.error.type === "validation_error") button.disabled = false;
+      else if (result && result.error) show(result.error.message);
     });
   });
 })();
