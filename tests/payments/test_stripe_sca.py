@@ -130,3 +130,22 @@ def test_a_check_nobody_answered_fails_once_its_wait_is_over(clock, local_stripe
     settled = reconcile(attempt)
 
     assert (settled.status, settled.failure_code) == (AttemptStatus.FAILED, FailureCode.AUTHENTICATION_REQUIRED)
+
+
+def test_auto_renew_charges_a_saved_stripe_card_off_session_through_the_worker(clock, local_stripe: StripeServer):
+    customer = make_customer()
+    card = save_stripe_card(customer, local_stripe, "pm_card_visa_debit")
+    subscription = make_subscription(customer=customer, plan=make_plan(period_unit="month"), payment_method=card)
+    clock.set(subscription.paid_through - timedelta(hours=72))
+
+    counts = renew_due()
+
+    assert counts.succeeded == 1 and subscription.periods.count() == 2
+    renewal = PaymentAttempt.objects.get(purpose="auto_renewal")
+    intent = local_stripe.payment_intents[renewal.gateway_charge_id]
+    assert (intent["customer"], intent["payment_method"], intent["status"]) == (
+        card.provider_customer,
+        card.token,
+        "succeeded",
+    )
+    assert intent["metadata"]["idempotency_key"] == renewal.idempotency_key
