@@ -120,6 +120,8 @@ def test_anything_but_a_signed_post_gets_a_json_answer(clock, stripe_sends_to_us
     not_json = b"not json at all"
     answer = httpx.post(url, content=not_json, headers={"Stripe-Signature": sign(not_json)})
     assert (answer.status_code, answer.headers["Content-Type"]) == (400, "application/json")
+    huge = b"x" * (600 * 1024)  # far beyond any event: refused before it is read
+    assert httpx.post(url, content=huge, headers={"Stripe-Signature": sign(huge)}).status_code == 413
 
 
 def test_an_event_we_do_not_act_on_is_taken_and_ignored(clock, stripe_sends_to_us: StripeServer):

@@ -35,6 +35,12 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 512 * 1024
 
 
+def _too_large(request: HttpRequest) -> bool:
+    """A declared body beyond any provider's event (or a length that is not a number): refused unread."""
+    declared = request.headers.get("Content-Length") or "0"
+    return not declared.isdigit() or int(declared) > MAX_BODY_BYTES
+
+
 @csrf_exempt  # a server-to-server call, authenticated by its signature
 def stripe_webhook(request: HttpRequest) -> JsonResponse:
     if request.method != "POST":
@@ -42,7 +48,7 @@ def stripe_webhook(request: HttpRequest) -> JsonResponse:
     secret = settings.SIMRENEW_STRIPE_WEBHOOK_SECRET
     if not secret:
         return JsonResponse({"error": "Stripe webhooks are not configured here."}, status=404)
-    if int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES:
+    if _too_large(request):
         return JsonResponse({"error": "The body is too large for a Stripe event."}, status=413)
     payload = request.body
     try:
@@ -68,7 +74,7 @@ def paypal_webhook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": "PayPal posts its events here."}, status=405, headers={"Allow": "POST"})
     if not settings.SIMRENEW_PAYPAL_CLIENT_ID or not settings.SIMRENEW_PAYPAL_WEBHOOK_ID:
         return JsonResponse({"error": "PayPal webhooks are not configured here."}, status=404)
-    if int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES:
+    if _too_large(request):
         return JsonResponse({"error": "The body is too large for a PayPal event."}, status=413)
     try:
         event = json.loads(request.body)
