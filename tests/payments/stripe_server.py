@@ -607,6 +607,7 @@ class StripeServer:
             if made.get("type") not in PAID_ELSEWHERE:
                 raise _invalid(f"payment_method_data[type] {made.get('type')!r} is not offered here.", "type")
             method = self._new_elsewhere_method(made["type"])["id"]
+            params["payment_method_types"] = [made["type"]]  # as Stripe infers them from the method
         elif method is not None:
             self._card(method)
             attached = self.payment_methods.get(method, {}).get("customer")

@@ -30,6 +30,7 @@ def test_codes_keep_the_values_stored_on_attempts_and_sent_by_the_api():
         "paypal_declined",
         "authentication_required",
         "authentication_failed",
+        "payment_not_completed",
         "wallet_insufficient_balance",
         "gateway_unreachable",
         "idempotency_key_reused",

@@ -80,7 +80,10 @@ def test_failing_at_alipay_charges_nothing(clock, local_stripe: StripeServer):
 
     httpx.post(f"{local_stripe.url}/alipay/{attempt.gateway_charge_id}/fail")
 
-    assert reconcile(attempt).status == AttemptStatus.FAILED
+    failed = reconcile(attempt)
+
+    assert (failed.status, failed.failure_code) == (AttemptStatus.FAILED, "payment_not_completed")
+    assert "Alipay or WeChat Pay" in failed.failure_message
     assert subscription.periods.count() == 1
 
 

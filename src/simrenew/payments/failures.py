@@ -30,6 +30,8 @@ class FailureCode(StrEnum):
     AUTHENTICATION_REQUIRED = "authentication_required"
     # The customer answered their bank's check and it refused (or they gave up on it).
     AUTHENTICATION_FAILED = "authentication_failed"
+    # Alipay or WeChat Pay: the customer did not finish (or refused) the payment on their side.
+    PAYMENT_NOT_COMPLETED = "payment_not_completed"
     WALLET_INSUFFICIENT_BALANCE = "wallet_insufficient_balance"
     # Nothing reached the gateway (a worker stopped before sending, an outage): nothing was charged.
     GATEWAY_UNREACHABLE = "gateway_unreachable"
@@ -67,6 +69,9 @@ CATALOGUE: dict[str, Failure] = {
     ),
     FailureCode.AUTHENTICATION_FAILED: Failure(
         gettext_noop("Your bank could not confirm the payment. Try again, or pay with another card.")
+    ),
+    FailureCode.PAYMENT_NOT_COMPLETED: Failure(
+        gettext_noop("The payment was not completed on Alipay or WeChat Pay, and nothing was charged. Try again.")
     ),
     FailureCode.PAYPAL_DECLINED: Failure(
         gettext_noop("PayPal declined the payment. Check your PayPal account or use a card.")

@@ -47,6 +47,7 @@ from simrenew.payments.models import (
 from simrenew.payments.paypal import captured_minor
 from simrenew.payments.queries import attempt_for_key
 from simrenew.payments.services import remove_payment_method
+from simrenew.payments.stripe import paid_elsewhere
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +151,8 @@ def _settle_intent(intent: dict[str, Any], *, succeeded: bool) -> Handled:
         code = str(error.get("decline_code") or error.get("code") or FailureCode.CARD_DECLINED)
         if "authentication_required" in (error.get("decline_code"), error.get("code")):
             code = FailureCode.AUTHENTICATION_REQUIRED
+        if paid_elsewhere(intent.get("payment_method_types")):  # Alipay, WeChat Pay: not finished
+            code = FailureCode.PAYMENT_NOT_COMPLETED
         result = ChargeResult(ChargeStatus.FAILED, charge_id, code, failure_message(code))
     amount = int(intent.get("amount_received") or intent.get("amount") or 0)
     return _settle_by_key("stripe", key, result, amount)

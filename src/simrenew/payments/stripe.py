@@ -209,7 +209,9 @@ class StripeGateway:
             return ChargeResult(ChargeStatus.UNKNOWN, charge_id=str(intent.id))
         if status == "requires_action" and customer_present:
             return ChargeResult(ChargeStatus.ACTION_REQUIRED, charge_id=str(intent.id))
-        if status == "requires_action":  # the bank wants the cardholder, who is not (or no longer) there
+        if paid_elsewhere(getattr(intent, "payment_method_types", None)):  # Alipay, WeChat Pay: not finished
+            code = FailureCode.PAYMENT_NOT_COMPLETED.value
+        elif status == "requires_action":  # the bank wants the cardholder, who is not (or no longer) there
             code = FailureCode.AUTHENTICATION_REQUIRED.value
         else:
             error = intent.last_payment_error
@@ -288,3 +290,8 @@ def _field(obj: Any, name: str) -> str | None:
     """A field of a Stripe object that may be absent (the SDK's objects raise for absent ones)."""
     value = getattr(obj, name, None)
     return None if value is None else str(value)
+
+
+def paid_elsewhere(method_types: object) -> bool:
+    """Whether an intent is paid on the provider's side (Alipay, WeChat Pay), by its method types."""
+    return isinstance(method_types, list) and any(kind in PAID_ELSEWHERE for kind in method_types)
