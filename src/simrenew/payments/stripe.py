@@ -42,10 +42,9 @@ from simrenew.payments.gateway import (
     TokenizedMethod,
     charge_in_pool,
 )
+from simrenew.payments.models import ONE_OFF_TYPES  # paid on the provider's page: Alipay, WeChat Pay
 
 STRIPE_API = "https://api.stripe.com"
-# Paid on the provider's page (Alipay) or by scanning a code (WeChat Pay), each time, the customer there.
-PAID_ELSEWHERE = ("alipay", "wechat_pay")
 # A customer saving a card waits on the page: when Stripe does not answer they are told to try again.
 RETRY_AFTER_SECONDS = 30
 
@@ -160,7 +159,7 @@ class StripeGateway:
             "description": request.description,
             "metadata": {"idempotency_key": request.idempotency_key},
         }
-        if request.method_type in PAID_ELSEWHERE:
+        if request.method_type in ONE_OFF_TYPES:
             if not request.return_url:  # paid on Alipay's page or with WeChat: only with the customer here
                 code = FailureCode.PROCESSING_ERROR
                 return ChargeResult(ChargeStatus.FAILED, failure_code=code, failure_message=failure_message(code))
@@ -294,4 +293,4 @@ def _field(obj: Any, name: str) -> str | None:
 
 def paid_elsewhere(method_types: object) -> bool:
     """Whether an intent is paid on the provider's side (Alipay, WeChat Pay), by its method types."""
-    return isinstance(method_types, list) and any(kind in PAID_ELSEWHERE for kind in method_types)
+    return isinstance(method_types, list) and any(kind in ONE_OFF_TYPES for kind in method_types)
