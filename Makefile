@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export SIMRENEW_SANDBOX ?= 1
 
-.PHONY: install browser-deps node-deps run test lint typecheck test-sqlite test-postgres bench bench-deps bench-api bench-dashboard bench-network bench-stripe clean
+.PHONY: install browser-deps node-deps promtool run test lint typecheck test-sqlite test-postgres bench bench-deps bench-api bench-dashboard bench-network bench-stripe clean
 
 install: $(STAMP)
 
@@ -35,6 +35,19 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $(NODE_STAMP)
 
+# promtool, Prometheus's rule checker (tests/deploy/test_prometheus_alerts.py), from Debian's prometheus
+# package: unpacked into the venv rather than installed, which would also install (and on some
+# machines start) a Prometheus server. One already on the PATH is used as it is.
+PROMTOOL := $(BIN)/promtool
+promtool: $(PROMTOOL)
+
+$(PROMTOOL): $(STAMP)
+	if command -v promtool >/dev/null; then ln -sf "$$(command -v promtool)" $@; else \
+		folder=$$(mktemp -d) && cd $$folder && \
+		{ apt-get download prometheus 2>/dev/null || { apt-get update && apt-get download prometheus; }; } && \
+		dpkg-deb --fsys-tarfile prometheus_*.deb | tar -x ./usr/bin/promtool && \
+		mv usr/bin/promtool $(CURDIR)/$@ && rm -rf $$folder; fi
+
 # The server and the worker side by side (emails, reminders, renewals happen): one Ctrl-C stops both.
 run: install
 	$(BIN)/simrenew migrate --no-input
@@ -51,13 +64,13 @@ lint: install
 typecheck: install
 	$(BIN)/mypy src
 
-test-sqlite: install browser-deps
+test-sqlite: install browser-deps promtool
 	$(BIN)/pytest -p no:cacheprovider -q --durations=30
 
 # Its own screenshots folder: `make test` runs this suite beside the SQLite one. Tests marked
 # database_independent (the accessibility sweep: what it checks no database changes) run in the
 # SQLite suite only.
-test-postgres: install browser-deps
+test-postgres: install browser-deps promtool
 	SIMRENEW_SCREENSHOTS=var/screenshots/postgresql \
 		$(BIN)/python scripts/with_postgres.py $(BIN)/pytest -p no:cacheprovider -q --durations=30 \
 		-m "not database_independent"
@@ -66,7 +79,7 @@ test-postgres: install browser-deps
 # time (the machine's two cores): PostgreSQL's suite, the longest, starts first and the rest runs
 # beside it, in order. Each job's output is printed whole when it ends (its own pytest summary);
 # --keep-going lets every job finish and report, and any failure fails `make test`.
-test: install browser-deps
+test: install browser-deps promtool
 	$(BIN)/simrenew makemigrations --check --dry-run
 	$(MAKE) --no-print-directory --jobs=2 --output-sync=target --keep-going test-postgres lint typecheck test-sqlite
 

@@ -20,6 +20,12 @@ than the bare view does, so it would cap the baseline and flatter the ratio.
 The rate limiter stays on (its counting is part of every API request) with a read
 limit no run can reach, so no request is refused.
 
+Prometheus metrics (kit.metrics: every request counted and timed, in gunicorn's shared folder)
+cost something per request: the server runs four times, metrics off and on in turn, twice, and
+the report gives the API's rate with metrics on over its rate with them off (bar: under 10 %
+cost), beside each mode's ratio to the bare view. With metrics on, /metrics is read after the
+run and must have counted every API request.
+
 The server runs in production mode, as the bar asks ("the production server
 setup"): SIMRENEW_SANDBOX=0 with a secret key of its own, so "now" is the system
 clock and no request reads the sandbox's test clock. Production mode refuses the
@@ -44,6 +50,7 @@ from typing import Any
 
 import httpx
 from cryptography.fernet import Fernet
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.renewals import setup
 
@@ -76,6 +83,8 @@ PRODUCTION_MODE = {
     "SIMRENEW_BEHIND_TLS_PROXY": "1",
 }
 PROXY_HEADERS = {"X-Forwarded-Proto": "https"}
+METRICS_TOKEN = secrets.token_urlsafe(32)
+API_ROUTE = "/api/v1/subscriptions/<subscription_id>"
 
 # A wrk script: every request draws an id, `done` prints the figures as one JSON line.
 WRK_SCRIPT = """
@@ -190,7 +199,6 @@ def main() -> None:
     connection.close()
 
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     log = Path(os.environ.get("SIMRENEW_VAR_DIR", "var")) / "bench" / "api-server.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     env = dict(
@@ -218,38 +226,100 @@ def main() -> None:
             script = Path(folder) / f"{name}.lua"
             script.write_text(WRK_SCRIPT % {"ids": ",".join(map(str, ids)), "key": api_key, "path_of": path_of})
             scripts[name] = script
-        server = subprocess.Popen(
-            [simrenew, "serve", "--port", str(port), "--workers", str(WORKERS)],
-            env=env,
-            stdout=server_log,
-            stderr=server_log,
-        )
-        try:
-            wait_until_up(base, server, time.monotonic() + 60)
-            check_answers(base, api_key, ids[0])
-            # Both workers import everything, open their database connection and fill caches.
-            wrk(base, scripts["subscription"], WARM_UP_SECONDS)
-            wrk(base, scripts["constant"], WARM_UP_SECONDS)
-            bare = wrk(base, scripts["constant"], seconds)
-            api = wrk(base, scripts["subscription"], seconds)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        runs: dict[str, list[dict[str, dict[str, Any]]]] = {"off": [], "on": []}
+        # Metrics off and on in turn, twice, each in a server of its own: what the machine's other
+        # work does to one round it likely does to its neighbour too.
+        for mode in ("off", "on", "off", "on"):
+            serving = dict(env, SIMRENEW_METRICS="1" if mode == "on" else "0", SIMRENEW_METRICS_TOKEN=METRICS_TOKEN)
+            runs[mode].append(serve_and_drive(simrenew, serving, port, server_log, scripts, api_key, ids[0], seconds))
+    on, off = combined(runs["on"]), combined(runs["off"])
     print(
         json.dumps(
             {
                 "database": vendor,
                 "subscriptions": count,
                 "seconds": seconds,
+                "rounds": len(runs["on"]),
                 "connections": CONNECTIONS,
                 "server": f"simrenew serve --workers {WORKERS} (gunicorn gthread, {THREADS} threads each)",
                 "mode": "production (SIMRENEW_SANDBOX=0)",
-                "api": api,
-                "bare": bare,
-                "ratio": round(api["rate"] / bare["rate"], 3),
+                "api": on["api"],
+                "bare": on["bare"],
+                "ratio": round(on["api"]["rate"] / on["bare"]["rate"], 3),
+                "metrics_off": {
+                    "api": off["api"],
+                    "bare": off["bare"],
+                    "ratio": round(off["api"]["rate"] / off["bare"]["rate"], 3),
+                },
+                # What counting and timing every request costs the API: its rate with metrics on
+                # over its rate with them off (1.0: nothing).
+                "api_metrics_on_over_off": round(on["api"]["rate"] / off["api"]["rate"], 3),
             }
         )
     )
+
+
+def serve_and_drive(
+    simrenew: str,
+    env: dict[str, str],
+    port: int,
+    server_log: Any,
+    scripts: dict[str, Path],
+    api_key: str,
+    subscription_id: int,
+    seconds: int,
+) -> dict[str, dict[str, Any]]:
+    """One server: warmed up, then the bare view and the API, `seconds` each."""
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        [simrenew, "serve", "--port", str(port), "--workers", str(WORKERS)],
+        env=env,
+        stdout=server_log,
+        stderr=server_log,
+    )
+    try:
+        wait_until_up(base, server, time.monotonic() + 60)
+        check_answers(base, api_key, subscription_id)
+        # Both workers import everything, open their database connection and fill caches.
+        wrk(base, scripts["subscription"], WARM_UP_SECONDS)
+        wrk(base, scripts["constant"], WARM_UP_SECONDS)
+        bare = wrk(base, scripts["constant"], seconds)
+        api = wrk(base, scripts["subscription"], seconds)
+        if env["SIMRENEW_METRICS"] == "1":
+            check_counted(base, api["requests"])
+        return {"bare": bare, "api": api}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def check_counted(base: str, api_requests: int) -> None:
+    """With metrics on, the server did count: its /metrics has the API's requests (and more: the warm-up)."""
+    answer = httpx.get(f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}", **PROXY_HEADERS})
+    counted = sum(
+        sample.value
+        for family in text_string_to_metric_families(answer.text)
+        for sample in family.samples
+        if sample.name == "simrenew_http_requests_total" and sample.labels["route"] == API_ROUTE
+    )
+    if counted < api_requests:
+        raise RuntimeError(f"/metrics counted {counted} API requests of at least {api_requests}")
+
+
+def combined(rounds: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The rounds of one mode as one: the rate over all their requests, the worst latencies."""
+    figures: dict[str, dict[str, Any]] = {}
+    for route in ("bare", "api"):
+        each = [one[route] for one in rounds]
+        requests = sum(one["requests"] for one in each)
+        elapsed = sum(one["seconds"] for one in each)
+        figures[route] = {
+            "requests": requests,
+            "seconds": round(elapsed, 2),
+            "rate": round(requests / elapsed, 1),
+            **{name: max(one[name] for one in each) for name in ("p50_ms", "p90_ms", "p99_ms", "max_ms")},
+        }
+    return figures
 
 
 if __name__ == "__main__":

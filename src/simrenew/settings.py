@@ -55,7 +55,8 @@ ALLAUTH_TRUSTED_PROXY_COUNT = int(
 )
 if not SIMRENEW_SANDBOX:
     SECURE_SSL_REDIRECT = True
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    # Probes and Prometheus reach each process directly over the private network, not through the TLS proxy.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = int(os.environ.get("SIMRENEW_HSTS_SECONDS", str(365 * 24 * 3600)))
     # includeSubDomains and preload bind every host of the operator's domain, which one application
     # cannot promise: the operator opts in, and `check --deploy` does not nag about it meanwhile.
@@ -77,6 +78,10 @@ SIMRENEW_ENCRYPTION_KEYS = [
 ]
 # `/bench/constant` (a bare view returning a constant), for `make bench-api`; off by default.
 SIMRENEW_BENCH_ROUTES = _flag("SIMRENEW_BENCH_ROUTES")
+# Prometheus metrics (kit.metrics): requests counted and timed unless SIMRENEW_METRICS=0; /metrics
+# asks for `Authorization: Bearer <SIMRENEW_METRICS_TOKEN>` (unset: open in the sandbox only).
+SIMRENEW_METRICS = _flag("SIMRENEW_METRICS", "1")
+SIMRENEW_METRICS_TOKEN = os.environ.get("SIMRENEW_METRICS_TOKEN", "")
 
 INSTALLED_APPS = [
     "simrenew.console.admin_app.ConsoleAdminConfig",  # django.contrib.admin, opening on the console overview
@@ -113,6 +118,7 @@ INSTALLED_APPS = [
 # The Page* and ContentSecurityPolicy middleware are Django's and django-csp's, skipped (or, for
 # CSP, a constant strict policy) on the partner API's requests (simrenew.kit.middleware).
 MIDDLEWARE = [
+    *(["simrenew.kit.metrics.RequestMetricsMiddleware"] if SIMRENEW_METRICS else []),
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "simrenew.kit.middleware.RejectNulMiddleware",

@@ -5,6 +5,7 @@ from simrenew.api import provider_webhooks
 from simrenew.kit import bench_views
 from simrenew.kit.views import healthz
 from simrenew.worker.health import readyz
+from simrenew.worker.metrics import metrics
 
 urlpatterns = [
     # First: the partner API is the hottest traffic, and its prefix shares nothing with the pages'.
@@ -14,6 +15,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("admin/", admin.site.urls),
     path("esims/", include("simrenew.esims.urls")),
     # ES2+ and TMF641 callbacks, at the paths their standards give.

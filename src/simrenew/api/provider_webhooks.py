@@ -24,7 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 from simrenew.kit import clock
 from simrenew.kit.money import format_money
 from simrenew.notifications.webhook_events import operator_addresses
-from simrenew.payments.gateway import gateway_named
+from simrenew.payments.gateway import gateway_named, refund_at
 from simrenew.payments.models import Dispute
 from simrenew.payments.paypal import PayPalGateway
 from simrenew.payments.provider_events import Handled, LateSuccess, handle_paypal_event, handle_stripe_event
@@ -115,8 +115,8 @@ def _give_back(late: LateSuccess) -> None:
     """Outside the transaction (a gateway call). A refusal is logged for the operator; the key
     makes a redelivery of the event (which we ignore anyway) or a retry refund once."""
     try:
-        result = gateway_named(late.gateway).refund(
-            charge_id=late.charge_id, amount_minor=late.amount_minor, idempotency_key=late.idempotency_key
+        result = refund_at(
+            late.gateway, charge_id=late.charge_id, amount_minor=late.amount_minor, idempotency_key=late.idempotency_key
         )
     except Exception:
         log.exception("late success of attempt %s: refund not answered", late.attempt_id)

@@ -31,7 +31,7 @@ from simrenew.kit.money import format_money
 from simrenew.notifications import payloads
 from simrenew.notifications.events import EventType
 from simrenew.notifications.services import emit
-from simrenew.payments.gateway import RefundResult, gateway_named
+from simrenew.payments.gateway import RefundResult, refund_at
 from simrenew.payments.models import AttemptPurpose, MethodType, PaymentAttempt
 from simrenew.payments.services import credit_wallet, debit_wallet, ensure_wallet
 
@@ -231,7 +231,8 @@ def execute_refund(refund: Refund) -> Refund:
     attempt = refund.invoice.payment_attempt
     try:
         # Back through the gateway that took the money, whichever takes new cards today.
-        result = gateway_named(attempt.gateway).refund(
+        result = refund_at(
+            attempt.gateway,
             charge_id=attempt.gateway_charge_id,
             amount_minor=refund.amount_minor,
             idempotency_key=refund.idempotency_key,

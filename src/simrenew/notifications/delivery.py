@@ -34,7 +34,7 @@ from django.db.models import QuerySet
 from simrenew.customers.models import Customer, NotificationPreference
 from simrenew.customers.services import Channels as NoticeChannels
 from simrenew.customers.services import channel_wanted
-from simrenew.kit import clock
+from simrenew.kit import clock, metrics
 from simrenew.notifications import queries
 from simrenew.notifications.channels import Channels, SendFailed
 from simrenew.notifications.events import fixed_channels, notice_kind
@@ -80,6 +80,14 @@ class DeliveryRun:
     @property
     def total(self) -> int:
         return self.sent + self.retrying + self.dead
+
+
+# A delivery's status after an attempt, as the metrics say it (a pending one is waiting to retry).
+_OUTCOME_WORDS: dict[str, str] = {
+    DeliveryStatus.SENT: "sent",
+    DeliveryStatus.PENDING: "retrying",
+    DeliveryStatus.DEAD: "dead",
+}
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -201,6 +209,7 @@ def deliver_due(*, worker_id: str, limit: int = 200) -> DeliveryRun:
                     continue
                 outcome = _attempt(channels, delivery, worker_id)
                 outcomes[outcome] += 1
+                metrics.DELIVERIES.labels(delivery.channel, _OUTCOME_WORDS[outcome]).inc()
                 done.add(delivery.pk)
                 if delivery.endpoint_id is not None and outcome == DeliveryStatus.PENDING:
                     held_up.add(delivery.endpoint_id)

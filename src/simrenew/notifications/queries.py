@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Exists, OuterRef, Q, Subquery
+from django.db.models import Count, Exists, Min, OuterRef, Q, Subquery
 
 from simrenew.notifications.models import Delivery, DeliveryChannel, DeliveryStatus, OutboxMessage, OutboxStatus
 from simrenew.webhooks.models import WebhookEndpoint
@@ -160,3 +160,30 @@ def counts(*, now: datetime, real_now: datetime) -> dict[str, int]:
     )
     figures["events_undispatched"] = OutboxMessage.objects.filter(status=OutboxStatus.PENDING).count()
     return {name: int(value or 0) for name, value in figures.items()}
+
+
+def backlog_by_channel(*, now: datetime) -> dict[str, tuple[int, int, datetime | None]]:
+    """Per channel: deliveries due and not sent (the backlog), dead ones, and the earliest due time
+    of the backlog (how long the oldest has waited). One grouped query; for /metrics."""
+    due = Q(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+    rows = (
+        Delivery.objects.values("channel")
+        .annotate(
+            backlog=Count("id", filter=due),
+            dead=Count("id", filter=Q(status=DeliveryStatus.DEAD)),
+            oldest=Min("next_attempt_at", filter=due),
+        )
+        .order_by()
+    )
+    figures: dict[str, tuple[int, int, datetime | None]] = {channel.value: (0, 0, None) for channel in DeliveryChannel}
+    for row in rows:
+        figures[row["channel"]] = (int(row["backlog"]), int(row["dead"]), row["oldest"])
+    return figures
+
+
+def undispatched_events(*, now: datetime) -> tuple[int, datetime | None]:
+    """Events written but not planned into deliveries yet, and the earliest due of them."""
+    found = OutboxMessage.objects.filter(status=OutboxStatus.PENDING, next_attempt_at__lte=now).aggregate(
+        count=Count("id"), oldest=Min("next_attempt_at")
+    )
+    return int(found["count"] or 0), found["oldest"]

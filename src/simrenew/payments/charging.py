@@ -24,7 +24,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Model
 
 from simrenew.customers.models import Customer
-from simrenew.kit import clock, writes
+from simrenew.kit import clock, metrics, writes
+from simrenew.kit.actors import ActorKind, current_actor
 from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.kit.money import Money
 from simrenew.payments.failures import FailureCode, failure_message
@@ -34,6 +35,7 @@ from simrenew.payments.models import (
     ONE_OFF_TYPES,
     OPEN_ATTEMPT_STATUSES,
     PAY_ELSEWHERE,
+    AttemptPurpose,
     AttemptStatus,
     MethodType,
     PaymentAttempt,
@@ -139,11 +141,14 @@ def call_gateway(attempt: PaymentAttempt, return_to: ReturnTo | None = None) -> 
         return_url=return_to(attempt.pk) if return_to is not None else "",
         method_type=attempt.payment_method.type,
     )
-    try:
-        return gateway_named(attempt.gateway).charge(request)
-    except Exception:  # any transport failure leaves the outcome unknown, to be looked up
-        log.exception("gateway charge failed for attempt %s; outcome unknown", attempt.pk)
-        return ChargeResult(ChargeStatus.UNKNOWN)
+    with metrics.gateway_call(attempt.gateway, "charge") as call:
+        try:
+            result = gateway_named(attempt.gateway).charge(request)
+        except Exception:  # any transport failure leaves the outcome unknown, to be looked up
+            log.exception("gateway charge failed for attempt %s; outcome unknown", attempt.pk)
+            result = ChargeResult(ChargeStatus.UNKNOWN)
+        call.outcome = result.status.value
+    return result
 
 
 def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttempt:
@@ -248,7 +253,16 @@ def execute(attempt: PaymentAttempt, *, return_to: ReturnTo | None = None) -> Pa
         return attempt
     result = call_gateway(attempt, return_to)
     with transaction.atomic(), clock.one_instant():
-        return settle(attempt, result)
+        settled = settle(attempt, result)
+    if settled.purpose == AttemptPurpose.RENEWAL:
+        metrics.record_renewal(_renewal_path(), "action_required" if settled.next_action else settled.status)
+    return settled
+
+
+def _renewal_path() -> str:
+    """Who asked for a renewal paid by hand: a partner's API key, else someone on the portal."""
+    actor = current_actor()
+    return "api" if actor is not None and actor.kind == ActorKind.API_KEY else "portal"
 
 
 def run_charge(begin: Callable[[], PaymentAttempt], *, return_to: ReturnTo | None = None) -> PaymentAttempt:
@@ -269,11 +283,13 @@ def reconcile(attempt: PaymentAttempt) -> PaymentAttempt:
     if attempt.gateway == "internal":
         with transaction.atomic():
             return settle(attempt, None)
-    try:
-        result = gateway_named(attempt.gateway).lookup(attempt.idempotency_key, attempt.gateway_charge_id)
-    except Exception:
-        log.exception("gateway lookup failed for attempt %s", attempt.pk)
-        result = ChargeResult(ChargeStatus.UNKNOWN)
+    with metrics.gateway_call(attempt.gateway, "lookup") as call:
+        try:
+            result = gateway_named(attempt.gateway).lookup(attempt.idempotency_key, attempt.gateway_charge_id)
+        except Exception:
+            log.exception("gateway lookup failed for attempt %s", attempt.pk)
+            result = ChargeResult(ChargeStatus.UNKNOWN)
+        call.outcome = "not_found" if result is None else result.status.value
     if result is None:
         code = FailureCode.GATEWAY_UNREACHABLE
         result = ChargeResult(ChargeStatus.FAILED, failure_code=code, failure_message=failure_message(code))

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
 from django.conf import settings
 
+from simrenew.kit import metrics
+
 
 class ChargeStatus(StrEnum):
     SUCCEEDED = "succeeded"
@@ -195,6 +197,18 @@ def gateway_named(name: str) -> PaymentGateway:
             max_in_flight=settings.SIMRENEW_WORKER_GATEWAY_CONCURRENCY,
         )
     raise ValueError(f"unknown payment gateway {name!r}")
+
+
+def refund_at(name: str, *, charge_id: str, amount_minor: int, idempotency_key: str) -> RefundResult:
+    """A refund at the gateway that took the money, counted and timed (kit.metrics). Raises what the
+    gateway's transport raised: no answer, so the caller asks again later with the same key."""
+    with metrics.gateway_call(name, "refund") as call:
+        call.outcome = "unknown"
+        result = gateway_named(name).refund(
+            charge_id=charge_id, amount_minor=amount_minor, idempotency_key=idempotency_key
+        )
+        call.outcome = "succeeded" if result.succeeded else "failed"
+    return result
 
 
 def get_gateway() -> PaymentGateway:

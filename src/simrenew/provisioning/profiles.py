@@ -27,7 +27,7 @@ from simrenew.customers.models import Customer
 from simrenew.esims import services as esims
 from simrenew.esims.identifiers import ActivationCode, parse_activation_code, validate_eid
 from simrenew.esims.models import EsimProfile, ProfileSource, ProfileStatus
-from simrenew.kit import clock
+from simrenew.kit import clock, metrics
 from simrenew.kit.errors import Conflict, ServiceUnavailable, ValidationFailed
 from simrenew.notifications import payloads
 from simrenew.notifications.events import EventType
@@ -196,12 +196,28 @@ def _next_call(order: ProfileOrder) -> str:
     return call_id
 
 
+# How an order can end; each end is counted once, when the order reaches it (kit.metrics).
+_ENDS = frozenset(
+    {
+        ProfileOrderStatus.DONE,
+        ProfileOrderStatus.REFUSED,
+        ProfileOrderStatus.UNREACHABLE,
+        ProfileOrderStatus.LOST,
+        ProfileOrderStatus.CANCELLED,
+    }
+)
+
+
 def _update(order: ProfileOrder, **changes: object) -> None:
     for name, value in changes.items():
         setattr(order, name, value)
     order.updated_at = clock.now()
     with transaction.atomic():
         order.save(update_fields=[*changes, "updated_at"])
+    ended = changes.get("status")
+    if ended in _ENDS:
+        outcome = str(ended)
+        transaction.on_commit(lambda: metrics.SMDP_ORDERS.labels(outcome).inc())
 
 
 def _settle(order: ProfileOrder, status: str, code: StatusCodeData | None, *, message: str = "") -> None:

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
-from django.db.models import F
+from django.db.models import Count, F, Q
 from django.db.models.functions import Coalesce
 from standardwebhooks.webhooks import Webhook
 
@@ -360,3 +360,14 @@ def record_success(endpoint_id: int) -> None:
     WebhookEndpoint.objects.filter(pk=endpoint_id, consecutive_failures__gt=0).update(
         consecutive_failures=0, failing_since=None
     )
+
+
+def endpoint_health() -> dict[str, int]:
+    """Endpoints in use by health: healthy (last attempt delivered), failing (enabled, every attempt
+    failing since `failing_since`: disabled after `disable_after()`), disabled. For /metrics."""
+    found = WebhookEndpoint.objects.filter(deleted_at__isnull=True).aggregate(
+        healthy=Count("id", filter=Q(enabled=True, consecutive_failures=0)),
+        failing=Count("id", filter=Q(enabled=True, consecutive_failures__gt=0)),
+        disabled=Count("id", filter=Q(enabled=False)),
+    )
+    return {state: int(found[state] or 0) for state in ("healthy", "failing", "disabled")}

@@ -22,6 +22,7 @@ from threading import Event, Lock
 from django.db import DEFAULT_DB_ALIAS, close_old_connections, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 
+from simrenew.kit import metrics
 from simrenew.payments.gateway import ChargeResult, ChargeStatus, gateway_named
 from simrenew.payments.models import AttemptStatus
 from simrenew.subscriptions import autorenew, autorenew_claims, autorenew_settle
@@ -63,14 +64,28 @@ def _charge(charges: Sequence[GatewayCharge]) -> list[ChargeResult]:
     for position, charge in enumerate(charges):  # each charge goes to the gateway its method is saved at
         by_gateway.setdefault(charge.gateway, []).append(position)
     for name, positions in by_gateway.items():
+        started = time.perf_counter()
         try:
             answers = gateway_named(name).charge_many(autorenew_settle.charge_requests([charges[p] for p in positions]))
         except Exception:  # whatever happened, the outcome is unknown: reconciliation looks it up by key
             logfmt.log.exception("gateway %s batch failed; %d outcomes unknown", name, len(positions))
+            metrics.record_gateway_outcomes(name, "charge", ["error"] * len(positions))
             continue
+        finally:
+            metrics.GATEWAY_CALL_SECONDS.labels(name, "charge_batch").observe(time.perf_counter() - started)
+        metrics.record_gateway_outcomes(name, "charge", [answer.status.value for answer in answers])
         for position, answer in zip(positions, answers, strict=True):
             results[position] = answer
     return results
+
+
+def _count(counts: RenewalCounts) -> None:
+    """A settled batch's renewals in the process's metrics (kit.metrics)."""
+    metrics.record_renewal("auto_renew", "succeeded", counts.succeeded)
+    metrics.record_renewal("auto_renew", "failed", counts.failed)
+    metrics.record_renewal("auto_renew", "unknown", counts.unknown)
+    if counts.spent:
+        metrics.AUTORENEW_SPENT.inc(counts.spent)
 
 
 class RenewalPipeline:
@@ -122,7 +137,9 @@ class RenewalPipeline:
             if not in_flight:
                 return total
             done = in_flight.popleft()
-            total.add(done.result() if isinstance(done, Future) else done)
+            counts = done.result() if isinstance(done, Future) else done
+            total.add(counts)
+            _count(counts)
             if self.on_batch is not None:
                 self.on_batch()
 

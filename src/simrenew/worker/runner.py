@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections, connections, transaction
 
 from simrenew.billing.refunds import execute_refund, refunds_due
-from simrenew.kit import clock
+from simrenew.kit import clock, metrics
 from simrenew.kit.actors import WORKER, acting_as
 from simrenew.notifications import delivery
 from simrenew.payments.charging import attempts_due_for_reconciliation, reconcile
@@ -192,11 +192,15 @@ class Worker:
             report.network_sent = network.sent
             report.network_completed = network.completed
             report.network_failed = network.failed
+            metrics.record_counts(
+                metrics.NETWORK_ORDERS, sent=network.sent, completed=network.completed, failed=network.failed
+            )
         if scan and not self.stop.is_set():
             report.reminders = self._reminders()
         if not self.stop.is_set():
             report.dispatched = _until_idle(lambda: delivery.dispatch_pending(limit=self.batch_size), self.keep_alive)
             self._deliver(report)
+        metrics.record_worker_tick()
         if report.did_something:
             logfmt.info(
                 "worker.tick",
@@ -273,7 +277,9 @@ class Worker:
         return asked
 
     def _reminders(self) -> dict[str, int]:
-        return reminders.send_all_due_reminders(limit=self.batch_size, should_stop=self.stop.is_set)
+        sent = reminders.send_all_due_reminders(limit=self.batch_size, should_stop=self.stop.is_set)
+        metrics.record_counts(metrics.REMINDERS_SENT, **sent)
+        return sent
 
     def _deliver(self, report: TickReport) -> None:
         while not self.stop.is_set():

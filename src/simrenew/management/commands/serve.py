@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from simrenew.deploy_checks import preflight
+from simrenew.kit.metrics import MULTIPROCESS_DIR_VARIABLE
 from simrenew.management.processes import Program, run_together
 
 
@@ -57,8 +59,12 @@ class Command(BaseCommand):
             "simrenew.kit.gunicorn_logging.GunicornLogger",
             "--graceful-timeout",
             "20",
+            # Hooks: a web process that ends is marked so in the metrics' shared folder.
+            "--config",
+            "python:simrenew.kit.gunicorn_hooks",
         ]
         env = serving_environment(host=options["host"], port=options["port"])
+        env[MULTIPROCESS_DIR_VARIABLE] = fresh_metrics_folder(env.get(MULTIPROCESS_DIR_VARIABLE), port=options["port"])
         self.stdout.write(f"Serving on http://{options['host']}:{options['port']}/ (Ctrl-C stops)")
         if env.get("SIMRENEW_PUBLIC_URL") != os.environ.get("SIMRENEW_PUBLIC_URL"):
             self.stdout.write(f"Links in emails lead to {env['SIMRENEW_PUBLIC_URL']}/")
@@ -73,6 +79,18 @@ class Command(BaseCommand):
         )
         if status:
             raise SystemExit(status)
+
+
+def fresh_metrics_folder(configured: str | None, *, port: int) -> str:
+    """The folder where the web processes (and a worker started beside them) keep their metrics
+    (kit.metrics): PROMETHEUS_MULTIPROC_DIR if set, else one per port in the temporary folder.
+    Emptied at every start, as prometheus_client requires: figures of an earlier run would be
+    added to this one's."""
+    folder = Path(configured) if configured else Path(tempfile.gettempdir()) / f"simrenew-metrics-{port}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for leftover in folder.glob("*.db"):
+        leftover.unlink(missing_ok=True)
+    return str(folder)
 
 
 def serving_environment(*, host: str, port: int) -> dict[str, str]:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 from types import FrameType
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from simrenew.deploy_checks import preflight
+from simrenew.worker.metrics import serve_process_metrics
 from simrenew.worker.runner import Worker, freeze_startup_heap
 from simrenew.worker.status import worker_status
 
@@ -33,12 +36,26 @@ class Command(BaseCommand):
             default=60.0,
             help="How often the scans over all subscriptions run (reminders, suspension, termination).",
         )
+        parser.add_argument(
+            "--metrics-port",
+            type=int,
+            default=int(os.environ.get("SIMRENEW_WORKER_METRICS_PORT", "0")) or None,
+            help="Serve this worker's Prometheus figures at http://HOST:PORT/metrics (with SIMRENEW_METRICS_TOKEN, "
+            "a bearer token is asked for).",
+        )
+        parser.add_argument(
+            "--metrics-host",
+            default=os.environ.get("SIMRENEW_WORKER_METRICS_HOST", "127.0.0.1"),
+            help="The address --metrics-port listens on (0.0.0.0 for a scraper on another machine).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["status"]:
             self._status(as_json=options["json"])
             return
         preflight(self.stdout)  # a live worker does not start beside the demo's open logins
+        if options["metrics_port"]:
+            self._serve_metrics(options["metrics_host"], options["metrics_port"])
         worker = Worker(batch_size=options["batch_size"], batches_in_flight=options["in_flight"])
         freeze_startup_heap()
 
@@ -56,6 +73,15 @@ class Command(BaseCommand):
                 worker.close()
             return
         worker.run_forever(idle_seconds=options["idle_seconds"], scan_seconds=options["scan_seconds"])
+
+    def _serve_metrics(self, host: str, port: int) -> None:
+        # A port of its own (the scraper's network only): the token is asked for when one is set.
+        try:
+            serve_process_metrics(host=host, port=port, token=settings.SIMRENEW_METRICS_TOKEN)
+        except OSError as exc:
+            raise CommandError(f"Cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
+        self.stdout.write(f"Metrics at http://{host}:{port}/metrics")
+        self.stdout.flush()
 
     def _status(self, *, as_json: bool) -> None:
         counts = worker_status()
