@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Model
 
 from simrenew.customers.models import Customer
-from simrenew.kit import clock, writes
+from simrenew.kit import clock, tracing, writes
 from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.kit.money import Money
 from simrenew.payments.failures import FailureCode, failure_message
@@ -139,11 +139,31 @@ def call_gateway(attempt: PaymentAttempt, return_to: ReturnTo | None = None) -> 
         return_url=return_to(attempt.pk) if return_to is not None else "",
         method_type=attempt.payment_method.type,
     )
-    try:
-        return gateway_named(attempt.gateway).charge(request)
-    except Exception:  # any transport failure leaves the outcome unknown, to be looked up
-        log.exception("gateway charge failed for attempt %s; outcome unknown", attempt.pk)
-        return ChargeResult(ChargeStatus.UNKNOWN)
+    # The one place a single charge reaches a gateway: its span (kit.tracing) says which provider
+    # and what came of it. Stripe's and PayPal's SDKs call out through `requests`, which no
+    # instrumentation here follows, so this span is the gateway call in the trace.
+    with tracing.span(
+        "payment.charge",
+        {
+            "payment.provider": attempt.gateway,
+            "payment.method_type": request.method_type,
+            "payment.currency": request.currency,
+            "payment.amount_minor": request.amount_minor,
+            "payment.purpose": attempt.purpose,
+            "payment.on_session": bool(request.return_url),
+        }
+        if tracing.is_on()
+        else None,
+    ) as span:
+        try:
+            result = gateway_named(attempt.gateway).charge(request)
+        except Exception:  # any transport failure leaves the outcome unknown, to be looked up
+            log.exception("gateway charge failed for attempt %s; outcome unknown", attempt.pk)
+            result = ChargeResult(ChargeStatus.UNKNOWN)
+        tracing.set_attributes(
+            span, {"payment.outcome": result.status.value, "payment.failure_code": result.failure_code or None}
+        )
+        return result
 
 
 def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttempt:

@@ -10,6 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from simrenew.deploy_checks import preflight
+from simrenew.kit.tracing import configure_tracing, stop_tracing
 from simrenew.worker.runner import Worker, freeze_startup_heap
 from simrenew.worker.status import worker_status
 
@@ -39,6 +40,9 @@ class Command(BaseCommand):
             self._status(as_json=options["json"])
             return
         preflight(self.stdout)  # a live worker does not start beside the demo's open logins
+        # Spans of outbox deliveries (continuing their events' traces), gateway calls and queries,
+        # when the OTEL_* variables ask for them; exported before the process ends.
+        configure_tracing()
         worker = Worker(batch_size=options["batch_size"], batches_in_flight=options["in_flight"])
         freeze_startup_heap()
 
@@ -48,14 +52,17 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        if options["once"]:
-            try:
-                worker.run_once()
-                worker.beat(first=True)  # a worker run by cron each minute counts as alive too
-            finally:
-                worker.close()
-            return
-        worker.run_forever(idle_seconds=options["idle_seconds"], scan_seconds=options["scan_seconds"])
+        try:
+            if options["once"]:
+                try:
+                    worker.run_once()
+                    worker.beat(first=True)  # a worker run by cron each minute counts as alive too
+                finally:
+                    worker.close()
+                return
+            worker.run_forever(idle_seconds=options["idle_seconds"], scan_seconds=options["scan_seconds"])
+        finally:
+            stop_tracing()
 
     def _status(self, *, as_json: bool) -> None:
         counts = worker_status()
