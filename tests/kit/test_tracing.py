@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -26,16 +25,6 @@ from tests.notifications.fixtures import _fresh_sms_provider, receiver
 from tests.notifications.helpers import run_worker
 
 __all__ = ["_fresh_sms_provider", "api", "api_key", "receiver"]  # fixtures shared with the API and webhook stories
-
-
-@pytest.fixture
-def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    assert tracing.configure_tracing(processor=SimpleSpanProcessor(exporter))
-    try:
-        yield exporter
-    finally:
-        tracing.stop_tracing()
 
 
 def renew(api: ApiClient, subscription_id: int) -> None:

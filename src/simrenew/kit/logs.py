@@ -11,8 +11,8 @@ or the fields of a `worker.logfmt` event, each its own key. `exc_info` holds a t
 
 Secrets stay out: the handler's `RedactSecrets` filter has already rewritten the message, and this
 formatter redacts each field: a field named like a secret (`token`, `password`, `api_key`, …)
-is written as `[redacted]` whatever its value, a value that looks like a key (`sk_live_…`,
-`Bearer …`) too, and tokens in links are cut out of every other text value.
+is written as `[redacted]` whatever its value (`SECRET_FIELD_WORDS`), a value that looks like a key
+(`sk_live_…`, `Bearer …`) too, and tokens in links are cut out of every other text value.
 """
 
 from __future__ import annotations
@@ -35,19 +35,23 @@ from simrenew.kit.redaction import REDACTED, SECRET_QUERY_PARAMETERS, redact
 FORMATS = ("json", "text")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
-# Field names whose value is a secret whatever it holds (compared lower-case, as substrings).
-SECRET_FIELD_PARTS = (
-    *SECRET_QUERY_PARAMETERS,
-    "authorization",
-    "cookie",
-    "card_number",
-    "cvc",
-    "cvv",
-    "pan",
-    "passwd",
-    "credential",
-    "private",
+# A field is a secret whatever it holds when its name is one of these words, or ends with one after
+# an underscore (`api_key`, `stripe_secret`, `session_cookie`; not `api_key_id` or `failure_code`).
+SECRET_FIELD_WORDS = frozenset(
+    {
+        *(name for name in SECRET_QUERY_PARAMETERS if name not in {"code", "sig"}),  # a failure code is no secret
+        "authorization",
+        "cookie",
+        "credential",
+        "credentials",
+        "passwd",
+        "pan",
+        "cvc",
+        "cvv",
+    }
 )
+# A card's number by name (an invoice's or a phone's number is no secret).
+CARD_NUMBER_FIELD = "card_number"
 # Values that are keys whatever their field is called: Stripe's, a webhook signing secret, ours.
 SECRET_VALUE = re.compile(r"\b(?:sk|rk)_(?:live|test)_\w|\bwhsec_\w|\bsr_(?:live|test)_\w|\bBearer\s+\S", re.I)
 # The fields this formatter writes itself; a record's extra of the same name does not replace them.
@@ -108,7 +112,8 @@ def context_fields() -> Mapping[str, Any]:
 
 def secret_field(name: str) -> bool:
     lowered = name.lower()
-    return any(part in lowered for part in SECRET_FIELD_PARTS)
+    last = lowered.rsplit("_", 1)[-1]
+    return last in SECRET_FIELD_WORDS or lowered.endswith(CARD_NUMBER_FIELD)
 
 
 def redact_field(name: str, value: Any) -> Any:

@@ -163,7 +163,22 @@ def call_gateway(attempt: PaymentAttempt, return_to: ReturnTo | None = None) -> 
         tracing.set_attributes(
             span, {"payment.outcome": result.status.value, "payment.failure_code": result.failure_code or None}
         )
-        return result
+    if result.status in {ChargeStatus.FAILED, ChargeStatus.UNKNOWN}:
+        # Support's first question about a renewal that did not go through (the log line carries
+        # the request's id, the customer and the trace: kit.logs).
+        log.info(
+            "charge of attempt %s not taken: %s %s",
+            attempt.pk,
+            result.status.value,
+            result.failure_code or "-",
+            extra={
+                "attempt_id": attempt.pk,
+                "provider": attempt.gateway,
+                "outcome": result.status.value,
+                "failure_code": result.failure_code,
+            },
+        )
+    return result
 
 
 def settle(attempt: PaymentAttempt, result: ChargeResult | None) -> PaymentAttempt:
