@@ -112,6 +112,17 @@ def test_an_incoming_request_id_that_is_not_a_plain_token_is_replaced(client, in
 
 
 @pytest.mark.django_db
+def test_djangos_not_found_line_names_the_request_id_and_no_token(client, json_console) -> None:
+    """Django writes it after the middleware is done: the id comes from the request it logs."""
+    response = client.get(f"/esims/qr/WzEsMV0:{SECRET}.svg?token={SECRET}", headers={"X-Request-Id": "req-404"})
+
+    (line,) = [line for line in json_console.lines() if line["logger"] == "django.request"]
+    assert response.status_code == 404 and line["request_id"] == "req-404"
+    assert line["message"] == f"Not Found: /esims/qr/{REDACTED}.svg"
+    assert SECRET not in json_console.text()
+
+
+@pytest.mark.django_db
 def test_a_plain_incoming_request_id_is_kept_and_echoed(client) -> None:
     for incoming in ("abc123", "req-2026.12.05:7_x", "0f" * 32):
         assert client.get("/healthz", headers={"X-Request-Id": incoming})["X-Request-Id"] == incoming
@@ -209,9 +220,9 @@ def test_gunicorns_access_and_error_lines_are_json_when_the_logs_are(monkeypatch
             handler.setStream(written)
     environ = {
         "REQUEST_METHOD": "GET",
-        "RAW_URI": f"/esims/qr/WzEsMV0:{SECRET}.svg?size=2",
+        "RAW_URI": f"/esims/qr/WzEsMV0:{SECRET}.svg?token={SECRET}&size=2",
         "PATH_INFO": f"/esims/qr/WzEsMV0:{SECRET}.svg",
-        "QUERY_STRING": "size=2",
+        "QUERY_STRING": f"token={SECRET}&size=2",
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1",
         "HTTP_REFERER": f"https://esim.example.com/subscriptions/7/connection-check/{SECRET}/",
@@ -228,5 +239,6 @@ def test_gunicorns_access_and_error_lines_are_json_when_the_logs_are(monkeypatch
     assert (access["method"], access["path"], access["status"]) == ("GET", f"/esims/qr/{REDACTED}.svg", 200)
     assert (access["bytes"], access["duration_ms"], access["request_id"]) == (512, 3.0, "req-1")
     assert access["referer"] == f"https://esim.example.com/subscriptions/7/connection-check/{REDACTED}/"
-    assert f'"GET /esims/qr/{REDACTED}.svg?size=2 HTTP/1.1" 200 512' in access["message"]
+    assert access["query"] == f"token={REDACTED}&size=2"
+    assert f'"GET /esims/qr/{REDACTED}.svg?token={REDACTED}&size=2 HTTP/1.1" 200 512' in access["message"]
     assert error["logger"] == "gunicorn.error" and error["message"] == "Booting worker with pid: 12"

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from django.db import connection
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -132,3 +133,19 @@ def test_with_tracing_off_the_server_does_not_even_import_opentelemetry(tmp_path
 )
 def test_the_standard_variables_turn_tracing_on_and_off(environ: dict[str, str], wanted: bool) -> None:
     assert tracing.wanted(environ) is wanted
+
+
+@pytest.mark.postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_each_query_is_a_span_of_the_request_that_made_it(spans, client):
+    if connection.vendor != "postgresql":
+        pytest.skip("the psycopg instrumentation traces PostgreSQL's driver")
+    connection.close()  # the next query connects through the instrumented driver, as a server's first does
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+    (request,) = [s for s in spans.get_finished_spans() if s.kind == SpanKind.SERVER]
+    queries = [s for s in spans.get_finished_spans() if s.attributes.get("db.system") == "postgresql"]
+    assert queries and all(parent_of(query) == request.context.span_id for query in queries)
+    assert any("SELECT 1" in str(query.attributes.get("db.statement", "")) for query in queries)

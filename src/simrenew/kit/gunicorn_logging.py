@@ -9,7 +9,7 @@ from typing import Any
 from gunicorn.glogging import Logger
 
 from simrenew.kit.logs import JsonLines, log_format
-from simrenew.kit.redaction import RedactSecrets
+from simrenew.kit.redaction import RedactSecrets, redact
 
 
 class GunicornLogger(Logger):
@@ -42,7 +42,8 @@ class GunicornLogger(Logger):
             "remote_addr": atoms["h"],
             "method": atoms["m"],
             "path": atoms["U"],
-            "query": atoms["q"],
+            # A query string alone is redacted as what follows a "?" (its parameters are found by it).
+            "query": redact(f"?{atoms['q']}")[1:] if atoms["q"] not in {"", "-"} else "",
             "status": _number(atoms["s"]),
             "bytes": atoms["B"],
             "duration_ms": round(request_time.total_seconds() * 1000, 3),

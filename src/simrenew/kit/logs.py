@@ -167,6 +167,11 @@ class JsonLines(JsonFormatter):
         # What the request or job in hand says wins over a record's field of the same name (gunicorn's
         # access line brings its request_id as a field: the request's context has ended by then).
         log_data.update(context_fields())
+        if "request_id" not in log_data:
+            # Django logs a 4xx answer ("Not Found: …") after the middleware is done, with the request.
+            request_id = getattr(getattr(record, "request", None), "request_id", None)
+            if isinstance(request_id, str):
+                log_data["request_id"] = request_id
         ids = tracing.current_ids()
         if ids is not None:
             log_data["trace_id"], log_data["span_id"] = ids
