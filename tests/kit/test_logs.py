@@ -7,12 +7,15 @@ import io
 import json
 import logging
 import sys
+import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from django.test import Client
+from django.urls import reverse
 from gunicorn.config import Config
 from opentelemetry.trace import SpanKind
 
@@ -20,11 +23,14 @@ from simrenew.kit.gunicorn_logging import GunicornLogger
 from simrenew.kit.logs import JsonLines, LogFormatError, log_format
 from simrenew.kit.redaction import REDACTED
 from simrenew.payments.gateway import CardDetails
+from simrenew.webhooks.services import create_endpoint
 from simrenew.worker import logfmt
 from tests.api.conftest import api, api_key
 from tests.factories import make_card, make_subscription
+from tests.notifications.fixtures import _fresh_sms_provider, receiver
+from tests.notifications.helpers import run_worker
 
-__all__ = ["api", "api_key"]  # the API stories' fixtures
+__all__ = ["_fresh_sms_provider", "api", "api_key", "receiver"]  # the API and webhook stories' fixtures
 
 SECRET = "S3cretT0ken_value-123"
 DECLINED = "4000000000000002"
@@ -98,6 +104,34 @@ def test_without_tracing_a_line_has_no_trace_fields_and_the_request_gets_an_id_o
     assert "trace_id" not in line and "span_id" not in line
     assert line["request_id"] == response["X-Request-Id"] and len(line["request_id"]) == 32
     assert line["customer_id"] == subscription.customer_id
+
+
+def test_a_line_logged_for_a_signed_in_customer_on_the_portal_names_them(clock, json_console):
+    subscription = make_subscription()
+    declining = make_card(customer=subscription.customer, number=DECLINED)
+    client = Client()
+    client.force_login(subscription.customer.user)
+    form = {"plan": subscription.plan_id, "payment_method": str(declining.pk), "idempotency_key": str(uuid.uuid4())}
+
+    response = client.post(reverse("portal:pay", args=[subscription.pk]), form)
+
+    assert response.status_code == 200 and "Your card was declined" in response.content.decode()
+    (line,) = [line for line in json_console.lines() if line["logger"] == "simrenew.payments.charging"]
+    assert line["customer_id"] == subscription.customer_id
+    assert line["request_id"] == response["X-Request-Id"]
+    assert "api_key_id" not in line
+
+
+def test_a_line_the_worker_logs_about_a_delivery_names_its_customer(clock, receiver, json_console):
+    create_endpoint(url=receiver.url, event_types=["subscription.created"])
+    subscription = make_subscription()
+    receiver.default = 410  # gone: the delivery is dead at once, and the worker says so
+
+    run_worker()
+
+    (line,) = [line for line in json_console.lines() if "is dead after" in line["message"]]
+    assert line["level"] == "WARNING" and line["customer_id"] == subscription.customer_id
+    assert "request_id" not in line
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -21,7 +22,7 @@ from simrenew.notifications.models import OutboxMessage
 from simrenew.webhooks.services import create_endpoint
 from tests.api.conftest import api, api_key
 from tests.api.helpers import ApiClient
-from tests.factories import make_subscription
+from tests.factories import make_plan, make_subscription, renew_due
 from tests.notifications.fixtures import _fresh_sms_provider, receiver
 from tests.notifications.helpers import run_worker
 
@@ -149,3 +150,16 @@ def test_on_postgresql_each_query_is_a_span_of_the_request_that_made_it(spans, c
     queries = [s for s in spans.get_finished_spans() if s.attributes.get("db.system") == "postgresql"]
     assert queries and all(parent_of(query) == request.context.span_id for query in queries)
     assert any("SELECT 1" in str(query.attributes.get("db.statement", "")) for query in queries)
+
+
+def test_the_workers_auto_renew_batch_is_one_gateway_span_with_its_outcomes(clock, spans):
+    subscription = make_subscription(plan=make_plan(period_unit="month"))
+    clock.set(subscription.paid_through - timedelta(hours=72))
+    spans.clear()
+
+    counts = renew_due()
+
+    assert counts.succeeded == 1
+    (batch,) = [s for s in spans.get_finished_spans() if s.name == "payment.charge_many"]
+    assert batch.attributes["payment.provider"] == "sandbox" and batch.attributes["payment.charges"] == 1
+    assert batch.attributes["payment.outcome.succeeded"] == 1
