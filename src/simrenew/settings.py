@@ -11,6 +11,7 @@ from cryptography.fernet import Fernet
 
 from simrenew.kit import config
 from simrenew.kit.cache_url import cache_from_url
+from simrenew.kit.logs import TEXT_FORMAT, log_format
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 # Runtime files (SQLite database, screenshots, collected static) live under ./var
@@ -118,6 +119,9 @@ INSTALLED_APPS = [
 # The Page* and ContentSecurityPolicy middleware are Django's and django-csp's, skipped (or, for
 # CSP, a constant strict policy) on the partner API's requests (simrenew.kit.middleware).
 MIDDLEWARE = [
+    # First, so that every log line of the request carries its id (tracing, when on, goes before it);
+    # then the metrics, which time everything after them.
+    "simrenew.kit.middleware.RequestIdMiddleware",
     *(["simrenew.kit.metrics.RequestMetricsMiddleware"] if SIMRENEW_METRICS else []),
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -374,13 +378,22 @@ SIMRENEW_API_RATE_LIMIT_READS = int(os.environ.get("SIMRENEW_API_RATE_LIMIT_READ
 SIMRENEW_API_RATE_LIMIT_WRITES = int(os.environ.get("SIMRENEW_API_RATE_LIMIT_WRITES", "3000"))
 SIMRENEW_API_RATE_LIMIT_WINDOW = int(os.environ.get("SIMRENEW_API_RATE_LIMIT_WINDOW", "60"))
 
+# One event per line: JSON (time, level, logger, message, request_id, trace_id, span_id, customer_id
+# and the event's fields: kit.logs) outside the sandbox, text in it; SIMRENEW_LOG_FORMAT=json|text.
+SIMRENEW_LOG_FORMAT = log_format()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"line": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {"text": {"format": TEXT_FORMAT}, "json": {"()": "simrenew.kit.logs.JsonLines"}},
     # Tokens that links carry (password reset, email confirmation, QR codes) never reach the logs.
     "filters": {"redact_secrets": {"()": "simrenew.kit.redaction.RedactSecrets"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "line", "filters": ["redact_secrets"]}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": SIMRENEW_LOG_FORMAT,
+            "filters": ["redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("SIMRENEW_LOG_LEVEL", "INFO")},
     "loggers": {
         # Django's own loggers (its default configuration gives them unfiltered handlers: a debug

@@ -8,6 +8,7 @@ from ninja.security import HttpBearer
 from simrenew.api import ratelimit
 from simrenew.api.keys import authenticate_cached, has_scope
 from simrenew.api.models import ApiKey
+from simrenew.kit import logs
 from simrenew.kit.actors import Actor, act_as
 from simrenew.kit.errors import Forbidden
 
@@ -75,6 +76,7 @@ class ApiKeyAuth(HttpBearer):
             )
         # The key acts in what follows (the audit trail names it); no query, the row is at hand.
         act_as(Actor.for_api_key(key_id=key.pk, prefix=key.prefix, name=key.name))
+        logs.bind(api_key_id=key.pk)  # the partner, in the log lines (never the key itself)
         return key
 
 

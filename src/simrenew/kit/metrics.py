@@ -22,7 +22,7 @@ from __future__ import annotations
 import hmac
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -126,17 +126,27 @@ def gateway_call(provider: str, operation: str) -> Iterator[GatewayCall]:
     """Count and time one gateway call: `with gateway_call("stripe", "charge") as call: ...;
     call.outcome = result.status`. An exception leaves the outcome `error` (and is raised on)."""
     call = GatewayCall()
-    started = time.perf_counter()
     try:
-        yield call
+        with timed(provider, operation):
+            yield call
     finally:
-        GATEWAY_CALL_SECONDS.labels(provider, operation).observe(time.perf_counter() - started)
         GATEWAY_CALLS.labels(provider, operation, call.outcome).inc()
 
 
-def record_gateway_outcomes(provider: str, operation: str, outcomes: list[str]) -> None:
-    for outcome in outcomes:
-        GATEWAY_CALLS.labels(provider, operation, outcome).inc()
+@contextmanager
+def timed(provider: str, operation: str) -> Iterator[None]:
+    """Time a gateway call whose outcomes are counted one by one (a batch of charges)."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        GATEWAY_CALL_SECONDS.labels(provider, operation).observe(time.perf_counter() - started)
+
+
+def record_gateway_outcomes(provider: str, operation: str, outcomes: Mapping[str, int]) -> None:
+    for outcome, count in outcomes.items():
+        if count:
+            GATEWAY_CALLS.labels(provider, operation, outcome).inc(count)
 
 
 def record_renewal(path: str, outcome: str, count: int = 1) -> None:

@@ -5,6 +5,8 @@ middleware off the partner API's requests."""
 from __future__ import annotations
 
 import json
+import re
+import uuid
 from collections.abc import Callable
 from urllib.parse import unquote_to_bytes
 
@@ -17,7 +19,33 @@ from django.http.response import HttpResponseBase
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
 
+from simrenew.kit import logs
 from simrenew.kit.actors import Actor, acting_as
+
+# --- a request's id -------------------------------------------------------------------------------
+# An id a proxy or a partner sent is kept only when it is a plain token: it is written into every log
+# line and echoed in a header, so nothing that could forge a field or a header line gets through.
+REQUEST_ID_HEADER = "X-Request-Id"
+SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+class RequestIdMiddleware:
+    """Each request's id: the caller's `X-Request-Id` when it is a sane token, else a new one. Every
+    log line written while the request is served carries it (`kit.logs`), and the response echoes
+    it, so a partner's support question and our logs meet on one value."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        incoming = request.META.get("HTTP_X_REQUEST_ID", "")
+        request_id = incoming if SANE_REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        request.request_id = request_id  # type: ignore[attr-defined]
+        with logs.bound(request_id=request_id):
+            response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
 
 PROBLEM = {
     "type": "/problems/nul-character",

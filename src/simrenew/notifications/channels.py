@@ -18,7 +18,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 from standardwebhooks.webhooks import EmptyWebhookSecretError
 
 from simrenew.customers.models import Customer
-from simrenew.kit import clock, crypto
+from simrenew.kit import clock, crypto, tracing
 from simrenew.kit.crypto import SecretUnreadable
 from simrenew.notifications.models import Delivery, DeliveryChannel, OutboxMessage
 from simrenew.notifications.rendering import RenderingError, render_email, render_sms
@@ -158,6 +158,8 @@ class Channels:
             raise SendFailed(f"the signing secret cannot be decrypted: {exc}") from exc
         except (EmptyWebhookSecretError, ValueError) as exc:
             raise SendFailed("the webhook endpoint has no valid signing secret", permanent=True) from exc
+        # The delivery's trace context (W3C `traceparent`), so that the receiver can join the trace.
+        tracing.inject(headers)
         try:
             response = self._http_client().post(endpoint.url, content=body.encode(), headers=headers)
         except AddressRefused as exc:

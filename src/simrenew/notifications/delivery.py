@@ -34,7 +34,7 @@ from django.db.models import QuerySet
 from simrenew.customers.models import Customer, NotificationPreference
 from simrenew.customers.services import Channels as NoticeChannels
 from simrenew.customers.services import channel_wanted
-from simrenew.kit import clock, metrics
+from simrenew.kit import clock, logs, metrics, tracing
 from simrenew.notifications import queries
 from simrenew.notifications.channels import Channels, SendFailed
 from simrenew.notifications.events import fixed_channels, notice_kind
@@ -244,7 +244,31 @@ def _claim(worker_id: str, limit: int) -> list[Delivery]:
 
 
 def _attempt(channels: Channels, delivery: Delivery, worker_id: str) -> str:
-    """Send one delivery and record what happened; returns the delivery's new status."""
+    """Send one delivery and record what happened; returns the delivery's new status.
+
+    Traced (kit.tracing) as a child of the span that wrote the event, whose context the event
+    keeps: the delivery joins the trace of the request or job that caused it. With tracing off
+    this costs a check of one global (the event's `traceparent` came with its row)."""
+    with logs.bound(customer_id=delivery.message.customer_id):
+        if not tracing.is_on():
+            return _send_and_record(channels, delivery, worker_id)
+        message = delivery.message
+        attributes: dict[str, tracing.AttributeValue | None] = {
+            "messaging.system": "simrenew.outbox",
+            "messaging.operation.type": "process",
+            "simrenew.delivery.channel": delivery.channel,
+            "simrenew.delivery.attempt": delivery.attempts + 1,
+            "simrenew.event.type": message.event_type,
+            "simrenew.event.id": str(message.event_id),
+            "simrenew.webhook.endpoint_id": delivery.endpoint_id,
+        }
+        with tracing.continued_span(message.traceparent, f"deliver {delivery.channel}", attributes) as span:
+            outcome = _send_and_record(channels, delivery, worker_id)
+            tracing.set_attributes(span, {"simrenew.delivery.outcome": str(outcome)})
+            return outcome
+
+
+def _send_and_record(channels: Channels, delivery: Delivery, worker_id: str) -> str:
     try:
         reference = channels.send(delivery)
     except SendFailed as exc:

@@ -31,6 +31,10 @@ class OutboxMessage(models.Model):
     next_attempt_at = models.DateTimeField()
     last_error = models.CharField(max_length=500, blank=True)
     created_at = models.DateTimeField()
+    # The W3C trace context of the span that wrote the event (kit.tracing), when one was recording:
+    # its deliveries continue that trace. NULL when tracing is off (nearly always): adding the column
+    # leaves the existing rows as they are, and "no trace" is not a value that could pass for one.
+    traceparent = models.CharField(max_length=55, null=True, blank=True, editable=False)  # noqa: DJ001
 
     class Meta:
         ordering = ["id"]

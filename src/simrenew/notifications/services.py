@@ -21,7 +21,7 @@ from django.db import connection
 from django.db.models import Model
 
 from simrenew.customers.models import Customer
-from simrenew.kit import clock, rows, writes
+from simrenew.kit import clock, rows, tracing, writes
 from simrenew.notifications.events import PayloadMismatch, payload_fields, payload_problems
 from simrenew.notifications.models import OutboxMessage, OutboxStatus
 from simrenew.webhooks.models import EventCounter
@@ -66,6 +66,7 @@ def emit(
         payload=data,
         next_attempt_at=now,
         created_at=now,
+        traceparent=tracing.current_traceparent(),
     )
     writes.insert(message)
     return message
@@ -95,6 +96,7 @@ def emit_many(events: Sequence[Event], *, sequences: Sequence[int] | None = None
     now = clock.now()
     if sequences is None:
         sequences = take_sequences([e.subscription_id for e in events])
+    traceparent = tracing.current_traceparent()  # the batch's span, if one is recording
     rows.insert_many(
         OutboxMessage,
         (
@@ -109,6 +111,7 @@ def emit_many(events: Sequence[Event], *, sequences: Sequence[int] | None = None
             "next_attempt_at",
             "last_error",
             "created_at",
+            "traceparent",
         ),
         [
             (
@@ -123,6 +126,7 @@ def emit_many(events: Sequence[Event], *, sequences: Sequence[int] | None = None
                 now,
                 "",
                 now,
+                traceparent,
             )
             for e, sequence in zip(events, sequences, strict=True)
         ],

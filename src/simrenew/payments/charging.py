@@ -24,7 +24,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Model
 
 from simrenew.customers.models import Customer
-from simrenew.kit import clock, metrics, writes
+from simrenew.kit import clock, metrics, tracing, writes
 from simrenew.kit.actors import ActorKind, current_actor
 from simrenew.kit.errors import Conflict, ValidationFailed
 from simrenew.kit.money import Money
@@ -141,13 +141,49 @@ def call_gateway(attempt: PaymentAttempt, return_to: ReturnTo | None = None) -> 
         return_url=return_to(attempt.pk) if return_to is not None else "",
         method_type=attempt.payment_method.type,
     )
-    with metrics.gateway_call(attempt.gateway, "charge") as call:
+    # The one place a single charge reaches a gateway: its span (kit.tracing) says which provider
+    # and what came of it. Stripe's and PayPal's SDKs call out through `requests`, which no
+    # instrumentation here follows, so this span is the gateway call in the trace.
+    with (
+        tracing.span(
+            "payment.charge",
+            {
+                "payment.provider": attempt.gateway,
+                "payment.method_type": request.method_type,
+                "payment.currency": request.currency,
+                "payment.amount_minor": request.amount_minor,
+                "payment.purpose": attempt.purpose,
+                "payment.on_session": bool(request.return_url),
+            }
+            if tracing.is_on()
+            else None,
+        ) as span,
+        metrics.gateway_call(attempt.gateway, "charge") as call,
+    ):
         try:
             result = gateway_named(attempt.gateway).charge(request)
         except Exception:  # any transport failure leaves the outcome unknown, to be looked up
             log.exception("gateway charge failed for attempt %s; outcome unknown", attempt.pk)
             result = ChargeResult(ChargeStatus.UNKNOWN)
         call.outcome = result.status.value
+        tracing.set_attributes(
+            span, {"payment.outcome": result.status.value, "payment.failure_code": result.failure_code or None}
+        )
+    if result.status in {ChargeStatus.FAILED, ChargeStatus.UNKNOWN}:
+        # Support's first question about a renewal that did not go through (the log line carries
+        # the request's id, the customer and the trace: kit.logs).
+        log.info(
+            "charge of attempt %s not taken: %s %s",
+            attempt.pk,
+            result.status.value,
+            result.failure_code or "-",
+            extra={
+                "attempt_id": attempt.pk,
+                "provider": attempt.gateway,
+                "outcome": result.status.value,
+                "failure_code": result.failure_code,
+            },
+        )
     return result
 
 

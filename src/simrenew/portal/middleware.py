@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils import timezone, translation
 
 from simrenew.customers.models import Customer
+from simrenew.kit import logs
 
 
 def customer_of(request: HttpRequest) -> Customer | None:
@@ -34,6 +35,7 @@ class CustomerLocaleMiddleware:
         customer = None if request.path.startswith(("/api/", "/admin/", "/static/")) else customer_of(request)
         request.customer = customer  # type: ignore[attr-defined]
         if customer is not None:
+            logs.bind(customer_id=customer.pk)
             translation.activate(customer.locale)
             request.LANGUAGE_CODE = customer.locale
             timezone.activate(ZoneInfo(customer.time_zone))

@@ -1,4 +1,5 @@
-"""Progress lines a log pipeline can parse: `event=renewals.batch claimed=500 …`."""
+"""Progress lines a log pipeline can parse: `event=renewals.batch claimed=500 …` in the text format;
+in JSON (`kit.logs`) the event is the message and each field its own key."""
 
 from __future__ import annotations
 
@@ -17,4 +18,4 @@ def line(event: str, **fields: object) -> str:
 
 
 def info(event: str, **fields: object) -> None:
-    log.info(line(event, **fields))
+    log.info(line(event, **fields), extra={"event": event, "event_fields": fields})

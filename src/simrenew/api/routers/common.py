@@ -29,6 +29,7 @@ from simrenew.api.schemas import ID_MAX
 from simrenew.billing.models import Invoice
 from simrenew.catalog import promotion_attempts
 from simrenew.customers.models import Customer
+from simrenew.kit import logs
 from simrenew.kit.errors import NotFound, ValidationFailed
 from simrenew.payments.models import AttemptStatus, PaymentAttempt, PaymentMethod
 from simrenew.payments.queries import attempt_for_key
@@ -98,6 +99,7 @@ def customer_or_404(customer_id: int, *, field: str | None = "customer_id") -> C
     customer = Customer.objects.filter(pk=customer_id).first()
     if customer is None:
         raise NotFound(f"No customer with id {customer_id}.", code=field)
+    logs.bind(customer_id=customer.pk)
     return customer
 
 
@@ -146,4 +148,5 @@ def subscription_or_404(subscription_id: int) -> Subscription:
     )
     if subscription is None:
         raise NotFound(f"No subscription with id {subscription_id}.")
+    logs.bind(customer_id=subscription.customer_id)
     return subscription

@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from simrenew.deploy_checks import preflight
+from simrenew.kit.tracing import configure_tracing, stop_tracing
 from simrenew.worker.metrics import serve_process_metrics
 from simrenew.worker.runner import Worker, freeze_startup_heap
 from simrenew.worker.status import worker_status
@@ -56,6 +57,9 @@ class Command(BaseCommand):
         preflight(self.stdout)  # a live worker does not start beside the demo's open logins
         if options["metrics_port"]:
             self._serve_metrics(options["metrics_host"], options["metrics_port"])
+        # Spans of outbox deliveries (continuing their events' traces), gateway calls and queries,
+        # when the OTEL_* variables ask for them; exported before the process ends.
+        configure_tracing()
         worker = Worker(batch_size=options["batch_size"], batches_in_flight=options["in_flight"])
         freeze_startup_heap()
 
@@ -65,14 +69,17 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        if options["once"]:
-            try:
-                worker.run_once()
-                worker.beat(first=True)  # a worker run by cron each minute counts as alive too
-            finally:
-                worker.close()
-            return
-        worker.run_forever(idle_seconds=options["idle_seconds"], scan_seconds=options["scan_seconds"])
+        try:
+            if options["once"]:
+                try:
+                    worker.run_once()
+                    worker.beat(first=True)  # a worker run by cron each minute counts as alive too
+                finally:
+                    worker.close()
+                return
+            worker.run_forever(idle_seconds=options["idle_seconds"], scan_seconds=options["scan_seconds"])
+        finally:
+            stop_tracing()
 
     def _serve_metrics(self, host: str, port: int) -> None:
         # A port of its own (the scraper's network only): the token is asked for when one is set.
