@@ -24,6 +24,14 @@ browser-deps: node-deps
 	command -v chromium >/dev/null && dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || \
 		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(BROWSER_PACKAGES))
 
+# tests/deploy checks deploy/nginx/simrenew.conf with `nginx -t` and the systemd units with
+# `systemd-analyze verify` (no Docker engine runs here: the image itself is never built in tests).
+DEPLOY_PACKAGES := nginx-light systemd
+.PHONY: deploy-deps
+deploy-deps:
+	command -v nginx >/dev/null && command -v systemd-analyze >/dev/null || \
+		(apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y $(DEPLOY_PACKAGES))
+
 # The browser tests' accessibility check injects npm's axe-core (tests/browser/a11y.py), pinned in
 # package.json and package-lock.json; `npm ci` installs exactly the lock into node_modules (git-ignored)
 # when it is missing or older than the lock. Debian's node and npm are installed when missing.
@@ -64,7 +72,7 @@ lint: install
 typecheck: install
 	$(BIN)/mypy src
 
-test-sqlite: install browser-deps promtool
+test-sqlite: install browser-deps promtool deploy-deps
 	$(BIN)/pytest -p no:cacheprovider -q --durations=30
 
 # Its own screenshots folder: `make test` runs this suite beside the SQLite one. Tests marked

@@ -28,7 +28,11 @@ SIMRENEW_SANDBOX = _flag("SIMRENEW_SANDBOX")
 # sandbox keeps its own random secret key in var/, made on first start.
 if not SIMRENEW_SANDBOX:
     config.LiveConfig(config.live_problems(os.environ)).refuse_if_any()
-SECRET_KEY = os.environ.get("SIMRENEW_SECRET_KEY") or config.file_secret(VAR_DIR / "secret_key", config.new_secret_key)
+# Every secret is read through config.env_value: NAME, or the file NAME_FILE names (container
+# secrets, systemd credentials), never both.
+SECRET_KEY = config.env_value("SIMRENEW_SECRET_KEY") or config.file_secret(
+    VAR_DIR / "secret_key", config.new_secret_key
+)
 if (_key_problem := config.check_secret_key(SECRET_KEY)) is not None:
     raise config.ConfigurationRefused(_key_problem)
 
@@ -72,7 +76,7 @@ SIMRENEW_STAFF_MFA = os.environ.get("SIMRENEW_STAFF_MFA", "optional" if SIMRENEW
 SIMRENEW_ENCRYPTION_KEYS = [
     k.strip()
     for k in (
-        os.environ.get("SIMRENEW_ENCRYPTION_KEYS")
+        config.env_value("SIMRENEW_ENCRYPTION_KEYS")
         or config.file_secret(VAR_DIR / "encryption_key", lambda: Fernet.generate_key().decode())
     ).split(",")
     if k.strip()
@@ -82,7 +86,7 @@ SIMRENEW_BENCH_ROUTES = _flag("SIMRENEW_BENCH_ROUTES")
 # Prometheus metrics (kit.metrics): requests counted and timed unless SIMRENEW_METRICS=0; /metrics
 # asks for `Authorization: Bearer <SIMRENEW_METRICS_TOKEN>` (unset: open in the sandbox only).
 SIMRENEW_METRICS = _flag("SIMRENEW_METRICS", "1")
-SIMRENEW_METRICS_TOKEN = os.environ.get("SIMRENEW_METRICS_TOKEN", "")
+SIMRENEW_METRICS_TOKEN = config.env_value("SIMRENEW_METRICS_TOKEN")
 
 INSTALLED_APPS = [
     "simrenew.console.admin_app.ConsoleAdminConfig",  # django.contrib.admin, opening on the console overview
@@ -223,7 +227,7 @@ def _database(url: str) -> dict[str, Any]:
 
 # Live mode names its database (kit/config.py refuses to start without): only the sandbox falls back
 # on `make run`'s file.
-DATABASE_URL = os.environ.get("SIMRENEW_DATABASE_URL", f"sqlite:///{VAR_DIR / 'simrenew.sqlite3'}")
+DATABASE_URL = config.env_value("SIMRENEW_DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'simrenew.sqlite3'}")
 DATABASES = {"default": _database(DATABASE_URL)}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -262,10 +266,10 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Django's cache, which the API's rate-limit counters live in: per process unless shared
 # (db://TABLE, file:///DIR or redis://HOST:PORT/DB; see simrenew/kit/cache_url.py).
-CACHES = {"default": cache_from_url(os.environ.get("SIMRENEW_CACHE_URL", ""))}
+CACHES = {"default": cache_from_url(config.env_value("SIMRENEW_CACHE_URL"))}
 
 # Outbound email: smtp://host:port; unset means the console, which only the sandbox may use.
-EMAIL_URL = os.environ.get("SIMRENEW_EMAIL_URL", "")
+EMAIL_URL = config.env_value("SIMRENEW_EMAIL_URL")
 if EMAIL_URL:
     from urllib.parse import urlparse
 
@@ -299,9 +303,9 @@ SIMRENEW_SANDBOX_GATEWAY_FAULT_RATE = float(os.environ.get("SIMRENEW_SANDBOX_GAT
 # Stripe (SIMRENEW_PAYMENT_GATEWAY=stripe): the secret key for our servers' calls, the publishable
 # key for Stripe.js on the card page, the signing secret of the /webhooks/stripe endpoint. API_BASE
 # and JS_URL are Stripe's own unless a test points them at a local Stripe.
-SIMRENEW_STRIPE_API_KEY = os.environ.get("SIMRENEW_STRIPE_API_KEY", "")
+SIMRENEW_STRIPE_API_KEY = config.env_value("SIMRENEW_STRIPE_API_KEY")
 SIMRENEW_STRIPE_PUBLISHABLE_KEY = os.environ.get("SIMRENEW_STRIPE_PUBLISHABLE_KEY", "")
-SIMRENEW_STRIPE_WEBHOOK_SECRET = os.environ.get("SIMRENEW_STRIPE_WEBHOOK_SECRET", "")
+SIMRENEW_STRIPE_WEBHOOK_SECRET = config.env_value("SIMRENEW_STRIPE_WEBHOOK_SECRET")
 SIMRENEW_STRIPE_API_BASE = os.environ.get("SIMRENEW_STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
 SIMRENEW_STRIPE_JS_URL = os.environ.get("SIMRENEW_STRIPE_JS_URL", "https://js.stripe.com/v3/")
 # PayPal (on when SIMRENEW_PAYPAL_CLIENT_ID is set; cards and PayPal can be on together: a method's
@@ -309,7 +313,7 @@ SIMRENEW_STRIPE_JS_URL = os.environ.get("SIMRENEW_STRIPE_JS_URL", "https://js.st
 # <SIMRENEW_PUBLIC_URL>/webhooks/paypal, and the environment: live (the default outside the sandbox)
 # or sandbox; SIMRENEW_PAYPAL_API_BASE overrides the address (tests: a local PayPal).
 SIMRENEW_PAYPAL_CLIENT_ID = os.environ.get("SIMRENEW_PAYPAL_CLIENT_ID", "")
-SIMRENEW_PAYPAL_CLIENT_SECRET = os.environ.get("SIMRENEW_PAYPAL_CLIENT_SECRET", "")
+SIMRENEW_PAYPAL_CLIENT_SECRET = config.env_value("SIMRENEW_PAYPAL_CLIENT_SECRET")
 SIMRENEW_PAYPAL_WEBHOOK_ID = os.environ.get("SIMRENEW_PAYPAL_WEBHOOK_ID", "")
 SIMRENEW_PAYPAL_ENVIRONMENT = os.environ.get("SIMRENEW_PAYPAL_ENVIRONMENT", "sandbox" if SIMRENEW_SANDBOX else "live")
 SIMRENEW_PAYPAL_API_BASE = (
@@ -342,7 +346,7 @@ SIMRENEW_TMF_LISTENER_EVENTS_PER_MINUTE = int(os.environ.get("SIMRENEW_TMF_LISTE
 # SMS notices: the sandbox provider records messages in the database; "twilio" sends them.
 SIMRENEW_SMS_PROVIDER = os.environ.get("SIMRENEW_SMS_PROVIDER", "sandbox")
 SIMRENEW_TWILIO_ACCOUNT_SID = os.environ.get("SIMRENEW_TWILIO_ACCOUNT_SID", "")
-SIMRENEW_TWILIO_AUTH_TOKEN = os.environ.get("SIMRENEW_TWILIO_AUTH_TOKEN", "")
+SIMRENEW_TWILIO_AUTH_TOKEN = config.env_value("SIMRENEW_TWILIO_AUTH_TOKEN")
 SIMRENEW_TWILIO_FROM = os.environ.get("SIMRENEW_TWILIO_FROM", "")
 SIMRENEW_TWILIO_API_URL = os.environ.get("SIMRENEW_TWILIO_API_URL", "https://api.twilio.com")
 

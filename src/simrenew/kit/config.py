@@ -6,6 +6,9 @@ Sandbox mode (`SIMRENEW_SANDBOX=1`, what `make run` and the tests use) may lean 
 keeps its own random secret key and encryption key in `var/`, made on first start. Live mode
 (anything else) must be told everything that matters, and refuses to start otherwise, listing
 every problem at once with what to set (`simrenew check --deploy` shows the same list).
+
+Secrets (SECRET_VARIABLES) are read through `env_value` only, by settings.py and by the live checks
+alike: NAME, or NAME_FILE naming a file that holds the value (container secrets, systemd credentials).
 """
 
 from __future__ import annotations
@@ -32,6 +35,47 @@ SANDBOX_LOCAL_HOSTS = ("127.0.0.1", "localhost", "[::1]")
 
 class ConfigurationRefused(ImproperlyConfigured):
     """Live mode was started with settings that are unsafe or missing; the message lists them all."""
+
+
+# The variables that hold secrets. Each may instead be given as NAME_FILE, the path of a file holding
+# the value (compose's secrets under /run/secrets/, systemd's credentials): a value in the
+# environment shows in `docker inspect`, in /proc/PID/environ and in every child process's.
+SECRET_VARIABLES = (
+    "SIMRENEW_SECRET_KEY",
+    "SIMRENEW_ENCRYPTION_KEYS",
+    "SIMRENEW_DATABASE_URL",
+    "SIMRENEW_EMAIL_URL",
+    "SIMRENEW_CACHE_URL",
+    "SIMRENEW_STRIPE_API_KEY",
+    "SIMRENEW_STRIPE_WEBHOOK_SECRET",
+    "SIMRENEW_PAYPAL_CLIENT_SECRET",
+    "SIMRENEW_TWILIO_AUTH_TOKEN",
+    "SIMRENEW_METRICS_TOKEN",
+)
+
+
+def env_value(name: str, env: Mapping[str, str] | None = None, default: str = "") -> str:
+    """The secret `name` from the environment: NAME itself, else the content of the file NAME_FILE
+    names (stripped: files end with a newline), else `default`. An empty variable counts as unset.
+
+    Both set is refused rather than one silently winning: an operator moving a secret into a file
+    must not keep serving with the old value. The error names the file, never its content."""
+    if name not in SECRET_VARIABLES:
+        raise ValueError(f"{name} is not in SECRET_VARIABLES: list it there to read it from a file too.")
+    env = os.environ if env is None else env
+    value, path = env.get(name, ""), env.get(f"{name}_FILE", "")
+    if value and path:
+        raise ConfigurationRefused(f"{name} and {name}_FILE are both set: keep one (the file, for a secret).")
+    if not path:
+        return value or default
+    try:
+        text = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__
+        raise ConfigurationRefused(f"{name}_FILE names {path}, which cannot be read: {why}.") from None
+    if not text:
+        raise ConfigurationRefused(f"{name}_FILE names {path}, which is empty: put the value of {name} in it.")
+    return text
 
 
 def file_secret(path: Path, make: Callable[[], str]) -> str:
@@ -104,8 +148,18 @@ def check_secret_key(key: str) -> str | None:
 def live_problems(env: Mapping[str, str]) -> list[str]:
     """Everything live mode needs and `env` does not give (an empty list: ready to start)."""
     config = LiveConfig()
-    secret_key = env.get("SIMRENEW_SECRET_KEY", "")
-    config.require(bool(secret_key), "SIMRENEW_SECRET_KEY must be set (a long random string, kept secret).")
+
+    def secret(name: str) -> str | None:
+        """A secret, from NAME or NAME_FILE; None (and one more problem listed) when its file cannot
+        be read, so that its own rules are not reported on top of that."""
+        try:
+            return env_value(name, env)
+        except ConfigurationRefused as refused:
+            config.problems.append(str(refused))
+            return None
+
+    secret_key = secret("SIMRENEW_SECRET_KEY")
+    config.require(secret_key != "", "SIMRENEW_SECRET_KEY must be set (a long random string, kept secret).")
     if secret_key:
         problem = check_secret_key(secret_key)
         config.require(problem is None, problem or "")
@@ -122,18 +176,19 @@ def live_problems(env: Mapping[str, str]) -> list[str]:
         "SIMRENEW_ALLOWED_HOSTS may not hold '*' outside the sandbox: name each extra host the servers answer to.",
     )
     config.require(
-        bool(env.get("SIMRENEW_DATABASE_URL")),
+        secret("SIMRENEW_DATABASE_URL") != "",
         "SIMRENEW_DATABASE_URL must name the live database explicitly (the default file belongs to `make run`'s "
         "sandbox).",
     )
     config.require(
-        bool(env.get("SIMRENEW_EMAIL_URL")),
+        secret("SIMRENEW_EMAIL_URL") != "",
         "SIMRENEW_EMAIL_URL must name the SMTP server (smtp://HOST:PORT): without it emails, reset links "
         "included, would be printed to the log.",
     )
-    encryption_keys = [k.strip() for k in env.get("SIMRENEW_ENCRYPTION_KEYS", "").split(",") if k.strip()]
+    encryption_value = secret("SIMRENEW_ENCRYPTION_KEYS")
+    encryption_keys = [k.strip() for k in (encryption_value or "").split(",") if k.strip()]
     config.require(
-        bool(encryption_keys),
+        encryption_value is None or bool(encryption_keys),
         "SIMRENEW_ENCRYPTION_KEYS must hold the key(s) that encrypt TOTP and webhook secrets at rest "
         "(make one with `simrenew secrets new-key`).",
     )
@@ -143,7 +198,7 @@ def live_problems(env: Mapping[str, str]) -> list[str]:
         "make one with `simrenew secrets new-key`).",
     )
     config.require(
-        bool(env.get("SIMRENEW_CACHE_URL")),
+        secret("SIMRENEW_CACHE_URL") != "",
         "SIMRENEW_CACHE_URL must name a cache shared by every process (redis://HOST:PORT/DB or db://TABLE): "
         "sign-in lockouts and rate limits counted per process would let each process be guessed at apart.",
     )
@@ -160,8 +215,9 @@ def live_problems(env: Mapping[str, str]) -> list[str]:
         gateway in {"sandbox", "stripe"}, f"SIMRENEW_PAYMENT_GATEWAY={gateway!r} is not a gateway simrenew has: stripe."
     )
     if gateway == "stripe":
+        api_key, webhook_secret = secret("SIMRENEW_STRIPE_API_KEY"), secret("SIMRENEW_STRIPE_WEBHOOK_SECRET")
         config.require(
-            env.get("SIMRENEW_STRIPE_API_KEY", "").startswith(("sk_", "rk_")),
+            api_key is None or api_key.startswith(("sk_", "rk_")),
             "SIMRENEW_STRIPE_API_KEY must be the Stripe account's secret key (sk_live_…, or a restricted rk_live_…).",
         )
         config.require(
@@ -170,7 +226,7 @@ def live_problems(env: Mapping[str, str]) -> list[str]:
             "page cannot take a card without it.",
         )
         config.require(
-            env.get("SIMRENEW_STRIPE_WEBHOOK_SECRET", "").startswith("whsec_"),
+            webhook_secret is None or webhook_secret.startswith("whsec_"),
             "SIMRENEW_STRIPE_WEBHOOK_SECRET must be the signing secret (whsec_…) of the endpoint "
             "<SIMRENEW_PUBLIC_URL>/webhooks/stripe: without it no payment Stripe settles late reaches us.",
         )
@@ -180,7 +236,7 @@ def live_problems(env: Mapping[str, str]) -> list[str]:
     )
     if env.get("SIMRENEW_PAYPAL_CLIENT_ID"):
         config.require(
-            bool(env.get("SIMRENEW_PAYPAL_CLIENT_SECRET")),
+            secret("SIMRENEW_PAYPAL_CLIENT_SECRET") != "",
             "SIMRENEW_PAYPAL_CLIENT_SECRET must be set with SIMRENEW_PAYPAL_CLIENT_ID (the PayPal REST app's secret).",
         )
         config.require(

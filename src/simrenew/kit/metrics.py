@@ -41,9 +41,9 @@ from prometheus_client.registry import REGISTRY, Collector
 
 MULTIPROCESS_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
-if os.environ.get(MULTIPROCESS_DIR_VARIABLE):
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     # Each value is a file there, made at the first count: the folder must exist first.
-    os.makedirs(os.environ[MULTIPROCESS_DIR_VARIABLE], exist_ok=True)
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 # The `_created` series (when each counter was made) are not written in multiprocess mode; without
 # them in one process either, every process kind exposes the same series.
@@ -111,7 +111,7 @@ WORKER_TICK = Gauge(
 
 
 def multiprocess_dir() -> str | None:
-    return os.environ.get(MULTIPROCESS_DIR_VARIABLE) or None
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
 
 
 @dataclass(slots=True)

@@ -5,7 +5,7 @@ It is a machine's endpoint and answers like one, never with an HTML page: 204 wi
 headers once recorded (a replay of the same call too), and HTTP 200 with `status: Failed` and the
 SGP.22 code otherwise (an unknown ICCID, a caller that is not that ICCID's SM-DP+, a malformed
 body). In production the SM-DP+'s TLS client certificate is checked by the proxy in front of us,
-which passes on the subject it verified (`X-SSL-Client-S-DN`; see the README's nginx lines).
+which passes on the subject it verified (`X-SSL-Client-S-DN`; deploy/nginx/simrenew.conf).
 """
 
 from __future__ import annotations

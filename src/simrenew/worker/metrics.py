@@ -138,11 +138,12 @@ class _ThreadingServer(ThreadingMixIn, WSGIServer):
 def _process_metrics_app(token: str) -> Callable[..., Iterable[bytes]]:
     """GET /metrics with this process's figures only (no database: the web's /metrics has those)."""
 
-    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        if environ.get("PATH_INFO") != "/metrics":
+    def app(request: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        # `request` is the WSGI environ: the request's own variables, not the process's.
+        if request.get("PATH_INFO") != "/metrics":
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"Not found: the figures are at /metrics\n"]
-        if token and not bearer_token_matches(environ.get("HTTP_AUTHORIZATION", ""), token):
+        if token and not bearer_token_matches(request.get("HTTP_AUTHORIZATION", ""), token):
             start_response(
                 "401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", 'Bearer realm="metrics"')]
             )
