@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import closing
@@ -206,6 +207,72 @@ def test_an_older_backup_restored_then_migrated_runs_the_newer_migrations(databa
     assert "Applying billing.0004_refund_retry_backoff... OK" in migrate.stdout
     shown = simrenew("showmigrations", "billing", url=target, folder=tmp_path)
     assert "[X] 0004_refund_retry_backoff" in shown.stdout
+
+
+class Writer(threading.Thread):
+    """Another process's writes (the server's, the worker's): a row a moment into a table of its own,
+    each committed, until told to stop."""
+
+    TABLE = "story_writes"
+
+    def __init__(self, databases: Databases, url: str) -> None:
+        super().__init__(daemon=True)
+        self.databases, self.url = databases, url
+        self.stop = threading.Event()
+        self.written = 0
+        self.failure: BaseException | None = None
+        key = "bigserial PRIMARY KEY" if databases.vendor == "postgresql" else "INTEGER PRIMARY KEY"
+        self._execute(f"CREATE TABLE story_writes (id {key}, note TEXT NOT NULL)")
+        self._execute("INSERT INTO story_writes (note) VALUES ('before the backup')")
+
+    def run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self._execute("INSERT INTO story_writes (note) VALUES ('while the backup runs')")
+                self.written += 1
+        except BaseException as exc:  # the test reports it
+            self.failure = exc
+
+    def drop(self) -> None:
+        self._execute("DROP TABLE IF EXISTS story_writes")
+
+    def _execute(self, statement: str) -> None:
+        if self.databases.vendor == "postgresql":
+            import psycopg
+
+            with psycopg.connect(self.url, autocommit=True) as database:
+                database.execute(statement)
+            return
+        with closing(sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=30, isolation_level=None)) as db:
+            db.execute("PRAGMA journal_mode=WAL")  # as the server's and the worker's connections
+            db.execute(statement)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backup_taken_while_others_write_is_one_consistent_moment(clock, databases, tmp_path):
+    make_subscription()
+    live = databases.of_this_test()
+    writer = Writer(databases, live)
+    try:
+        writer.start()
+        backup = backed_up(live, tmp_path)
+        writer.stop.set()
+        writer.join(timeout=30)
+        assert writer.failure is None, writer.failure
+        target = databases.fresh()
+        restore = simrenew("restore", str(backup), url=target, folder=tmp_path)
+        written = len(databases.rows(live, Writer.TABLE))
+    finally:
+        writer.stop.set()
+        writer.join(timeout=30)
+        writer.drop()
+
+    # The manifest counts what the dump holds, not what the table held a moment before or after:
+    # the restore finds exactly those rows, though writing went on through the backup.
+    assert restore.returncode == 0, restore.stderr
+    in_backup = json.loads((backup / "manifest.json").read_text())["tables"][Writer.TABLE]
+    assert len(databases.rows(target, Writer.TABLE)) == in_backup
+    assert 1 <= in_backup < written
 
 
 @pytest.fixture
