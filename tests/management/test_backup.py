@@ -340,14 +340,31 @@ def test_a_backup_of_another_kind_of_database_is_refused(backup, databases, tmp_
         ("no folder", "There is no backup at"),
         ("a folder without a manifest", "holds no manifest.json"),
         ("a manifest that is not JSON", "manifest.json cannot be read"),
+        ("another program's manifest", "The manifest is malformed"),
+        ("a manifest without its dump", "holds no database.sqlite3"),
     ],
 )
 def test_something_that_is_not_a_backup_is_refused_with_a_clear_error(databases, tmp_path, what, says):
     path = tmp_path / "not-a-backup"
     if what != "no folder":
         path.mkdir()
-    if what == "a manifest that is not JSON":
-        (path / "manifest.json").write_text("{half a manifest")
+    manifests = {
+        "a manifest that is not JSON": "{half a manifest",
+        "another program's manifest": json.dumps({"dump": "everything.tar", "version": 3}),
+        "a manifest without its dump": json.dumps(
+            {
+                "format_version": 1,
+                "simrenew_version": "0.1.0",
+                "vendor": "sqlite",
+                "created_at": "2026-12-05T21:00:00Z",
+                "dump": {"file": "database.sqlite3", "bytes": 4096, "sha256": "0" * 64},
+                "migrations": {},
+                "tables": {},
+            }
+        ),
+    }
+    if what in manifests:
+        (path / "manifest.json").write_text(manifests[what])
 
     answer = simrenew("restore", str(path), url=databases.fresh(), folder=tmp_path)
 
@@ -371,3 +388,49 @@ def test_a_backup_never_overwrites_and_leaves_nothing_behind_when_it_fails(backu
     assert json.loads((backup / "manifest.json").read_text())["tables"][Customer._meta.db_table] == 1
     left = {path.name for path in tmp_path.iterdir()} - before
     assert not [name for name in left if name == "new" or ".partial-" in name]
+
+
+def test_pg_dump_gets_the_password_from_the_environment_and_its_failure_is_reported(db, databases, tmp_path):
+    if databases.vendor != "postgresql":
+        pytest.skip("pg_dump backs up PostgreSQL only")
+    # Stands in for pg_dump (SIMRENEW_PG_BIN): notes what it was given, then fails as a real one does.
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "pg_dump").write_text(
+        "#!/bin/sh\n"
+        'printf "%s\\n" "$@" > "$(dirname "$0")/arguments"\n'
+        'printf "%s" "$PGPASSWORD" > "$(dirname "$0")/password"\n'
+        'echo "pg_dump: error: query failed: ERROR:  permission denied for table customers_customer" >&2\n'
+        "exit 1\n"
+    )
+    (tools / "pg_dump").chmod(0o755)
+    if connection.settings_dict["PASSWORD"]:
+        pytest.skip("the test server asks for its own password")
+    url = databases.postgresql_url(connection.settings_dict["NAME"]).replace("@", ":s3cret-Pa55@", 1)
+    before = {path.name for path in tmp_path.iterdir()}
+
+    answer = subprocess.run(
+        [SIMRENEW, "backup", "--output", str(tmp_path / "nightly")],
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("SIMRENEW_", "DJANGO_"))},
+            "DJANGO_SETTINGS_MODULE": "simrenew.settings",
+            "SIMRENEW_SANDBOX": "1",
+            "SIMRENEW_DATABASE_URL": url,
+            "SIMRENEW_VAR_DIR": str(tmp_path / "var"),
+            "SIMRENEW_PG_BIN": str(tools),
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    refused(
+        answer, "pg_dump failed: pg_dump: error: query failed: ERROR: permission denied for table customers_customer."
+    )
+    assert "No backup was written" in answer.stderr
+    arguments = (tools / "arguments").read_text().splitlines()
+    assert arguments[0] == "--format=custom" and any(argument.startswith("--snapshot=") for argument in arguments)
+    assert not any("s3cret" in argument for argument in arguments)
+    assert (tools / "password").read_text() == "s3cret-Pa55"
+    left = {path.name for path in tmp_path.iterdir()} - before - {"bin", "var"}
+    assert left == set()

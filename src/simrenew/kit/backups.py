@@ -95,6 +95,8 @@ class Manifest:
     @classmethod
     def from_json(cls, data: Any) -> Manifest:
         """The manifest as written by `write_backup`, or BackupFailed naming what is wrong with it."""
+        if not isinstance(data, dict) or not isinstance(data.get("dump"), dict):
+            raise BackupFailed("The manifest is malformed: this is not a backup simrenew wrote.")
         try:
             dump = data["dump"]
             manifest = cls(
@@ -108,7 +110,7 @@ class Manifest:
                 migrations=data["migrations"],
                 tables=data["tables"],
             )
-        except (KeyError, TypeError) as exc:
+        except KeyError as exc:
             raise BackupFailed(f"The manifest is incomplete (no {exc}): this is not a whole simrenew backup.") from exc
         well_formed = (
             isinstance(manifest.format_version, int)
