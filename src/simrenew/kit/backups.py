@@ -179,9 +179,7 @@ def write_backup(destination: Path | None = None, *, alias: str = "default") -> 
     created_at = system_now()
     destination = (destination or default_destination(vendor, created_at)).absolute()
     if destination.exists():
-        raise BackupFailed(
-            f"{destination} already exists: a backup never overwrites anything. Choose another --output."
-        )
+        raise BackupFailed(f"{destination} already exists: a backup never overwrites anything. Choose another path.")
     try:
         destination.parent.mkdir(parents=True, exist_ok=True)
         partial = Path(tempfile.mkdtemp(prefix=f".{destination.name}.partial-", dir=destination.parent))
@@ -285,12 +283,13 @@ def read_backup(folder: Path) -> tuple[Manifest, Path]:
     if not dump.is_file():
         raise BackupFailed(f"{folder} holds no {manifest.dump_file}: the backup is incomplete.")
     size = dump.stat().st_size
-    if size != manifest.dump_bytes or sha256_of(dump) != manifest.dump_sha256:
-        raise BackupFailed(
-            f"{dump} is not the dump the manifest describes ({size} bytes, the manifest says "
-            f"{manifest.dump_bytes}; or its SHA-256 differs): it was changed or cut short. Nothing was restored."
-        )
-    return manifest, dump
+    if size != manifest.dump_bytes:
+        why = f"it is {size} bytes, the manifest says {manifest.dump_bytes}: it was cut short or changed"
+    elif sha256_of(dump) != manifest.dump_sha256:
+        why = "its SHA-256 differs from the manifest's: it was changed"
+    else:
+        return manifest, dump
+    raise BackupFailed(f"{dump} is not the dump the manifest describes ({why}). Nothing was restored.")
 
 
 def restore_backup(folder: Path, *, force: bool = False, alias: str = "default") -> Restored:
