@@ -7,9 +7,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth import authenticate
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.auth import authenticate, get_user_model
 from django.db import transaction
+from django.test import Client
 
+from simrenew.api.models import IdempotencyRecord
 from simrenew.audit.models import AuditEntry
 from simrenew.billing.models import Invoice, Refund
 from simrenew.customers.models import Customer
@@ -25,7 +28,8 @@ from simrenew.payments.models import PaymentMethod
 from simrenew.privacy.erasure import AlreadyErased, erase_customer, finish_erasure
 from simrenew.subscriptions.models import Subscription
 from simrenew.worker.runner import Worker
-from tests.privacy.story import EMAIL, customer_with_history, database_text, found
+from tests.api.helpers import ApiClient, make_api_key
+from tests.privacy.story import EMAIL, PHONE, customer_with_history, database_text, found
 
 SUPPORT = Actor(ActorKind.STAFF, "support@simrenew.example", user_id=None)
 
@@ -104,6 +108,18 @@ def test_no_personal_value_remains_outside_the_invoices_until_their_retention_en
     settings.SIMRENEW_INVOICE_RETENTION_YEARS = 7
     story = customer_with_history()
     values = story.personal_values
+    # Where else the person is copied: a partner's stored answer (an idempotent replay), the
+    # console's own history of an edit, and a signed-in session.
+    partner = ApiClient(make_api_key(scopes=("write",)))
+    changed = partner.patch(
+        f"/api/v1/customers/{story.customer.pk}", {"phone": PHONE}, headers={"Idempotency-Key": "phone-1"}
+    )
+    assert changed.status_code == 200 and IdempotencyRecord.objects.filter(key="phone-1").exists()
+    staff = get_user_model().objects.create_superuser("ops", "ops@simrenew.example", "ops-Passw0rd")
+    LogEntry.objects.log_actions(
+        user_id=staff.pk, queryset=Customer.objects.filter(pk=story.customer.pk), action_flag=CHANGE
+    )
+    assert Client().login(username=EMAIL, password="s3cret-Passw0rd")
     assert found(values, database_text()) == values  # the story really stored each of them
 
     erasure = erase(story.customer)
