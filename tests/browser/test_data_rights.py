@@ -40,7 +40,7 @@ def test_a_customer_downloads_their_data_then_deletes_their_account(
     shot(page, "settings-with-your-data")
     with page.expect_download() as download:
         data.get_by_role("link", name="Download my data (JSON)").click()
-    document = json.loads(open(download.value.path(), encoding="utf-8").read())
+    document = json.loads(download.value.path().read_text(encoding="utf-8"))
     assert document["profile"][0]["email"] == customer.email
 
     data.get_by_role("link", name="Delete my account").click()
@@ -76,7 +76,7 @@ def test_the_pages_speak_chinese(page: Page, context: BrowserContext, shot: Shot
 
     page.goto("/settings/")
     data = page.get_by_role("region", name="您的数据")
-    expect(data.get_by_role("link", name="下载我的数据（JSON）")).to_be_visible()
+    expect(data.get_by_role("link", name="下载我的数据（JSON）")).to_be_visible()  # noqa: RUF001
     data.scroll_into_view_if_needed()
     assert_accessible(page)
     shot(page, "settings-zh")
