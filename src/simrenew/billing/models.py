@@ -39,9 +39,10 @@ class Invoice(models.Model):
     # law keeps an invoice with its billing details for SIMRENEW_INVOICE_RETENTION_YEARS, after
     # which the worker pseudonymizes these too (privacy.retention). Blank while the customer exists:
     # their invoices read the customer's own details.
-    billed_name = models.CharField(max_length=200, blank=True)
-    billed_email = models.CharField(max_length=254, blank=True)
-    billed_phone = models.CharField(max_length=20, blank=True)
+    # (Database defaults too: the worker's bulk renewals insert invoices with raw SQL.)
+    billed_name = models.CharField(max_length=200, blank=True, default="", db_default="")
+    billed_email = models.CharField(max_length=254, blank=True, default="", db_default="")
+    billed_phone = models.CharField(max_length=20, blank=True, default="", db_default="")
     billing_pseudonymized_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

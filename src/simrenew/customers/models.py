@@ -26,7 +26,11 @@ class Customer(models.Model):
     # stays, pseudonymous, because invoices, payments and periods still point at it.
     erased_at = models.DateTimeField(null=True, blank=True)
     erasure_reference = models.CharField(
-        max_length=40, blank=True, help_text="The pseudonymous reference the erased customer goes by."
+        max_length=40,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The pseudonymous reference the erased customer goes by.",
     )
 
     class Meta:
