@@ -65,6 +65,9 @@ def test_an_admin_key_erases_a_customer_once(clock):
     assert entry.target_label == body["reference"]
     profile = json.loads(admin.get(f"/api/v1/customers/{story.customer.pk}").content)
     assert profile["email"] == f"{body['reference']}@erased.invalid" and profile["name"] == ""
+    # The pseudonymous row takes no new personal details.
+    refused = admin.patch(f"/api/v1/customers/{story.customer.pk}", {"name": "Grace Hopper"})
+    assert_problem(refused, status=409, type="/problems/conflict")
     # Twice is a conflict that changes nothing.
     again = admin.post(path, REASON)
     assert_problem(again, status=409, type="/problems/conflict")

@@ -90,6 +90,8 @@ def test_support_deletes_an_account_on_the_customer_s_request(clock):
     page = client.get(page_of(story.customer)).content.decode()
     assert customer.erasure_reference in page and EMAIL not in page
     assert "Delete the account…" not in page  # once is enough
+    # The pseudonymous row is read-only, even for an admin who may edit customers.
+    assert 'name="name"' not in staff_client(Role.ADMIN).get(page_of(story.customer)).content.decode()
     # A second request is refused on the form, and changes nothing.
     again = client.post(url, {"reason": "again", "confirm": "on"})
     assert again.status_code == 400 and "already deleted" in again.content.decode()

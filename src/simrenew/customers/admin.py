@@ -398,6 +398,12 @@ class CustomerAdmin(DataRightsAdminMixin, AuditedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a customer's history (invoices, audit) is kept
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # An erased customer's row is pseudonymous for good: no one types personal details back in.
+        if obj is not None and obj.erased_at is not None:
+            return False
+        return super().has_change_permission(request, obj)
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
     ) -> tuple[QuerySet[Customer], bool]:

@@ -252,7 +252,8 @@ def _erase_login(customer: Customer, reference: str) -> int:
     user = customer.user
     EmailAddress.objects.filter(user=user).delete()
     Authenticator.objects.filter(user=user).delete()
-    for session in Session.objects.all().iterator():
+    # Only live sessions can sign anyone in (an expired one is refused and purged by clearsessions).
+    for session in Session.objects.filter(expire_date__gt=clock.system_now()).iterator():
         if session.get_decoded().get("_auth_user_id") == str(user.pk):
             session.delete()
     LogEntry.objects.filter(
