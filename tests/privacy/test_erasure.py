@@ -24,11 +24,14 @@ from simrenew.notifications.delivery import deliver_due, dispatch_pending
 from simrenew.notifications.events import EventType
 from simrenew.notifications.models import Delivery, OutboxMessage, SandboxSms
 from simrenew.notifications.services import emit
+from simrenew.payments.charging import run_charge
 from simrenew.payments.models import PaymentMethod
 from simrenew.privacy.erasure import AlreadyErased, erase_customer, finish_erasure
 from simrenew.subscriptions.models import Subscription
+from simrenew.subscriptions.renewals import begin_subscription
 from simrenew.worker.runner import Worker
 from tests.api.helpers import ApiClient, make_api_key
+from tests.factories import make_card, make_customer, make_esim, make_plan
 from tests.privacy.story import EMAIL, PHONE, customer_with_history, database_text, found
 
 SUPPORT = Actor(ActorKind.STAFF, "support@simrenew.example", user_id=None)
@@ -196,3 +199,26 @@ def test_the_audit_trail_still_refuses_any_other_rewrite(clock):
     redacted = AuditEntry.objects.filter(redacted_at__isnull=False).first()
     with pytest.raises(DatabaseError), transaction.atomic():
         AuditEntry.objects.filter(pk=redacted.pk).update(reason="again", redacted_at=clock.now())
+
+
+def test_a_first_purchase_whose_answer_is_lost_does_not_block_the_erasure(clock):
+    customer = make_customer(email="pending@example.com")
+    esim = make_esim(customer=customer)
+    attempt = run_charge(
+        lambda: begin_subscription(
+            esim=esim,
+            plan=make_plan(),
+            payment_method=make_card(customer=customer, number="4000000000000408"),  # answer lost
+            auto_renew=True,
+            promo_code=None,
+            idempotency_key="pending-first",
+        )
+    )
+    assert Subscription.objects.get(pk=attempt.subscription_id).state == "incomplete"
+
+    erasure = erase(customer)
+
+    assert erasure.subscriptions_ended == ()
+    held = EsimProfile.objects.get(pk=esim.pk)
+    assert held.status == "assigned" and held.customer_id == customer.pk  # released when that purchase ends
+    assert Customer.objects.get(pk=customer.pk).email == f"{erasure.reference}@erased.invalid"

@@ -27,6 +27,7 @@ and is erased."""
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -43,7 +44,7 @@ from simrenew.audit import redaction
 from simrenew.billing.models import Invoice
 from simrenew.customers.models import Customer, NotificationPreference
 from simrenew.esims.models import USABLE_STATUSES, EsimProfile, ProfileStatus
-from simrenew.esims.services import retire_profile
+from simrenew.esims.services import ProfileStateConflict, retire_profile
 from simrenew.kit import clock
 from simrenew.kit.actors import Actor, ActorKind, current_actor
 from simrenew.kit.audit import SYSTEM_ACTOR, record_change
@@ -200,7 +201,10 @@ def _erase_esims(customer: Customer, scrub: Scrubber) -> list[str]:
     profiles = list(EsimProfile.objects.filter(customer=customer).order_by("id"))
     for profile in profiles:
         if profile.status in USABLE_STATUSES and profile.status != ProfileStatus.RELEASED:
-            retire_profile(profile)
+            # Still held (a first purchase whose payment is not settled yet): it stays with the
+            # pseudonymous row, and the subscription's own end releases it later.
+            with contextlib.suppress(ProfileStateConflict):
+                retire_profile(profile)
     EsimProfile.objects.filter(customer=customer).update(eid="", label="")
     iccids = [profile.iccid for profile in profiles]
     # The SM-DP+ and carrier records of those profiles: their EID goes, the ICCID stays (see above).
