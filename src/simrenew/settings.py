@@ -115,6 +115,7 @@ INSTALLED_APPS = [
     "simrenew.webhooks",
     "simrenew.api",
     "simrenew.provisioning",
+    "simrenew.privacy",
     "simrenew.console",
     "simrenew.worker",  # its heartbeats: is a worker alive (console, /readyz)
     "simrenew",  # the `simrenew` CLI verbs in simrenew/management/commands
@@ -368,6 +369,14 @@ if SIMRENEW_CANCEL_REFUND_POLICY not in CANCEL_REFUND_POLICIES:
         f"SIMRENEW_CANCEL_REFUND_POLICY is {os.environ['SIMRENEW_CANCEL_REFUND_POLICY']!r}; set it to one of "
         f"{', '.join(CANCEL_REFUND_POLICIES)} (unset: unstarted)."
     )
+# Customers' data rights (privacy): an erased customer's invoices keep their billing details this
+# many years from issue (the legal retention of invoices), then the worker pseudonymizes them.
+_retention_years = (os.environ.get("SIMRENEW_INVOICE_RETENTION_YEARS") or "7").strip()
+if not _retention_years.isdigit():
+    raise config.ConfigurationRefused(
+        f"SIMRENEW_INVOICE_RETENTION_YEARS is {_retention_years!r}; set it to a whole number of years (unset: 7)."
+    )
+SIMRENEW_INVOICE_RETENTION_YEARS = int(_retention_years)
 SIMRENEW_WORKER_BATCH_SIZE = int(os.environ.get("SIMRENEW_WORKER_BATCH_SIZE", "500"))
 # Gateway calls in flight at once per worker process.
 SIMRENEW_WORKER_GATEWAY_CONCURRENCY = int(os.environ.get("SIMRENEW_WORKER_GATEWAY_CONCURRENCY", "500"))

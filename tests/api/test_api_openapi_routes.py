@@ -20,6 +20,8 @@ ROUTES = {
     "/api/v1/payment-methods/{method_id}/default": {"post"},
     "/api/v1/customers/{customer_id}/wallet": {"get"},
     "/api/v1/customers/{customer_id}/wallet/top-ups": {"post"},
+    "/api/v1/customers/{customer_id}/data-export": {"get"},
+    "/api/v1/customers/{customer_id}/erasure": {"post"},
     "/api/v1/subscriptions": {"get", "post"},
     "/api/v1/subscriptions/{subscription_id}": {"get", "patch"},
     "/api/v1/subscriptions/{subscription_id}/renewals": {"get", "post"},

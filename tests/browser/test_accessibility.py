@@ -70,6 +70,7 @@ SIGNED_IN = {
     "hosted card page": "/sandbox-gateway/card/",
     "wallet": "/wallet/",
     "settings": "/settings/",
+    "delete account": "/settings/delete-account/",
     "add eSIM": "/esims/add/",
     "install": "/esims/{esim}/install/",
     "404 signed in": "/no-such-page/",
@@ -94,6 +95,9 @@ CONSOLE = {
     # Carriers' connections: the sweep's data has none to open, so their forms are checked empty.
     "console provisioning.SmdpConnection add": "/admin/provisioning/smdpconnection/add/",
     "console provisioning.NetworkConnection add": "/admin/provisioning/networkconnection/add/",
+    # The customer page's data-rights confirmations (the first customer's).
+    "console customer data export": "admin:customers_customer_data_export",
+    "console customer erase": "admin:customers_customer_erase",
     **{
         f"console {model._meta.label} list": f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist"
         for model in MODELS
@@ -167,6 +171,10 @@ def _console_url(name: str) -> str | None:
         return target
     if target.endswith("_changelist"):
         return reverse(target)
+    if target.endswith(("_data_export", "_erase")):
+        from simrenew.customers.models import Customer
+
+        return reverse(target, args=[Customer.objects.order_by("pk").values_list("pk", flat=True).first()])
     model = next(model for model in MODELS if target.endswith(f"_{model._meta.model_name}_change"))
     first = model._default_manager.order_by("pk").values_list("pk", flat=True).first()
     return None if first is None else reverse(target, args=[first])

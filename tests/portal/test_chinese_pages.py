@@ -54,6 +54,9 @@ ALLOWED = {
     "USD",
     "EID",
     "PDF",
+    "JSON",
+    "CSV",
+    "ZIP",
     "UTC",
     "LPA",
     "SM-DP+",
@@ -150,6 +153,7 @@ def customer_pages(customer: Customer) -> list[str]:
         reverse("account_email"),
         reverse("account_change_password"),
         reverse("mfa_index"),
+        reverse("portal:delete_account"),
         "/no-such-page/",
     ]
 

@@ -42,6 +42,7 @@ from simrenew.api.problems import (
     is_problem,
 )
 from simrenew.api.routers import (
+    customer_data,
     customers,
     esims,
     events,
@@ -214,6 +215,7 @@ api = PartnerAPI(
 api.add_router("/plans", plans.router)
 api.add_router("/customers", customers.router)
 api.add_router("/customers", payment_methods.wallet_router)  # /customers/{id}/wallet…
+api.add_router("/customers", customer_data.router)  # /customers/{id}/data-export, /erasure
 api.add_router("/test-clock", test_clock.router)
 api.add_router("/esims", esims.router)
 api.add_router("/payment-methods", payment_methods.router)

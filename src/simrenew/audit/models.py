@@ -43,6 +43,9 @@ class AuditEntry(models.Model):
     before = models.JSONField(default=dict, blank=True)
     after = models.JSONField(default=dict, blank=True)
     reason = models.TextField(blank=True)
+    # Set when a customer's erasure removed their personal values from this entry (audit.redaction):
+    # the only rewrite the database lets through, once, and never of who, what or when.
+    redacted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         # The table kept its first name when the trail left the console (no data moved).

@@ -35,6 +35,15 @@ class Invoice(models.Model):
     currency = models.CharField(max_length=3)
     status = models.CharField(max_length=20, choices=InvoiceStatus.choices, default=InvoiceStatus.PAID)
     issued_at = models.DateTimeField()
+    # Who was billed, copied from the customer when their account is erased (privacy.erasure): the
+    # law keeps an invoice with its billing details for SIMRENEW_INVOICE_RETENTION_YEARS, after
+    # which the worker pseudonymizes these too (privacy.retention). Blank while the customer exists:
+    # their invoices read the customer's own details.
+    # (Database defaults too: the worker's bulk renewals insert invoices with raw SQL.)
+    billed_name = models.CharField(max_length=200, blank=True, default="", db_default="")
+    billed_email = models.CharField(max_length=254, blank=True, default="", db_default="")
+    billed_phone = models.CharField(max_length=20, blank=True, default="", db_default="")
+    billing_pseudonymized_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]

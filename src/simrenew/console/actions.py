@@ -24,6 +24,8 @@ from simrenew.console.templatetags.console_tags import money
 from simrenew.kit.errors import SimrenewError
 
 __all__ = [
+    "ERASE_PERMISSION",
+    "EXPORT_PERMISSION",
     "EXTEND_PERMISSION",
     "REFUND_PERMISSION",
     "RESEND_PERMISSION",
@@ -43,6 +45,8 @@ __all__ = [
 REFUND_PERMISSION = "console.refund_payment"
 EXTEND_PERMISSION = "console.extend_period"
 RESEND_PERMISSION = "console.resend_message"
+EXPORT_PERMISSION = "console.export_customer_data"
+ERASE_PERMISSION = "console.erase_customer"
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

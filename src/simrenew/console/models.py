@@ -17,6 +17,8 @@ class ConsoleAccess(models.Model):
             ("refund_payment", "Can refund a payment"),
             ("extend_period", "Can extend a period as a goodwill gesture"),
             ("resend_message", "Can resend a message to a customer"),
+            ("export_customer_data", "Can download a customer's data for them"),
+            ("erase_customer", "Can delete a customer's account on their request"),
         ]
 
     def __str__(self) -> str:

@@ -1,6 +1,7 @@
 """Staff roles for the operator console.
 
-- support: reads everything, resends messages, extends a period as a goodwill gesture;
+- support: reads everything, resends messages, extends a period as a goodwill gesture, downloads a
+  customer's data for them and deletes their account on their request;
 - finance: reads everything, refunds payments;
 - admin: everything (a superuser), including catalog, inventory, API keys, webhooks.
 
@@ -44,9 +45,16 @@ READABLE_APPS = (
 )
 # Custom permissions (console.ConsoleAccess Meta) per role, besides reading.
 ROLE_ACTIONS: dict[str, tuple[str, ...]] = {
-    Role.SUPPORT: ("view_overview", "resend_message", "extend_period"),
+    Role.SUPPORT: ("view_overview", "resend_message", "extend_period", "export_customer_data", "erase_customer"),
     Role.FINANCE: ("view_overview", "refund_payment"),
-    Role.ADMIN: ("view_overview", "refund_payment", "extend_period", "resend_message"),
+    Role.ADMIN: (
+        "view_overview",
+        "refund_payment",
+        "extend_period",
+        "resend_message",
+        "export_customer_data",
+        "erase_customer",
+    ),
 }
 
 

@@ -35,6 +35,7 @@ from simrenew.kit.errors import ValidationFailed
 from simrenew.notifications.models import Delivery, OutboxMessage
 from simrenew.notifications.resend import RESENDABLE
 from simrenew.payments.models import OPEN_DISPUTE_STATUSES, Dispute, MethodType, PaymentAttempt, PaymentMethod, Wallet
+from simrenew.privacy.admin import DataRightsAdminMixin
 from simrenew.subscriptions import queries as subscription_queries
 from simrenew.subscriptions.models import Period, PeriodExtension, Subscription
 
@@ -380,7 +381,7 @@ class CustomerForm(forms.ModelForm):
 
 
 @admin.register(Customer)
-class CustomerAdmin(AuditedAdmin):
+class CustomerAdmin(DataRightsAdminMixin, AuditedAdmin):
     form = CustomerForm
     list_display = ("email", "name", "phone", "locale", "time_zone", "created_at")
     search_fields = ("email", "name", "phone")
@@ -396,6 +397,12 @@ class CustomerAdmin(AuditedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # a customer's history (invoices, audit) is kept
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # An erased customer's row is pseudonymous for good: no one types personal details back in.
+        if obj is not None and obj.erased_at is not None:
+            return False
+        return super().has_change_permission(request, obj)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
@@ -426,4 +433,5 @@ class CustomerAdmin(AuditedAdmin):
             if not self.has_view_or_change_permission(request, customer):
                 raise PermissionDenied
             context["console"] = customer_page(customer, request)
+            context["data_rights"] = self.data_rights_links(request, customer)
         return super().change_view(request, object_id, form_url, extra_context=context)

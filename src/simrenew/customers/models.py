@@ -22,6 +22,16 @@ class Customer(models.Model):
     # methods only when the customer said so.
     renew_with_other_methods = models.BooleanField(default=False)
     created_at = models.DateTimeField()
+    # Set when the customer's personal data was erased at their request (privacy.erasure): the row
+    # stays, pseudonymous, because invoices, payments and periods still point at it.
+    erased_at = models.DateTimeField(null=True, blank=True)
+    erasure_reference = models.CharField(
+        max_length=40,
+        blank=True,
+        default="",
+        db_default="",
+        help_text="The pseudonymous reference the erased customer goes by.",
+    )
 
     class Meta:
         ordering = ["id"]

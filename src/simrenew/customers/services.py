@@ -186,7 +186,12 @@ def update_customer(
     renew_with_other_methods: bool | None = None,
 ) -> Customer:
     """Change what was given. Audited when an operator changes it (the API); a customer's own
-    change in the portal is theirs, not the trail's (see `kit.audit`)."""
+    change in the portal is theirs, not the trail's (see `kit.audit`). An erased customer
+    (privacy.erasure) takes no new details: they would be personal data again."""
+    if customer.erased_at is not None:
+        raise Conflict(
+            _("This customer's account was deleted at their request; it cannot be changed."), code="customer_erased"
+        )
     before = snapshot(customer)
     if name is not None:
         if not name.strip():

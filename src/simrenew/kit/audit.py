@@ -123,13 +123,16 @@ def record_change(
     reason: str = "",
     customer_id: int | None = None,
     actor_name: str | None = None,
+    even_for_customer: bool = False,
 ) -> Any:
     """Append one entry and return it, or None when no operator acts (a customer, or nobody).
 
     `actor` is a staff user or an `Actor` when the caller knows better than the edge;
-    leave it out otherwise. Call it inside the transaction that makes the change."""
+    leave it out otherwise. `even_for_customer` keeps a customer's own act too, for the rare
+    one the trail must show whoever asked (the erasure of their account). Call it inside the
+    transaction that makes the change."""
     who = acting_actor(actor, actor_name)
-    if who is None or who.kind == ActorKind.CUSTOMER:
+    if who is None or (who.kind == ActorKind.CUSTOMER and not even_for_customer):
         return None
     if target is not None:
         target_type = target_type or target._meta.label_lower

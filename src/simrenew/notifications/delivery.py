@@ -178,7 +178,8 @@ def _plan(
             return _wants(customer, kind, channel, chosen)
         return channel in fixed and not _turned_off(customer, kind, channel, chosen)
 
-    if kind is not None and customer is not None:
+    # An erased customer (privacy.erasure) is never written to again, whatever is still reported.
+    if kind is not None and customer is not None and customer.erased_at is None:
         if customer.email and wanted(customer, kind, "email"):
             deliver(DeliveryChannel.EMAIL, customer.email)
         if customer.phone and wanted(customer, kind, "sms"):

@@ -15,7 +15,7 @@ from typing import Any
 from simrenew.kit import clock
 from simrenew.kit.audit import record_change
 from simrenew.kit.errors import Conflict, ValidationFailed
-from simrenew.notifications.models import Delivery, DeliveryStatus, OutboxMessage
+from simrenew.notifications.models import Delivery, DeliveryChannel, DeliveryStatus, OutboxMessage
 
 RESENDABLE = (DeliveryStatus.SENT, DeliveryStatus.DEAD)
 
@@ -25,9 +25,17 @@ class NothingToResend(Conflict):
     title = "There is nothing to send again"
 
 
+def _ours_to_send(message: OutboxMessage, deliveries: list[Delivery]) -> list[Delivery]:
+    """An erased customer (privacy.erasure) is never written to again: only webhooks remain."""
+    customer = message.customer
+    if customer is not None and customer.erased_at is not None:
+        return [delivery for delivery in deliveries if delivery.channel == DeliveryChannel.WEBHOOK]
+    return deliveries
+
+
 def resendable(message: OutboxMessage) -> list[Delivery]:
     """The message's deliveries that can be sent again (sent, or dead)."""
-    return list(message.deliveries.filter(status__in=RESENDABLE).order_by("id"))
+    return _ours_to_send(message, list(message.deliveries.filter(status__in=RESENDABLE).order_by("id")))
 
 
 def _picture(delivery: Delivery) -> dict[str, Any]:
@@ -47,7 +55,9 @@ def resend_message(
     reason = reason.strip()
     if not reason:
         raise ValidationFailed.on("reason", "Say why the message is sent again; the reason is kept in the audit trail.")
-    deliveries = list(Delivery.objects.select_for_update().filter(message=message).order_by("id"))
+    deliveries = _ours_to_send(
+        message, list(Delivery.objects.select_for_update().filter(message=message).order_by("id"))
+    )
     if not deliveries:
         raise NothingToResend(f"Event {message.event_id} has not been planned for delivery yet; it goes out soon.")
     if delivery_ids is not None:

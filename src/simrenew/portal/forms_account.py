@@ -83,3 +83,27 @@ class AccountSettingsForm(forms.Form):
             )
             for kind in NotificationKind.values
         }
+
+
+class DeleteAccountForm(forms.Form):
+    """Deleting the account needs the customer's password (whoever found the phone unlocked must
+    not be able to do it) and a tick that they read what happens."""
+
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+    understood = forms.BooleanField(
+        label=_("I understand that my account and my plans end now and that this cannot be undone.")
+    )
+
+    def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean_password(self) -> str:
+        password = str(self.cleaned_data.get("password") or "")
+        if not self.user.check_password(password):
+            raise forms.ValidationError(_("That is not your password."), code="wrong_password")
+        return password

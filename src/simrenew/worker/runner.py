@@ -4,7 +4,8 @@ this order, each job looping in bounded batches until nothing is left:
 1. reconcile payment attempts whose answer was lost (they may pay a period), and ask
    again about refunds whose answer was lost,
 2. auto-renew due subscriptions (the pipeline in worker.renewals),
-3. suspend lapsed subscriptions, warn before termination, terminate,
+3. suspend lapsed subscriptions, warn before termination, terminate; pseudonymize the billing
+   details of erased customers' invoices past their legal retention (privacy.retention),
 4. reminders (expiry, upcoming charge, card expiry, data used),
 5. plan the outbox's deliveries, then deliver what is due.
 
@@ -31,6 +32,7 @@ from simrenew.kit import clock, metrics
 from simrenew.kit.actors import WORKER, acting_as
 from simrenew.notifications import delivery
 from simrenew.payments.charging import attempts_due_for_reconciliation, reconcile
+from simrenew.privacy.retention import pseudonymize_expired_invoices
 from simrenew.provisioning import line_orders, profiles
 from simrenew.subscriptions import autorenew_claims, lifecycle, reminders
 from simrenew.worker import heartbeat, logfmt
@@ -58,6 +60,7 @@ class TickReport:
     suspended: int = 0
     warned: int = 0
     terminated: int = 0
+    invoices_pseudonymized: int = 0
     reminders: dict[str, int] = field(default_factory=dict)
     dispatched: int = 0
     delivered: int = 0
@@ -79,6 +82,7 @@ class TickReport:
             or self.suspended
             or self.warned
             or self.terminated
+            or self.invoices_pseudonymized
             or any(self.reminders.values())
             or self.dispatched
             or self.delivered
@@ -181,6 +185,9 @@ class Worker:
             report.lines_stopped = _until_idle(
                 lambda: lifecycle.stop_ended_cancellations(limit=self.batch_size), self.keep_alive
             )
+            report.invoices_pseudonymized = _until_idle(
+                lambda: pseudonymize_expired_invoices(limit=self.batch_size), self.keep_alive
+            )
         if not self.stop.is_set():
             # Right after the scans: the suspensions they just wrote go to the carrier in this same run.
             network = line_orders.run_network(
@@ -211,6 +218,7 @@ class Worker:
                 renewal_failures=report.renewals.failed,
                 suspended=report.suspended,
                 terminated=report.terminated,
+                invoices_pseudonymized=report.invoices_pseudonymized,
                 reminders=sum(report.reminders.values()),
                 dispatched=report.dispatched,
                 delivered=report.delivered,
