@@ -29,8 +29,8 @@ def test_the_settings_page_offers_the_downloads_and_the_deletion(clock):
 
     page = signed_in(story.customer).get(reverse("portal:settings")).content.decode()
 
-    assert reverse("portal:my_data", args=["json"]) in page
-    assert reverse("portal:my_data", args=["zip"]) in page
+    assert reverse("portal:my_data_json") in page
+    assert reverse("portal:my_data_zip") in page
     assert reverse("portal:delete_account") in page
 
 
@@ -39,8 +39,8 @@ def test_a_customer_downloads_their_own_data_and_only_theirs(clock):
     other = make_customer(email="other.person@example.com")
     client = signed_in(story.customer)
 
-    response = client.get(reverse("portal:my_data", args=["json"]))
-    as_zip = client.get(reverse("portal:my_data", args=["zip"]))
+    response = client.get(reverse("portal:my_data_json"))
+    as_zip = client.get(reverse("portal:my_data_zip"))
 
     assert response.status_code == 200 and response["Content-Type"] == "application/json"
     assert response["Content-Disposition"].startswith("attachment; filename=")
@@ -50,11 +50,11 @@ def test_a_customer_downloads_their_own_data_and_only_theirs(clock):
     assert other.pk != document["customer_id"]
     assert as_zip["Content-Type"] == "application/zip"
     assert NAME in zipfile.ZipFile(io.BytesIO(as_zip.content)).read("profile.csv").decode()
-    assert client.get(reverse("portal:my_data", args=["xml"])).status_code == 404
+    assert client.get("/settings/my-data.xml").status_code == 404
 
 
 def test_a_visitor_must_sign_in_to_download(clock):
-    response = Client().get(reverse("portal:my_data", args=["json"]))
+    response = Client().get(reverse("portal:my_data_json"))
 
     assert response.status_code == 302 and response["Location"].startswith(reverse("account_login"))
 
