@@ -67,6 +67,8 @@ PRODUCTION_MODE = {
     "SIMRENEW_SANDBOX": "0",
     "SIMRENEW_PAYMENT_GATEWAY": "stripe",
     "SIMRENEW_STRIPE_API_KEY": "sk_test_placeholder_never_called",
+    "SIMRENEW_STRIPE_PUBLISHABLE_KEY": "pk_test_placeholder_never_used",
+    "SIMRENEW_STRIPE_WEBHOOK_SECRET": "whsec_placeholder_never_used",
     "SIMRENEW_SMS_PROVIDER": "twilio",
     "SIMRENEW_TWILIO_ACCOUNT_SID": "AC_placeholder_never_called",
     "SIMRENEW_TWILIO_AUTH_TOKEN": "placeholder",
