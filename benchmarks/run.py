@@ -57,7 +57,12 @@ def run_entry(module: str, database_url: str, *args: str) -> dict[str, object]:
     subprocess.run([simrenew, "migrate", "-v0"], check=True, env=env, cwd=ROOT)
     output = subprocess.run(
         # Its figures on stdout; what went wrong, if anything, on this run's stderr.
-        [sys.executable, "-m", module, *args], check=True, env=env, cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-m", module, *args],
+        check=True,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     ).stdout
     return dict(json.loads(output.strip().splitlines()[-1]))
 
