@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -54,11 +55,12 @@ class CustomerData:
     kinds: dict[str, list[Row]]
 
 
-def _rows(queryset: QuerySet[Any], fields: dict[str, str]) -> list[Row]:
-    """`fields` maps the exported column to the ORM path it is read from."""
+def _rows(queryset: QuerySet[Any], fields: Sequence[str | tuple[str, str]]) -> list[Row]:
+    """`fields` names the exported columns: a field of the model, or (column, the ORM path it is read from)."""
+    paths = dict(field if isinstance(field, tuple) else (field, field) for field in fields)
     return [
-        {column: values[path] for column, path in fields.items()}
-        for values in queryset.values(*dict.fromkeys(fields.values()))
+        {column: values[path] for column, path in paths.items()}
+        for values in queryset.values(*dict.fromkeys(paths.values()))
     ]
 
 
@@ -80,132 +82,132 @@ def customer_data(customer: Customer) -> CustomerData:
     ]
     esims = _rows(
         EsimProfile.objects.filter(customer=customer).order_by("id"),
-        {
-            "id": "id",
-            "iccid": "iccid",
-            "eid": "eid",
-            "msisdn": "msisdn",
-            "carrier": "carrier__code",
-            "status": "status",
-            "label": "label",
-            "assigned_at": "assigned_at",
-            "installed_at": "installed_at",
-            "retired_at": "retired_at",
-        },
+        [
+            "id",
+            "iccid",
+            "eid",
+            "msisdn",
+            ("carrier", "carrier__code"),
+            "status",
+            "label",
+            "assigned_at",
+            "installed_at",
+            "retired_at",
+        ],
     )
     subscriptions = _rows(
         Subscription.objects.filter(customer=customer).order_by("id"),
-        {
-            "id": "id",
-            "esim_iccid": "esim__iccid",
-            "renewal_plan": "plan__name",
-            "state": "state",
-            "auto_renew": "auto_renew",
-            "paid_through": "paid_through",
-            "created_at": "created_at",
-            "cancelled_at": "cancelled_at",
-            "ended_at": "ended_at",
-            "terminated_at": "terminated_at",
-        },
+        [
+            "id",
+            ("esim_iccid", "esim__iccid"),
+            ("renewal_plan", "plan__name"),
+            "state",
+            "auto_renew",
+            "paid_through",
+            "created_at",
+            "cancelled_at",
+            "ended_at",
+            "terminated_at",
+        ],
     )
     periods = _rows(
         Period.objects.filter(subscription__customer=customer).order_by("subscription_id", "number"),
-        {
-            "subscription_id": "subscription_id",
-            "number": "number",
-            "plan": "plan__name",
-            "starts_at": "starts_at",
-            "ends_at": "ends_at",
-            "data_mb": "data_mb",
-            "top_up_mb": "top_up_mb",
-            "used_bytes": "used_bytes",
-            "invoice_number": "invoice__number",
-        },
+        [
+            "subscription_id",
+            "number",
+            ("plan", "plan__name"),
+            "starts_at",
+            "ends_at",
+            "data_mb",
+            "top_up_mb",
+            "used_bytes",
+            ("invoice_number", "invoice__number"),
+        ],
     )
     methods = _rows(
         PaymentMethod.every.filter(customer=customer).order_by("id"),
-        {
-            "id": "id",
-            "type": "type",
-            "brand": "brand",
-            "last4": "last4",
-            "exp_month": "exp_month",
-            "exp_year": "exp_year",
-            "paypal_email": "paypal_email",
-            "is_default": "is_default",
-            "created_at": "created_at",
-            "removed_at": "removed_at",
-        },
+        [
+            "id",
+            "type",
+            "brand",
+            "last4",
+            "exp_month",
+            "exp_year",
+            "paypal_email",
+            "is_default",
+            "created_at",
+            "removed_at",
+        ],
     )
     payments = _rows(
         PaymentAttempt.objects.filter(customer=customer).order_by("id"),
-        {
-            "id": "id",
-            "created_at": "created_at",
-            "purpose": "purpose",
-            "subscription_id": "subscription_id",
-            "payment_method_id": "payment_method_id",
-            "amount_minor": "amount_minor",
-            "currency": "currency",
-            "status": "status",
-            "failure_code": "failure_code",
-            "failure_message": "failure_message",
-            "completed_at": "completed_at",
-        },
+        [
+            "id",
+            "created_at",
+            "purpose",
+            "subscription_id",
+            "payment_method_id",
+            "amount_minor",
+            "currency",
+            "status",
+            "failure_code",
+            "failure_message",
+            "completed_at",
+        ],
     )
     wallet = _rows(
         WalletEntry.objects.filter(wallet__customer=customer).order_by("id"),
-        {
-            "id": "id",
-            "created_at": "created_at",
-            "amount_minor": "amount_minor",
-            "currency": "wallet__currency",
-            "reason": "reason",
-        },
+        [
+            "id",
+            "created_at",
+            "amount_minor",
+            ("currency", "wallet__currency"),
+            "reason",
+        ],
     )
     invoices = _rows(
         Invoice.objects.filter(customer=customer).order_by("id"),
-        {
-            "number": "number",
-            "issued_at": "issued_at",
-            "description": "description",
-            "subscription_id": "subscription_id",
-            "subtotal_minor": "subtotal_minor",
-            "discount_minor": "discount_minor",
-            "total_minor": "total_minor",
-            "refunded_minor": "refunded_minor",
-            "currency": "currency",
-            "status": "status",
-        },
+        [
+            "number",
+            "issued_at",
+            "description",
+            "subscription_id",
+            "subtotal_minor",
+            "discount_minor",
+            "total_minor",
+            "refunded_minor",
+            "currency",
+            "status",
+        ],
     )
     refunds = _rows(
         Refund.objects.filter(invoice__customer=customer).order_by("id"),
-        {
-            "invoice_number": "invoice__number",
-            "created_at": "created_at",
-            "amount_minor": "amount_minor",
-            "currency": "currency",
-            "to_wallet": "to_wallet",
-            "status": "status",
-            "reason": "reason",
-        },
+        [
+            ("invoice_number", "invoice__number"),
+            "created_at",
+            "amount_minor",
+            "currency",
+            "to_wallet",
+            "status",
+            "reason",
+        ],
     )
     # The notices sent to the customer (email, SMS); webhooks went to partners, not to them.
     messages = _rows(
         Delivery.objects.filter(message__customer=customer, channel__in=["email", "sms"]).order_by("id"),
-        {
-            "event_type": "message__event_type",
-            "event_id": "message__event_id",
-            "channel": "channel",
-            "recipient": "recipient",
-            "status": "status",
-            "created_at": "created_at",
-            "sent_at": "sent_at",
-        },
+        [
+            ("event_type", "message__event_type"),
+            ("event_id", "message__event_id"),
+            "channel",
+            "recipient",
+            "status",
+            "created_at",
+            "sent_at",
+        ],
     )
     usage = _rows(
         UsageRecord.objects.filter(esim__customer=customer).order_by("occurred_at", "id"),
-        {"esim_iccid": "esim__iccid", "occurred_at": "occurred_at", "bytes": "bytes", "source": "source"},
+        [("esim_iccid", "esim__iccid"), "occurred_at", "bytes", "source"],
     )
     for row in messages:
         row["event_id"] = str(row["event_id"])
